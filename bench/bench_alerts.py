@@ -1,0 +1,351 @@
+"""Load benchmark of the alert API against a real uvicorn on a free loopback port.
+
+Scenarios (each against a fresh database, bounded in time):
+  single   concurrent clients, one alert per POST /alert, keep-alive sessions
+  batch    concurrent clients, BATCH_SIZE alerts per POST /alert
+  rate     single posts at a fixed offered rate; latency counted from the scheduled send time
+  baseline the prototype's shape: a receiver that only prints each alert, one requests.post at a
+           time without a session
+Then the database must hold exactly the alerts that got a 2xx answer.
+
+Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 10]``. Figures are noisy on a shared
+2-core machine: client and server compete for the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO_SECONDS = 10.0
+BASELINE_SECONDS = 5.0
+SINGLE_CLIENTS = 8
+BATCH_CLIENTS = 4
+BATCH_SIZE = 500
+FIXED_RATE = 100.0
+RATE_WORKERS = 4
+REQUEST_TIMEOUT = 30.0
+GOALS = {"batch_per_s": 5000.0, "single_per_s": 500.0, "rate_p99_ms": 50.0}
+
+logger = logging.getLogger("bench_alerts")
+
+
+@dataclass
+class _Run:
+    latencies: list[float] = field(default_factory=list)
+    accepted: set[str] = field(default_factory=set)
+    failed: int = 0
+    alerts: int = 0
+    seconds: float = 0.0
+
+    def merge(self, other: _Run) -> None:
+        self.latencies += other.latencies
+        self.accepted |= other.accepted
+        self.failed += other.failed
+        self.alerts += other.alerts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not answer {url} within {timeout} s")
+
+
+def _start(cmd: list[str], ready_url: str, log_path: Path) -> subprocess.Popen:
+    # The server's log goes to a file: an unread pipe would fill up and block it.
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        _wait_ready(ready_url, proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _alert(tx: str, i: int) -> dict:
+    return {
+        "transaction_id": tx,
+        "wallet_id": f"W{i % 5000:05d}",
+        "fraud_score": (i % 1000) / 1000,
+        "timestamp": "2026-01-05T13:45:12Z",
+        "amount": 125.5 + i % 300,
+        "type": "transfer",
+        "reasons": "transfer velocity 1h; many distinct counterparties",
+        "model_version": "bench",
+    }
+
+
+def _closed_loop(url: str, prefix: str, clients: int, per_request: int, seconds: float) -> _Run:
+    """`clients` threads, each posting as fast as its answers come back, for `seconds`."""
+    runs = [_Run() for _ in range(clients)]
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def worker(k: int) -> None:
+        run = runs[k]
+        session = requests.Session()
+        headers = {"Content-Type": "application/json"}
+        for n in itertools.count():
+            if time.perf_counter() >= deadline:
+                break
+            ids = [f"{prefix}-{k}-{n}-{j}" for j in range(per_request)]
+            items = [_alert(tx, n * per_request + j) for j, tx in enumerate(ids)]
+            body = json.dumps(items if per_request > 1 else items[0])
+            t0 = time.perf_counter()
+            try:
+                r = session.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
+                ok = 200 <= r.status_code < 300
+            except requests.RequestException:
+                ok = False
+            run.latencies.append(time.perf_counter() - t0)
+            if ok:
+                run.accepted.update(ids)
+                run.alerts += per_request
+            else:
+                run.failed += 1
+        session.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = _Run(seconds=time.perf_counter() - start)
+    for run in runs:
+        total.merge(run)
+    return total
+
+
+def _fixed_rate(url: str, prefix: str, rate: float, seconds: float) -> _Run:
+    """Open loop: request i is due at start + i / rate; latency runs from that due time."""
+    run = _Run()
+    lock = threading.Lock()
+    slots = itertools.count()
+    start = time.perf_counter() + 0.05
+    n_slots = int(rate * seconds)
+
+    def worker() -> None:
+        session = requests.Session()
+        while True:
+            with lock:
+                i = next(slots)
+            if i >= n_slots:
+                break
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            tx = f"{prefix}-{i}"
+            try:
+                r = session.post(url, json=_alert(tx, i), timeout=REQUEST_TIMEOUT)
+                ok = 200 <= r.status_code < 300
+            except requests.RequestException:
+                ok = False
+            latency = time.perf_counter() - due
+            with lock:
+                run.latencies.append(latency)
+                if ok:
+                    run.accepted.add(tx)
+                    run.alerts += 1
+                else:
+                    run.failed += 1
+        session.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(RATE_WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def _baseline(url: str, seconds: float) -> _Run:
+    """The prototype client: one requests.post at a time, a new connection each time."""
+    run = _Run()
+    start = time.perf_counter()
+    deadline = start + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        body = {"wallet_id": f"W{i % 5000:05d}", "transaction_id": f"B-{i}", "fraud_score": -0.25}
+        t0 = time.perf_counter()
+        try:
+            ok = requests.post(url, json=body, timeout=REQUEST_TIMEOUT).ok
+        except requests.RequestException:
+            ok = False
+        run.latencies.append(time.perf_counter() - t0)
+        run.alerts += ok
+        run.failed += not ok
+        i += 1
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def _serve_baseline(port: int) -> int:
+    """A receiver that only prints each alert, as the prototype's alert_api did."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/alert")
+    def receive_alert(alert: dict) -> dict:
+        print(f"ALERT: {alert}", flush=True)
+        return {"status": "received"}
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port)
+    return 0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _report(name: str, run: _Run, requests_label: str = "req") -> float:
+    per_s = run.alerts / run.seconds if run.seconds else 0.0
+    print(
+        f"{name:<34} {per_s:>9,.0f} alerts/s  {len(run.latencies) / run.seconds:>7,.0f} {requests_label}/s"
+        f"  p50 {_pct(run.latencies, 0.50):7.2f} ms  p99 {_pct(run.latencies, 0.99):7.2f} ms"
+        f"  failed {run.failed}"
+    )
+    return per_s
+
+
+def _stored_ids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT transaction_id FROM alerts")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=SCENARIO_SECONDS, help="per scenario")
+    parser.add_argument("--baseline-seconds", type=float, default=BASELINE_SECONDS)
+    parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.baseline_receiver is not None:
+        return _serve_baseline(args.baseline_receiver)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
+        tmp_dir = Path(tmp)
+        db = tmp_dir / "alerts.db"
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        logger.info("starting alert_api.py on %s with %s", base, db)
+        api = _start(
+            [sys.executable, str(ROOT / "alert_api.py"), "--port", str(port), "--db", str(db)],
+            f"{base}/health", tmp_dir / "api.log",
+        )
+        try:
+            logger.info("single posts: %d clients, %.0f s", SINGLE_CLIENTS, args.seconds)
+            single = _closed_loop(f"{base}/alert", "S", SINGLE_CLIENTS, 1, args.seconds)
+            logger.info("batches of %d: %d clients, %.0f s", BATCH_SIZE, BATCH_CLIENTS, args.seconds)
+            batch = _closed_loop(f"{base}/alert", "B", BATCH_CLIENTS, BATCH_SIZE, args.seconds)
+            logger.info("single posts at %.0f/s for %.0f s", FIXED_RATE, args.seconds)
+            rate = _fixed_rate(f"{base}/alert", "R", FIXED_RATE, args.seconds)
+            peak_mb = _peak_rss_mb(api.pid)
+        finally:
+            _stop(api)
+
+        bport = _free_port()
+        logger.info("baseline receiver on port %d, %.0f s", bport, args.baseline_seconds)
+        receiver = _start(
+            [sys.executable, str(Path(__file__).resolve()), "--baseline-receiver", str(bport)],
+            f"http://127.0.0.1:{bport}/health", tmp_dir / "baseline.log",
+        )
+        try:
+            baseline = _baseline(f"http://127.0.0.1:{bport}/alert", args.baseline_seconds)
+        finally:
+            _stop(receiver)
+
+        stored = _stored_ids(db)
+        accepted = single.accepted | batch.accepted | rate.accepted
+
+    print()
+    print(f"alert API benchmark ({args.seconds:.0f} s per scenario, shared 2-core machine: noisy)")
+    single_per_s = _report(f"single POST, {SINGLE_CLIENTS} clients", single)
+    batch_per_s = _report(f"batch of {BATCH_SIZE}, {BATCH_CLIENTS} clients", batch, "batch")
+    _report(f"single POST at {FIXED_RATE:.0f}/s offered", rate)
+    base_per_s = _report("baseline: print-only, no session", baseline)
+    if peak_mb is not None:
+        print(f"alert API peak RSS {peak_mb:.0f} MB")
+    if base_per_s:
+        print(f"ratio to baseline: single {single_per_s / base_per_s:.1f}x, "
+              f"batched {batch_per_s / base_per_s:.1f}x")
+    rate_p99 = _pct(rate.latencies, 0.99)
+    for label, ok in (
+        (f"batched >= {GOALS['batch_per_s']:,.0f} alerts/s", batch_per_s >= GOALS["batch_per_s"]),
+        (f"single >= {GOALS['single_per_s']:,.0f} alerts/s", single_per_s >= GOALS["single_per_s"]),
+        (f"p99 < {GOALS['rate_p99_ms']:.0f} ms at {FIXED_RATE:.0f}/s", rate_p99 < GOALS["rate_p99_ms"]),
+    ):
+        print(f"goal {label}: {'met' if ok else 'MISSED'}")
+
+    duplicates = len(stored) - len(set(stored))
+    missing = accepted - set(stored)
+    unexpected = set(stored) - accepted
+    print(f"database: {len(stored):,} stored, {len(accepted):,} answered 2xx, "
+          f"{len(missing)} missing, {len(unexpected)} unexpected, {duplicates} duplicates")
+    if missing or unexpected or duplicates:
+        print("database check FAILED: it must hold exactly the alerts that got a 2xx answer")
+        return 1
+    print("database check ok: exactly the alerts that got a 2xx answer")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
