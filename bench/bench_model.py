@@ -1,0 +1,122 @@
+"""Model speed: train on 1M feature rows, score 1M new transactions (features included).
+
+    .venv/bin/python bench/bench_model.py [--rows 1000000] [--model iforest] [--single]
+
+Each step runs in a child process so its peak memory (ru_maxrss) is its own. Training rows
+are the default generated data's features resampled to --rows; the scored transactions
+come from `data_generator.generate` with enough wallets for --rows holdout transactions.
+Goals: training <= 60 s, scoring (features + model) <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out" / "model"
+# Holdout transactions per wallet and day in the generator's default data (85k / 2000 / 14).
+TX_PER_WALLET_DAY = 3.0
+
+
+def _train_step(rows: int, model: str, single: bool) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    import data_generator
+    import feature_engineering as fe
+    import train_model as tm
+
+    small = data_generator.generate(n_wallets=500, days=30, holdout_days=5, seed=1)
+    base = fe.build_features(small["transactions"], None, small["wallets"], small["logins"])
+    rng = np.random.default_rng(0)
+    feats = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
+    feats["transaction_id"] = pd.RangeIndex(rows).astype(str)
+    t0 = time.perf_counter()
+    bundle = tm.train(feats, model, single=single)
+    seconds = time.perf_counter() - t0
+    tm.save_bundle(bundle, OUT / "bench_model.pkl")
+    return {"train_seconds": seconds, "rows": rows, "n_fit_rows": bundle["metadata"]["n_fit_rows"]}
+
+
+def _score_step(rows: int) -> dict:
+    import data_generator
+    import feature_engineering as fe
+    import train_model as tm
+
+    days, holdout = 21, 14
+    frames = data_generator.generate(
+        n_wallets=int(rows / (TX_PER_WALLET_DAY * holdout)) + 1,
+        days=days,
+        holdout_days=holdout,
+        seed=3,
+    )
+    targets = frames["new_transactions"]
+    bundle = tm.load_bundle(OUT / "bench_model.pkl")
+    t0 = time.perf_counter()
+    features = fe.build_features(
+        targets, frames["transactions"], frames["wallets"], frames["logins"]
+    )
+    t1 = time.perf_counter()
+    scored = tm.score(bundle, features)
+    t2 = time.perf_counter()
+    return {
+        "scored_rows": len(targets),
+        "history_rows": len(frames["transactions"]),
+        "feature_seconds": t1 - t0,
+        "score_seconds": t2 - t1,
+        "total_seconds": t2 - t0,
+        "flagged": int(scored["is_anomaly"].sum()),
+    }
+
+
+def _run(target, *args) -> dict:
+    """Run a step in a fresh child process, so its peak memory is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _child(target, args, queue) -> None:
+    result = target(*args)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    queue.put(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--model", choices=("iforest", "ocsvm"), default="iforest")
+    p.add_argument("--single", action="store_true")
+    args = p.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    train = _run(_train_step, args.rows, args.model, args.single)
+    print(
+        f"train {args.model}{' single' if args.single else ' per-family'}: {train['rows']:,} rows "
+        f"({train['n_fit_rows']:,} fitted) in {train['train_seconds']:.1f}s, "
+        f"peak RSS {train['peak_rss_mb']} MB (goal <= 60 s)"
+    )
+    scored = _run(_score_step, args.rows)
+    print(
+        f"score: {scored['scored_rows']:,} new transactions with {scored['history_rows']:,} history: "
+        f"features {scored['feature_seconds']:.1f}s + model {scored['score_seconds']:.1f}s = "
+        f"{scored['total_seconds']:.1f}s, peak RSS {scored['peak_rss_mb']} MB (goal <= 60 s)"
+    )
+    (OUT / f"results_{args.model}.json").write_text(
+        json.dumps({"train": train, "score": scored}, indent=2)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""detect_anomalies: evaluation and wallet scores by hand, and the batch chain through the CLIs."""
+
+import json
+import shutil
+
+import joblib
+import pandas as pd
+import pytest
+
+import detect_anomalies as da
+import feature_engineering as fe
+import train_model as tm
+
+SCORES = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+
+
+def _detections(scores=SCORES, flagged=2):
+    n = len(scores)
+    return pd.DataFrame(
+        {
+            "transaction_id": [f"t{i}" for i in range(n)],
+            "wallet_id": ["w1", "w1", "w2", "w2", "w2", "w3", "w3", "w3", "w3", "w3"][:n],
+            "timestamp": pd.date_range("2026-01-05", periods=n, freq="h", tz="UTC"),
+            "fraud_score": scores,
+            "is_anomaly": [i < flagged for i in range(n)],
+            "reasons": [f"r{i}" for i in range(n)],
+        }
+    )
+
+
+def test_evaluate_matches_a_hand_computed_example():
+    labels = pd.DataFrame(
+        {
+            "transaction_id": ["t0", "t2", "gone"],
+            "scenario": ["rapid_transfers", "account_takeover", "x"],
+        }
+    )
+    m = da.evaluate(_detections(), labels, top_share=0.2)
+    # Frauds at ranks 1 and 3 of 10: AP = (1/1 + 2/3) / 2; AUC: 8 + 7 of 16 pairs.
+    assert m["rows"] == 10 and m["frauds"] == 2
+    assert m["fraud_prevalence"] == pytest.approx(0.2)
+    assert m["average_precision"] == pytest.approx((1 + 2 / 3) / 2)
+    assert m["roc_auc"] == pytest.approx(15 / 16)
+    assert m["alert_rate"] == pytest.approx(0.2)
+    assert m["precision"] == pytest.approx(0.5)
+    assert m["recall"] == pytest.approx(0.5)
+    assert m["recall_top"] == pytest.approx(0.5)  # the top 2 rows hold one of the two frauds
+    assert m["scenarios"] == {
+        "account_takeover": {"n": 1, "recall": 0.0, "recall_top": 0.0},
+        "rapid_transfers": {"n": 1, "recall": 1.0, "recall_top": 1.0},
+    }
+
+
+def test_evaluate_without_frauds_reports_no_ranking_metrics():
+    m = da.evaluate(_detections(), pd.DataFrame({"transaction_id": [], "scenario": []}))
+    assert m["average_precision"] is None and m["roc_auc"] is None and m["recall"] is None
+    assert m["precision"] == 0.0
+
+
+def test_wallet_scores_take_the_worst_transaction():
+    d = _detections(flagged=3)
+    w = da.wallet_scores(d).set_index("wallet_id")
+    assert w.loc["w1"].tolist() == [0.9, 2, 2, "r0"]
+    assert w.loc["w2"].tolist() == [0.7, 3, 1, "r2"]
+    assert w.loc["w3"].tolist() == [0.4, 5, 0, "r5"]
+    assert list(da.wallet_scores(d)["wallet_id"]) == ["w1", "w2", "w3"]
+
+
+def test_alert_records_carry_the_alert_fields():
+    d = _detections().assign(amount=12.5, type="transfer")
+    records = da.alert_records(d, "iforest-test")
+    assert [r["transaction_id"] for r in records] == ["t0", "t1"]
+    assert records[0] == {
+        "transaction_id": "t0",
+        "wallet_id": "w1",
+        "fraud_score": 0.9,
+        "timestamp": "2026-01-05T00:00:00Z",
+        "amount": 12.5,
+        "type": "transfer",
+        "reasons": "r0",
+        "model_version": "iforest-test",
+    }
+
+
+# ------------------------------------------------------------------------ the real chain
+
+
+@pytest.fixture(scope="module")
+def chain(small_data_dir, tmp_path_factory):
+    """The small generated set with features and a trained default model."""
+    root = tmp_path_factory.mktemp("chain")
+    data = root / "data"
+    shutil.copytree(small_data_dir, data)
+    assert fe.main(["--data-dir", str(data)]) == 0
+    assert (
+        tm.main(
+            [
+                "--data-dir",
+                str(data),
+                "--models-dir",
+                str(root / "models"),
+                "--reports-dir",
+                str(root / "reports"),
+            ]
+        )
+        == 0
+    )
+    return root
+
+
+def _detect_args(root, *extra):
+    return [
+        "--data-dir",
+        str(root / "data"),
+        "--models-dir",
+        str(root / "models"),
+        "--reports-dir",
+        str(root / "reports"),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def detected(chain):
+    assert da.main(_detect_args(chain, "--no-alerts")) == 0
+    return chain
+
+
+def test_cli_writes_detections_per_the_contract(detected):
+    d = pd.read_csv(detected / "data" / "detections.csv", dtype=str, keep_default_na=False)
+    new = pd.read_csv(detected / "data" / "new_transactions.csv", dtype=str)
+    assert list(d.columns) == da.DETECTION_COLUMNS
+    assert d["transaction_id"].tolist() == new["transaction_id"].tolist()
+    assert d["fraud_score"].astype(float).between(0, 1).all()
+    assert set(d["is_anomaly"]) <= {"True", "False"}
+    assert d["timestamp"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
+    flagged = d["is_anomaly"] == "True"
+    assert (d.loc[flagged, "reasons"] != "").all() and (d.loc[~flagged, "reasons"] == "").all()
+
+
+def test_cli_writes_wallet_scores_per_the_contract(detected):
+    w = pd.read_csv(detected / "data" / "wallet_scores.csv")
+    d = pd.read_csv(detected / "data" / "detections.csv")
+    assert list(w.columns) == [
+        "wallet_id",
+        "wallet_score",
+        "n_transactions",
+        "n_anomalies",
+        "reasons",
+    ]
+    assert w["n_transactions"].sum() == len(d)
+    assert w["wallet_score"].is_monotonic_decreasing
+
+
+def test_cli_reports_metrics_and_figures_when_labels_exist(detected):
+    report = json.loads((detected / "reports" / "metrics.json").read_text())
+    assert report["training"]["n_rows"] > 0
+    assert report["evaluation"]["rows"] == report["detection"]["rows"]
+    assert 0 <= report["evaluation"]["average_precision"] <= 1
+    names = {p.name for p in (detected / "reports" / "figures").glob("*.png")}
+    assert names == {"score_distribution.png", "alerts_per_hour.png", "scenario_recall.png"}
+
+
+def test_detect_matches_the_cli(detected):
+    bundle = tm.load_bundle(detected / "models" / "fraud_model.pkl")
+    data = detected / "data"
+    new = fe.load_transactions(data / "new_transactions.csv")
+    out = da.detect(
+        bundle,
+        new,
+        fe.load_transactions(data / "transactions.csv"),
+        fe.load_wallets(data / "wallets.csv"),
+        fe.load_logins(data / "logins.csv"),
+    )
+    cli = pd.read_csv(data / "detections.csv")
+    assert out["fraud_score"].to_numpy() == pytest.approx(cli["fraud_score"].to_numpy())
+
+
+def test_detect_refuses_a_model_trained_on_other_features(detected):
+    bundle = tm.load_bundle(detected / "models" / "fraud_model.pkl")
+    bundle["feature_names"] = [*bundle["feature_names"], "no_such_feature"]
+    new = fe.load_transactions(detected / "data" / "new_transactions.csv")
+    with pytest.raises(tm.BundleError, match="no_such_feature"):
+        da.detect(bundle, new.head(20))
+
+
+def test_cli_stale_model_gives_one_line_error(chain, tmp_path, capsys):
+    bundle = joblib.load(chain / "models" / "fraud_model.pkl")
+    bundle["metadata"]["format_version"] = 0
+    joblib.dump(bundle, tmp_path / "fraud_model.pkl")
+    rc = da.main(
+        [
+            "--data-dir",
+            str(chain / "data"),
+            "--models-dir",
+            str(tmp_path),
+            "--no-alerts",
+            "--reports-dir",
+            str(tmp_path / "reports"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert rc == 1
+    assert err.startswith("detect_anomalies.py: error: ") and "bundle format 0" in err
+    assert "\n" not in err
+
+
+def test_cli_follow_is_not_implemented_yet(capsys):
+    assert da.main(["--follow"]) == 2
+    assert "not implemented yet" in capsys.readouterr().err

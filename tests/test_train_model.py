@@ -1,0 +1,229 @@
+"""train_model: scores, thresholds, reasons and bundles on small hand-made feature frames."""
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+import train_model as tm
+
+FAMILIES = {
+    "velocity": ["tx_count_1h", "tx_count_24h"],
+    "flow": ["forwarded_share"],
+    "access": ["failed_logins_1h", "new_country"],
+    "amount": ["amount_log", "amount_vs_wallet"],
+}
+LABELS = {"tx_count_1h": "transactions in the last hour"}
+MODELS = [("iforest", False), ("iforest", True), ("ocsvm", False), ("ocsvm", True)]
+
+
+def _normal(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "transaction_id": [f"t{i}" for i in range(n)],
+            "tx_count_1h": rng.poisson(1, n).astype(float),
+            "tx_count_24h": rng.poisson(6, n).astype(float),
+            "forwarded_share": rng.beta(1, 8, n),
+            "failed_logins_1h": (rng.random(n) < 0.03).astype(float),
+            "new_country": (rng.random(n) < 0.02).astype(float),
+            "amount_log": rng.normal(4, 1, n),
+            "amount_vs_wallet": rng.lognormal(0, 0.3, n),
+        }
+    )
+
+
+def _with_outliers(n: int = 2000) -> pd.DataFrame:
+    df = _normal(n)
+    # Row 0: a velocity burst; row 1: a takeover-like access pattern with a large amount.
+    df.loc[0, ["tx_count_1h", "tx_count_24h"]] = [40, 45]
+    df.loc[1, ["failed_logins_1h", "new_country", "amount_log", "amount_vs_wallet"]] = [9, 1, 9, 30]
+    return df
+
+
+def _train(df, model="iforest", single=False, **kw):
+    return tm.train(df, model, single=single, families=FAMILIES, labels=LABELS, **kw)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    df = _with_outliers()
+    return df, {(m, s): _train(df, m, s) for m, s in MODELS}
+
+
+@pytest.mark.parametrize("model", ["iforest", "ocsvm"])
+def test_planted_outliers_rank_first_and_are_flagged(planted, model):
+    # The per-family default; one model over all features may rank rare but legitimate
+    # combinations of flags beside them, which is why it is not the default.
+    df, bundles = planted
+    scored = tm.score(bundles[model, False], df)
+    top2 = set(scored["fraud_score"].nlargest(2).index)
+    assert top2 == {0, 1}
+    assert scored.loc[[0, 1], "is_anomaly"].all()
+
+
+@pytest.mark.parametrize(("model", "single"), MODELS)
+def test_score_lies_in_unit_interval(planted, model, single):
+    df, bundles = planted
+    probe = _normal(500, seed=7)
+    probe.iloc[:5, 1:] = 1e6  # far beyond anything seen in training
+    s = tm.score(bundles[model, single], probe)["fraud_score"]
+    assert s.between(0, 1).all()
+
+
+@pytest.mark.parametrize("model", ["iforest", "ocsvm"])
+def test_score_is_monotone_in_the_models_raw_score(planted, model):
+    df, bundles = planted
+    bundle = bundles[model, True]
+    probe = _normal(1000, seed=3)
+    pipeline = bundle["detectors"][0]["pipeline"]
+    X = probe[bundle["feature_names"]].to_numpy()
+    raw = -(pipeline.score_samples(X) if model == "iforest" else pipeline.decision_function(X))
+    s = tm.score(bundle, probe)["fraud_score"].to_numpy()
+    order = np.argsort(raw, kind="stable")
+    assert np.all(np.diff(s[order]) >= 0)
+
+
+@pytest.mark.parametrize("contamination", [0.01, 0.05])
+def test_threshold_flags_about_the_contamination_share_of_training(contamination):
+    df = _normal(3000)
+    bundle = _train(df, contamination=contamination)
+    assert bundle["threshold"] == pytest.approx(1 - contamination)
+    rate = tm.score(bundle, df)["is_anomaly"].mean()
+    assert rate == pytest.approx(contamination, abs=contamination / 2)
+
+
+def test_reasons_of_a_velocity_outlier_name_the_velocity_feature(planted):
+    df, bundles = planted
+    reasons = tm.score(bundles["iforest", False], df).loc[0, "reasons"]
+    first = reasons.split("; ")[0]
+    assert first.startswith("transactions in the last hour: tx_count_1h=40 (typical 1)")
+
+
+def test_reasons_stay_in_the_family_that_fired(planted):
+    df, bundles = planted
+    reasons = tm.score(bundles["iforest", False], df).loc[0, "reasons"]
+    named = {part.split(": ")[1].split("=")[0] for part in reasons.split("; ")}
+    assert named <= set(FAMILIES["velocity"])
+
+
+def test_unflagged_rows_have_no_reasons(planted):
+    df, bundles = planted
+    scored = tm.score(bundles["iforest", False], df)
+    assert (scored.loc[~scored["is_anomaly"], "reasons"] == "").all()
+    assert (scored.loc[scored["is_anomaly"], "reasons"] != "").all()
+
+
+def test_bundle_round_trips(planted, tmp_path):
+    df, bundles = planted
+    path = tmp_path / "model.pkl"
+    tm.save_bundle(bundles["iforest", False], path)
+    loaded = tm.load_bundle(path, feature_names=bundles["iforest", False]["feature_names"])
+    pd.testing.assert_frame_equal(tm.score(loaded, df), tm.score(bundles["iforest", False], df))
+    assert loaded["metadata"]["n_rows"] == len(df)
+    assert loaded["metadata"]["format_version"] == tm.BUNDLE_FORMAT_VERSION
+
+
+def test_metadata_describes_the_training(planted):
+    df, bundles = planted
+    meta = bundles["iforest", False]["metadata"]
+    assert meta["model_type"] == "iforest"
+    assert meta["contamination"] == tm.DEFAULT_CONTAMINATION
+    assert set(meta["params"]["families"]) == set(FAMILIES)
+    assert len(meta["features_sha256"]) == 64
+    assert "scikit-learn" in meta["library_versions"]
+
+
+def test_features_outside_every_family_get_their_own_detector():
+    df = _normal(500).assign(extra=1.0)
+    bundle = _train(df)
+    assert bundle["metadata"]["params"]["families"]["other"] == ["extra"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b["metadata"].update(format_version=0), "bundle format 0"),
+        (
+            lambda b: b["metadata"]["library_versions"].update({"scikit-learn": "0.1"}),
+            "scikit-learn 0.1",
+        ),
+    ],
+)
+def test_stale_bundle_is_refused_with_a_clear_error(planted, tmp_path, change, message):
+    _, bundles = planted
+    bundle = joblib.load(_saved(bundles["iforest", True], tmp_path))
+    change(bundle)
+    joblib.dump(bundle, tmp_path / "stale.pkl")
+    with pytest.raises(tm.BundleError, match=message):
+        tm.load_bundle(tmp_path / "stale.pkl")
+
+
+def test_bundle_with_other_features_is_refused(planted, tmp_path):
+    _, bundles = planted
+    path = _saved(bundles["iforest", True], tmp_path)
+    names = [*bundles["iforest", True]["feature_names"][1:], "ip_entropy"]
+    with pytest.raises(
+        tm.BundleError, match=r"missing \['tx_count_1h'\].*unexpected \['ip_entropy'\]"
+    ):
+        tm.load_bundle(path, feature_names=names)
+
+
+@pytest.mark.parametrize("content", [b"not a pickle", b""])
+def test_unreadable_bundle_is_refused(tmp_path, content):
+    (tmp_path / "model.pkl").write_bytes(content)
+    with pytest.raises(tm.BundleError, match="cannot read model"):
+        tm.load_bundle(tmp_path / "model.pkl")
+
+
+def test_ocsvm_fits_a_bounded_number_of_rows(monkeypatch):
+    monkeypatch.setitem(tm.OCSVM_PARAMS, "max_fit_rows", 300)
+    fitted = [
+        _train(_normal(n), "ocsvm", single=True)["metadata"]["n_fit_rows"]
+        for n in (200, 1000, 4000)
+    ]
+    assert fitted == [200, 300, 300]
+
+
+def test_cli_trains_from_features_csv_without_labels(tmp_path):
+    _normal(800).to_csv(tmp_path / "features.csv", index=False)
+    (tmp_path / "labels.csv").write_text("this file must never be read\x00")
+    rc = tm.main(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--models-dir",
+            str(tmp_path / "m"),
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--single",
+        ]
+    )
+    assert rc == 0
+    bundle = tm.load_bundle(tmp_path / "m" / "fraud_model.pkl")
+    assert bundle["metadata"]["n_rows"] == 800
+    assert (tmp_path / "r" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not found"),
+        ("transaction_id,a\nt1,1\nt2,x\n", "non-numeric"),
+        ("a,b\n1,2\n", "transaction_id"),
+    ],
+)
+def test_cli_bad_features_file_gives_one_line_error(tmp_path, capsys, content, message):
+    if content is not None:
+        (tmp_path / "features.csv").write_text(content)
+    rc = tm.main(["--data-dir", str(tmp_path), "--models-dir", str(tmp_path / "m")])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0
+    assert err.startswith("train_model.py: error: ") and message in err
+    assert "\n" not in err
+
+
+def _saved(bundle, tmp_path):
+    path = tmp_path / "model.pkl"
+    tm.save_bundle(bundle, path)
+    return path
