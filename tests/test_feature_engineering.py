@@ -1,0 +1,443 @@
+"""feature_engineering: hand-checked values, no look-ahead, loading and the CLI."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import feature_engineering as fe
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOKBACK_S = fe.LOOKBACK.total_seconds()
+CAP = math.log1p(LOOKBACK_S)  # "time since" when there is nothing in the look-back
+
+
+def _tx(rows, columns=None):
+    cols = columns or [
+        "transaction_id", "wallet_id", "timestamp", "amount", "type", "ip_address",
+        "counterparty_wallet_id", "country", "device_id",
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols)
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
+    return df
+
+
+# Wallet A: deposit 100 (US), transfer 50 to B, then a redeem of 200 from France 20 minutes
+# later, after a failed and a successful login from the new IP in France. Wallet B receives
+# A's transfer, deposits 10, then forwards 40 to C.
+HAND_TX = _tx(
+    [
+        ("t1", "A", "2026-01-01T10:00:00Z", 100.0, "deposit", "ip1", None, "US", "d1"),
+        ("t2", "A", "2026-01-01T10:20:00Z", 50.0, "transfer", "ip1", "B", "US", "d1"),
+        ("t3", "A", "2026-01-01T10:40:00Z", 200.0, "redeem", "ip2", None, "FR", "d2"),
+        ("t4", "B", "2026-01-01T10:30:00Z", 10.0, "deposit", "ip9", None, "DE", "x"),
+        ("t5", "B", "2026-01-01T10:35:00Z", 40.0, "transfer", "ip9", "C", "DE", "x"),
+    ]
+)
+HAND_LOGINS = pd.DataFrame(
+    {
+        "login_id": ["l1", "l2"],
+        "wallet_id": ["A", "A"],
+        "timestamp": pd.to_datetime(["2026-01-01T10:30:00Z", "2026-01-01T10:39:00Z"], utc=True),
+        "ip_address": ["ip2", "ip2"],
+        "success": [0, 1],
+        "country": ["FR", "FR"],
+    }
+)
+HAND_WALLETS = pd.DataFrame(
+    {
+        "wallet_id": ["A", "B"],
+        "kyc_verified": [1, 0],
+        "registration_date": pd.to_datetime(["2025-12-01", "2026-01-01"], utc=True),
+        "home_country": ["US", "DE"],
+    }
+)
+_US_FR_KM = fe._haversine_km(*fe._CENTROIDS["US"], *fe._CENTROIDS["FR"])
+
+# (feature, transaction, value worked out by hand)
+HAND_CASES = [
+    # amount
+    ("amount_log", "t3", math.log1p(200)),
+    ("amount_z", "t1", 0.0),  # no history: no deviation
+    # t2 vs one earlier amount (100): n/(n+K) * (x - mean) / sqrt((0 + K * 1) / (1 + K))
+    ("amount_z", "t2", (1 / 6) * (math.log1p(50) - math.log1p(100)) / math.sqrt(5 / 6)),
+    ("amount_z_same_type", "t2", 0.0),  # A has no earlier transfer
+    ("amount_vs_typical", "t2", (1 / 6) * (math.log1p(50) - math.log1p(100))),
+    ("amount_vs_max", "t3", math.log1p(200) - math.log1p(100)),
+    ("type_redeem", "t3", 1.0),
+    ("type_deposit", "t3", 0.0),
+    ("type_transfer", "t2", 1.0),
+    # velocity: counts include the transaction itself (3 transactions in 40 minutes -> 3)
+    ("tx_count_1h_log", "t3", math.log1p(3)),
+    ("tx_count_24h_log", "t2", math.log1p(2)),
+    ("amount_sum_1h_log", "t3", math.log1p(350)),
+    ("transfer_count_1h_log", "t3", math.log1p(1)),
+    ("transfer_sum_1h_log", "t5", math.log1p(40)),
+    ("redeem_count_24h_log", "t3", math.log1p(1)),
+    ("redeem_sum_24h_log", "t3", math.log1p(200)),
+    ("deposit_count_24h_log", "t5", math.log1p(1)),
+    ("deposit_sum_24h_log", "t5", math.log1p(10)),
+    ("time_since_prev_tx_log", "t3", math.log1p(1200)),
+    ("time_since_prev_tx_log", "t1", CAP),
+    # B registered 10.5 h before t5: its rate is 1 earlier tx per MIN_RATE_SPAN (1 day)
+    ("tx_count_24h_vs_rate", "t5", math.log(2) - math.log1p(1.0)),
+    ("tx_count_1h_vs_rate", "t5", math.log(2) - math.log1p(1 / 24)),
+    ("amount_sum_24h_log", "t3", math.log1p(350)),
+    ("amount_sum_24h_vs_typical", "t5", math.log1p(50 / 10)),
+    # sums vs what B's rate predicts plus one typical amount (10 per day, typical 10)
+    ("amount_sum_24h_vs_rate", "t5", math.log1p(50) - math.log1p(10 + 10)),
+    ("amount_sum_1h_vs_rate", "t5", math.log1p(50) - math.log1p(10 / 24 + 10)),
+    ("transfer_count_24h_vs_rate", "t5", math.log1p(1) - math.log1p(0)),
+    ("deposit_count_24h_vs_rate", "t5", math.log1p(1) - math.log1p(1)),
+    ("redeem_count_24h_vs_rate", "t3", math.log1p(1)),
+    ("redeem_sum_24h_vs_typical", "t3", math.log1p(200 / 75)),
+    ("redeem_sum_24h_vs_typical", "t2", 0.0),
+    ("hour_sin", "t3", math.sin(2 * math.pi * (10 + 40 / 60) / 24)),
+    ("hour_cos", "t1", math.cos(2 * math.pi * 10 / 24)),
+    # flow: inflow strictly before the transaction (B: A's 50 at 10:20 + own deposit 10)
+    ("inflow_1h_log", "t5", math.log1p(60)),
+    ("inflow_1h_log", "t4", math.log1p(50)),
+    ("inflow_24h_log", "t1", 0.0),
+    ("incoming_transfers_1h_log", "t5", math.log1p(1)),
+    ("forward_share", "t5", 40 / 60),
+    ("forward_share", "t3", 1.0),  # redeems 200 of 100 received: all of it
+    ("forward_share", "t4", 0.0),  # deposits send nothing on
+    ("outflow_vs_inflow_1h", "t3", 250 / 100),
+    ("time_since_inflow_log", "t4", math.log1p(600)),
+    ("counterparty_new", "t2", 1.0),
+    ("counterparty_new", "t3", 0.0),
+    ("new_counterparties_24h_log", "t3", math.log1p(1)),
+    ("wallet_age_days_log", "t1", math.log1p(31 + 10 / 24)),
+    ("kyc_verified", "t4", 0.0),
+    ("kyc_verified", "t1", 1.0),
+    # access: the IP and country of t3 were first seen at login l1, 10 minutes earlier
+    ("ip_new", "t1", 1.0),
+    ("ip_new", "t3", 0.0),
+    ("country_new", "t3", 0.0),
+    ("device_new", "t3", 1.0),
+    ("country_changed", "t3", 0.0),  # the previous event (login l2) was in France too
+    ("travel_speed_log", "t3", math.log1p(_US_FR_KM / (20 / 60))),  # last seen in US at 10:20
+    ("travel_speed_log", "t2", 0.0),
+    ("country_not_home", "t3", 1.0),
+    ("country_not_home", "t2", 0.0),
+    ("new_ips_24h_log", "t3", math.log1p(2)),
+    ("failed_logins_1h_log", "t3", math.log1p(1)),
+    ("success_logins_1h_log", "t3", math.log1p(1)),
+    ("failed_logins_new_ip_1h_log", "t3", math.log1p(1)),
+    ("failed_logins_new_country_1h_log", "t3", math.log1p(1)),
+    ("time_since_success_login_log", "t3", math.log1p(60)),
+    ("time_since_success_login_log", "t2", CAP),
+    ("ip_known_days_log", "t2", math.log1p(20 / 1440)),
+    ("country_known_days_log", "t3", math.log1p(10 / 1440)),
+    ("device_known_days_log", "t3", 0.0),
+]
+
+
+@pytest.fixture(scope="module")
+def hand_features():
+    return fe.build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS).set_index(
+        "transaction_id"
+    )
+
+
+@pytest.mark.parametrize(("feature", "tx", "expected"), HAND_CASES)
+def test_hand_computed_value(hand_features, feature, tx, expected):
+    assert hand_features.loc[tx, feature] == pytest.approx(expected, rel=1e-7, abs=1e-7)
+
+
+def test_every_feature_has_a_hand_case_family_and_label():
+    assert {name for name, _, _ in HAND_CASES} == set(fe.FEATURE_NAMES)
+    assert sorted(fe.FEATURE_NAMES) == sorted(fe.FEATURE_LABELS)
+    assert len(fe.FEATURE_NAMES) == len(set(fe.FEATURE_NAMES))
+
+
+def test_output_follows_target_order_and_index():
+    targets = HAND_TX.iloc[[4, 0, 2]].set_axis([10, 11, 12])
+    out = fe.build_features(targets, history=HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    assert list(out["transaction_id"]) == ["t5", "t1", "t3"]
+    assert list(out.index) == [10, 11, 12]
+    assert list(out.columns) == ["transaction_id", *fe.FEATURE_NAMES]
+
+
+def test_shuffled_input_gives_identical_features():
+    tx = HAND_TX.copy()
+    # Ties on the timestamp are broken by transaction_id, whatever the input order.
+    tx.loc[tx["transaction_id"] == "t2", "timestamp"] = tx.loc[0, "timestamp"]
+    base = fe.build_features(tx, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    shuffled = tx.sample(frac=1.0, random_state=3)
+    logins = HAND_LOGINS.iloc[::-1]
+    again = fe.build_features(shuffled, wallets=HAND_WALLETS.iloc[::-1], logins=logins)
+    pd.testing.assert_frame_equal(
+        base.set_index("transaction_id").sort_index(),
+        again.set_index("transaction_id").sort_index(),
+    )
+
+
+def test_batch_targets_with_history_equal_the_full_run():
+    full = fe.build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    later = fe.build_features(
+        HAND_TX.iloc[2:], history=HAND_TX.iloc[:2], wallets=HAND_WALLETS, logins=HAND_LOGINS
+    )
+    pd.testing.assert_frame_equal(full.iloc[2:], later)
+
+
+def test_timestamp_offsets_are_converted_to_utc():
+    tx = HAND_TX.copy()
+    tx["timestamp"] = [
+        "2026-01-01T12:00:00+02:00", "2026-01-01T10:20:00", "2026-01-01T05:40:00-05:00",
+        "2026-01-01T10:30:00Z", "2026-01-01T10:35:00Z",
+    ]  # fmt: skip
+    got = fe.build_features(tx, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    want = fe.build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_unknown_country_codes_are_neutral():
+    tx = HAND_TX.copy()
+    tx.loc[tx["transaction_id"] == "t3", "country"] = "ZZ"
+    logins = HAND_LOGINS.assign(country="ZZ")
+    out = fe.build_features(tx, wallets=HAND_WALLETS, logins=logins).set_index("transaction_id")
+    assert out.loc["t3", "travel_speed_log"] == 0.0
+    assert out.loc["t3", "country_not_home"] == 1.0
+
+
+def test_prototype_columns_only_work_and_warn_once(caplog):
+    proto = HAND_TX[list(fe.TX_REQUIRED)]
+    wallets = HAND_WALLETS.drop(columns=["home_country"])
+    fe._warned.clear()
+    with caplog.at_level("WARNING", logger="feature_engineering"):
+        out = fe.build_features(proto, wallets=wallets)
+        fe.build_features(proto, wallets=wallets)
+    values = out[fe.FEATURE_NAMES].to_numpy()
+    assert np.isfinite(values).all()
+    for name in ("counterparty_new", "country_new", "device_new", "failed_logins_1h_log"):
+        assert (out[name] == 0).all()
+    messages = [r.getMessage() for r in caplog.records]
+    # counterparty, country, device, logins, home_country: each said once
+    assert len(messages) == len(set(messages)) == 5
+
+
+# --------------------------------------------------------------- no look-ahead (property)
+
+_BASE = pd.Timestamp("2026-01-01", tz="UTC")
+_event = st.tuples(
+    st.integers(0, 45 * 24 * 60),  # minute offset: spans more than LOOKBACK
+    st.sampled_from(["A", "B", "C"]),
+    st.sampled_from(fe.TX_TYPES),
+    st.floats(1, 5000),
+    st.sampled_from(["i1", "i2", "i3"]),
+    st.sampled_from(["US", "FR", "JP", None]),
+    st.sampled_from(["A", "B", "C", None]),
+)
+_login = st.tuples(
+    st.integers(0, 45 * 24 * 60),
+    st.sampled_from(["A", "B", "C"]),
+    st.sampled_from(["i1", "i2", "i4"]),
+    st.booleans(),
+    st.sampled_from(["US", "FR", "JP"]),
+)
+
+
+def _frames(events, logins):
+    tx = pd.DataFrame(
+        {
+            "transaction_id": [f"t{i:03d}" for i in range(len(events))],
+            "wallet_id": [e[1] for e in events],
+            "timestamp": [_BASE + pd.Timedelta(minutes=e[0]) for e in events],
+            "amount": [round(e[3], 2) for e in events],
+            "type": [e[2] for e in events],
+            "ip_address": [e[4] for e in events],
+            "country": [e[5] for e in events],
+            "counterparty_wallet_id": [e[6] if e[2] == "transfer" else None for e in events],
+            "device_id": [e[4] + "d" for e in events],
+        }
+    )
+    lg = pd.DataFrame(
+        {
+            "login_id": [f"l{i:03d}" for i in range(len(logins))],
+            "wallet_id": [x[1] for x in logins],
+            "timestamp": pd.to_datetime(
+                [_BASE + pd.Timedelta(minutes=x[0]) for x in logins], utc=True
+            ),
+            "ip_address": [x[2] for x in logins],
+            "success": [int(x[3]) for x in logins],
+            "country": [x[4] for x in logins],
+        },
+        columns=["login_id", "wallet_id", "timestamp", "ip_address", "success", "country"],
+    )
+    return tx, lg
+
+
+_hyp = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_hyp
+@given(st.lists(_event, min_size=2, max_size=25), st.lists(_login, max_size=15), st.data())
+def test_appending_later_events_never_changes_earlier_rows(events, logins, data):
+    tx, lg = _frames(events, logins)
+    cut = data.draw(st.integers(0, 45 * 24 * 60), label="cut minute")
+    cut_ts = _BASE + pd.Timedelta(minutes=cut)
+    early_tx, early_lg = tx[tx["timestamp"] <= cut_ts], lg[lg["timestamp"] <= cut_ts]
+    if early_tx.empty:
+        return
+    full = fe.build_features(tx, wallets=HAND_WALLETS, logins=lg).set_index("transaction_id")
+    early = fe.build_features(early_tx, wallets=HAND_WALLETS, logins=early_lg)
+    early = early.set_index("transaction_id")
+    pd.testing.assert_frame_equal(early, full.loc[early.index])
+
+
+@_hyp
+@given(st.lists(_event, min_size=2, max_size=25), st.lists(_login, max_size=15), st.data())
+def test_dropping_events_older_than_lookback_never_changes_a_row(events, logins, data):
+    tx, lg = _frames(events, logins)
+    i = data.draw(st.integers(0, len(tx) - 1), label="row")
+    t = tx["timestamp"].iloc[i]
+    keep_tx = tx[tx["timestamp"] >= t - fe.LOOKBACK]
+    keep_lg = lg[lg["timestamp"] >= t - fe.LOOKBACK]
+    target = tx.iloc[[i]]
+    full = fe.build_features(target, history=tx, wallets=HAND_WALLETS, logins=lg)
+    cut = fe.build_features(target, history=keep_tx, wallets=HAND_WALLETS, logins=keep_lg)
+    pd.testing.assert_frame_equal(full, cut)
+
+
+# -------------------------------------------------------------------------- loading and CLI
+
+GOOD_TX = (
+    "transaction_id,wallet_id,timestamp,amount,type,ip_address\n"
+    "t1,A,2026-01-01T10:00:00Z,10.5,deposit,1.1.1.1\n"
+    "t2,A,2026-01-01T11:00:00+01:00,3,transfer,1.1.1.1\n"
+)
+GOOD_WALLETS = "wallet_id,kyc_verified,registration_date\nA,true,2025-06-01\n"
+
+
+def _run(tmp_path, tx_text=GOOD_TX, wallets_text=GOOD_WALLETS, tx_name="transactions.csv",
+         logins_text=None):  # fmt: skip
+    (tmp_path / tx_name).write_text(tx_text)
+    if wallets_text is not None:
+        (tmp_path / "wallets.csv").write_text(wallets_text)
+    if logins_text is not None:
+        (tmp_path / "logins.csv").write_text(logins_text)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "feature_engineering.py"), "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_load_transactions_converts_offsets_to_utc(tmp_path):
+    path = tmp_path / "transactions.csv"
+    path.write_text(GOOD_TX)
+    df = fe.load_transactions(path)
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert df["timestamp"].iloc[1] == pd.Timestamp("2026-01-01T10:00:00Z")
+
+
+def test_load_logins_returns_none_without_file(tmp_path):
+    assert fe.load_logins(tmp_path / "logins.csv") is None
+
+
+def test_transactions_file_falls_back_to_prototype_name(tmp_path):
+    (tmp_path / "generated_data.csv").write_text(GOOD_TX)
+    assert fe.transactions_file(tmp_path).name == "generated_data.csv"
+
+
+def test_cli_prototype_format_without_logins(tmp_path):
+    result = _run(tmp_path, tx_name="generated_data.csv")
+    assert result.returncode == 0, result.stderr
+    out = pd.read_csv(tmp_path / "features.csv")
+    assert list(out.columns) == ["transaction_id", *fe.FEATURE_NAMES]
+    assert list(out["transaction_id"]) == ["t1", "t2"]
+    assert "features not computable" in result.stderr
+
+
+BAD_INPUTS = [
+    ("transactions.csv", GOOD_TX.replace(",type,", ",kind,"), "'type'"),
+    ("transactions.csv", GOOD_TX.replace("2026-01-01T10:00:00Z", "yesterday"), "line 2 ('yesterday')"),
+    ("transactions.csv", GOOD_TX.replace("10.5", "ten"), "column 'amount'"),
+    ("transactions.csv", GOOD_TX.replace(",3,", ",-3,"), "line 3"),
+    ("transactions.csv", GOOD_TX.replace(",3,", ",0,"), "column 'amount'"),
+    ("transactions.csv", GOOD_TX.replace("transfer", "swap"), "at line 3 ('swap')"),
+    ("transactions.csv", GOOD_TX.replace("t2,", "t1,"), "column 'transaction_id': duplicate id at line 3 ('t1')"),
+    ("wallets.csv", GOOD_WALLETS.replace("true", "maybe"), "column 'kyc_verified'"),
+    ("wallets.csv", GOOD_WALLETS.replace("A,", "A,1,2025-01-01\nA,"), "duplicate id at line 3"),
+    ("logins.csv", "login_id,wallet_id,timestamp,ip_address,success\nl1,A,2026-01-01,1.1.1.1,2\n", "column 'success'"),
+    ("logins.csv", "login_id,wallet_id,timestamp,ip_address\nl1,A,2026-01-01,1.1.1.1\n", "'success'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "text", "needle"), BAD_INPUTS)
+def test_cli_bad_input_gives_one_line_error(tmp_path, name, text, needle):
+    files = {"tx_text": GOOD_TX, "wallets_text": GOOD_WALLETS, "logins_text": None}
+    files[{"transactions.csv": "tx_text", "wallets.csv": "wallets_text"}.get(name, "logins_text")] = text
+    result = _run(tmp_path, **files)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"feature_engineering.py: error: {name}: ")
+    assert needle in lines[0]
+
+
+def test_cli_missing_transactions_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "feature_engineering.py"), "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "transactions.csv: file not found" in result.stderr
+
+
+# ------------------------------------------------------------------ on generated data
+
+
+@pytest.fixture(scope="module")
+def generated_features(small_data_dir, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("fe_out")
+    for name in ("wallets.csv", "transactions.csv", "logins.csv"):
+        (out_dir / name).write_bytes((small_data_dir / name).read_bytes())
+    assert fe.main(["--data-dir", str(out_dir)]) == 0
+    return out_dir
+
+
+def test_features_csv_is_numeric_finite_with_id_first(generated_features):
+    out = pd.read_csv(generated_features / "features.csv")
+    tx = pd.read_csv(generated_features / "transactions.csv")
+    assert list(out.columns) == ["transaction_id", *fe.FEATURE_NAMES]
+    assert list(out["transaction_id"]) == list(tx["transaction_id"])
+    values = out[fe.FEATURE_NAMES]
+    assert all(pd.api.types.is_numeric_dtype(values[c]) for c in values.columns)
+    assert np.isfinite(values.to_numpy(dtype=float)).all()
+
+
+def test_generated_holdout_scored_with_history_equals_full_run(small_data_dir):
+    tx = fe.load_transactions(small_data_dir / "transactions.csv")
+    new = fe.load_transactions(small_data_dir / "new_transactions.csv")
+    wallets = fe.load_wallets(small_data_dir / "wallets.csv")
+    logins = fe.load_logins(small_data_dir / "logins.csv")
+    both = pd.concat([tx, new], ignore_index=True)
+    full = fe.build_features(both, wallets=wallets, logins=logins).iloc[len(tx) :]
+    batch = fe.build_features(new, history=tx, wallets=wallets, logins=logins)
+    pd.testing.assert_frame_equal(full.reset_index(drop=True), batch.reset_index(drop=True))
+
+
+def test_generated_fraud_stands_out_on_its_signal(small_data_dir):
+    """Sanity, not a model: labelled fraud differs from normal traffic on the obvious features."""
+    tx = fe.load_transactions(small_data_dir / "transactions.csv")
+    feats = fe.build_features(
+        tx,
+        wallets=fe.load_wallets(small_data_dir / "wallets.csv"),
+        logins=fe.load_logins(small_data_dir / "logins.csv"),
+    )
+    labels = pd.read_csv(small_data_dir / "labels.csv")
+    scen = feats["transaction_id"].map(labels.set_index("transaction_id")["scenario"])
+    normal = feats[scen.isna()]
+    ato = feats[scen == "account_takeover"]
+    burst = feats[scen == "redemption_burst"]
+    assert ato["failed_logins_1h_log"].mean() > normal["failed_logins_1h_log"].mean()
+    assert burst["redeem_count_24h_vs_rate"].mean() > normal["redeem_count_24h_vs_rate"].mean()
