@@ -15,7 +15,9 @@ MODEL  ?= iforest
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 
-.PHONY: venv run test lint generate features train detect api bench clean
+.PHONY: venv run test lint generate features train detect api api-start api-stop bench clean
+API_URL := http://$(API_HOST):$(API_PORT)
+HEALTHY := $(PY) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/health', timeout=1)" $(API_URL)
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,14 +39,30 @@ generate: $(DATA)/transactions.csv
 features: $(DATA)/features.csv
 train: $(MODELS)/fraud_model.pkl
 
-detect: $(MODELS)/fraud_model.pkl
-	$(PY) detect_anomalies.py --data-dir $(DATA) --models-dir $(MODELS) --no-alerts
+# Batch detection; alerts go to the API started in the background (see api-start).
+detect: $(MODELS)/fraud_model.pkl api-start
+	$(PY) detect_anomalies.py --data-dir $(DATA) --models-dir $(MODELS) --api-url $(API_URL)
 
+# The alert API in the foreground (Ctrl-C stops it).
 api: $(STAMP)
-	$(PY) alert_api.py --host $(API_HOST) --port $(API_PORT)
+	$(PY) alert_api.py --host $(API_HOST) --port $(API_PORT) --db $(DATA)/alerts.db
 
-run: $(STAMP) train
-	$(PY) detect_anomalies.py --data-dir $(DATA) --models-dir $(MODELS) --no-alerts
+# The alert API in the background, unless one already answers on $(API_URL).
+api-start: $(STAMP)
+	@mkdir -p $(DATA)
+	@if $(HEALTHY) 2>/dev/null; then echo "alert API already running at $(API_URL)"; else \
+	  nohup $(PY) alert_api.py --host $(API_HOST) --port $(API_PORT) --db $(DATA)/alerts.db \
+	    > $(DATA)/alert_api.log 2>&1 & echo $$! > $(DATA)/alert_api.pid; \
+	  for i in $$(seq 100); do $(HEALTHY) 2>/dev/null && break; sleep 0.1; done; \
+	  $(HEALTHY) || { echo "alert API did not start; see $(DATA)/alert_api.log" >&2; exit 1; }; \
+	  echo "alert API started at $(API_URL) (log: $(DATA)/alert_api.log, stop: make api-stop)"; fi
+
+api-stop:
+	@if [ -f $(DATA)/alert_api.pid ]; then kill $$(cat $(DATA)/alert_api.pid) 2>/dev/null || true; rm -f $(DATA)/alert_api.pid; echo "alert API stopped"; fi
+
+run: detect
+	@echo ""
+	@echo "Done. Dashboard: $(API_URL)/   alert log: $(DATA)/alert_api.log   stop the API: make api-stop"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -905,15 +905,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="data_generator.py", description=__doc__.splitlines()[0])
+    p = _Parser(prog="data_generator.py", description=__doc__.splitlines()[0],
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--wallets", type=int, default=DEFAULT_WALLETS, help="number of wallets")
     p.add_argument("--days", type=int, default=DEFAULT_DAYS, help="length of the whole period")
     p.add_argument("--holdout-days", type=int, default=DEFAULT_HOLDOUT_DAYS,
                    help="last days written to new_transactions.csv")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed: same seed, same bytes")
     p.add_argument("--fraud-rate", type=float, default=DEFAULT_FRAUD_RATE,
                    help=f"target share of fraudulent transactions, in [0, {MAX_FRAUD_RATE}]")
-    p.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    p.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder the CSV files are written to")
     return p
 
 
