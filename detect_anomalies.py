@@ -14,13 +14,17 @@ only after a 2xx, so an alert is never lost between runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -393,6 +397,615 @@ def _figures(
         plt.close(fig)
 
 
+# ----------------------------------------------------------------------------- streaming
+#
+# `--follow` tails the new-transactions file (and logins.csv) and scores whatever complete rows
+# arrived since the last poll as one micro-batch, through `detect` above: the micro-batch is the
+# targets and the retained events of the wallets it touches the history. Features at t depend
+# only on the wallets table and a bounded look-back of the wallet's events (see `_horizon`), so
+# keeping that look-back is enough: memory stays bounded and the streaming features equal the
+# batch ones for rows that arrive in (timestamp, transaction_id) order, a transaction's logins no
+# later than the transaction. A checkpoint (byte offset and line per followed file, size of the
+# detections output) is written atomically after each batch's alerts are delivered or spooled,
+# so a restart resumes exactly there: no row skipped, none alerted twice.
+
+FOLLOW_POLL_S = 0.15  # a row is picked up at most this long after it is written
+FOLLOW_MAX_BATCH = 5000  # rows per micro-batch: bounds latency and memory while catching up
+FOLLOW_READ_BYTES = 8 << 20  # bytes read per file per poll
+FOLLOW_RETRY_S = 5.0  # while the API is down, new alerts go straight to the spool this long
+# Events are kept a little longer than needed so a slightly late row still finds its context.
+EVICT_SLACK = pd.Timedelta(hours=1)
+COMPACT_CHUNKS = 64  # merge the per-poll chunks (and evict) once this many piled up
+STREAM_DETECTIONS_NAME = "stream_detections.csv"
+CHECKPOINT_NAME = "follow_checkpoint.json"
+STREAM_COLUMNS = [*DETECTION_COLUMNS, "scored_at"]
+_TX_PRESENT = ("transaction_id", "wallet_id", "timestamp", "amount", "type")
+_LOGIN_PRESENT = ("login_id", "wallet_id", "timestamp", "success")
+_BOOL_TEXT = {"1": 1, "0": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0}
+
+
+@dataclass
+class FollowStats:
+    scored: int = 0
+    flagged: int = 0
+    malformed: int = 0
+    logins: int = 0
+    alerts_sent: int = 0
+    alerts_spooled: int = 0
+    reason: str = ""
+    malformed_lines: list = field(default_factory=list)  # (file name, line, reason), first few
+
+
+# ----------------------------------------------------------------------------- tailing files
+
+
+class _Tail:
+    """Complete lines appended to a CSV file (or stdin) since the last read.
+
+    `offset` is the byte position after the last consumed line and `line` its 1-based number;
+    a last line without its newline is left for a later read.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path = path  # None: standard input
+        self.name = "<stdin>" if path is None else path.name
+        self.offset, self.line = 0, 0
+        self.header: list[str] | None = None
+        self.eof = False
+        self._lines: list[bytes] = []
+        self._lock = threading.Lock()
+        if path is None:
+            threading.Thread(target=self._pump_stdin, daemon=True).start()
+
+    def _pump_stdin(self):
+        for raw in sys.stdin.buffer:
+            with self._lock:
+                self._lines.append(raw)
+        with self._lock:
+            self.eof = True
+
+    def read(self, max_lines: int | None = None, until: int | None = None) -> list[tuple[int, str]]:
+        """(line number, text) of new complete data lines: at most `max_lines`, none past byte `until`."""
+        raw = self._read_stdin(max_lines) if self.path is None else self._read_file(max_lines, until)
+        out = []
+        for chunk in raw:
+            self.line += 1
+            self.offset += len(chunk)
+            if self.header is None:
+                self.header = _split_header(chunk)
+                continue
+            text = chunk.decode("utf-8", errors="replace").rstrip("\r\n")
+            if text.strip():
+                out.append((self.line, text))
+        return out
+
+    def _read_stdin(self, max_lines):
+        with self._lock:
+            n = len(self._lines) if max_lines is None else min(max_lines, len(self._lines))
+            taken, self._lines = self._lines[:n], self._lines[n:]
+        return taken
+
+    def _read_file(self, max_lines, until):
+        try:
+            size = os.path.getsize(self.path)
+        except FileNotFoundError:
+            return []
+        if size < self.offset:
+            logger.warning("%s shrank below the read position; reading it again from the start", self.path)
+            self.offset, self.line, self.header = 0, 0, None
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            want = FOLLOW_READ_BYTES if until is None else min(FOLLOW_READ_BYTES, until - self.offset)
+            data = fh.read(want)
+        lines = data.split(b"\n")[:-1]  # the part after the last newline is not complete yet
+        if max_lines is not None:
+            lines = lines[: max_lines + (self.header is None)]
+        return [ln + b"\n" for ln in lines]
+
+    def position(self) -> dict:
+        return {"path": None if self.path is None else str(self.path), "offset": self.offset,
+                "line": self.line}
+
+
+def _split_header(raw: bytes) -> list[str]:
+    text = raw.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    return [c.strip().strip('"') for c in next(csv.reader([text]))]
+
+
+# ---------------------------------------------------------------------------- parsing rows
+
+
+def _parse_lines(lines, header, present, file_name):
+    """Rows of `lines` as a string frame plus their line numbers; wrong-width rows are bad."""
+    rows, numbers, bad = [], [], []
+    width = len(header)
+    for (n, _), values in zip(lines, csv.reader(text for _, text in lines), strict=True):
+        if len(values) != width:
+            bad.append((file_name, n, f"expected {width} fields, got {len(values)}"))
+            continue
+        rows.append(values)
+        numbers.append(n)
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df = df.where(df != "", None)
+    reasons = np.full(len(df), "", dtype=object)
+    for col in present:
+        miss = df[col].isna().to_numpy()
+        reasons[miss & (reasons == "")] = f"missing {col}"
+    return df, np.asarray(numbers, dtype=np.int64), reasons, bad
+
+
+def _mark(reasons, bad_mask, text):
+    sel = bad_mask & (reasons == "")
+    if sel.any():
+        reasons[sel] = [text(i) for i in np.flatnonzero(sel)]
+
+
+def _parse_timestamps(df, reasons):
+    ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    _mark(reasons, (ts.isna() & df["timestamp"].notna()).to_numpy(),
+          lambda i: f"unparsable timestamp {df['timestamp'].iloc[i]!r}")
+    return ts.astype("datetime64[ns, UTC]")
+
+
+def _parse_transactions(lines, header, known_ids, file_name):
+    """Valid rows as load_transactions would give them, and [(file, line, reason)] for the rest."""
+    from feature_engineering import TX_TYPES
+
+    df, numbers, reasons, bad = _parse_lines(lines, header, _TX_PRESENT, file_name)
+    if len(df):
+        df["timestamp"] = _parse_timestamps(df, reasons)
+        amount = pd.to_numeric(df["amount"], errors="coerce").astype(np.float64)
+        a = amount.to_numpy()
+        _mark(reasons, ~(np.isfinite(a) & (a > 0)),
+              lambda i: f"amount not a positive number: {df['amount'].iloc[i]!r}")
+        df["amount"] = amount
+        kind = df["type"].astype("string").str.strip().str.lower()
+        _mark(reasons, (~kind.isin(TX_TYPES)).to_numpy(),
+              lambda i: f"unknown type {df['type'].iloc[i]!r}")
+        df["type"] = kind.astype(object)
+        ids = df["transaction_id"]
+        _mark(reasons, _duplicates(ids, known_ids), lambda i: f"duplicate transaction_id {ids.iloc[i]!r}")
+    return _split_bad(df, numbers, reasons, bad, file_name)
+
+
+def _parse_logins(lines, header, known_ids, file_name):
+    df, numbers, reasons, bad = _parse_lines(lines, header, _LOGIN_PRESENT, file_name)
+    if len(df):
+        df["timestamp"] = _parse_timestamps(df, reasons)
+        success = df["success"].astype("string").str.strip().str.lower().map(_BOOL_TEXT)
+        _mark(reasons, (success.isna() & df["success"].notna()).to_numpy(),
+              lambda i: f"success not 0/1 or true/false: {df['success'].iloc[i]!r}")
+        df["success"] = success.fillna(0).astype(np.int8)
+        ids = df["login_id"]
+        _mark(reasons, _duplicates(ids, known_ids), lambda i: f"duplicate login_id {ids.iloc[i]!r}")
+    return _split_bad(df, numbers, reasons, bad, file_name)
+
+
+def _duplicates(ids: pd.Series, known_ids: set) -> np.ndarray:
+    # A membership loop over the batch is cheaper than hashing the whole retained set per poll.
+    seen = np.fromiter((v in known_ids for v in ids), bool, len(ids))
+    return (seen | ids.duplicated(keep="first").to_numpy()) & ids.notna().to_numpy()
+
+
+def _split_bad(df, numbers, reasons, bad, file_name):
+    ok = reasons == ""
+    bad = bad + [(file_name, int(n), r) for n, r in zip(numbers[~ok], reasons[~ok], strict=True)]
+    bad.sort(key=lambda b: b[1])
+    return df.loc[ok].reset_index(drop=True), bad
+
+
+# ------------------------------------------------------------------------------ the state
+
+
+class _Retained:
+    """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection."""
+
+    def __init__(self, id_col: str, codes: dict[str, int], columns):
+        self.id_col = id_col
+        self._codes = codes  # shared wallet vocabulary: wallet_id -> int
+        self.chunks: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.ids: set[str] = set()
+        self.columns: list[str] = list(columns)
+
+    def _code(self, values: pd.Series) -> np.ndarray:
+        codes = values.map(self._codes)
+        fresh = (codes.isna() & values.notna()).to_numpy()
+        if fresh.any():
+            for v in pd.unique(values[fresh]):
+                self._codes[v] = len(self._codes)
+            codes = values.map(self._codes)
+        return codes.fillna(-1).to_numpy(dtype=np.int64)
+
+    def add(self, df: pd.DataFrame) -> None:
+        if not len(df):
+            return
+        w = self._code(df["wallet_id"])
+        cp = (self._code(df["counterparty_wallet_id"]) if "counterparty_wallet_id" in df
+              else np.full(len(df), -1, np.int64))
+        ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
+        self.chunks.append((df, w, cp, ts))
+        self.ids.update(df[self.id_col].tolist())
+        self.columns += [c for c in df.columns if c not in self.columns]
+
+    def __len__(self):
+        return sum(len(c[0]) for c in self.chunks)
+
+    def select(self, wanted: np.ndarray) -> pd.DataFrame:
+        """Events where a wanted wallet is the owner or the counterparty."""
+        lut = np.zeros(len(self._codes) + 1, bool)
+        lut[wanted] = True
+        parts = []
+        for df, w, cp, _ in self.chunks:
+            m = lut[w] | lut[cp]  # code -1 hits the spare last slot, which stays False
+            if m.any():
+                parts.append(df.loc[m])
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def compact(self, cutoff_ns: int) -> None:
+        """One chunk of the events at or after `cutoff_ns`."""
+        kept = [(df.loc[ts >= cutoff_ns], w[ts >= cutoff_ns], cp[ts >= cutoff_ns], ts[ts >= cutoff_ns])
+                for df, w, cp, ts in self.chunks]
+        kept = [k for k in kept if len(k[0])]
+        if len(kept) > 1:
+            kept = [(pd.concat([k[0] for k in kept], ignore_index=True),
+                     *(np.concatenate([k[i] for k in kept]) for i in (1, 2, 3)))]
+        elif kept:
+            kept = [(kept[0][0].reset_index(drop=True), *kept[0][1:])]
+        self.chunks = kept
+        self.ids = set(kept[0][0][self.id_col].tolist()) if kept else set()
+
+
+def _horizon() -> pd.Timedelta:
+    """How far back retained events must reach. Besides LOOKBACK, a window count of "new" pairs
+    (new_counterparties_24h_log, new_ips_24h_log) asks, for each event in the window, whether the
+    pair was seen in the LOOKBACK before *that* event: LOOKBACK + the longest window."""
+    from feature_engineering import LOOKBACK, WINDOWS
+
+    return LOOKBACK + max(WINDOWS.values()) + EVICT_SLACK
+
+
+@contextlib.contextmanager
+def _single_thread_scoring():
+    """Score micro-batches on one thread: for a few hundred rows, starting the forest's worker
+    threads costs more than it saves (about 150 ms vs 70 ms per batch on 2 cores)."""
+    import train_model
+
+    saved = train_model.N_JOBS
+    train_model.N_JOBS = 1
+    try:
+        yield
+    finally:
+        train_model.N_JOBS = saved
+
+
+class _StreamState:
+    """Retained transactions and logins, and scoring of micro-batches against them."""
+
+    def __init__(self, bundle, wallets=None, with_logins=True):
+        from feature_engineering import LOGIN_REQUIRED, TX_REQUIRED
+
+        self.bundle, self.wallets = bundle, wallets
+        self._codes: dict[str, int] = {}
+        self.tx = _Retained("transaction_id", self._codes, TX_REQUIRED)
+        self.logins = _Retained("login_id", self._codes, LOGIN_REQUIRED) if with_logins else None
+        self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
+        self._keep = _horizon().value
+
+    def add_logins(self, df: pd.DataFrame) -> None:
+        if self.logins is not None:
+            self.logins.add(df)
+
+    def add_history(self, df: pd.DataFrame) -> None:
+        self.tx.add(df)
+        if len(df):
+            self.watermark = max(self.watermark, int(df["timestamp"].max().value))
+
+    def _context(self, targets: pd.DataFrame):
+        wanted = np.unique(self.tx._code(targets["wallet_id"]))
+        history = self.tx.select(wanted)
+        logins = None if self.logins is None else self.logins.select(wanted)
+        return history, logins
+
+    def features(self, targets: pd.DataFrame) -> pd.DataFrame:
+        """build_features of a micro-batch against the retained events; then retains it."""
+        from feature_engineering import build_features
+
+        history, logins = self._context(targets)
+        out = build_features(targets, history=history, wallets=self.wallets, logins=logins)
+        self.add_history(targets)
+        return out
+
+    def detect(self, targets: pd.DataFrame) -> pd.DataFrame:
+        """`detect` of a micro-batch against the retained events; then retains it."""
+        history, logins = self._context(targets)
+        late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
+        if late:
+            logger.warning("%d rows are older than events already scored; batch order may differ", late)
+        with _single_thread_scoring():
+            out = detect(self.bundle, targets, history, self.wallets, logins)
+        self.add_history(targets)
+        return out
+
+    def evict(self, force: bool = False) -> None:
+        """Drop events older than the watermark minus LOOKBACK (and slack)."""
+        cutoff = self.watermark - self._keep
+        for part in (self.tx, self.logins):
+            if part is not None and (force or len(part.chunks) >= COMPACT_CHUNKS):
+                part.compact(cutoff)
+
+
+# ------------------------------------------------------------------------------ following
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _append_detections(path: Path, detections: pd.DataFrame) -> int:
+    out = detections.assign(
+        timestamp=pd.to_datetime(detections["timestamp"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        scored_at=round(time.time(), 3),
+    )[STREAM_COLUMNS]
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as f:
+        out.to_csv(f, header=new, index=False)
+        f.flush()
+        return f.tell()
+
+
+class _Delivery:
+    """send_alerts over one session; while the API is down new alerts go straight to the spool."""
+
+    def __init__(self, api_url, api_key, spool_path: Path):
+        self.api_url, self.spool = api_url, spool_path
+        self.session = _session(api_key, 1, 0.2)  # short retries: a stall delays every later row
+        self.retry_at = 0.0
+        self.sent = 0
+
+    def __call__(self, records: list[dict]) -> int:
+        """Deliver or spool `records` (and the spool); returns how many wait in the spool."""
+        if not records and not self.spool.exists():
+            return 0
+        if time.monotonic() < self.retry_at:
+            waiting = {r["transaction_id"]: r for r in _read_spool(self.spool)}
+            waiting.update({r["transaction_id"]: r for r in records if r["transaction_id"] not in waiting})
+            _write_spool(self.spool, list(waiting.values()))
+            return len(waiting)
+        result = send_alerts(records, self.api_url, self.spool, session=self.session)
+        self.sent += result.sent
+        if result.spooled:
+            self.retry_at = time.monotonic() + FOLLOW_RETRY_S
+        return result.spooled
+
+    def close(self):
+        self.session.close()
+
+
+def _consume(tail: _Tail, upto: int | None, parse, known_ids, add) -> None:
+    """Read a followed file into the state without scoring: up to byte `upto` (a checkpoint),
+    or, with None, all complete lines it holds now."""
+    while upto is None or tail.offset < upto:
+        before = tail.offset
+        lines = tail.read(FOLLOW_MAX_BATCH, until=upto)
+        if tail.offset == before:
+            if upto is not None:
+                raise ValueError(f"{tail.path} no longer holds the rows up to its checkpoint")
+            return
+        good, _ = parse(lines, tail.header or [], known_ids(), tail.name)
+        add(good)
+
+
+def follow(
+    bundle: dict,
+    transactions_path: Path | None,
+    out_dir: Path,
+    *,
+    history: pd.DataFrame | None = None,
+    wallets: pd.DataFrame | None = None,
+    logins_path: Path | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    poll: float = FOLLOW_POLL_S,
+    max_batch: int = FOLLOW_MAX_BATCH,
+    max_idle: float | None = None,
+    stop_after: int | None = None,
+    stop: threading.Event | None = None,
+) -> FollowStats:
+    """Score rows appended to `transactions_path` (None: stdin) as they arrive.
+
+    Writes `out_dir/stream_detections.csv` (detections.csv columns plus `scored_at`, epoch
+    seconds) and `out_dir/follow_checkpoint.json`; alerts flagged rows when `api_url` is set.
+    Stops on SIGINT/SIGTERM, `stop`, `max_idle` seconds without new transactions,
+    `stop_after` transactions read, or the end of stdin.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    det_path = out_dir / STREAM_DETECTIONS_NAME
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    stats = FollowStats()
+    logins_on = logins_path is not None and logins_path.exists()
+    state = _StreamState(bundle, wallets, with_logins=logins_on)
+
+    if history is not None and len(history):
+        start = history["timestamp"].max() - _horizon()
+        state.add_history(history.loc[history["timestamp"] >= start])
+    ckpt = _load_checkpoint(ckpt_path, transactions_path, logins_path if logins_on else None)
+    tx_tail = _Tail(transactions_path)
+    lg_tail = _Tail(logins_path) if logins_on else None
+    if lg_tail is not None:
+        # Whatever logins.csv holds now is context, not news: take it all in before following.
+        _consume(lg_tail, None, _parse_logins, lambda: state.logins.ids, state.add_logins)
+    if ckpt:
+        _consume(tx_tail, ckpt["transactions"]["offset"], _parse_transactions,
+                 lambda: state.tx.ids, state.add_history)
+        if det_path.exists() and det_path.stat().st_size > ckpt["detections_bytes"]:
+            with det_path.open("r+b") as f:  # rows read after the checkpoint are scored again
+                f.truncate(ckpt["detections_bytes"])
+        logger.info("resuming %s after line %d", tx_tail.name, tx_tail.line)
+    else:
+        det_path.unlink(missing_ok=True)  # a run from the top writes its output from the top
+    state.evict(force=True)
+    det_bytes = det_path.stat().st_size if det_path.exists() else 0
+
+    def checkpoint():
+        _write_json_atomic(ckpt_path, {
+            "transactions": tx_tail.position(),
+            "logins": None if lg_tail is None else lg_tail.position(),
+            "detections": str(det_path), "detections_bytes": det_bytes,
+            "model_version": bundle["metadata"].get("model_version"),
+            "updated_at": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        })
+
+    checkpoint()  # also tells a watcher the follower is ready
+    deliver = _Delivery(api_url, api_key, out_dir / SPOOL_NAME) if api_url else None
+    stop = stop or threading.Event()
+    signalled = []
+
+    # The handler only records the signal: Event.set could deadlock on the lock wait() holds.
+    def on_signal(signum, _frame):
+        signalled.append(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    logger.info("following %s (%d transactions, %d logins retained; alerts %s)",
+                transactions_path or "stdin", len(state.tx),
+                0 if state.logins is None else len(state.logins), api_url or "off")
+    idle_since = time.monotonic()
+    read_rows = 0
+    try:
+        while not (stop.is_set() or signalled):
+            moved = False
+            limit = max_batch if stop_after is None else min(max_batch, stop_after - read_rows)
+            # Transactions are read before logins: a writer appends a login before the
+            # transactions it precedes, so every login at or before a row read here is in too.
+            lines = tx_tail.read(limit)
+            if lg_tail is not None:
+                before = lg_tail.offset
+                good, bad = _parse_logins(lg_tail.read(), lg_tail.header or [], state.logins.ids,
+                                          lg_tail.name)
+                state.add_logins(good)
+                stats.logins += len(good)
+                _report_bad(bad, stats)
+                moved = lg_tail.offset != before
+            if lines:
+                read_rows += len(lines)
+                good, bad = _parse_transactions(lines, tx_tail.header, state.tx.ids, tx_tail.name)
+                _report_bad(bad, stats)
+                if len(good):
+                    det = state.detect(good)
+                    det_bytes = _append_detections(det_path, det)
+                    stats.scored += len(det)
+                    n_flag = int(det["is_anomaly"].sum())
+                    stats.flagged += n_flag
+                    if deliver is not None and (n_flag or deliver.spool.exists()):
+                        records = alert_records(
+                            pd.concat([det, good[["amount", "type"]]], axis=1),
+                            bundle["metadata"].get("model_version"),
+                        )
+                        stats.alerts_spooled = deliver(records)
+                state.evict()
+                moved = True
+            if moved:
+                checkpoint()
+            if lines:
+                idle_since = time.monotonic()
+            if stop_after is not None and read_rows >= stop_after:
+                stats.reason = f"read {read_rows} rows"
+                break
+            if transactions_path is None and tx_tail.eof and not tx_tail._lines:
+                stats.reason = "end of input"
+                break
+            if max_idle is not None and time.monotonic() - idle_since > max_idle:
+                stats.reason = f"idle for {max_idle:g}s"
+                break
+            if len(lines) < limit:
+                time.sleep(poll)
+        else:
+            stats.reason = "stop requested"
+        if deliver is not None and deliver.spool.exists():
+            deliver.retry_at = 0.0
+            stats.alerts_spooled = deliver([])  # a last try for whatever waits in the spool
+        checkpoint()
+    except DeliveryError as exc:
+        checkpoint()  # the refused alerts are in the spool; the rows are done
+        stats.reason = str(exc)
+        raise
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if deliver is not None:
+            stats.alerts_sent = deliver.sent
+            deliver.close()
+    logger.info("stopped (%s): %d scored, %d flagged, %d malformed, %d alerts sent, %d spooled; "
+                "checkpoint %s", stats.reason, stats.scored, stats.flagged, stats.malformed,
+                stats.alerts_sent, stats.alerts_spooled, ckpt_path)
+    return stats
+
+
+def _report_bad(bad, stats: FollowStats) -> None:
+    for file_name, line, reason in bad:
+        logger.warning("%s line %d skipped: %s", file_name, line, reason)
+    stats.malformed += len(bad)
+    stats.malformed_lines += bad[: max(0, 100 - len(stats.malformed_lines))]
+
+
+def _load_checkpoint(path: Path, tx_path: Path | None, logins_path: Path | None) -> dict | None:
+    """The checkpoint, if it belongs to these followed files; None to start from the top."""
+    if tx_path is None or not path.exists():
+        return None
+    try:
+        ckpt = json.loads(path.read_text())
+        same = ckpt["transactions"]["path"] == str(tx_path) and (
+            (ckpt["logins"] or {}).get("path") == (None if logins_path is None else str(logins_path)))
+    except (json.JSONDecodeError, KeyError, TypeError):
+        logger.warning("%s is not a follow checkpoint; starting from the top", path)
+        return None
+    if not same:
+        logger.warning("%s is for other files; starting from the top", path)
+        return None
+    return ckpt
+
+
+def _follow_main(args) -> int:
+    """`--follow` of main(): load the model, history and wallets table, then follow."""
+    import feature_engineering as fe
+    from train_model import BundleError, load_bundle
+
+    tx_path = args.transactions or args.data_dir / "new_transactions.csv"
+    stdin = str(tx_path) == "-"
+    try:
+        bundle = load_bundle(args.models_dir / "fraud_model.pkl")
+        history_path = fe.transactions_file(args.data_dir)
+        history = None
+        if history_path.exists() and (stdin or history_path.resolve() != tx_path.resolve()):
+            history = fe.load_transactions(history_path)
+        wallets_path = args.data_dir / "wallets.csv"
+        wallets = fe.load_wallets(wallets_path) if wallets_path.exists() else None
+        stats = follow(
+            bundle, None if stdin else tx_path, args.data_dir, history=history, wallets=wallets,
+            logins_path=args.data_dir / "logins.csv",
+            api_url=None if args.no_alerts else args.api_url, api_key=args.api_key,
+            max_idle=args.max_idle, stop_after=args.stop_after,
+        )
+    except (fe.InputError, BundleError, DeliveryError) as exc:
+        print(f"detect_anomalies.py: error: {exc}", file=sys.stderr)
+        return 1
+    if stats.alerts_spooled:
+        print(f"detect_anomalies.py: error: alert API at {args.api_url} unreachable; "
+              f"{stats.alerts_spooled} alerts wait in {args.data_dir / SPOOL_NAME}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ---------------------------------------------------------------------------------- main
 
 
@@ -417,7 +1030,13 @@ def _parse(argv):
     )
     p.add_argument("--no-alerts", action="store_true", help="do not send alerts")
     p.add_argument("--no-figures", action="store_true", help="skip reports/figures/*.png")
-    p.add_argument("--follow", action="store_true", help="keep scoring new rows as they arrive")
+    p.add_argument("--follow", action="store_true",
+                   help="keep scoring rows appended to the transactions file ('-': stdin) and "
+                   "logins.csv; writes DATA_DIR/stream_detections.csv and follow_checkpoint.json")
+    p.add_argument("--max-idle", type=float, default=None,
+                   help="with --follow: stop after this many seconds without new transactions")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="with --follow: stop after reading this many transaction rows")
     return p.parse_args(argv)
 
 
@@ -431,8 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.follow:
-        print("detect_anomalies.py: error: --follow is not implemented yet", file=sys.stderr)
-        return 2
+        return _follow_main(args)
     import feature_engineering as fe
     from train_model import BundleError, load_bundle
 
