@@ -120,8 +120,6 @@ class AlertOut(BaseModel):
     history: list[HistoryEntry]
 
 
-Alert = AlertOut
-
 
 class AlertUpdate(BaseModel):
     """PATCH body: a new status, a note, or both."""
@@ -327,6 +325,11 @@ def severity_of(score: float) -> str:
     return "low"
 
 
+def _opened(now: str) -> str:
+    """The history of a new alert: opened at ``now``."""
+    return json.dumps([{"status": "open", "note": None, "at": now}])
+
+
 def _row(alert: AlertIn, now: str, history: str) -> tuple:
     return (
         alert.transaction_id, alert.wallet_id, alert.fraud_score, severity_of(alert.fraud_score),
@@ -362,9 +365,8 @@ def _log_stored(alert: AlertIn) -> None:
 def _store_one(conn: sqlite3.Connection, lock: AbstractContextManager, alert: AlertIn) -> tuple[bool, dict]:
     """Store one alert unless its transaction_id exists; return (created, stored alert)."""
     now = _now()
-    history = f'[{{"status": "open", "note": null, "at": "{now}"}}]'
     with _write(conn, lock):
-        cur = conn.execute(_INSERT, _row(alert, now, history))
+        cur = conn.execute(_INSERT, _row(alert, now, _opened(now)))
         created = cur.rowcount == 1
         new_id = cur.lastrowid
     if not created:
@@ -386,7 +388,7 @@ def _store_one(conn: sqlite3.Connection, lock: AbstractContextManager, alert: Al
 def _store_many(conn: sqlite3.Connection, lock: AbstractContextManager, alerts: list[AlertIn]) -> dict:
     """Store a batch in one transaction, all or nothing; report new and existing ids."""
     now = _now()
-    history = f'[{{"status": "open", "note": null, "at": "{now}"}}]'
+    history = _opened(now)
     ids = list(dict.fromkeys(a.transaction_id for a in alerts))
     created: list[AlertIn] = []
     existing: list[str] = []
@@ -419,26 +421,24 @@ def _update_alert(
 ) -> dict:
     """Apply a status change and/or note, appending it to the alert's history."""
     with _write(conn, lock):
-        row = conn.execute("SELECT status, history FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        row = conn.execute(
+            "SELECT status, note, history FROM alerts WHERE id = ?", (alert_id,)
+        ).fetchone()
         if row is None:
             raise HTTPException(404, "Alert not found")
-        status, history = row
+        status, note, history = row
         new_status = update.status or status
         if update.status is not None and new_status not in TRANSITIONS[status]:
             raise HTTPException(409, f"Cannot change status from {status} to {new_status}")
+        if "note" in update.model_fields_set:  # an explicit null clears the note
+            note = update.note
         now = _now()
         entries = json.loads(history)
         entries.append({"status": new_status, "note": update.note, "at": now})
-        if "note" in update.model_fields_set:
-            conn.execute(
-                "UPDATE alerts SET status = ?, note = ?, updated_at = ?, history = ? WHERE id = ?",
-                (new_status, update.note, now, json.dumps(entries), alert_id),
-            )
-        else:
-            conn.execute(
-                "UPDATE alerts SET status = ?, updated_at = ?, history = ? WHERE id = ?",
-                (new_status, now, json.dumps(entries), alert_id),
-            )
+        conn.execute(
+            "UPDATE alerts SET status = ?, note = ?, updated_at = ?, history = ? WHERE id = ?",
+            (new_status, note, now, json.dumps(entries), alert_id),
+        )
     logger.info("alert updated id=%d status=%s", alert_id, new_status)
     return _fetch(conn, alert_id)
 
@@ -523,10 +523,10 @@ def _compute_stats(conn: sqlite3.Connection, now: datetime | None = None) -> dic
 # HTTP
 
 
-def _errors(exc: ValidationError, prefix: tuple = ("body",)) -> list[dict]:
+def _errors(exc: ValidationError) -> list[dict]:
     # Never echo `input` back: it may be huge, or a NaN that JSON cannot even encode.
     return [
-        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
         for e in exc.errors(include_url=False)
     ]
 
@@ -570,7 +570,7 @@ async def _update_body(request: Request) -> AlertUpdate:
         if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False)):
             raise HTTPException(400, "Malformed JSON") from None
         raise HTTPException(422, _errors(exc)) from None
-    if not update.model_fields_set:
+    if update.status is None and "note" not in update.model_fields_set:
         raise HTTPException(422, "Give a status, a note or both")
     return update
 

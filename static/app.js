@@ -30,9 +30,9 @@
     stats: null,
     selected: null,        // the alert shown in the detail panel
     walletSig: "",
-    timer: null,
+    timer: null,           // the next scheduled poll
     inflight: false,
-    again: false,
+    again: false,          // a filter change or triage arrived mid-poll: poll again at once
     generation: 0,         // bumped on filter change so a slow, stale answer is dropped
     locked: false,
   };
@@ -204,12 +204,15 @@
     }
   }
 
+  // One poll at a time: the next is scheduled POLL_MS after this one finishes, so a slow API
+  // gets fewer requests, never a pile of overlapping ones.
   async function refresh() {
     if (state.locked) return;
     if (state.inflight) {
       state.again = true;
       return;
     }
+    stopPolling();
     state.inflight = true;
     const generation = state.generation;
     try {
@@ -235,34 +238,34 @@
       if (state.again) {
         state.again = false;
         refresh();
+      } else if (!state.locked) {
+        state.timer = setTimeout(refresh, POLL_MS);
       }
     }
   }
 
   function startPolling() {
-    stopPolling();
     refresh();
-    state.timer = setInterval(refresh, POLL_MS);
   }
 
   function stopPolling() {
-    if (state.timer) clearInterval(state.timer);
+    clearTimeout(state.timer);
     state.timer = null;
   }
 
+  const LIVE_TEXT = { ok: "Live", locked: "Locked · API key needed", error: "Connection lost · retrying" };
+
   function setLive(kind) {
-    const live = $("live");
-    live.dataset.state = kind;
-    const now = new Date().toISOString().slice(11, 19);
-    $("live-text").textContent =
-      kind === "ok" ? `Live · updated ${now} UTC`
-        : kind === "locked" ? "Locked · API key needed"
-          : "Connection lost · retrying";
+    $("live").dataset.state = kind;
+    // Only a change of state is written to the live region, so a screen reader is not told
+    // the time of every poll; the time sits beside it.
+    if ($("live-text").textContent !== LIVE_TEXT[kind]) $("live-text").textContent = LIVE_TEXT[kind];
+    $("live-time").textContent = kind === "ok" ? `updated ${new Date().toISOString().slice(11, 19)} UTC` : "";
   }
 
   function showBanner(text) {
     const b = $("banner");
-    b.textContent = text;
+    if (b.textContent !== text) b.textContent = text;  // role=alert: announce once, not every poll
     b.hidden = false;
   }
   function hideBanner() {
@@ -503,6 +506,7 @@
   async function openDetail(id) {
     const cached = state.items.find((x) => x.id === id);
     const panel = $("detail");
+    const wasHidden = panel.hidden;
     panel.hidden = false;
     document.body.classList.add("detail-open");
     $("d-error").hidden = true;
@@ -515,6 +519,9 @@
     if (cached) renderDetail(cached);
     else state.selected = { id };
     renderTable();
+    // The panel comes after the table in the document: take keyboard focus there so the triage
+    // buttons are a Tab away, not behind every row.
+    if (wasHidden) $("d-close").focus();
     try {
       await refreshDetail();
     } catch (err) {
@@ -541,12 +548,17 @@
   }
 
   function closeDetail() {
-    const hadSelection = Boolean(state.selected);
+    const selectedId = state.selected ? String(state.selected.id) : null;
+    const focusWasInPanel = $("detail").contains(document.activeElement);
     state.selected = null;
     state.walletSig = "";
     $("detail").hidden = true;
     document.body.classList.remove("detail-open");
-    if (hadSelection) renderTable();
+    if (selectedId === null) return;
+    renderTable();
+    // Back to the row the panel was opened from, so keyboard users keep their place.
+    const row = [...$("alerts-body").rows].find((r) => r.dataset.id === selectedId);
+    if (focusWasInPanel && row) row.focus();
   }
 
   function showDetailError(text) {

@@ -26,13 +26,22 @@ def small_data_dir(tmp_path_factory, small_frames):
 
 
 # ---- alert API: a real uvicorn running `python alert_api.py` --------------------------------
-# (appended for issue 5; stdlib imports are local so this block stands alone)
+# The one place tests start the alert API (test_alert_api.py, test_dashboard.py; test_delivery.py
+# and test_streaming.py could switch too). Stdlib imports are local so this block stands alone.
+
+ALERT_API_TEST_KEY = "s3cret-test-key"
 
 
 class AlertApiServer:
-    """One `python alert_api.py --port P --db D` process on 127.0.0.1, healthy once started."""
+    """One `python alert_api.py --port P --db D` process on 127.0.0.1, healthy once started.
 
-    def __init__(self, db, log, env=None, timeout: float = 30.0) -> None:
+    ``api_key`` sets ``ALERT_API_KEY`` for the server (the caller's own one is never inherited);
+    ``port`` reuses a known port, e.g. to bring an API back up where a client expects it.
+    """
+
+    def __init__(self, db, log, api_key: str | None = None, port: int | None = None,
+                 timeout: float = 30.0) -> None:
+        import os
         import socket
         import subprocess
         import sys
@@ -41,16 +50,23 @@ class AlertApiServer:
 
         import requests
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.port = port
         self.db, self.log = Path(db), Path(log)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = api_key
+        self.headers = {"X-API-Key": api_key} if api_key else {}
+        env = {k: v for k, v in os.environ.items() if k != "ALERT_API_KEY"}
+        if api_key:
+            env["ALERT_API_KEY"] = api_key
         root = Path(__file__).resolve().parent.parent
         with open(self.log, "ab") as out:  # a file, not a pipe: an unread pipe blocks the server
             self.proc = subprocess.Popen(
-                [sys.executable, str(root / "alert_api.py"), "--port", str(self.port),
-                 "--db", str(self.db)],
+                [sys.executable, str(root / "alert_api.py"), "--host", "127.0.0.1",
+                 "--port", str(self.port), "--db", str(self.db)],
                 stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env,
             )
         deadline = time.monotonic() + timeout
@@ -68,6 +84,22 @@ class AlertApiServer:
     def log_tail(self, chars: int = 2000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
+    def transaction_ids(self) -> list[str]:
+        """Every stored alert's transaction_id, newest first, read through GET /alerts paging."""
+        import requests
+
+        ids: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            r = requests.get(f"{self.url}/alerts", params=params, headers=self.headers, timeout=10)
+            r.raise_for_status()
+            page = r.json()
+            ids += [a["transaction_id"] for a in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return ids
+
     def stop(self) -> int:
         """Graceful stop (SIGTERM, the WAL is folded into the file); the exit code."""
         import subprocess
@@ -83,15 +115,16 @@ class AlertApiServer:
 
 @pytest.fixture
 def start_alert_api(tmp_path):
-    """Factory: ``server = start_alert_api(db=None, env=None)``; every server stops at teardown.
+    """Factory: ``server = start_alert_api(db=None, api_key=None, port=None)``; all stop at teardown.
 
-    Call it again with the same ``db`` after ``server.stop()`` for "API down, then back up".
+    Call it again with the same ``db`` (and ``port``) after ``server.stop()`` for "API down,
+    then back up".
     """
     servers: list[AlertApiServer] = []
 
-    def start(db=None, env=None) -> AlertApiServer:
-        n = len(servers)
-        server = AlertApiServer(db or tmp_path / "alerts.db", tmp_path / f"alert_api_{n}.log", env)
+    def start(db=None, api_key: str | None = None, port: int | None = None) -> AlertApiServer:
+        log = tmp_path / f"alert_api_{len(servers)}.log"
+        server = AlertApiServer(db or tmp_path / "alerts.db", log, api_key=api_key, port=port)
         servers.append(server)
         return server
 
@@ -102,8 +135,17 @@ def start_alert_api(tmp_path):
 
 @pytest.fixture(scope="module")
 def alert_api_server(tmp_path_factory):
-    """One real alert API with a fresh database, shared by a test module."""
+    """One real alert API without a key and with a fresh database, shared by a test module."""
     tmp = tmp_path_factory.mktemp("alert_api")
     server = AlertApiServer(tmp / "alerts.db", tmp / "alert_api.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed_alert_api_server(tmp_path_factory):
+    """Like ``alert_api_server``, but ``ALERT_API_KEY`` is ``ALERT_API_TEST_KEY``."""
+    tmp = tmp_path_factory.mktemp("keyed_alert_api")
+    server = AlertApiServer(tmp / "alerts.db", tmp / "alert_api.log", api_key=ALERT_API_TEST_KEY)
     yield server
     server.stop()

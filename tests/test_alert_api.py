@@ -152,6 +152,18 @@ _BAD_BODIES = {
     "empty body": (b"", 400),
     "lone surrogate": (b'{"transaction_id": "\\ud800", "wallet_id": "W", "fraud_score": 1}', 400),
     "not utf-8": (b'{"transaction_id": "\xff", "wallet_id": "W", "fraud_score": 1}', 400),
+    "id is an object": (b'{"transaction_id": {"a": 1}, "wallet_id": "W", "fraud_score": 1}', 422),
+    "score is an array": (b'{"transaction_id": "T", "wallet_id": "W", "fraud_score": [1]}', 422),
+    "integer past float range": (b'{"transaction_id": "T", "wallet_id": "W", "fraud_score": 1' + b"0" * 400 + b"}", 422),
+    "null transaction id": (b'{"transaction_id": null, "wallet_id": "W", "fraud_score": 1}', 422),
+    "null score": (b'{"transaction_id": "T", "wallet_id": "W", "fraud_score": null}', 422),
+    "empty wallet id": (json.dumps(_alert(wallet="")).encode(), 422),
+    "very long wallet id": (json.dumps(_alert(wallet="w" * 100_000)).encode(), 422),
+    "array of nulls": (b"[null]", 422),
+    "array of arrays": (json.dumps([[_alert()]]).encode(), 422),
+    "one non-object in a batch": (json.dumps([_alert("T1"), "T2"]).encode(), 422),
+    "deeply nested": (b"[" * 5000 + b"]" * 5000, 400),
+    "byte order mark": (b"\xef\xbb\xbf" + json.dumps(_alert()).encode(), 400),
 }
 
 
@@ -164,6 +176,34 @@ def test_bad_body_gets_4xx_json_and_stores_nothing(
     assert r.headers["content-type"] == "application/json"
     assert r.json()["detail"]
     assert _stored(db_path) == []
+
+
+_ODD_GOOD_BODIES = {
+    "unicode and control characters": _alert("T\u00e9\U0001f600", "W\u202e\u0000x", 0.5),
+    "null optional fields": _alert(timestamp=None, amount=None, type=None, reasons=None, model_version=None),
+    "empty optional strings": _alert(timestamp="", type="", reasons=""),
+    "huge finite score": _alert(score=1e308),
+    "integer score": _alert(score=1),
+    "longest allowed ids": _alert("t" * 128, "w" * 128),
+}
+
+
+@pytest.mark.parametrize("body", _ODD_GOOD_BODIES.values(), ids=_ODD_GOOD_BODIES.keys())
+def test_odd_but_valid_body_round_trips(client: TestClient, body: dict) -> None:
+    r = client.post("/alert", json=body)
+    assert r.status_code == 201
+    fetched = client.get(f"/alerts/{r.json()['id']}").json()
+    assert {k: fetched[k] for k in body} == body
+
+
+def test_database_error_mid_batch_stores_nothing(client: TestClient, db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:  # the third insert fails inside the transaction
+        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON alerts WHEN NEW.transaction_id = 'T3'"
+                     " BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    r = client.post("/alert", json=[_alert("T1"), _alert("T2"), _alert("T3"), _alert("T4")])
+    assert r.status_code == 503
+    assert _stored(db_path) == []
+    assert client.post("/alert", json=[_alert("T1"), _alert("T2")]).status_code == 200  # not stuck
 
 
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
@@ -336,9 +376,26 @@ def test_note_alone_keeps_status(client: TestClient) -> None:
     assert alert["history"][-1]["note"] == "called the customer"
 
 
+def test_status_alone_keeps_the_note(client: TestClient) -> None:
+    alert_id = client.post("/alert", json=_alert()).json()["id"]
+    client.patch(f"/alerts/{alert_id}", json={"note": "called the customer"})
+    alert = client.patch(f"/alerts/{alert_id}", json={"status": "resolved"}).json()
+    assert (alert["status"], alert["note"]) == ("resolved", "called the customer")
+    assert alert["history"][-1] == {"status": "resolved", "note": None, "at": alert["updated_at"]}
+
+
+def test_null_note_clears_the_note(client: TestClient) -> None:
+    alert_id = client.post("/alert", json=_alert()).json()["id"]
+    client.patch(f"/alerts/{alert_id}", json={"note": "typo"})
+    alert = client.patch(f"/alerts/{alert_id}", json={"note": None}).json()
+    assert (alert["status"], alert["note"]) == ("open", None)
+    assert len(alert["history"]) == 3
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
-    [(b'{"status": "closed"}', 422), (b"{}", 422), (b'{"status": "resolved", "x": 1}', 422),
+    [(b'{"status": "closed"}', 422), (b"{}", 422), (b'{"status": null}', 422),
+     (b'{"status": "resolved", "x": 1}', 422), (b"[]", 422), (b"null", 422),
      (b'{"note": 5}', 422), (b'{"status":', 400), (json.dumps({"note": "n" * 2001}).encode(), 422)],
 )
 def test_bad_patch_body_is_4xx(client: TestClient, body: bytes, status: int) -> None:
@@ -483,7 +540,22 @@ def test_no_key_configured_means_open_api(client: TestClient) -> None:
     assert client.get("/alerts").status_code == 200
 
 
-# ---- durability ----------------------------------------------------------------------------
+# ---- start-up and durability ----------------------------------------------------------------------------
+
+
+def test_store_opens_at_start_up_not_before(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALERT_API_KEY", raising=False)
+    app = create_app(db_path)
+    assert not db_path.exists()  # importing the module and building the app touch no file
+    with TestClient(app):  # the lifespan creates the file and the table, in WAL mode
+        with sqlite3.connect(db_path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert conn.execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
+
+
+def test_cli_binds_loopback_by_default() -> None:
+    args = alert_api._parse_args([])
+    assert (args.host, args.db) == ("127.0.0.1", alert_api.DEFAULT_DB)
 
 
 def test_alerts_survive_a_restart(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -521,24 +593,43 @@ def test_real_server_receives_and_lists(alert_api_server) -> None:
 
 
 def test_real_server_concurrent_retries_store_each_alert_once(alert_api_server) -> None:
+    # Single posts (the event-loop fast path, or the pool when a batch holds the write lock)
+    # race batches of the same ids: each id is created exactly once, by one of them.
     base, db = alert_api_server.url, alert_api_server.db
     ids = [f"R{i}" for i in range(40)]
-    statuses: dict[str, list[int]] = {tx: [] for tx in ids}
+    created: dict[str, int] = dict.fromkeys(ids, 0)
+    singles: dict[str, list[int]] = {tx: [] for tx in ids}
+    batch_codes: list[int] = []
     lock = threading.Lock()
 
-    def client(k: int) -> None:
+    def single_client(k: int) -> None:
         with requests.Session() as s:
-            for tx in ids if k % 2 == 0 else ids[::-1]:  # clients race on every id
+            for tx in ids if k % 2 == 0 else ids[::-1]:
                 code = s.post(f"{base}/alert", json=_alert(tx, "W-retry"), timeout=10).status_code
                 with lock:
-                    statuses[tx].append(code)
+                    singles[tx].append(code)
+                    created[tx] += code == 201
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    def batch_client(k: int) -> None:
+        with requests.Session() as s:
+            order = ids if k % 2 == 0 else ids[::-1]
+            for start in range(0, len(order), 5):
+                batch = [_alert(tx, "W-retry") for tx in order[start:start + 5]]
+                r = s.post(f"{base}/alert", json=batch, timeout=10)
+                with lock:
+                    batch_codes.append(r.status_code)
+                    for tx in r.json().get("created", []) if r.ok else []:
+                        created[tx] += 1
+
+    threads = [threading.Thread(target=single_client, args=(k,)) for k in range(4)]
+    threads += [threading.Thread(target=batch_client, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(sorted(codes) == [200] * 5 + [201] for codes in statuses.values())
+    assert batch_codes == [200] * 16
+    assert created == dict.fromkeys(ids, 1)
+    assert all(len(codes) == 4 and set(codes) <= {200, 201} for codes in singles.values())
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT transaction_id FROM alerts WHERE wallet_id = 'W-retry'")
         stored = [r[0] for r in rows]

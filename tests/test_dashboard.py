@@ -10,14 +10,11 @@ import argparse
 import logging
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +25,6 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-API_SCRIPT = ROOT / "alert_api.py"
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, never a downloaded one; no network chatter besides loopback.
 CHROMIUM_ARGS = [
@@ -36,60 +32,15 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-SERVER_START_S = 20.0
 # The page polls every 2 s; allow a few cycles on a busy 2-core machine.
 APPEAR_MS = 8000
-API_KEY = "s3cret-test-key"
+POLL_MS = 2000  # static/app.js
 INJECTION = "<img src=x onerror=alert(1)>"
 
 pytestmark = pytest.mark.browser
 
 
 # ---- helpers shared by the tests and the screenshot script ---------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _running_api(db_path: Path, api_key: str | None = None) -> Iterator[str]:
-    """Start `alert_api.py` on a free loopback port; yield its base URL once /health answers."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "ALERT_API_KEY"}
-    if api_key:
-        env["ALERT_API_KEY"] = api_key
-    log_path = db_path.with_suffix(".log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(API_SCRIPT), "--host", "127.0.0.1", "--port", str(port),
-             "--db", str(db_path)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"alert_api.py exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"alert_api.py not healthy after {SERVER_START_S} s:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 def _launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -134,16 +85,10 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+# The servers are tests/conftest.py's `alert_api_server` and `keyed_alert_api_server`.
 @pytest.fixture(scope="module")
-def api(tmp_path_factory) -> Iterator[str]:
-    with _running_api(tmp_path_factory.mktemp("api") / "alerts.db") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def keyed_api(tmp_path_factory) -> Iterator[str]:
-    with _running_api(tmp_path_factory.mktemp("keyed_api") / "alerts.db", api_key=API_KEY) as url:
-        yield url
+def api(alert_api_server) -> str:
+    return alert_api_server.url
 
 
 @pytest.fixture
@@ -236,6 +181,93 @@ def test_filter_narrows_table(api, page, case):
     assert cells and all(row_ok(text.strip(), wallet) for text in cells), cells
 
 
+def test_counters_and_charts_show_the_stats(api, page):
+    _post(api, transaction_id=_uid("tx"), wallet_id=_uid("w"), fraud_score=0.999)
+    _open(page, api)
+    stats = requests.get(f"{api}/stats", timeout=5).json()
+    counts = page.locator("#status-counters dd")
+    expect(counts.first).to_have_text(f"{stats['total']:,}", timeout=APPEAR_MS)
+    statuses = ["open", "acknowledged", "resolved", "false_positive"]
+    assert counts.all_inner_texts() == [f"{stats['total']:,}"] + [
+        f"{stats['by_status'][s]:,}" for s in statuses
+    ]
+    severities = ["critical", "high", "medium", "low"]
+    assert page.locator("#severity-counters dd").all_inner_texts() == [
+        f"{stats['by_severity'][s]:,}" for s in severities
+    ]
+    expect(page.locator("#chart-hourly rect.bar")).to_have_count(24)
+    bars = page.locator("#chart-scores g title")
+    expect(bars).to_have_count(20)
+    assert bars.last.text_content().endswith(f": {stats['score_histogram'][-1]['count']}")
+
+
+# A fetch that answers after SLOW_API_MS and records when each GET /alerts list request ran.
+SLOW_API_MS = 1500
+_SLOW_FETCH = f"const SLOW_API_MS = {SLOW_API_MS};" + """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  let open = 0;
+  window.__polls = [];
+  window.__maxOpen = 0;
+  window.fetch = async (input, init) => {
+    const poll = String(input).startsWith("/alerts?") ? { start: performance.now(), end: null } : null;
+    if (poll) {
+      window.__polls.push(poll);
+      open += 1;
+      window.__maxOpen = Math.max(window.__maxOpen, open);
+    }
+    try {
+      await new Promise((resolve) => setTimeout(resolve, SLOW_API_MS));
+      return await realFetch(input, init);
+    } finally {
+      if (poll) {
+        open -= 1;
+        poll.end = performance.now();
+      }
+    }
+  };
+})();
+"""
+
+
+def test_slow_api_gets_one_poll_at_a_time(api, page):
+    page.add_init_script(_SLOW_FETCH)
+    page.goto(api)
+    # (the page's CSP forbids wait_for_function's eval; evaluate() is not bound by it)
+    deadline = time.monotonic() + 4 * (SLOW_API_MS + POLL_MS) / 1000 + 4
+    while len(polls := page.evaluate("window.__polls")) < 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(polls) >= 3, polls
+    assert page.evaluate("window.__maxOpen") == 1
+    # The next poll waits POLL_MS after the previous one finished (timers never fire early).
+    gaps = [b["start"] - a["end"] for a, b in zip(polls, polls[1:], strict=False)]
+    assert all(gap >= POLL_MS - 5 for gap in gaps[:2]), gaps
+
+
+def test_every_form_control_has_a_label(api, page):
+    _open(page, api)
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll("input, select, textarea")]
+             .filter((e) => e.labels.length === 0 && !e.getAttribute("aria-label")).map((e) => e.id)"""
+    )
+    assert unlabelled == []
+
+
+def test_keyboard_opens_detail_and_returns_to_the_row(api, page):
+    wallet = _uid("w")
+    alert = _post(api, transaction_id=_uid("tx"), wallet_id=wallet, fraud_score=0.97)
+    _open(page, f"{api}/#wallet_id={wallet}")
+    row = _row(page, alert["transaction_id"])
+    expect(row).to_be_visible(timeout=APPEAR_MS)
+    row.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#d-id")).to_have_text(f"#{alert['id']}")
+    expect(page.locator("#d-close")).to_be_focused()  # the triage buttons are a Tab away
+    page.keyboard.press("Escape")
+    expect(page.locator("#detail")).to_be_hidden()
+    expect(row).to_be_focused()
+
+
 # ---- detail and triage -----------------------------------------------------------------------------
 
 def test_acknowledge_in_ui_changes_stored_status(api, page):
@@ -270,8 +302,9 @@ def test_detail_lists_other_alerts_of_the_wallet(api, page):
 def test_script_injection_is_shown_as_text(api, page, dialogs):
     tx = _uid("tx")
     reasons = f"{INJECTION}; amount=9,850 (typical 120)"
-    _post(api, transaction_id=tx, wallet_id=INJECTION, fraud_score=0.999, type=INJECTION,
-          reasons=reasons, model_version=INJECTION)
+    alert = _post(api, transaction_id=tx, wallet_id=INJECTION, fraud_score=0.999, type=INJECTION,
+                  reasons=reasons, model_version=INJECTION)
+    _patch(api, alert["id"], "acknowledged", note=INJECTION)
     _open(page, api)
     row = _row(page, tx)
     expect(row.locator("td").nth(1)).to_have_text(INJECTION, timeout=APPEAR_MS)
@@ -279,6 +312,7 @@ def test_script_injection_is_shown_as_text(api, page, dialogs):
     row.click()
     expect(page.locator("#d-title")).to_have_text(INJECTION)
     expect(page.locator("#d-reasons li").first).to_have_text(INJECTION)
+    expect(page.locator("#d-history .history-note").first).to_have_text(INJECTION)
     # Let another poll re-render everything before looking for injected markup.
     page.wait_for_timeout(2500)
     assert page.locator("img").count() == 0
@@ -287,17 +321,18 @@ def test_script_injection_is_shown_as_text(api, page, dialogs):
 
 # ---- API key ---------------------------------------------------------------------------------------
 
-def test_without_key_nothing_loads(keyed_api, page):
-    _post(keyed_api, key=API_KEY, transaction_id=_uid("tx"), wallet_id=_uid("w"), fraud_score=0.99)
-    page.goto(keyed_api)
+def test_without_key_nothing_loads(keyed_alert_api_server, page):
+    keyed = keyed_alert_api_server
+    _post(keyed.url, key=keyed.api_key, transaction_id=_uid("tx"), wallet_id=_uid("w"), fraud_score=0.99)
+    page.goto(keyed.url)
     expect(page.locator("#key-overlay")).to_be_visible(timeout=APPEAR_MS)
     expect(page.locator("#live")).to_have_attribute("data-state", "locked")
     expect(page.locator("#alerts-body tr")).to_have_count(0)
     expect(page.locator("#status-counters dd")).to_have_count(0)
 
 
-def test_wrong_key_is_rejected(keyed_api, page):
-    page.goto(keyed_api)
+def test_wrong_key_is_rejected(keyed_alert_api_server, page):
+    page.goto(keyed_alert_api_server.url)
     page.fill("#key-input", "not-the-key")
     page.click("#key-form button[type=submit]")
     expect(page.locator("#key-error")).to_contain_text("rejected")
@@ -305,15 +340,19 @@ def test_wrong_key_is_rejected(keyed_api, page):
     expect(page.locator("#alerts-body tr")).to_have_count(0)
 
 
-def test_key_prompt_unlocks_alerts(keyed_api, page):
+def test_key_prompt_unlocks_alerts(keyed_alert_api_server, page):
+    keyed = keyed_alert_api_server
     tx = _uid("tx")
-    _post(keyed_api, key=API_KEY, transaction_id=tx, wallet_id=_uid("w"), fraud_score=0.99)
-    page.goto(keyed_api)
-    page.fill("#key-input", API_KEY)
-    page.click("#key-form button[type=submit]")
+    _post(keyed.url, key=keyed.api_key, transaction_id=tx, wallet_id=_uid("w"), fraud_score=0.99)
+    requests_seen: list[dict] = []
+    page.on("request", lambda r: requests_seen.append(r.headers))
+    page.goto(keyed.url)
+    page.fill("#key-input", keyed.api_key)
+    page.press("#key-input", "Enter")  # the form submits from the keyboard
     expect(_row(page, tx)).to_be_visible(timeout=APPEAR_MS)
     expect(page.locator("#key-overlay")).to_be_hidden()
-    assert page.evaluate("sessionStorage.getItem('alertApiKey')") == API_KEY
+    assert page.evaluate("sessionStorage.getItem('alertApiKey')") == keyed.api_key
+    assert any(h.get("x-api-key") == keyed.api_key for h in requests_seen)
 
 
 # ---- screenshot for the README ---------------------------------------------------------------------
@@ -380,23 +419,35 @@ def main(argv: list[str] | None = None) -> int:
     if not CHROMIUM.exists():
         print(f"{Path(__file__).name}: error: {CHROMIUM} missing", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory() as tmp, _running_api(Path(tmp) / "alerts.db") as url:
-        rng = random.Random(11)
-        created = [_post(url, **a) for a in _demo_alerts()]
-        for alert in rng.sample(created[:-8], 9):
-            _patch(url, alert["id"], rng.choice(["acknowledged", "resolved", "false_positive"]),
-                   "reviewed by analyst")
-        with sync_playwright() as p:
-            browser = _launch(p)
-            page = browser.new_page(viewport=VIEWPORT)
-            _open(page, url)
-            expect(page.locator("#alerts-body tr")).to_have_count(len(created))
-            page.wait_for_timeout(300)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out))
-            browser.close()
+    sys.path.insert(0, str(ROOT))  # conftest imports the project's scripts
+    from conftest import AlertApiServer  # the same server the tests start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = AlertApiServer(Path(tmp) / "alerts.db", Path(tmp) / "alert_api.log")
+        try:
+            _screenshot(server.url, args.out)
+        finally:
+            server.stop()
     logger.info("saved %s", args.out)
     return 0
+
+
+def _screenshot(url: str, out: Path) -> None:
+    """Post demo alerts, triage a few, and save the page as it shows them."""
+    rng = random.Random(11)
+    created = [_post(url, **a) for a in _demo_alerts()]
+    for alert in rng.sample(created[:-8], 9):
+        _patch(url, alert["id"], rng.choice(["acknowledged", "resolved", "false_positive"]),
+               "reviewed by analyst")
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport=VIEWPORT)
+        _open(page, url)
+        expect(page.locator("#alerts-body tr")).to_have_count(len(created))
+        page.wait_for_timeout(300)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out))
+        browser.close()
 
 
 if __name__ == "__main__":
