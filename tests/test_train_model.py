@@ -78,7 +78,11 @@ def test_score_is_monotone_in_the_models_raw_score(planted, model):
     probe = _normal(1000, seed=3)
     pipeline = bundle["detectors"][0]["pipeline"]
     X = probe[bundle["feature_names"]].to_numpy()
-    raw = -(pipeline.score_samples(X) if model == "iforest" else pipeline.decision_function(X))
+    if model == "iforest":
+        # The forest sees each feature's tail score, not the raw value.
+        raw = -pipeline.score_samples(tm._tail_scores(bundle["tails"], X))
+    else:
+        raw = -pipeline.decision_function(X)
     s = tm.score(bundle, probe)["fraud_score"].to_numpy()
     order = np.argsort(raw, kind="stable")
     assert np.all(np.diff(s[order]) >= 0)
@@ -227,3 +231,13 @@ def _saved(bundle, tmp_path):
     path = tmp_path / "model.pkl"
     tm.save_bundle(bundle, path)
     return path
+
+
+@pytest.mark.parametrize(("direction", "rare_side"), [(1, "high"), (-1, "low"), (0, "both")])
+def test_tail_scores_grow_only_on_the_suspicious_side(direction, rare_side):
+    X = np.arange(1000, dtype=float).reshape(-1, 1)
+    tails = tm._fit_tails(X, np.array([float(direction)]))
+    low, mid, high = tm._tail_scores(tails, np.array([[-50.0], [500.0], [1050.0]]))[:, 0]
+    assert mid < np.log(2) + 1e-9
+    assert (high > 6) == (rare_side in ("high", "both"))
+    assert (low > 6) == (rare_side in ("low", "both"))
