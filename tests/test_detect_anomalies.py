@@ -203,8 +203,3 @@ def test_cli_stale_model_gives_one_line_error(chain, tmp_path, capsys):
     assert rc == 1
     assert err.startswith("detect_anomalies.py: error: ") and "bundle format 0" in err
     assert "\n" not in err
-
-
-def test_cli_follow_is_not_implemented_yet(capsys):
-    assert da.main(["--follow"]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
