@@ -26,10 +26,25 @@ def small_data_dir(tmp_path_factory, small_frames):
 
 
 # ---- alert API: a real uvicorn running `python alert_api.py` --------------------------------
-# The one place tests start the alert API (test_alert_api.py, test_dashboard.py; test_delivery.py
-# and test_streaming.py could switch too). Stdlib imports are local so this block stands alone.
+# The one place tests start the alert API (test_alert_api.py, test_dashboard.py, test_delivery.py,
+# test_streaming.py). Stdlib imports are local so this block stands alone.
 
 ALERT_API_TEST_KEY = "s3cret-test-key"
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on right now (bound to port 0, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A free loopback port: a URL nobody answers, or one to ``start_alert_api(port=...)`` on later."""
+    return _free_port()
 
 
 class AlertApiServer:
@@ -42,7 +57,6 @@ class AlertApiServer:
     def __init__(self, db, log, api_key: str | None = None, port: int | None = None,
                  timeout: float = 30.0) -> None:
         import os
-        import socket
         import subprocess
         import sys
         import time
@@ -50,11 +64,7 @@ class AlertApiServer:
 
         import requests
 
-        if port is None:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-        self.port = port
+        self.port = _free_port() if port is None else port
         self.db, self.log = Path(db), Path(log)
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_key = api_key

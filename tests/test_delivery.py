@@ -2,89 +2,21 @@
 
 import http.server
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
 
 import detect_anomalies as da
 import feature_engineering as fe
 import train_model as tm
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Api:
-    """`python alert_api.py` on a free loopback port with its own database."""
-
-    def __init__(self, db: Path, port: int | None = None, api_key: str | None = None):
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.headers = {"X-API-Key": api_key} if api_key else {}
-        env = {k: v for k, v in os.environ.items() if k != "ALERT_API_KEY"}
-        if api_key:
-            env["ALERT_API_KEY"] = api_key
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "alert_api.py"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db",
-                str(db),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/health", timeout=1).ok:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("alert_api.py did not start")
-
-    def transaction_ids(self) -> list[str]:
-        ids, cursor = [], None
-        while True:
-            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-            page = requests.get(
-                self.url + "/alerts", params=params, headers=self.headers, timeout=5
-            ).json()
-            ids += [a["transaction_id"] for a in page["items"]]
-            cursor = page["next_cursor"]
-            if not cursor:
-                return ids
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
 
 @pytest.fixture
-def api(tmp_path):
-    server = _Api(tmp_path / "alerts.db")
-    yield server
-    server.stop()
+def api(start_alert_api):
+    """A real alert API with a fresh database (tests/conftest.py)."""
+    return start_alert_api()
 
 
 def _records(n: int, start: int = 0) -> list[dict]:
@@ -125,25 +57,22 @@ def test_spooled_alerts_are_sent_first_and_the_spool_removed(api, tmp_path):
     assert set(api.transaction_ids()) == {"t100", "t101", "t0", "t1", "t2"}
 
 
-def test_unreachable_api_spools_every_alert(tmp_path):
+def test_unreachable_api_spools_every_alert(tmp_path, free_port):
     spool = tmp_path / "spool.jsonl"
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port}"
     result = da.send_alerts(_records(5), url, spool, batch_size=2, retries=1, backoff=0)
     assert (result.sent, result.spooled) == (0, 5)
     assert [json.loads(line) for line in spool.read_text().splitlines()] == _records(5)
 
 
-def test_refused_key_raises_and_keeps_the_alerts(tmp_path):
-    server = _Api(tmp_path / "alerts.db", api_key="s3cret")
-    try:
-        spool = tmp_path / "spool.jsonl"
-        with pytest.raises(da.DeliveryError, match="401"):
-            da.send_alerts(_records(2), server.url, spool)
-        assert len(spool.read_text().splitlines()) == 2
-        ok = da.send_alerts([], server.url, spool, api_key="s3cret")
-        assert (ok.sent, ok.spooled) == (2, 0)
-    finally:
-        server.stop()
+def test_refused_key_raises_and_keeps_the_alerts(start_alert_api, tmp_path):
+    server = start_alert_api(api_key="s3cret")
+    spool = tmp_path / "spool.jsonl"
+    with pytest.raises(da.DeliveryError, match="401"):
+        da.send_alerts(_records(2), server.url, spool)
+    assert len(spool.read_text().splitlines()) == 2
+    ok = da.send_alerts([], server.url, spool, api_key="s3cret")
+    assert (ok.sent, ok.spooled) == (2, 0)
 
 
 class _Flaky(http.server.BaseHTTPRequestHandler):
@@ -196,37 +125,17 @@ def chain(small_data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("delivery")
     shutil.copytree(small_data_dir, root / "data")
     assert fe.main(["--data-dir", str(root / "data")]) == 0
-    assert (
-        tm.main(
-            [
-                "--data-dir",
-                str(root / "data"),
-                "--models-dir",
-                str(root / "models"),
-                "--reports-dir",
-                str(root / "reports"),
-            ]
-        )
-        == 0
-    )
+    assert tm.main(_dirs(root)) == 0
     return root
 
 
+def _dirs(root) -> list[str]:
+    return ["--data-dir", str(root / "data"), "--models-dir", str(root / "models"),
+            "--reports-dir", str(root / "reports")]
+
+
 def _detect(root, url, *extra):
-    return da.main(
-        [
-            "--data-dir",
-            str(root / "data"),
-            "--models-dir",
-            str(root / "models"),
-            "--reports-dir",
-            str(root / "reports"),
-            "--api-url",
-            url,
-            "--no-figures",
-            *extra,
-        ]
-    )
+    return da.main([*_dirs(root), "--api-url", url, "--no-figures", *extra])
 
 
 def _flagged(root) -> set[str]:
@@ -241,23 +150,20 @@ def test_detector_posts_every_flagged_transaction(chain, api):
     assert set(ids) == _flagged(chain) and ids
 
 
-def test_api_down_then_up_delivers_exactly_the_flagged_set(chain, tmp_path, capsys):
+def test_api_down_then_up_delivers_exactly_the_flagged_set(chain, start_alert_api, free_port,
+                                                           capsys):
     spool = chain / "data" / da.SPOOL_NAME
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{free_port}"
     assert _detect(chain, url) == 1
     flagged = _flagged(chain)
     err = capsys.readouterr().err
     assert f"{len(flagged)} alerts wait in {spool}" in err
     assert len(spool.read_text().splitlines()) == len(flagged)
 
-    server = _Api(tmp_path / "alerts.db", port=port)
-    try:
-        assert _detect(chain, url) == 0
-        assert not spool.exists()
-        assert _detect(chain, url) == 0  # a rerun stores nothing twice
-        ids = server.transaction_ids()
-    finally:
-        server.stop()
+    server = start_alert_api(port=free_port)  # up where the detector has been trying
+    assert _detect(chain, url) == 0
+    assert not spool.exists()
+    assert _detect(chain, url) == 0  # a rerun stores nothing twice
+    ids = server.transaction_ids()
     assert len(ids) == len(set(ids))
     assert set(ids) == flagged

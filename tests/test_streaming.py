@@ -5,10 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -291,51 +288,21 @@ def test_malformed_rows_are_reported_by_line_counted_and_skipped(chain, bundle, 
 # ----------------------------------------------------------------------- live, end to end
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _checkpoint_line(live: Path) -> int | None:
+    try:
+        return json.loads((live / da.CHECKPOINT_NAME).read_text())["transactions"]["line"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
-@pytest.fixture
-def api(tmp_path):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "alert_api.py"), "--host", "127.0.0.1", "--port", str(port),
-         "--db", str(tmp_path / "alerts.db")],
-        env={k: v for k, v in os.environ.items() if k != "ALERT_API_KEY"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def _alert_ids(url: str) -> list[str]:
-    ids, cursor = [], None
-    while True:
-        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(url + "/alerts", params=params, timeout=5).json()
-        ids += [a["transaction_id"] for a in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return ids
-
-
-def test_follower_alerts_appended_rows_live_and_stops_cleanly_on_sigterm(chain, batch, api, tmp_path):
+def test_follower_alerts_appended_rows_live_and_stops_cleanly_on_sigterm(chain, batch, start_alert_api,
+                                                                         tmp_path):
+    api = start_alert_api()  # tests/conftest.py: a real alert API with a fresh database
     live = tmp_path / "live"
     timeline = replay.prepare(chain / "data", live)
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
-         "--models-dir", str(chain / "models"), "--api-url", api],
+         "--models-dir", str(chain / "models"), "--api-url", api.url],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -345,14 +312,18 @@ def test_follower_alerts_appended_rows_live_and_stops_cleanly_on_sigterm(chain, 
         replay.replay(live, timeline, rate=2000)
         flagged = set(batch.index[batch["is_anomaly"]])
         assert flagged
-        while set(_alert_ids(api)) != flagged and time.monotonic() < deadline:
+        # Stop only once every row is read (checkpoint at the last line), not merely alerted:
+        # rows after the last flagged one may still be in flight.
+        while time.monotonic() < deadline and not (
+            set(api.transaction_ids()) == flagged and _checkpoint_line(live) == len(batch) + 1
+        ):
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    ids = _alert_ids(api)
+    ids = api.transaction_ids()
     assert len(ids) == len(set(ids)) and set(ids) == flagged
     ckpt = json.loads((live / da.CHECKPOINT_NAME).read_text())
     assert ckpt["transactions"]["line"] == len(batch) + 1
