@@ -14,9 +14,13 @@ path that keeps the last LOOKBACK of events reproduces the batch features exactl
 Window conventions: a window W of a transaction at t covers [t - W, t]. Counts and sums of the
 wallet's own transactions *include the transaction itself* (three transactions within 40
 minutes give a 1 h count of 3 on the third); inflow, incoming transfers and logins are those
-strictly before it. Baselines (mean, max, rate, "new", "known for") look at the LOOKBACK window
-strictly before the transaction. Every window sum is taken over exact integer (fixed-point)
-cumulative sums, so a row's value does not depend on how much older history was loaded.
+strictly before it. Baselines (mean, max, rate) look at the LOOKBACK window strictly before
+the transaction, "new" and "known for" at PAIR_LOOKBACK (LOOKBACK minus the longest window, so
+that counting new IPs in the last 24 h stays inside LOOKBACK). An IP, country or device is
+"new" while the wallet has known it for less than NEW_ACCESS_SPAN (so a takeover's failed
+logins, login and drains all count as new, not only the first event of the session). Every window sum is taken over exact integer
+(fixed-point) cumulative sums, so a row's value does not depend on how much older history was
+loaded.
 
 Everything runs on sorted arrays (sort by wallet and time, `searchsorted` for window starts,
 cumulative sums, stable sorts on (wallet, value) pairs); there is no per-row Python loop.
@@ -37,8 +41,14 @@ ROOT = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------- tunables
-WINDOWS: dict[str, pd.Timedelta] = {"1h": pd.Timedelta(hours=1), "24h": pd.Timedelta(hours=24)}
+WINDOWS: dict[str, pd.Timedelta] = {
+    "30m": pd.Timedelta(minutes=30), "1h": pd.Timedelta(hours=1), "24h": pd.Timedelta(hours=24),
+}  # fmt: skip
 LOOKBACK: pd.Timedelta = pd.Timedelta(days=30)
+# How far back "is this IP / device / counterparty new" looks. Counts of such events in a window
+# (new IPs in 24 h) read the flags of events up to a window earlier, so the flags look back
+# LOOKBACK minus the longest window: every row still depends on [t - LOOKBACK, t] only.
+PAIR_LOOKBACK: pd.Timedelta = LOOKBACK - max(WINDOWS.values())
 TX_TYPES: tuple[str, ...] = ("deposit", "transfer", "redeem")
 # Pseudo-count of prior transactions: a wallet with n earlier transactions gets n / (n + K) of its
 # own deviation, so a two-transaction history cannot produce a huge z-score.
@@ -52,7 +62,17 @@ AMOUNT_Z_CLIP = 10.0
 MIN_RATE_SPAN = pd.Timedelta(days=1)
 MIN_TRAVEL_TIME = pd.Timedelta(minutes=1)
 MAX_TRAVEL_KMH = 50_000.0
-FORWARD_RATIO_CAP = 5.0
+# Pseudo-count (transactions) pulling a wallet's redemption share in 24 h toward its usual share;
+# a wallet with no history is assumed to redeem in a third of its transactions.
+REDEEM_SHARE_PRIOR_K = 4.0
+# An IP, country or device first seen by the wallet this recently (while the wallet itself was
+# seen earlier) is "new": a takeover's logins and drains share one fresh session, so "never seen
+# before this very event" would only ever mark the first of them.
+NEW_ACCESS_SPAN = pd.Timedelta(hours=6)
+# Common cash reporting thresholds (USD); a deposit within this fraction below one of them is
+# "near a threshold" (structuring keeps each deposit just under the line).
+REPORTING_THRESHOLDS: tuple[float, ...] = (3_000.0, 10_000.0, 15_000.0)
+NEAR_THRESHOLD_FRACTION = 0.10
 
 _AMOUNT_SCALE = 10_000  # window sums run on amounts in 1/100 cent, as exact int64
 _AMOUNT_MAX = 1e11
@@ -107,28 +127,29 @@ _CENTROIDS: dict[str, tuple[float, float]] = {
 FEATURE_FAMILIES: dict[str, list[str]] = {
     "amount": [
         "amount_log", "amount_z", "amount_z_same_type", "amount_vs_typical", "amount_vs_max",
-        "type_deposit", "type_transfer", "type_redeem",
+        "amount_unverified_log", "amount_vs_age", "type_deposit", "type_transfer", "type_redeem",
     ],
     "velocity": [
-        "tx_count_1h_log", "tx_count_24h_log", "amount_sum_1h_log", "amount_sum_24h_log",
-        "transfer_count_1h_log", "transfer_sum_1h_log", "redeem_count_24h_log",
-        "redeem_sum_24h_log", "deposit_count_24h_log", "deposit_sum_24h_log",
-        "time_since_prev_tx_log", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
+        "tx_count_1h_log", "amount_sum_1h_log", "amount_sum_24h_log", "transfer_count_1h_log",
+        "transfer_sum_1h_log", "redeem_count_1h_log", "redeem_sum_1h_log", "deposit_count_1h_log",
+        "deposit_sum_1h_log", "deposit_sum_24h_log", "near_threshold_deposits_24h_log",
+        "time_since_prev_tx_log", "dormant_amount", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
         "amount_sum_1h_vs_rate", "amount_sum_24h_vs_rate", "transfer_count_24h_vs_rate",
-        "redeem_count_24h_vs_rate", "deposit_count_24h_vs_rate", "amount_sum_24h_vs_typical",
-        "redeem_sum_24h_vs_typical", "hour_sin", "hour_cos",
+        "redeem_count_1h_vs_rate", "redeem_count_24h_vs_rate", "deposit_count_24h_vs_rate",
+        "redeem_share_24h_vs_usual", "redeem_sum_24h_vs_typical", "redeem_sum_1h_vs_max",
     ],
     "flow": [
         "inflow_1h_log", "inflow_24h_log", "incoming_transfers_1h_log", "forward_share",
-        "outflow_vs_inflow_1h", "time_since_inflow_log", "counterparty_new",
-        "new_counterparties_24h_log", "wallet_age_days_log", "kyc_verified",
+        "minutes_since_inflow_log", "forwarded_30m_log", "incoming_forward_ratio_1h",
+        "counterparty_new", "new_counterparties_24h_log", "new_counterparties_1h_vs_rate",
+        "wallet_age_days_log", "kyc_verified",
     ],
     "access": [
-        "ip_new", "country_new", "device_new", "country_changed", "travel_speed_log",
-        "country_not_home", "new_ips_24h_log", "failed_logins_1h_log", "success_logins_1h_log",
-        "failed_logins_new_ip_1h_log", "failed_logins_new_country_1h_log",
-        "time_since_success_login_log", "ip_known_days_log", "country_known_days_log",
-        "device_known_days_log",
+        "ip_new", "country_new", "device_new", "access_new_count", "country_changed",
+        "travel_speed_log", "country_not_home", "new_ips_24h_log", "failed_logins_1h_log",
+        "failed_logins_24h_log", "failed_logins_new_ip_1h_log", "success_logins_1h_log",
+        "login_unseen", "time_since_success_login_log", "ip_known_days_log",
+        "country_known_days_log", "device_known_days_log",
     ],
 }  # fmt: skip
 FEATURE_NAMES: list[str] = [name for names in FEATURE_FAMILIES.values() for name in names]
@@ -139,20 +160,24 @@ FEATURE_LABELS: dict[str, str] = {
     "amount_z_same_type": "amount unusual for this wallet and type",
     "amount_vs_typical": "amount vs the wallet's typical amount",
     "amount_vs_max": "amount vs the wallet's largest earlier amount",
+    "amount_unverified_log": "amount into or out of a wallet without KYC",
+    "amount_vs_age": "amount vs the wallet's age",
     "type_deposit": "deposit",
     "type_transfer": "transfer",
     "type_redeem": "redemption",
     "tx_count_1h_log": "transactions in the last hour",
-    "tx_count_24h_log": "transactions in the last 24 h",
     "amount_sum_1h_log": "amount moved in the last hour",
     "amount_sum_24h_log": "amount moved in the last 24 h",
     "transfer_count_1h_log": "transfers in the last hour",
     "transfer_sum_1h_log": "amount transferred in the last hour",
-    "redeem_count_24h_log": "redemptions in the last 24 h",
-    "redeem_sum_24h_log": "amount redeemed in the last 24 h",
-    "deposit_count_24h_log": "deposits in the last 24 h",
+    "redeem_count_1h_log": "redemptions in the last hour",
+    "redeem_sum_1h_log": "amount redeemed in the last hour",
+    "deposit_count_1h_log": "deposits in the last hour",
+    "deposit_sum_1h_log": "amount deposited in the last hour",
     "deposit_sum_24h_log": "amount deposited in the last 24 h",
+    "near_threshold_deposits_24h_log": "deposits just under a reporting threshold in 24 h",
     "time_since_prev_tx_log": "time since the previous transaction",
+    "dormant_amount": "large amount after a long idle spell",
     "tx_count_1h_vs_rate": "hourly activity vs the wallet's usual rate",
     "tx_count_24h_vs_rate": "daily activity vs the wallet's usual rate",
     "amount_sum_1h_vs_rate": "hourly volume vs the wallet's usual volume",
@@ -160,36 +185,52 @@ FEATURE_LABELS: dict[str, str] = {
     "transfer_count_24h_vs_rate": "transfers in 24 h vs the wallet's usual rate",
     "redeem_count_24h_vs_rate": "redemptions in 24 h vs the wallet's usual rate",
     "deposit_count_24h_vs_rate": "deposits in 24 h vs the wallet's usual rate",
-    "amount_sum_24h_vs_typical": "24 h volume vs the wallet's typical amount",
+    "redeem_count_1h_vs_rate": "redemptions in the last hour vs the wallet's usual rate",
+    "redeem_share_24h_vs_usual": "share of redemptions in 24 h vs the wallet's usual share",
+    "redeem_sum_1h_vs_max": "redeemed in the last hour vs the wallet's largest earlier redemption",
     "redeem_sum_24h_vs_typical": "24 h redemptions vs the wallet's typical amount",
-    "hour_sin": "time of day",
-    "hour_cos": "time of day",
     "inflow_1h_log": "funds received in the last hour",
     "inflow_24h_log": "funds received in the last 24 h",
     "incoming_transfers_1h_log": "incoming transfers in the last hour",
     "forward_share": "share of recent inflow sent on",
-    "outflow_vs_inflow_1h": "outflow vs inflow in the last hour",
-    "time_since_inflow_log": "time since funds were received",
+    "minutes_since_inflow_log": "minutes from receiving funds to sending them on",
+    "forwarded_30m_log": "amount sent on within 30 minutes of receiving it",
+    "incoming_forward_ratio_1h": "outflow close to a transfer received within the hour",
     "counterparty_new": "new counterparty",
     "new_counterparties_24h_log": "new counterparties in the last 24 h",
+    "new_counterparties_1h_vs_rate": "new counterparties in the last hour vs the usual transfer rate",
     "wallet_age_days_log": "wallet age",
     "kyc_verified": "KYC status",
     "ip_new": "new IP address",
     "country_new": "new country",
     "device_new": "new device",
+    "access_new_count": "new IP, country and device at once",
     "country_changed": "country changed since the previous event",
     "travel_speed_log": "implied travel speed",
     "country_not_home": "outside the home country",
     "new_ips_24h_log": "new IP addresses in the last 24 h",
     "failed_logins_1h_log": "failed logins in the last hour",
+    "failed_logins_24h_log": "failed logins in the last 24 h",
+    "login_unseen": "IP or device never used to log in",
     "success_logins_1h_log": "successful logins in the last hour",
     "failed_logins_new_ip_1h_log": "failed logins from a new IP in the last hour",
-    "failed_logins_new_country_1h_log": "failed logins from a new country in the last hour",
     "time_since_success_login_log": "time since the last successful login",
     "ip_known_days_log": "how long the IP has been known",
     "country_known_days_log": "how long the country has been known",
     "device_known_days_log": "how long the device has been known",
 }
+
+# Which tail of each feature is suspicious: +1 higher, -1 lower, 0 both (one-sided scoring and
+# reasons in train_model use it).
+FEATURE_DIRECTIONS: dict[str, int] = {name: 1 for name in FEATURE_NAMES}
+FEATURE_DIRECTIONS.update(
+    {
+        "type_deposit": 0, "type_transfer": 0, "type_redeem": 0,
+        "time_since_prev_tx_log": 0, "success_logins_1h_log": 0,
+        "minutes_since_inflow_log": -1, "wallet_age_days_log": -1, "kyc_verified": -1,
+        "ip_known_days_log": -1, "country_known_days_log": -1, "device_known_days_log": -1,
+    }
+)  # fmt: skip
 
 _KIND_OWN, _KIND_IN, _KIND_LOGIN = 0, 1, 2
 _NS_PER_S = 1_000_000_000
@@ -462,6 +503,7 @@ class _Events:
         self.kind = kind[order]
         self.key = key[order]
         self.n = len(order)
+        self._pair_rank = None
 
     def take(self, values: np.ndarray) -> np.ndarray:
         return values[self.order]
@@ -469,18 +511,25 @@ class _Events:
     def lo_rank(self, bound: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.uniq, bound, side="left")
 
+    def pair_rank(self) -> np.ndarray:
+        """lo_rank(ts - PAIR_LOOKBACK) of every event, computed once for all pair statistics."""
+        if self._pair_rank is None:
+            self._pair_rank = self.lo_rank(self.ts - PAIR_LOOKBACK.value)
+        return self._pair_rank
+
     def start(self, at: np.ndarray, span: pd.Timedelta) -> np.ndarray:
         """First event position of the same wallet with timestamp >= t - span."""
         lo = self.lo_rank(self.ts[at] - span.value)
         return np.searchsorted(self.key, self.wallet[at] * self.m + lo, side="left")
 
 
-def _pair_stats(ev: _Events, rows: np.ndarray, value: np.ndarray):
+def _pair_stats(ev: _Events, rows: np.ndarray, value: np.ndarray, marked=None):
     """For events `rows` (ascending positions) carrying value codes, per row: was the
-    (wallet, value) pair unseen in the LOOKBACK before it, and since when it is known."""
+    (wallet, value) pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with
+    `marked`, also whether an earlier marked row of the pair lies in that PAIR_LOOKBACK."""
     n = len(rows)
     if n == 0:
-        return np.zeros(0, bool), np.zeros(0, np.int64)
+        return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
     # rows are already in time order within each wallet, so a stable sort keeps it per pair.
     pair = ev.wallet[rows] * (int(value.max()) + 1) + value
     order = np.argsort(pair, kind="stable")
@@ -492,13 +541,20 @@ def _pair_stats(ev: _Events, rows: np.ndarray, value: np.ndarray):
     prev_ts = np.empty(n, np.int64)
     prev_ts[0] = 0
     prev_ts[1:] = ts[:-1]
-    new_sorted = ~same_prev | (prev_ts < ts - LOOKBACK.value)
+    new_sorted = ~same_prev | (prev_ts < ts - PAIR_LOOKBACK.value)
     key = dense * ev.m + (ev.key[r_sorted] % ev.m)
-    first = np.searchsorted(key, dense * ev.m + ev.lo_rank(ts - LOOKBACK.value), side="left")
+    first = np.searchsorted(key, dense * ev.m + ev.pair_rank()[r_sorted], side="left")
     known = ts - ts[first]
     new, known_out = np.empty(n, bool), np.empty(n, np.int64)
     new[order], known_out[order] = new_sorted, known
-    return new, known_out
+    seen = np.zeros(n, bool)
+    if marked is not None:
+        last = np.maximum.accumulate(np.where(marked[order], np.arange(n), -1))
+        prev_marked = np.empty(n, np.int64)
+        prev_marked[0] = -1
+        prev_marked[1:] = last[:-1]
+        seen[order] = prev_marked >= first
+    return new, known_out, seen
 
 
 def _haversine_km(lat1, lon1, lat2, lon2):
@@ -576,13 +632,14 @@ def build_features(targets, history=None, wallets=None, logins=None) -> pd.DataF
         )
         for col in ("ip_address", "country", "device_id"):
             lg[col] = _text(lsub, col, len(lsub), upper=col == "country")
-    features = _compute(tx, tgt_rows, lg, wallets, tx_columns, logins is not None)
+    login_columns = None if logins is None else set(logins.columns)
+    features = _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns)
     out = pd.DataFrame(features, columns=FEATURE_NAMES, index=targets.index, copy=False)
     out.insert(0, "transaction_id", tx["transaction_id"].to_numpy()[tgt_rows].astype(str))
     return out
 
 
-def _compute(tx, tgt_rows, lg, wallets, tx_columns, has_logins) -> np.ndarray:
+def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray:
     """Feature matrix (targets x FEATURE_NAMES) for the context `tx` and logins `lg`."""
     n_tx = len(tx)
     n_lg = 0 if lg is None else len(lg)
@@ -590,6 +647,7 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, has_logins) -> np.ndarray:
     has_country = "country" in tx_columns
     has_device = "device_id" in tx_columns
     has_home = wallets is not None and "home_country" in wallets.columns
+    has_logins = login_columns is not None
     _log_missing(has_cp, has_country, has_device, has_logins, wallets is not None, has_home)
 
     empty = pd.Series([], dtype="string[pyarrow]")
@@ -705,17 +763,24 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, has_logins) -> np.ndarray:
 
     # ---- velocity family
     f["tx_count_1h_log"] = np.log1p(cnt1)
-    f["tx_count_24h_log"] = np.log1p(cnt24)
     f["amount_sum_1h_log"] = np.log1p(sum1)
     f["amount_sum_24h_log"] = np.log1p(sum24)
     f["transfer_count_1h_log"] = np.log1p(by_type["transfer"]["c1"])
     f["transfer_sum_1h_log"] = np.log1p(by_type["transfer"]["a1"])
-    f["redeem_count_24h_log"] = np.log1p(by_type["redeem"]["c24"])
-    f["redeem_sum_24h_log"] = np.log1p(by_type["redeem"]["a24"])
-    f["deposit_count_24h_log"] = np.log1p(by_type["deposit"]["c24"])
+    f["redeem_count_1h_log"] = np.log1p(by_type["redeem"]["c1"])
+    f["redeem_sum_1h_log"] = np.log1p(by_type["redeem"]["a1"])
+    f["deposit_count_1h_log"] = np.log1p(by_type["deposit"]["c1"])
+    f["deposit_sum_1h_log"] = np.log1p(by_type["deposit"]["a1"])
+    near = np.zeros(ev.n, bool)
+    for limit in REPORTING_THRESHOLDS:
+        near |= (amount >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (amount < limit)
+    near &= is_type["deposit"]
+    f["near_threshold_deposits_24h_log"] = np.log1p(wsum(near.astype(np.int64), s24, True))
+    del near
     f["deposit_sum_24h_log"] = np.log1p(by_type["deposit"]["a24"])
     prev_own = _last_before(own, ev.wallet, P)
     f["time_since_prev_tx_log"] = _since_log(prev_own, ev, P, t)
+    gap_ns = np.where(prev_own >= 0, t - ev.ts[np.maximum(prev_own, 0)], LOOKBACK.value)
 
     reg_ns, kyc, home = _wallet_arrays(wallets, w_tab, len(wallet_vocab), c_home)
     reg_w = reg_ns[w]
@@ -740,11 +805,31 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, has_logins) -> np.ndarray:
     for name in ("transfer", "redeem", "deposit"):
         bt = by_type[name]
         f[f"{name}_count_24h_vs_rate"] = np.log1p(bt["c24"]) - np.log1p(bt["cL"] / span_h * hours24)
-    f["amount_sum_24h_vs_typical"] = np.log1p(sum24 / typical)
-    f["redeem_sum_24h_vs_typical"] = np.log1p(by_type["redeem"]["a24"] / typical)
-    hour = (t % _NS_PER_DAY) / _NS_PER_H
-    f["hour_sin"] = np.sin(2 * np.pi * hour / 24)
-    f["hour_cos"] = np.cos(2 * np.pi * hour / 24)
+    red = by_type["redeem"]
+    f["redeem_count_1h_vs_rate"] = np.log1p(red["c1"]) - np.log1p(red["cL"] / span_h)
+    f["redeem_sum_24h_vs_typical"] = np.log1p(red["a24"] / typical)
+    # Redemptions crowding out the wallet's other activity (a cash-out spread over a day).
+    usual_share = (red["cL"] / span_h * hours24 + 0.1) / (cntL / span_h * hours24 + 0.3)
+    share_now = (red["c24"] + REDEEM_SHARE_PRIOR_K * usual_share) / (cnt24 + REDEEM_SHARE_PRIOR_K)
+    f["redeem_share_24h_vs_usual"] = np.where(type_e[P] == 2, np.log(share_now / usual_share), 0.0)
+    del usual_share, share_now
+    # Redeemed this hour against the largest earlier redemption (or earlier amount of any kind).
+    red_pos = np.flatnonzero(is_type["redeem"])
+    red_max = _window_max(
+        amount[red_pos], np.searchsorted(red_pos, sL), np.searchsorted(red_pos, P)
+    )
+    base = np.where(np.isfinite(red_max), red_max, np.where(cntL > 0, prev_max, np.nan))
+    f["redeem_sum_1h_vs_max"] = np.where(
+        (type_e[P] == 2) & np.isfinite(base), np.log1p(red["a1"]) - np.log1p(np.maximum(base, 0.0)), 0.0
+    )
+    del red_pos, red_max, base
+    # Idle time, but never longer than the wallet has existed: a dormant wallet waking up with a
+    # large amount scores high, a brand-new wallet's first transaction does not.
+    idle_ns = np.minimum(gap_ns, np.maximum(age_ns, 0)) if wallets is not None else gap_ns
+    f["dormant_amount"] = np.minimum(idle_ns / LOOKBACK.value, 1.0) * x
+    age_days = np.maximum(age_ns, 0) / _NS_PER_DAY
+    f["amount_vs_age"] = x - np.log1p(age_days) if wallets is not None else np.zeros(n_out)
+    f["amount_unverified_log"] = x * (1.0 - kyc[w])
 
     # ---- flow family
     inflow = (k == _KIND_IN) | is_type["deposit"]
@@ -760,60 +845,98 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, has_logins) -> np.ndarray:
     a = amount[P]
     f["forward_share"] = np.where(outgoing & (in1 > 0), np.minimum(a, in1) / np.where(in1 > 0, in1, 1), 0.0)
     out_amt = np.where(own & (type_e != 0), amt_fx, 0)
-    out1 = wsum(out_amt, s1, True) / _AMOUNT_SCALE
-    f["outflow_vs_inflow_1h"] = np.where(
-        outgoing & (in1 > 0), np.minimum(out1 / np.where(in1 > 0, in1, 1), FORWARD_RATIO_CAP), 0.0
+    last_in = _last_before(inflow, ev.wallet, P)
+    since_in = np.where(last_in >= 0, t - ev.ts[np.maximum(last_in, 0)], LOOKBACK.value)
+    since_in = np.where(outgoing, np.minimum(since_in, LOOKBACK.value), LOOKBACK.value)
+    f["minutes_since_inflow_log"] = np.log1p(since_in / (60 * _NS_PER_S))
+    s30 = ev.start(P, WINDOWS["30m"])
+    in30 = wsum(in_amt, s30, False) / _AMOUNT_SCALE
+    out30 = wsum(out_amt, s30, True) / _AMOUNT_SCALE
+    f["forwarded_30m_log"] = np.where(outgoing, np.log1p(np.minimum(out30, in30)), 0.0)
+    # A mule forwards most of what another wallet just sent it: outflow and incoming transfers of
+    # the last hour of about the same size (min/max of the two), 0 without incoming transfers.
+    inc1 = wsum(np.where(k == _KIND_IN, amt_fx, 0), s1, False) / _AMOUNT_SCALE
+    f["incoming_forward_ratio_1h"] = np.where(
+        outgoing & (inc1 > 0), np.minimum(a, inc1) / np.maximum(np.maximum(a, inc1), 1e-9), 0.0
     )
-    f["time_since_inflow_log"] = _since_log(_last_before(inflow, ev.wallet, P), ev, P, t)
+    del in_amt, out_amt, in30, out30, s30, inc1
 
     other_src = cat(w_cp, w_own[incoming], np.full(n_lg, -1, np.int64))
     other = ev.take(other_src)
     cp_rows = np.flatnonzero((other >= 0) & ((k == _KIND_IN) | is_type["transfer"]))
     cp_new_e = np.zeros(ev.n, bool)
     if len(cp_rows):
-        new, _ = _pair_stats(ev, cp_rows, other[cp_rows])
+        new, _, _ = _pair_stats(ev, cp_rows, other[cp_rows])
         cp_new_e[cp_rows] = new
     cp_new_out = cp_new_e & own & is_type["transfer"]
     f["counterparty_new"] = cp_new_out[P].astype(np.float64)
-    f["new_counterparties_24h_log"] = np.log1p(wsum(cp_new_out.astype(np.int64), s24, True))
+    cs_new = _csum(cp_new_out.astype(np.int64))
+    f["new_counterparties_24h_log"] = np.log1p(cs_new[P + 1] - cs_new[s24])
+    # Against the wallet's usual transfer rate (a count of earlier *new* counterparties over the
+    # LOOKBACK would read flags that themselves look a further PAIR_LOOKBACK back).
+    f["new_counterparties_1h_vs_rate"] = np.log1p(cs_new[P + 1] - cs_new[s1]) - np.log1p(
+        by_type["transfer"]["cL"] / span_h
+    )
+    del cs_new
     f["wallet_age_days_log"] = (
         np.log1p(np.maximum(age_ns, 0) / _NS_PER_DAY) if wallets is not None else np.zeros(n_out)
     )
     f["kyc_verified"] = kyc[w]
 
     # ---- access family
+    # The matrix already holds what the earlier families computed; free their intermediates
+    # before the (wallet, value) pair sorts, which set the peak memory.
+    del by_type, red, cnt1, cnt24, cntL, sum1, sum24, sumL, n_l, sum_log, sum_log2, mean_log
+    del z_same, z_t, n_t, st, st2, sel, prev_max, typical, x, in1, in24, a, gap_ns, idle_ns
+    del age_days, own_i, own_amt, amount, amt_fx, o_index, own_pos, sL_own, sL, last_in
+    del since_in, age_ns, span_h, reg_w, cp_new_e, cp_new_out, other, other_src
     access = (k == _KIND_OWN) | (k == _KIND_LOGIN)
+    is_login = k == _KIND_LOGIN
+    success_e = np.zeros(ev.n, bool)
+    if lg is not None:
+        success_e[is_login] = lg["success"].to_numpy()[src[is_login]] > 0
+    acc_rows = np.flatnonzero(access)
+    wallet_known_e = np.zeros(ev.n, np.int64)
+    if len(acc_rows):
+        wallet_known_e[acc_rows] = _pair_stats(ev, acc_rows, np.zeros(len(acc_rows), np.int64))[1]
+    new_count = np.zeros(n_out)
+    login_unseen = np.zeros(n_out)
     for name, v_tx, v_lg in (("ip", ip_tx, ip_lg), ("country", c_tx, c_lg), ("device", dv_tx, dv_lg)):
         val = ev.take(cat(v_tx, np.full(n_in, -1, np.int64), v_lg))
         rows = np.flatnonzero(access & (val >= 0))
         new_e = np.zeros(ev.n, bool)
         known_e = np.zeros(ev.n, np.int64)
+        seen_e = np.zeros(ev.n, bool)
+        first_e = np.zeros(ev.n, bool)
         if len(rows):
-            new, known = _pair_stats(ev, rows, val[rows])
-            new_e[rows], known_e[rows] = new, known
+            first, known, seen = _pair_stats(ev, rows, val[rows], success_e[rows])
+            new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
+            known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
         f[f"{name}_new"] = new_e[P].astype(np.float64)
+        new_count += new_e[P]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / _NS_PER_DAY)
+        # A transaction from an IP or device the wallet never logged in from (session hijack);
+        # decided by the files' columns, never by which rows happen to be loaded.
+        login_col = {"ip": "ip_address", "device": "device_id"}.get(name)
+        if has_logins and login_col in login_columns:
+            login_unseen = np.maximum(login_unseen, ((val[P] >= 0) & ~seen_e[P]).astype(np.float64))
         if name == "ip":
-            f["new_ips_24h_log"] = np.log1p(wsum((new_e & access).astype(np.int64), s24, True))
+            f["new_ips_24h_log"] = np.log1p(wsum(first_e.astype(np.int64), s24, True))
             ip_new_e = new_e
         if name == "country":
-            country_e, country_new_e = val, new_e
+            country_e = val
+    f["access_new_count"] = new_count
+    f["login_unseen"] = login_unseen
     f["country_changed"], f["travel_speed_log"] = _travel(ev, P, country_e, access, country_vocab)
     home_w = home[w]
     c_now = country_e[P]
     f["country_not_home"] = ((home_w >= 0) & (c_now >= 0) & (home_w != c_now)).astype(np.float64)
 
-    is_login = k == _KIND_LOGIN
-    success_e = np.zeros(ev.n, bool)
-    if lg is not None:
-        success_e[is_login] = lg["success"].to_numpy()[src[is_login]] > 0
     failed_e = is_login & ~success_e
     f["failed_logins_1h_log"] = np.log1p(wsum(failed_e.astype(np.int64), s1, False))
+    f["failed_logins_24h_log"] = np.log1p(wsum(failed_e.astype(np.int64), s24, False))
     f["success_logins_1h_log"] = np.log1p(wsum(success_e.astype(np.int64), s1, False))
     f["failed_logins_new_ip_1h_log"] = np.log1p(wsum((failed_e & ip_new_e).astype(np.int64), s1, False))
-    f["failed_logins_new_country_1h_log"] = np.log1p(
-        wsum((failed_e & country_new_e).astype(np.int64), s1, False)
-    )
     if lg is not None:
         f["time_since_success_login_log"] = _since_log(_last_before(success_e, ev.wallet, P), ev, P, t)
     else:
@@ -927,7 +1050,7 @@ def _log_missing(has_cp, has_country, has_device, has_logins, has_wallets, has_h
     if not has_device:
         gaps.append("no device_id: device_new, device_known_days_log set to 0")
     if not has_logins:
-        gaps.append("no logins: failed/success login features set to 0")
+        gaps.append("no logins: login features (failed/success logins, login_unseen) set to 0")
     if not has_wallets:
         gaps.append("no wallets table: wallet_age_days_log 0, kyc_verified 0.5 (unknown)")
     elif not has_home:

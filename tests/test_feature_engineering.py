@@ -18,6 +18,7 @@ import feature_engineering as fe
 ROOT = Path(__file__).resolve().parent.parent
 LOOKBACK_S = fe.LOOKBACK.total_seconds()
 CAP = math.log1p(LOOKBACK_S)  # "time since" when there is nothing in the look-back
+CAP_MIN = math.log1p(LOOKBACK_S / 60)
 
 
 def _tx(rows, columns=None):
@@ -72,36 +73,52 @@ HAND_CASES = [
     ("amount_z_same_type", "t2", 0.0),  # A has no earlier transfer
     ("amount_vs_typical", "t2", (1 / 6) * (math.log1p(50) - math.log1p(100))),
     ("amount_vs_max", "t3", math.log1p(200) - math.log1p(100)),
+    ("amount_unverified_log", "t4", math.log1p(10)),  # B has no KYC
+    ("amount_unverified_log", "t1", 0.0),
+    ("amount_vs_age", "t1", math.log1p(100) - math.log1p(31 + 10 / 24)),
     ("type_redeem", "t3", 1.0),
     ("type_deposit", "t3", 0.0),
     ("type_transfer", "t2", 1.0),
     # velocity: counts include the transaction itself (3 transactions in 40 minutes -> 3)
     ("tx_count_1h_log", "t3", math.log1p(3)),
-    ("tx_count_24h_log", "t2", math.log1p(2)),
     ("amount_sum_1h_log", "t3", math.log1p(350)),
     ("transfer_count_1h_log", "t3", math.log1p(1)),
     ("transfer_sum_1h_log", "t5", math.log1p(40)),
-    ("redeem_count_24h_log", "t3", math.log1p(1)),
-    ("redeem_sum_24h_log", "t3", math.log1p(200)),
-    ("deposit_count_24h_log", "t5", math.log1p(1)),
+    ("redeem_count_1h_log", "t3", math.log1p(1)),
+    ("redeem_sum_1h_log", "t3", math.log1p(200)),
+    ("deposit_count_1h_log", "t5", math.log1p(1)),
+    ("deposit_sum_1h_log", "t5", math.log1p(10)),
+    ("near_threshold_deposits_24h_log", "t5", 0.0),
     ("deposit_sum_24h_log", "t5", math.log1p(10)),
     ("time_since_prev_tx_log", "t3", math.log1p(1200)),
     ("time_since_prev_tx_log", "t1", CAP),
+    # A (31 days old) has nothing in the look-back before t1: idle for the whole LOOKBACK
+    ("dormant_amount", "t1", math.log1p(100)),
+    ("dormant_amount", "t2", 20 / (30 * 1440) * math.log1p(50)),
+    # B registered at midnight: idle no longer than its 10.5 h of life
+    ("dormant_amount", "t4", 10.5 / (30 * 24) * math.log1p(10)),
     # B registered 10.5 h before t5: its rate is 1 earlier tx per MIN_RATE_SPAN (1 day)
     ("tx_count_24h_vs_rate", "t5", math.log(2) - math.log1p(1.0)),
     ("tx_count_1h_vs_rate", "t5", math.log(2) - math.log1p(1 / 24)),
     ("amount_sum_24h_log", "t3", math.log1p(350)),
-    ("amount_sum_24h_vs_typical", "t5", math.log1p(50 / 10)),
     # sums vs what B's rate predicts plus one typical amount (10 per day, typical 10)
     ("amount_sum_24h_vs_rate", "t5", math.log1p(50) - math.log1p(10 + 10)),
     ("amount_sum_1h_vs_rate", "t5", math.log1p(50) - math.log1p(10 / 24 + 10)),
     ("transfer_count_24h_vs_rate", "t5", math.log1p(1) - math.log1p(0)),
     ("deposit_count_24h_vs_rate", "t5", math.log1p(1) - math.log1p(1)),
     ("redeem_count_24h_vs_rate", "t3", math.log1p(1)),
+    ("redeem_count_1h_vs_rate", "t3", math.log1p(1)),
+    # A's usual redeem share: (0 + 0.1) / (2 earlier tx per 720 h * 24 h + 0.3); now 1 of 3
+    (
+        "redeem_share_24h_vs_usual", "t3",
+        math.log((1 + 4 * (0.1 / (2 / 30 + 0.3))) / (3 + 4) / (0.1 / (2 / 30 + 0.3))),
+    ),
+    ("redeem_share_24h_vs_usual", "t2", 0.0),
+    # no earlier redemption: against the largest earlier amount of any kind (100)
+    ("redeem_sum_1h_vs_max", "t3", math.log1p(200) - math.log1p(100)),
+    ("redeem_sum_1h_vs_max", "t2", 0.0),
     ("redeem_sum_24h_vs_typical", "t3", math.log1p(200 / 75)),
     ("redeem_sum_24h_vs_typical", "t2", 0.0),
-    ("hour_sin", "t3", math.sin(2 * math.pi * (10 + 40 / 60) / 24)),
-    ("hour_cos", "t1", math.cos(2 * math.pi * 10 / 24)),
     # flow: inflow strictly before the transaction (B: A's 50 at 10:20 + own deposit 10)
     ("inflow_1h_log", "t5", math.log1p(60)),
     ("inflow_1h_log", "t4", math.log1p(50)),
@@ -110,19 +127,31 @@ HAND_CASES = [
     ("forward_share", "t5", 40 / 60),
     ("forward_share", "t3", 1.0),  # redeems 200 of 100 received: all of it
     ("forward_share", "t4", 0.0),  # deposits send nothing on
-    ("outflow_vs_inflow_1h", "t3", 250 / 100),
-    ("time_since_inflow_log", "t4", math.log1p(600)),
+    ("minutes_since_inflow_log", "t5", math.log1p(5)),  # B's own deposit at 10:30
+    ("minutes_since_inflow_log", "t3", math.log1p(40)),
+    ("minutes_since_inflow_log", "t4", CAP_MIN),  # deposits send nothing on
+    # B got 50 (10:20) + 10 (10:30) in the 30 minutes before t5 and sent 40 of it on
+    ("forwarded_30m_log", "t5", math.log1p(40)),
+    ("forwarded_30m_log", "t3", 0.0),  # A's deposit at 10:00 is older than 30 minutes
     ("counterparty_new", "t2", 1.0),
     ("counterparty_new", "t3", 0.0),
     ("new_counterparties_24h_log", "t3", math.log1p(1)),
+    # one new counterparty this hour against 1 per LOOKBACK (720 h) so far
+    ("new_counterparties_1h_vs_rate", "t3", math.log1p(1) - math.log1p(1 / 720)),
+    ("incoming_forward_ratio_1h", "t5", 40 / 50),  # B forwards 40 of the 50 A sent it
+    ("incoming_forward_ratio_1h", "t2", 0.0),
     ("wallet_age_days_log", "t1", math.log1p(31 + 10 / 24)),
     ("kyc_verified", "t4", 0.0),
     ("kyc_verified", "t1", 1.0),
-    # access: the IP and country of t3 were first seen at login l1, 10 minutes earlier
-    ("ip_new", "t1", 1.0),
-    ("ip_new", "t3", 0.0),
-    ("country_new", "t3", 0.0),
+    # access: the IP and country of t3 were first seen at login l1, 10 minutes earlier, while A
+    # was known since 10:00: new within NEW_ACCESS_SPAN
+    ("ip_new", "t1", 0.0),  # A's very first event: nothing to be new against
+    ("ip_new", "t2", 0.0),
+    ("ip_new", "t3", 1.0),
+    ("country_new", "t3", 1.0),
     ("device_new", "t3", 1.0),
+    ("access_new_count", "t3", 3.0),
+    ("access_new_count", "t2", 0.0),
     ("country_changed", "t3", 0.0),  # the previous event (login l2) was in France too
     ("travel_speed_log", "t3", math.log1p(_US_FR_KM / (20 / 60))),  # last seen in US at 10:20
     ("travel_speed_log", "t2", 0.0),
@@ -130,9 +159,11 @@ HAND_CASES = [
     ("country_not_home", "t2", 0.0),
     ("new_ips_24h_log", "t3", math.log1p(2)),
     ("failed_logins_1h_log", "t3", math.log1p(1)),
+    ("failed_logins_24h_log", "t3", math.log1p(1)),
+    ("login_unseen", "t3", 0.0),  # ip2 logged in successfully at 10:39
+    ("login_unseen", "t1", 1.0),  # nobody logged in from ip1
     ("success_logins_1h_log", "t3", math.log1p(1)),
     ("failed_logins_new_ip_1h_log", "t3", math.log1p(1)),
-    ("failed_logins_new_country_1h_log", "t3", math.log1p(1)),
     ("time_since_success_login_log", "t3", math.log1p(60)),
     ("time_since_success_login_log", "t2", CAP),
     ("ip_known_days_log", "t2", math.log1p(20 / 1440)),
@@ -441,3 +472,76 @@ def test_generated_fraud_stands_out_on_its_signal(small_data_dir):
     burst = feats[scen == "redemption_burst"]
     assert ato["failed_logins_1h_log"].mean() > normal["failed_logins_1h_log"].mean()
     assert burst["redeem_count_24h_vs_rate"].mean() > normal["redeem_count_24h_vs_rate"].mean()
+
+
+# ------------------------------------------------------- hand cases on their own small frames
+
+
+def test_near_threshold_deposits_count_deposits_just_under_a_reporting_threshold():
+    rows = [
+        ("n0", "2026-01-01T00:00:00Z", 9500.0, "deposit"),  # 29 h before n6: outside 24 h
+        ("n1", "2026-01-02T01:00:00Z", 9500.0, "deposit"),  # within 10 % under 10,000
+        ("n2", "2026-01-02T02:00:00Z", 2800.0, "deposit"),  # under 3,000
+        ("n3", "2026-01-02T03:00:00Z", 14000.0, "deposit"),  # under 15,000
+        ("n4", "2026-01-02T04:00:00Z", 10000.0, "deposit"),  # at the threshold, not under it
+        ("n5", "2026-01-02T04:30:00Z", 9600.0, "transfer"),  # not a deposit
+        ("n6", "2026-01-02T05:00:00Z", 5000.0, "deposit"),
+    ]
+    tx = _tx([(i, "D", ts, a, kind, "ip1", None, "US", "d1") for i, ts, a, kind in rows])
+    out = fe.build_features(tx).set_index("transaction_id")["near_threshold_deposits_24h_log"]
+    assert out["n6"] == pytest.approx(math.log1p(3))
+    assert out["n1"] == pytest.approx(math.log1p(1))
+
+
+@pytest.mark.parametrize(("hours_later", "expected"), [(5, 1.0), (7, 0.0)])
+def test_ip_stays_new_for_new_access_span(hours_later, expected):
+    later = (pd.Timestamp("2026-01-02T00:00:00Z") + pd.Timedelta(hours=hours_later)).isoformat()
+    tx = _tx(
+        [
+            ("e1", "E", "2026-01-01T00:00:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
+            ("e2", "E", "2026-01-02T00:00:00Z", 10.0, "deposit", "ip2", None, "US", "d1"),
+            ("e3", "E", later, 10.0, "deposit", "ip2", None, "US", "d1"),
+        ]
+    )
+    out = fe.build_features(tx).set_index("transaction_id")
+    assert out.loc["e2", "ip_new"] == 1.0
+    assert out.loc["e3", "ip_new"] == expected
+
+
+def test_login_unseen_marks_a_device_never_used_to_log_in():
+    tx = _tx(
+        [
+            ("h1", "H", "2026-01-01T10:05:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
+            ("h2", "H", "2026-01-01T10:10:00Z", 10.0, "redeem", "ip1", None, "US", "d9"),
+        ]
+    )
+    logins = pd.DataFrame(
+        {
+            "login_id": ["l1", "l2"],
+            "wallet_id": ["H", "H"],
+            "timestamp": pd.to_datetime(["2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z"], utc=True),
+            "ip_address": ["ip1", "ip1"],
+            "success": [1, 0],
+            "device_id": ["d1", "d9"],  # d9 only ever failed to log in
+        }
+    )
+    out = fe.build_features(tx, logins=logins).set_index("transaction_id")["login_unseen"]
+    assert list(out) == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("days_before", [30.1, 30.5, 30.9])
+def test_new_ip_counts_in_a_window_ignore_events_older_than_lookback(days_before):
+    """An IP's "new" flag at t - 20 h must not depend on an event older than t - LOOKBACK."""
+    t = pd.Timestamp("2026-03-01T00:00:00Z")
+    tx = _tx(
+        [
+            ("g1", "G", t - pd.Timedelta(days=days_before), 5.0, "deposit", "ipX", None, "US", "d"),
+            ("g2", "G", t - pd.Timedelta(hours=20), 5.0, "deposit", "ipX", None, "US", "d"),
+            ("g3", "G", t, 5.0, "deposit", "ipY", None, "US", "d"),
+        ]
+    )  # fmt: skip
+    # Scored with g1 as a target too, the batch keeps g1 as context for g3.
+    together = fe.build_features(tx).iloc[[2]]
+    alone = fe.build_features(tx.iloc[[2]], history=tx)
+    pd.testing.assert_frame_equal(together, alone)
+    assert alone["new_ips_24h_log"].iloc[0] == pytest.approx(math.log1p(2))
