@@ -36,12 +36,12 @@ import train_model as tm  # noqa: E402
 
 # name -> train() keyword arguments
 MODELS = {
-    "iforest per-family (default)": {"model": "iforest"},
-    "iforest per-family, Fisher-combined": {"model": "iforest", "combine": "fisher"},
-    "iforest per-family, max-combined": {"model": "iforest", "combine": "max"},
-    "iforest per-family on raw features": {"model": "iforest", "inputs": "raw"},
+    "iforest per-behaviour (default)": {"model": "iforest"},
+    "iforest 4 broad families": {"model": "iforest", "families": fe.FEATURE_FAMILIES},
+    "iforest Fisher-combined": {"model": "iforest", "combine": "fisher"},
+    "iforest on tail scores": {"model": "iforest", "inputs": "tail"},
     "iforest single": {"model": "iforest", "single": True},
-    "ocsvm per-family": {"model": "ocsvm"},
+    "ocsvm per-behaviour": {"model": "ocsvm"},
     "ocsvm single": {"model": "ocsvm", "single": True},
 }
 BASELINE_THRESHOLD_AMOUNT = 3000.0

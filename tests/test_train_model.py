@@ -76,11 +76,13 @@ def test_score_is_monotone_in_the_models_raw_score(planted, model):
     df, bundles = planted
     bundle = bundles[model, True]
     probe = _normal(1000, seed=3)
-    pipeline = bundle["detectors"][0]["pipeline"]
+    detector = bundle["detectors"][0]
+    pipeline = detector["pipeline"]
     X = probe[bundle["feature_names"]].to_numpy()
     if model == "iforest":
-        # The forest sees each feature's tail score, not the raw value.
-        raw = -pipeline.score_samples(tm._tail_scores(bundle["tails"], X))
+        # The forest sees what the bundle says it was fitted on: tail scores or raw values.
+        inputs = tm._tail_scores(bundle["tails"], X) if detector["input"] == "tail" else X
+        raw = -pipeline.score_samples(inputs)
     else:
         raw = -pipeline.decision_function(X)
     s = tm.score(bundle, probe)["fraud_score"].to_numpy()
@@ -241,3 +243,18 @@ def test_tail_scores_grow_only_on_the_suspicious_side(direction, rare_side):
     assert mid < np.log(2) + 1e-9
     assert (high > 6) == (rare_side in ("high", "both"))
     assert (low > 6) == (rare_side in ("low", "both"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("tx_count_1h_log", np.log1p(14), "tx_count_1h=14"),
+        ("amount_log", np.log1p(9850), "amount=9850"),
+        ("minutes_since_inflow_log", np.log1p(3.5), "minutes_since_inflow=3.5 min"),
+        ("time_since_success_login_log", np.log1p(3 * 86400), "time_since_success_login=3 d"),
+        ("travel_speed_log", np.log1p(4200), "travel_speed=4200 km/h"),
+        ("amount_z", 5.8, "amount_z=5.8"),
+    ],
+)
+def test_reasons_show_log_features_in_natural_units(name, value, shown):
+    assert tm._shown(name, value) == shown
