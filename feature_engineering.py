@@ -132,8 +132,9 @@ FEATURE_FAMILIES: dict[str, list[str]] = {
     "velocity": [
         "tx_count_1h_log", "amount_sum_1h_log", "amount_sum_24h_log", "transfer_count_1h_log",
         "transfer_sum_1h_log", "redeem_count_1h_log", "redeem_sum_1h_log", "deposit_count_1h_log",
-        "deposit_sum_1h_log", "deposit_sum_24h_log", "near_threshold_deposits_24h_log",
-        "time_since_prev_tx_log", "dormant_amount", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
+        "deposit_sum_1h_log", "redeem_count_24h_log", "redeem_sum_24h_log",
+        "deposit_count_24h_log", "deposit_sum_24h_log", "near_threshold_deposits_24h_log",
+        "time_since_prev_tx_log", "hour_sin", "hour_cos", "dormant_amount", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
         "amount_sum_1h_vs_rate", "amount_sum_24h_vs_rate", "transfer_count_24h_vs_rate",
         "redeem_count_1h_vs_rate", "redeem_count_24h_vs_rate", "deposit_count_24h_vs_rate",
         "redeem_share_24h_vs_usual", "redeem_sum_24h_vs_typical", "redeem_sum_1h_vs_max",
@@ -174,9 +175,14 @@ FEATURE_LABELS: dict[str, str] = {
     "redeem_sum_1h_log": "amount redeemed in the last hour",
     "deposit_count_1h_log": "deposits in the last hour",
     "deposit_sum_1h_log": "amount deposited in the last hour",
+    "redeem_count_24h_log": "redemptions in the last 24 h",
+    "redeem_sum_24h_log": "amount redeemed in the last 24 h",
+    "deposit_count_24h_log": "deposits in the last 24 h",
     "deposit_sum_24h_log": "amount deposited in the last 24 h",
     "near_threshold_deposits_24h_log": "deposits just under a reporting threshold in 24 h",
     "time_since_prev_tx_log": "time since the previous transaction",
+    "hour_sin": "time of day (UTC)",
+    "hour_cos": "time of day (UTC)",
     "dormant_amount": "large amount after a long idle spell",
     "tx_count_1h_vs_rate": "hourly activity vs the wallet's usual rate",
     "tx_count_24h_vs_rate": "daily activity vs the wallet's usual rate",
@@ -226,7 +232,7 @@ FEATURE_DIRECTIONS: dict[str, int] = {name: 1 for name in FEATURE_NAMES}
 FEATURE_DIRECTIONS.update(
     {
         "type_deposit": 0, "type_transfer": 0, "type_redeem": 0,
-        "time_since_prev_tx_log": 0, "success_logins_1h_log": 0,
+        "time_since_prev_tx_log": 0, "success_logins_1h_log": 0, "hour_sin": 0, "hour_cos": 0,
         "minutes_since_inflow_log": -1, "wallet_age_days_log": -1, "kyc_verified": -1,
         "ip_known_days_log": -1, "country_known_days_log": -1, "device_known_days_log": -1,
     }
@@ -777,7 +783,16 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     near &= is_type["deposit"]
     f["near_threshold_deposits_24h_log"] = np.log1p(wsum(near.astype(np.int64), s24, True))
     del near
+    f["redeem_count_24h_log"] = np.log1p(by_type["redeem"]["c24"])
+    f["redeem_sum_24h_log"] = np.log1p(by_type["redeem"]["a24"])
+    f["deposit_count_24h_log"] = np.log1p(by_type["deposit"]["c24"])
     f["deposit_sum_24h_log"] = np.log1p(by_type["deposit"]["a24"])
+    # Time of day from the UTC timestamp alone (fractional hours on the circle, so 23:59 and
+    # 00:01 are neighbours); a local hour would need home_country and break on travel.
+    day_angle = (t % _NS_PER_DAY) * (2 * np.pi / _NS_PER_DAY)
+    f["hour_sin"] = np.sin(day_angle)
+    f["hour_cos"] = np.cos(day_angle)
+    del day_angle
     prev_own = _last_before(own, ev.wallet, P)
     f["time_since_prev_tx_log"] = _since_log(prev_own, ev, P, t)
     gap_ns = np.where(prev_own >= 0, t - ev.ts[np.maximum(prev_own, 0)], LOOKBACK.value)
@@ -947,7 +962,7 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
 
 class _Matrix:
     """Feature columns written straight into the output matrix, in the targets' order (keeping
-    55 separate columns alive as well would add a full copy to peak memory)."""
+    every feature as a separate column as well would add a full copy to peak memory)."""
 
     def __init__(self, perm: np.ndarray):
         self.perm = perm

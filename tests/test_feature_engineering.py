@@ -89,7 +89,17 @@ HAND_CASES = [
     ("deposit_count_1h_log", "t5", math.log1p(1)),
     ("deposit_sum_1h_log", "t5", math.log1p(10)),
     ("near_threshold_deposits_24h_log", "t5", 0.0),
+    ("redeem_count_24h_log", "t3", math.log1p(1)),
+    ("redeem_count_24h_log", "t2", 0.0),
+    ("redeem_sum_24h_log", "t3", math.log1p(200)),
+    ("deposit_count_24h_log", "t3", math.log1p(1)),  # A's deposit t1 at 10:00
+    ("deposit_count_24h_log", "t5", math.log1p(1)),
     ("deposit_sum_24h_log", "t5", math.log1p(10)),
+    # time of day in UTC hours on the circle: t1 at 10:00, t3 at 10:40
+    ("hour_sin", "t1", math.sin(2 * math.pi * 10 / 24)),
+    ("hour_cos", "t1", math.cos(2 * math.pi * 10 / 24)),
+    ("hour_sin", "t3", math.sin(2 * math.pi * (10 + 40 / 60) / 24)),
+    ("hour_cos", "t3", math.cos(2 * math.pi * (10 + 40 / 60) / 24)),
     ("time_since_prev_tx_log", "t3", math.log1p(1200)),
     ("time_since_prev_tx_log", "t1", CAP),
     # A (31 days old) has nothing in the look-back before t1: idle for the whole LOOKBACK
@@ -545,3 +555,42 @@ def test_new_ip_counts_in_a_window_ignore_events_older_than_lookback(days_before
     alone = fe.build_features(tx.iloc[[2]], history=tx)
     pd.testing.assert_frame_equal(together, alone)
     assert alone["new_ips_24h_log"].iloc[0] == pytest.approx(math.log1p(2))
+
+
+def test_24h_type_windows_cover_t_minus_24h_to_t():
+    """Redeem and deposit counts and sums in 24 h include an event exactly 24 h earlier and the
+    transaction itself, not one a second older than 24 h."""
+    rows = [
+        ("r0", "2026-01-01T09:59:59Z", 1000.0, "redeem"),  # 24 h + 1 s before r4: outside
+        ("r1", "2026-01-01T10:00:00Z", 30.0, "redeem"),  # exactly 24 h before r4: inside
+        ("r2", "2026-01-01T15:00:00Z", 20.0, "deposit"),
+        ("r3", "2026-01-02T08:00:00Z", 5.0, "transfer"),
+        ("r4", "2026-01-02T10:00:00Z", 70.0, "redeem"),
+        ("r5", "2026-01-02T10:30:00Z", 40.0, "deposit"),
+    ]
+    tx = _tx([(i, "R", ts, a, kind, "ip1", None, "US", "d1") for i, ts, a, kind in rows])
+    out = fe.build_features(tx).set_index("transaction_id")
+    assert out.loc["r4", "redeem_count_24h_log"] == pytest.approx(math.log1p(2))
+    assert out.loc["r4", "redeem_sum_24h_log"] == pytest.approx(math.log1p(100))
+    assert out.loc["r4", "deposit_count_24h_log"] == pytest.approx(math.log1p(1))
+    # r5: r1 has left the window; r2 and r5 itself are deposits
+    assert out.loc["r5", "redeem_count_24h_log"] == pytest.approx(math.log1p(1))
+    assert out.loc["r5", "redeem_sum_24h_log"] == pytest.approx(math.log1p(70))
+    assert out.loc["r5", "deposit_count_24h_log"] == pytest.approx(math.log1p(2))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "hours"),
+    [
+        ("2026-01-01T00:00:00Z", 0.0),
+        ("2026-01-01T06:00:00Z", 6.0),
+        ("2026-01-01T18:30:00Z", 18.5),
+        ("2026-01-01T23:59:00Z", 23 + 59 / 60),
+        ("2026-01-01T02:00:00+05:00", 21.0),  # local 02:00 at +05:00 is 21:00 UTC the day before
+    ],
+)
+def test_hour_of_day_is_the_utc_time_on_a_circle(timestamp, hours):
+    tx = _tx([("h1", "H", timestamp, 10.0, "deposit", "ip1", None, "US", "d1")])
+    out = fe.build_features(tx).iloc[0]
+    assert out["hour_sin"] == pytest.approx(math.sin(2 * math.pi * hours / 24), abs=1e-12)
+    assert out["hour_cos"] == pytest.approx(math.cos(2 * math.pi * hours / 24), abs=1e-12)
