@@ -88,7 +88,7 @@ bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 screenshot: $(STAMP)
-	$(PY) tests/test_dashboard.py --out docs/dashboard.png
+	$(PY) tests/test_dashboard.py --out docs/dashboard.png $(if $(URL),--url $(URL))
 
 clean:
 	rm -rf $(DATA)/*.csv $(DATA)/*.db* $(DATA)/*.jsonl $(DATA)/*.json $(DATA)/live $(MODELS)/*.pkl reports/*

@@ -496,12 +496,17 @@ def _reasons(bundle: dict, X: np.ndarray, T: np.ndarray, fam_scores: np.ndarray)
     stats = bundle["reason_stats"]
     names = bundle["feature_names"]
     col = {c: j for j, c in enumerate(names)}
-    fam_of = np.empty(len(names), dtype=int)
+    # Features no detector uses (UNMODELLED_FEATURES) point at an extra, never-eligible column.
+    n_det = len(bundle["detectors"])
+    fam_of = np.full(len(names), n_det, dtype=int)
     for k, d in enumerate(bundle["detectors"]):
         fam_of[[col[c] for c in d["features"]]] = k
+    T = np.where(fam_of < n_det, T, 0.0)
     top_fam = fam_scores.argmax(axis=1)
     eligible = fam_scores >= bundle["threshold"]
     eligible[np.arange(len(X)), top_fam] = True
+    eligible = np.column_stack([eligible, np.zeros(len(X), dtype=bool)])
+    fam_scores = np.column_stack([fam_scores, np.full(len(X), -np.inf)])
     fam_rank = np.argsort(np.argsort(-fam_scores, axis=1, kind="stable"), axis=1)
     # A typical value (tail score under log 2: the common half) is never a reason.
     named = eligible[:, fam_of] & (T > np.log(2.0))

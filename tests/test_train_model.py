@@ -258,3 +258,23 @@ def test_tail_scores_grow_only_on_the_suspicious_side(direction, rare_side):
 )
 def test_reasons_show_log_features_in_natural_units(name, value, shown):
     assert tm._shown(name, value) == shown
+
+
+def test_default_detectors_leave_out_unmodelled_features_and_never_name_them():
+    rng = np.random.default_rng(5)
+    n = 2000
+    df = pd.DataFrame({
+        "transaction_id": [f"t{i}" for i in range(n)],
+        "tx_count_1h_log": np.log1p(rng.poisson(1, n)),
+        "redeem_count_1h_log": np.log1p(rng.poisson(0.2, n)),
+        "hour_sin": rng.uniform(-1, 1, n),
+        "hour_cos": rng.uniform(-1, 1, n),
+    })
+    df.loc[0, "tx_count_1h_log"] = np.log1p(40)
+    bundle = tm.train(df)  # the default behaviour families
+    used = {c for d in bundle["detectors"] for c in d["features"]}
+    assert used == {"tx_count_1h_log", "redeem_count_1h_log"}
+    scored = tm.score(bundle, df)
+    assert scored.loc[0, "is_anomaly"]
+    assert "tx_count_1h=40" in scored.loc[0, "reasons"]
+    assert not scored["reasons"].str.contains("hour_").any()
