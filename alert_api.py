@@ -743,8 +743,14 @@ def create_app(db_path: str | os.PathLike, api_key: str | None = None) -> FastAP
 # CLI
 
 
+class _Parser(argparse.ArgumentParser):
+    # One line on stderr and exit 2, as every script of the chain answers a bad argument.
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Serve the alert API and dashboard.")
+    parser = _Parser(description="Serve the alert API and dashboard.")
     parser.add_argument("--host", default=DEFAULT_HOST, help="bind address (default %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file (default %(default)s)")

@@ -13,7 +13,6 @@ only after a 2xx, so an alert is never lost between runs.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
@@ -1010,19 +1009,25 @@ def _follow_main(args) -> int:
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(
+    from feature_engineering import CliParser
+
+    p = CliParser(
         description="Score new transactions and send alerts for the flagged ones."
     )
-    p.add_argument("--data-dir", type=Path, default=ROOT / "data")
-    p.add_argument("--models-dir", type=Path, default=ROOT / "models")
-    p.add_argument("--reports-dir", type=Path, default=ROOT / "reports")
+    p.add_argument("--data-dir", type=Path, default=ROOT / "data",
+                   help="folder with the input CSVs; outputs are written here (default: %(default)s)")
+    p.add_argument("--models-dir", type=Path, default=ROOT / "models",
+                   help="folder holding fraud_model.pkl (default: %(default)s)")
+    p.add_argument("--reports-dir", type=Path, default=ROOT / "reports",
+                   help="metrics.json and figures/ are written here (default: %(default)s)")
     p.add_argument(
         "--transactions",
         type=Path,
         default=None,
         help="transactions to score (default: DATA_DIR/new_transactions.csv)",
     )
-    p.add_argument("--api-url", default=os.environ.get("ALERT_API_URL", DEFAULT_API_URL))
+    p.add_argument("--api-url", default=os.environ.get("ALERT_API_URL", DEFAULT_API_URL),
+                   help="alert API base URL (env ALERT_API_URL; default: %(default)s)")
     p.add_argument(
         "--api-key",
         default=os.environ.get("ALERT_API_KEY"),

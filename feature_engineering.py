@@ -1102,12 +1102,21 @@ def _write_csv(features: pd.DataFrame, path: Path, chunk_rows: int = 100_000) ->
     tmp.replace(path)
 
 
+class CliParser(argparse.ArgumentParser):
+    """argparse with the chain's error contract: one line on stderr, exit 2, no usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="feature_engineering.py",
         description="Turn wallets, transactions and logins into data/features.csv (training period).",
     )
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data",
+                        help="folder with wallets.csv, transactions.csv (or generated_data.csv), "
+                        "logins.csv; features.csv is written there (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

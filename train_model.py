@@ -21,7 +21,6 @@ about `contamination` of traffic like the training period is flagged.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -612,13 +611,19 @@ def load_bundle(path, feature_names: list[str] | None = None) -> dict:
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(
+    from feature_engineering import CliParser
+
+    p = CliParser(
         description="Train the unsupervised fraud model on data/features.csv."
     )
-    p.add_argument("--data-dir", type=Path, default=ROOT / "data")
-    p.add_argument("--models-dir", type=Path, default=ROOT / "models")
-    p.add_argument("--reports-dir", type=Path, default=ROOT / "reports")
-    p.add_argument("--model", choices=MODEL_TYPES, default="iforest")
+    p.add_argument("--data-dir", type=Path, default=ROOT / "data",
+                   help="folder holding features.csv (default: %(default)s)")
+    p.add_argument("--models-dir", type=Path, default=ROOT / "models",
+                   help="fraud_model.pkl is written here (default: %(default)s)")
+    p.add_argument("--reports-dir", type=Path, default=ROOT / "reports",
+                   help="metrics.json is written here (default: %(default)s)")
+    p.add_argument("--model", choices=MODEL_TYPES, default="iforest",
+                   help="Isolation Forests or One-Class SVMs, one per behaviour (default: %(default)s)")
     p.add_argument(
         "--single",
         action="store_true",
@@ -630,7 +635,7 @@ def _parse(argv):
         default=DEFAULT_CONTAMINATION,
         help="share of training traffic flagged; threshold = 1 - contamination",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     args = p.parse_args(argv)
     if not 0 < args.contamination < 0.5:
         p.error(f"--contamination must be in (0, 0.5), got {args.contamination}")
