@@ -36,10 +36,11 @@ import train_model as tm  # noqa: E402
 
 # name -> train() keyword arguments
 MODELS = {
-    "iforest per-behaviour (default)": {"model": "iforest"},
+    "iforest per-behaviour + global (default)": {"model": "iforest"},
     "iforest 4 broad families": {"model": "iforest", "families": fe.FEATURE_FAMILIES},
     "iforest Fisher-combined": {"model": "iforest", "combine": "fisher"},
     "iforest on tail scores": {"model": "iforest", "inputs": "tail"},
+    "iforest behaviours only": {"model": "iforest", "families": tm.DETECTOR_FAMILIES},
     "iforest single": {"model": "iforest", "single": True},
     "ocsvm per-behaviour": {"model": "ocsvm"},
     "ocsvm single": {"model": "ocsvm", "single": True},

@@ -274,6 +274,10 @@ def test_default_detectors_leave_out_unmodelled_features_and_never_name_them():
     bundle = tm.train(df)  # the default behaviour families
     used = {c for d in bundle["detectors"] for c in d["features"]}
     assert used == {"tx_count_1h_log", "redeem_count_1h_log"}
+    # One detector per behaviour present, plus one over all modelled features.
+    assert [sorted(d["features"]) for d in bundle["detectors"]] == [
+        ["redeem_count_1h_log"], ["tx_count_1h_log"], ["redeem_count_1h_log", "tx_count_1h_log"],
+    ]
     scored = tm.score(bundle, df)
     assert scored.loc[0, "is_anomaly"]
     assert "tx_count_1h=40" in scored.loc[0, "reasons"]
