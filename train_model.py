@@ -488,7 +488,7 @@ def _shown(name: str, value: float) -> str:
     if not name.endswith("_log"):
         return f"{name}={_fmt(value)}"
     unit = next((u for part, u in _UNITS if part in name), "")
-    v = float(np.expm1(value))
+    v = float(np.expm1(min(value, 700.0)))  # a value past e^700 is shown as huge, not inf
     if unit == " s" and v >= 2 * 3600:
         v, unit = (v / 86400, " d") if v >= 2 * 86400 else (v / 3600, " h")
     return f"{name[:-4]}={_fmt(round(v, 2))}{unit}"
