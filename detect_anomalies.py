@@ -408,7 +408,7 @@ def _figures(
 # detections output) is written atomically after each batch's alerts are delivered or spooled,
 # so a restart resumes exactly there: no row skipped, none alerted twice.
 
-FOLLOW_POLL_S = 0.15  # a row is picked up at most this long after it is written
+FOLLOW_POLL_S = 0.1  # a row is picked up at most this long after it is written (when idle)
 FOLLOW_MAX_BATCH = 5000  # rows per micro-batch: bounds latency and memory while catching up
 FOLLOW_READ_BYTES = 8 << 20  # bytes read per file per poll
 FOLLOW_RETRY_S = 5.0  # while the API is down, new alerts go straight to the spool this long
@@ -882,6 +882,7 @@ def follow(
     read_rows = 0
     try:
         while not (stop.is_set() or signalled):
+            cycle_start = time.monotonic()
             moved = False
             limit = max_batch if stop_after is None else min(max_batch, stop_after - read_rows)
             # Transactions are read before logins: a writer appends a login before the
@@ -927,7 +928,9 @@ def follow(
                 stats.reason = f"idle for {max_idle:g}s"
                 break
             if len(lines) < limit:
-                time.sleep(poll)
+                # Poll every `poll` seconds from the start of the last read, not `poll` after the
+                # batch's work: a row written meanwhile waits at most one cycle, not two.
+                time.sleep(max(0.0, poll - (time.monotonic() - cycle_start)))
         else:
             stats.reason = "stop requested"
         if deliver is not None and deliver.spool.exists():

@@ -117,7 +117,8 @@ def _run(data: Path, models: Path, live: Path, rate: float, limit: int | None, t
     with sqlite3.connect(db) as conn:
         alerts = pd.read_sql("SELECT transaction_id, created_at FROM alerts", conn)
     created = pd.to_datetime(alerts["created_at"], utc=True, format="ISO8601")
-    alerts["created_s"] = created.astype("int64") / 1e9
+    # Not astype(int64): pandas 3 parses to microseconds, so the integer unit is not ns.
+    alerts["created_s"] = (created - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     lat = alerts.merge(t, on="transaction_id")
     lat_ms = (lat["created_s"] - lat["appended_at"]).to_numpy() * 1000
     span = det["scored_at"].max() - t["appended_at"].min()
