@@ -38,6 +38,9 @@ ALERT_BATCH_SIZE = 500
 HTTP_RETRIES = 3
 HTTP_BACKOFF = 0.5
 HTTP_TIMEOUT = (3.05, 30.0)  # connect, read (seconds)
+# Answers that refuse the alerts themselves (bad body, too large): retrying cannot help, and
+# holding them in the spool would block every later alert; 401/403 stop delivery instead.
+REJECTED_STATUSES = (400, 413, 422)
 TOP_SHARE = 0.02  # evaluation: recall among the top 2% by score
 MAX_REASONS_CHARS = 2000  # the API's limit on `reasons`
 DETECTION_COLUMNS = [
@@ -64,12 +67,17 @@ class DeliveryError(Exception):
     """The alert API refused the alerts for a reason a retry will not fix (e.g. auth)."""
 
 
+class _Refused(Exception):
+    """A 4xx about the caller (auth, wrong URL), not about the alerts."""
+
+
 @dataclass
 class DeliveryResult:
     sent: int  # alerts the API answered 2xx for
     created: int
     existing: int
     spooled: int  # alerts waiting in the spool file after this call
+    rejected: int = 0  # alerts the API refused as invalid (4xx), kept in the rejected file
 
 
 # ------------------------------------------------------------------------------- scoring
@@ -86,6 +94,10 @@ def detect(
     from feature_engineering import build_features
     from train_model import BundleError, score
 
+    if len(targets) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DETECTION_COLUMNS}).astype(
+            {"fraud_score": float, "is_anomaly": bool}
+        )
     features = build_features(targets, history=history, wallets=wallets, logins=logins)
     got = [c for c in features.columns if c != "transaction_id"]
     if got != list(bundle["feature_names"]):
@@ -258,12 +270,14 @@ def _read_spool(path: Path) -> list[dict]:
     for n, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                logger.warning(
-                    "%s line %d is not JSON; skipped (left in %s.bad)", path, n, path.name
-                )
-                with path.with_suffix(".bad").open("a") as bad:
+                rec = json.loads(line)
+                if not (isinstance(rec, dict) and "transaction_id" in rec):
+                    raise ValueError("not an alert")
+                records.append(rec)
+            except ValueError:
+                bad_path = path.with_suffix(".bad")
+                logger.warning("%s line %d is not an alert; kept in %s", path, n, bad_path)
+                with bad_path.open("a") as bad:
                     bad.write(line + "\n")
     return records
 
@@ -313,37 +327,88 @@ def send_alerts(
     own = session is None
     session = session or _session(api_key, retries, backoff)
     url = api_url.rstrip("/") + "/alert"
-    sent = created = existing = 0
+    sent = created = existing = upto = 0  # upto: pending[:upto] is delivered or set aside
     problem = None
+    rejected: list[dict] = []
+    rejected_path = spool_path.with_name(spool_path.stem + ".rejected.jsonl")
+
+    def post(batch: list[dict]):
+        """(True, body) when stored, (False, None) when refused as invalid, else (None, why)."""
+        try:
+            resp = session.post(url, json=batch, timeout=timeout)
+        except requests.RequestException as exc:
+            return None, f"alert API unreachable at {api_url} ({type(exc).__name__})"
+        if resp.ok:
+            return True, _json_object(resp)  # any 2xx means stored; counts are a courtesy
+        why = f"alert API at {api_url} answered {resp.status_code}: {resp.text[:200]}"
+        if resp.status_code in REJECTED_STATUSES:
+            return False, why
+        if 400 <= resp.status_code < 500:
+            raise _Refused(why)
+        return None, why
+
     try:
         for start in range(0, len(pending), batch_size):
             batch = pending[start : start + batch_size]
-            try:
-                resp = session.post(url, json=batch, timeout=timeout)
-            except requests.RequestException as exc:
-                problem = f"alert API unreachable at {api_url} ({type(exc).__name__})"
-            else:
-                if resp.ok:
-                    body = resp.json()
-                    sent += len(batch)
-                    created += len(body.get("created", []))
-                    existing += len(body.get("existing", []))
-                    continue
-                problem = f"alert API at {api_url} answered {resp.status_code}: {resp.text[:200]}"
-                if 400 <= resp.status_code < 500:
-                    _write_spool(spool_path, pending[start:])
-                    raise DeliveryError(
-                        f"{problem}; {len(pending) - start} alerts wait in {spool_path}"
-                    )
-            break
+            ok, body = post(batch)
+            if ok is False and len(batch) > 1:
+                # The API refuses something in the batch: find which alerts, one at a time, so
+                # one bad alert neither holds back the others nor blocks the spool for ever.
+                parts = [(rec, *post([rec])) for rec in batch]
+                if any(o is None for _, o, _ in parts):
+                    problem = next(b for _, o, b in parts if o is None)
+                    break
+                stored = [(rec, b) for rec, o, b in parts if o]
+                bad = [rec for rec, o, _ in parts if not o]
+            elif ok is None:
+                problem = body
+                break
+            elif ok:
+                stored, bad = [(rec, None) for rec in batch], []
+                created += len(body.get("created", []))
+                existing += len(body.get("existing", []))
+            else:  # a single alert, refused
+                stored, bad = [], batch
+            for _, b in stored:
+                if b:  # the answers of one-at-a-time posts
+                    created += len(b.get("created", []))
+                    existing += len(b.get("existing", []))
+            sent += len(stored)
+            if bad:
+                _append_jsonl(rejected_path, bad)
+                rejected.extend(bad)
+                logger.error("alert API refused %d alerts as invalid; set aside in %s",
+                             len(bad), rejected_path)
+            upto = start + len(batch)
+    except _Refused as exc:
+        _write_spool(spool_path, pending[start:])
+        raise DeliveryError(f"{exc}; {len(pending) - start} alerts wait in {spool_path}") from None
     finally:
         if own:
             session.close()
-    undelivered = pending[sent:]
+    undelivered = pending[upto:]
     _write_spool(spool_path, undelivered)
     if problem:
         logger.warning("%s; %d alerts wait in %s", problem, len(undelivered), spool_path)
-    return DeliveryResult(sent=sent, created=created, existing=existing, spooled=len(undelivered))
+    return DeliveryResult(sent=sent, created=created, existing=existing, spooled=len(undelivered),
+                          rejected=len(rejected))
+
+
+def _json_object(resp) -> dict:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _append_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 # ------------------------------------------------------------------------------- figures
@@ -1113,19 +1178,18 @@ def main(argv: list[str] | None = None) -> int:
             r.reasons,
         )
 
-    metrics = None
-    labels_path = args.data_dir / "labels.csv"
-    report_path = args.reports_dir / "metrics.json"
-    if labels_path.exists():
-        labels = pd.read_csv(labels_path, dtype=str)
-        metrics = evaluate(detections, labels)
+    # Alerts first: evaluation and figures are for the analyst and must never hold them back.
+    status = 0 if args.no_alerts else _deliver(args, targets, detections, bundle)
+    metrics = _evaluate_file(detections, args.data_dir / "labels.csv")
+    if metrics is not None:
         print(format_metrics(metrics, title=f"Evaluation of {bundle['metadata']['model_version']}"))
-    report = {}
-    if report_path.exists():
-        try:
-            report = json.loads(report_path.read_text())
-        except json.JSONDecodeError:
-            report = {}
+    report_path = args.reports_dir / "metrics.json"
+    try:
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    except (OSError, ValueError):
+        report = {}
+    if not isinstance(report, dict):
+        report = {}
     report["detection"] = {
         "transactions": str(new_path),
         "model_version": bundle["metadata"]["model_version"],
@@ -1137,11 +1201,26 @@ def main(argv: list[str] | None = None) -> int:
     report["evaluation"] = metrics
     args.reports_dir.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2) + "\n")
-    if not args.no_figures:
+    if not args.no_figures and len(detections):
         _figures(detections, bundle["threshold"], metrics, args.reports_dir / "figures")
+    return status
 
-    if args.no_alerts:
-        return 0
+
+def _evaluate_file(detections: pd.DataFrame, labels_path: Path) -> dict | None:
+    """evaluate() against labels.csv when it exists; a broken labels file skips the report."""
+    if not labels_path.exists():
+        return None
+    try:
+        labels = pd.read_csv(labels_path, dtype=str)
+        if not {"transaction_id", "scenario"} <= set(labels.columns):
+            raise ValueError("needs columns transaction_id and scenario")
+        return evaluate(detections, labels)
+    except (ValueError, OSError) as exc:  # pandas' parser errors are ValueErrors
+        logger.warning("evaluation skipped: %s: %s", labels_path, exc)
+        return None
+
+
+def _deliver(args, targets: pd.DataFrame, detections: pd.DataFrame, bundle: dict) -> int:
     extra = targets[["amount", "type"]].reset_index(drop=True)
     records = alert_records(
         pd.concat([detections, extra], axis=1), bundle["metadata"]["model_version"]
@@ -1153,17 +1232,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"detect_anomalies.py: error: {exc}", file=sys.stderr)
         return 1
     logger.info(
-        "alerts: %d sent (%d new, %d already stored), %d waiting in %s",
+        "alerts: %d sent (%d new, %d already stored), %d waiting in %s, %d refused",
         result.sent,
         result.created,
         result.existing,
         result.spooled,
         spool,
+        result.rejected,
     )
     if result.spooled:
         print(
             f"detect_anomalies.py: error: alert API at {args.api_url} unreachable; "
             f"{result.spooled} alerts wait in {spool} and are sent first on the next run",
+            file=sys.stderr,
+        )
+        return 1
+    if result.rejected:
+        print(
+            f"detect_anomalies.py: error: the alert API refused {result.rejected} alerts as "
+            f"invalid; they are kept in {spool.with_name(spool.stem + '.rejected.jsonl')}",
             file=sys.stderr,
         )
         return 1

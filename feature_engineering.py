@@ -280,16 +280,21 @@ def _read_csv(path: Path, string_cols: tuple[str, ...]) -> pd.DataFrame:
                 strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise InputError(f"{path.name}: cannot be read as CSV ({str(exc).splitlines()[0]})") from exc
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path.name}: cannot be read as CSV ({reason})") from exc
     df = table.to_pandas()
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
 
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _fail(path: Path, col: str, problem: str, values: pd.Series, bad: np.ndarray) -> None:
     rows = np.flatnonzero(bad)[:_MAX_REPORTED_ROWS]
-    shown = ", ".join(f"line {r + 2} ({values.iloc[r]!r})" for r in rows)
+    shown = ", ".join(f"line {r + 2} ({_plain(values.iloc[r])!r})" for r in rows)
     more = f" and {int(bad.sum()) - len(rows)} more" if bad.sum() > len(rows) else ""
     raise InputError(f"{path.name}: column '{col}': {problem} at {shown}{more}")
 
@@ -892,6 +897,10 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     f["new_counterparties_1h_vs_rate"] = np.log1p(cs_new[P + 1] - cs_new[s1]) - np.log1p(
         by_type["transfer"]["cL"] / span_h
     )
+    if not has_cp:
+        # Without counterparties the count is 0 and only the rate term would remain: a
+        # wallet-activity measure that drifts with the history length, not a neutral value.
+        f["new_counterparties_1h_vs_rate"] = np.zeros(len(P))
     del cs_new
     f["wallet_age_days_log"] = (
         np.log1p(np.maximum(age_ns, 0) / _NS_PER_DAY) if wallets is not None else np.zeros(n_out)
@@ -1055,7 +1064,8 @@ def _log_missing(has_cp, has_country, has_device, has_logins, has_wallets, has_h
     if not has_cp:
         gaps.append(
             "no counterparty_wallet_id: incoming transfers, counterparty_new, "
-            "new_counterparties_24h_log set to 0 (inflow counts deposits only)"
+            "new_counterparties_24h_log, new_counterparties_1h_vs_rate set to 0 "
+            "(inflow counts deposits only)"
         )
     if not has_country:
         gaps.append(

@@ -167,3 +167,58 @@ def test_api_down_then_up_delivers_exactly_the_flagged_set(chain, start_alert_ap
     ids = server.transaction_ids()
     assert len(ids) == len(set(ids))
     assert set(ids) == flagged
+
+
+# ------------------------------------------------ answers and alerts the API did not expect
+
+
+class _NoContent(http.server.BaseHTTPRequestHandler):
+    posts: list = []
+
+    def do_POST(self):
+        _NoContent.posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)  # stored, with no JSON body to count from
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_2xx_without_a_json_body_still_counts_as_delivered(tmp_path):
+    _NoContent.posts = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoContent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = da.send_alerts(_records(25), url, tmp_path / "spool.jsonl", batch_size=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.sent, result.spooled) == (25, 0)
+    assert sum(len(p) for p in _NoContent.posts) == 25
+    assert not (tmp_path / "spool.jsonl").exists()
+
+
+def test_an_alert_the_api_refuses_is_set_aside_and_blocks_nothing(api, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    bad = {**_records(1, start=99)[0], "transaction_id": "x" * 200}  # over the API's 128
+    result = da.send_alerts([*_records(5), bad], api.url, spool, batch_size=10)
+    assert (result.sent, result.rejected, result.spooled) == (5, 1, 0)
+    assert sorted(api.transaction_ids()) == sorted(f"t{i}" for i in range(5))
+    rejected = tmp_path / "spool.rejected.jsonl"
+    assert [json.loads(line)["transaction_id"] for line in rejected.read_text().splitlines()] == [
+        "x" * 200
+    ]
+    # The next run is not held back by it.
+    again = da.send_alerts(_records(1, start=50), api.url, spool)
+    assert (again.sent, again.rejected, again.spooled) == (1, 0, 0)
+    assert "t50" in api.transaction_ids()
+
+
+def test_a_broken_labels_file_skips_the_evaluation_not_the_alerts(chain, api, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(chain, root)
+    (root / "data" / "labels.csv").write_text("transaction_id\n\"unterminated\n")
+    assert _detect(root, api.url) == 0
+    assert set(api.transaction_ids()) == _flagged(root)
+    assert json.loads((root / "reports" / "metrics.json").read_text())["evaluation"] is None
