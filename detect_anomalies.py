@@ -13,7 +13,6 @@ only after a 2xx, so an alert is never lost between runs.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
@@ -737,20 +736,6 @@ def _horizon() -> pd.Timedelta:
     return LOOKBACK + max(WINDOWS.values()) + EVICT_SLACK
 
 
-@contextlib.contextmanager
-def _single_thread_scoring():
-    """Score micro-batches on one thread: for a few hundred rows, starting the forest's worker
-    threads costs more than it saves (about 150 ms vs 70 ms per batch on 2 cores)."""
-    import train_model
-
-    saved = train_model.N_JOBS
-    train_model.N_JOBS = 1
-    try:
-        yield
-    finally:
-        train_model.N_JOBS = saved
-
-
 class _StreamState:
     """Retained transactions and logins, and scoring of micro-batches against them."""
 
@@ -794,8 +779,7 @@ class _StreamState:
         late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
         if late:
             logger.warning("%d rows are older than events already scored; batch order may differ", late)
-        with _single_thread_scoring():
-            out = detect(self.bundle, targets, history, self.wallets, logins)
+        out = detect(self.bundle, targets, history, self.wallets, logins)
         self.add_history(targets)
         return out
 
