@@ -483,7 +483,8 @@ FOLLOW_READ_BYTES = 8 << 20  # bytes read per file per poll
 FOLLOW_RETRY_S = 5.0  # while the API is down, new alerts go straight to the spool this long
 # Events are kept a little longer than needed so a slightly late row still finds its context.
 EVICT_SLACK = pd.Timedelta(hours=1)
-COMPACT_CHUNKS = 64  # merge the per-poll chunks (and evict) once this many piled up
+COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
+REBUILD_SHARE = 0.25  # see _Retained.compact
 STREAM_DETECTIONS_NAME = "stream_detections.csv"
 CHECKPOINT_NAME = "follow_checkpoint.json"
 STREAM_COLUMNS = [*DETECTION_COLUMNS, "scored_at"]
@@ -713,18 +714,38 @@ class _Retained:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
-    def compact(self, cutoff_ns: int) -> None:
-        """One chunk of the events at or after `cutoff_ns`."""
-        kept = [(df.loc[ts >= cutoff_ns], w[ts >= cutoff_ns], cp[ts >= cutoff_ns], ts[ts >= cutoff_ns])
-                for df, w, cp, ts in self.chunks]
-        kept = [k for k in kept if len(k[0])]
+    def compact(self, cutoff_ns: int, force: bool = False) -> None:
+        """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
+
+        The first chunk (the bulk of the look-back) is rebuilt, the one costly step, only with
+        `force` or once the events it has expired or the recent ones reach REBUILD_SHARE of it:
+        a pause every few minutes at 200 rows/s rather than one every few seconds. Expired events
+        left in it meanwhile are outside every feature's look-back, so they change no feature.
+        """
+        if not self.chunks:
+            return
+        base = self.chunks[0]
+        expired = int((base[3] < cutoff_ns).sum())
+        recent = sum(len(c[0]) for c in self.chunks[1:])
+        if force or max(expired, recent) > REBUILD_SHARE * len(base[0]):
+            self.chunks = self._merged(self.chunks, cutoff_ns)
+        elif len(self.chunks) > 2:
+            self.chunks = [base, *self._merged(self.chunks[1:], cutoff_ns)]
+
+    def _merged(self, chunks, cutoff_ns):
+        """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten)."""
+        kept = []
+        for df, w, cp, ts in chunks:
+            keep = ts >= cutoff_ns
+            if not keep.all():
+                self.ids.difference_update(df.loc[~keep, self.id_col].tolist())
+                df, w, cp, ts = df.loc[keep], w[keep], cp[keep], ts[keep]
+            if len(df):
+                kept.append((df, w, cp, ts))
         if len(kept) > 1:
-            kept = [(pd.concat([k[0] for k in kept], ignore_index=True),
+            return [(pd.concat([k[0] for k in kept], ignore_index=True),
                      *(np.concatenate([k[i] for k in kept]) for i in (1, 2, 3)))]
-        elif kept:
-            kept = [(kept[0][0].reset_index(drop=True), *kept[0][1:])]
-        self.chunks = kept
-        self.ids = set(kept[0][0][self.id_col].tolist()) if kept else set()
+        return [(kept[0][0].reset_index(drop=True), *kept[0][1:])] if kept else []
 
 
 def _horizon() -> pd.Timedelta:
@@ -788,7 +809,7 @@ class _StreamState:
         cutoff = self.watermark - self._keep
         for part in (self.tx, self.logins):
             if part is not None and (force or len(part.chunks) >= COMPACT_CHUNKS):
-                part.compact(cutoff)
+                part.compact(cutoff, force)
 
 
 # ------------------------------------------------------------------------------ following

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -164,8 +165,10 @@ def test_batch_features_do_not_depend_on_how_targets_are_grouped():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_events())
-def test_streaming_features_equal_batch_features_for_any_chunking(events):
+@given(_events(), st.booleans())
+def test_streaming_features_equal_batch_features_for_any_chunking(events, forced):
+    # forced: every poll evicts and rebuilds; else the follower's own policy, with chunks merged
+    # every second poll so that its partial merges and expired-but-kept events are exercised.
     tx, logins, n_hist, cuts = events
     want = fe.build_features(tx.iloc[n_hist:], history=tx.iloc[:n_hist],
                              wallets=_WALLET_TABLE, logins=logins)
@@ -178,7 +181,8 @@ def test_streaming_features_equal_batch_features_for_any_chunking(events):
         state.add_logins(logins.iloc[fed:upto])
         fed = upto
         parts.append(state.features(tx.iloc[lo:hi]))
-        state.evict(force=True)
+        with mock.patch.object(da, "COMPACT_CHUNKS", 2):
+            state.evict(force=forced)
     got = pd.concat(parts)
     assert got["transaction_id"].tolist() == want["transaction_id"].tolist()
     np.testing.assert_array_equal(got.drop(columns="transaction_id").to_numpy(),
@@ -199,6 +203,38 @@ def test_retained_events_stay_within_the_horizon():
     oldest = min(int(ts.min()) for *_, ts in state.tx.chunks)
     assert oldest >= (tx["timestamp"].iloc[-1] - da._horizon()).value
     assert len(state.tx) < 40
+
+
+def test_the_bulk_of_the_retained_events_is_rebuilt_rarely_and_memory_stays_bounded(monkeypatch):
+    # 200 days at 20 events a day, 5 events a poll: the look-back holds ~620 events.
+    n = 4000
+    tx = pd.DataFrame({
+        "transaction_id": [f"T{i:05d}" for i in range(n)], "wallet_id": ["A", "B"] * (n // 2),
+        "timestamp": [_T0 + i * pd.Timedelta(hours=1.2) for i in range(n)],
+        "amount": [5.0] * n, "type": ["deposit"] * n, "ip_address": ["1.1.1.1"] * n,
+    })
+    state = da._StreamState({}, None, with_logins=False)
+    state.add_history(tx.iloc[:1000])
+    state.evict(force=True)
+    rebuilds, sizes = [], []
+    merged = da._Retained._merged
+
+    def counting(self, chunks, cutoff):
+        if chunks and chunks[0] is self.chunks[0]:
+            rebuilds.append(len(chunks[0][0]))
+        return merged(self, chunks, cutoff)
+
+    monkeypatch.setattr(da._Retained, "_merged", counting)
+    for lo in range(1000, n, 5):
+        state.add_history(tx.iloc[lo : lo + 5])
+        state.evict()
+        sizes.append(len(state.tx))
+    in_horizon = int(da._horizon() / pd.Timedelta(hours=1.2))
+    # The bulk is rebuilt once a quarter of it has expired or arrived (about every 150 events
+    # here, 20 times), not at every merge of the recent polls (75 merges in 600 polls).
+    assert 10 <= len(rebuilds) <= 30
+    assert max(sizes) <= (1 + 2 * da.REBUILD_SHARE) * in_horizon + da.COMPACT_CHUNKS * 5
+    assert len(state.tx.ids) == len(state.tx)  # the ids of evicted events are forgotten too
 
 
 # ------------------------------------------------------------------ resume, partial lines
