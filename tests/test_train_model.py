@@ -347,3 +347,18 @@ def test_packed_path_is_taken_for_small_batches(planted, monkeypatch):
     calls.clear()
     tm.score(bundles["iforest", False], df.iloc[: tm.PACKED_MAX_ROWS + 1])
     assert calls == []
+
+
+@pytest.mark.parametrize("combine", tm.COMBINE_METHODS)
+def test_every_combination_flags_the_contamination_share_and_ranks_agreement_high(combine):
+    df = _normal(3000)
+    # Row 0: odd in two behaviours at once (velocity and access), each only moderately.
+    df.loc[0, ["tx_count_1h", "tx_count_24h", "failed_logins_1h", "new_country"]] = [4, 12, 1, 1]
+    bundle = _train(df, combine=combine, contamination=0.02)
+    scored = tm.score(bundle, df)
+    assert scored["fraud_score"].between(0, 1).all()
+    assert scored["is_anomaly"].mean() == pytest.approx(0.02, abs=0.01)
+    # Every method but "max" adds up the evidence of several detectors: the row comes first.
+    assert scored.loc[0, "is_anomaly"]
+    if combine != "max":
+        assert scored["fraud_score"].rank(ascending=False)[0] == 1
