@@ -742,6 +742,13 @@ def _parse(argv):
         default=DEFAULT_CONTAMINATION,
         help="share of training traffic flagged; threshold = 1 - contamination",
     )
+    p.add_argument(
+        "--combine",
+        choices=COMBINE_METHODS,
+        default=COMBINE,
+        help="how the per-behaviour scores combine: top2 = the two detectors most out of line, "
+        "+max = or one far out alone, fisher = all of them (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     args = p.parse_args(argv)
     if not 0 < args.contamination < 0.5:
@@ -785,7 +792,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         features = _read_features(args.data_dir / "features.csv")
         t1 = time.perf_counter()
-        bundle = train(features, args.model, args.contamination, args.seed, single=args.single)
+        bundle = train(features, args.model, args.contamination, args.seed, single=args.single,
+                       combine=args.combine)
         t2 = time.perf_counter()
         path = args.models_dir / "fraud_model.pkl"
         save_bundle(bundle, path)

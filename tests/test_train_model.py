@@ -211,6 +211,17 @@ def test_cli_trains_from_features_csv_without_labels(tmp_path):
     assert (tmp_path / "r" / "metrics.json").exists()
 
 
+def test_cli_combine_option_reaches_the_bundle(tmp_path):
+    _normal(800).to_csv(tmp_path / "features.csv", index=False)
+    args = ["--data-dir", str(tmp_path), "--models-dir", str(tmp_path / "m"),
+            "--reports-dir", str(tmp_path / "r")]
+    assert tm.main([*args, "--combine", "top2"]) == 0
+    bundle = tm.load_bundle(tmp_path / "m" / "fraud_model.pkl")
+    assert bundle["combine"] == "top2" and bundle["metadata"]["params"]["combine"] == "top2"
+    assert tm.main([*args]) == 0
+    assert tm.load_bundle(tmp_path / "m" / "fraud_model.pkl")["combine"] == tm.COMBINE
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
