@@ -1,4 +1,5 @@
-"""Alert API: every endpoint through TestClient on a temporary SQLite file, plus a real uvicorn."""
+"""Alert API: every endpoint over HTTP to a real uvicorn on a loopback port, on a temporary SQLite
+file (in this process, so a test can patch the module), plus `alert_api.py` run as a process."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
-from fastapi.testclient import TestClient
 
 import alert_api
 from alert_api import MAX_BATCH, MAX_BODY_BYTES, AlertOut, create_app
@@ -29,10 +30,51 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "alerts.db"
 
 
+class Http(requests.Session):
+    """A session bound to one served app: `c.post("/alert", json=...)`; `content=` is the raw body."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+
+    def request(self, method, url, *args, content=None, **kwargs):
+        if content is not None:
+            kwargs["data"] = content
+        kwargs.setdefault("timeout", 10)
+        return super().request(method, self.base + url, *args, **kwargs)
+
+
+@contextmanager
+def served(app) -> Iterator[Http]:
+    """`app` served by uvicorn on a free 127.0.0.1 port in a thread, lifespan included."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        with Http(f"http://127.0.0.1:{port}") as c:
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.fixture
-def client(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with TestClient(create_app(db_path)) as c:
+    with served(create_app(db_path)) as c:
         yield c
 
 
@@ -48,7 +90,7 @@ def _stored(db_path: Path) -> list[str]:
 # ---- POST /alert ---------------------------------------------------------------------------
 
 
-def test_prototype_minimal_body_is_stored(client: TestClient, db_path: Path) -> None:
+def test_prototype_minimal_body_is_stored(client: Http, db_path: Path) -> None:
     r = client.post("/alert", json={"wallet_id": "W7", "transaction_id": "T9", "fraud_score": -0.25})
     assert r.status_code == 201
     alert = AlertOut.model_validate(r.json())  # the contract's shape, field by field
@@ -58,7 +100,7 @@ def test_prototype_minimal_body_is_stored(client: TestClient, db_path: Path) -> 
     assert _stored(db_path) == ["T9"]
 
 
-def test_full_body_round_trips_through_get(client: TestClient) -> None:
+def test_full_body_round_trips_through_get(client: Http) -> None:
     body = _alert(
         "T1", "W1", 0.991, timestamp="2026-01-05T13:45:12Z", amount=1250.5, type="redeem",
         reasons="redeem sum 24h; amount vs wallet median", model_version="iforest-3",
@@ -75,11 +117,11 @@ def test_full_body_round_trips_through_get(client: TestClient) -> None:
     [(-3.0, "low"), (0.0, "low"), (0.8999, "low"), (0.9, "medium"), (0.9799, "medium"),
      (0.98, "high"), (0.9949, "high"), (0.995, "critical"), (1.0, "critical"), (7.0, "critical")],
 )
-def test_severity_follows_score(client: TestClient, score: float, severity: str) -> None:
+def test_severity_follows_score(client: Http, score: float, severity: str) -> None:
     assert client.post("/alert", json=_alert(score=score)).json()["severity"] == severity
 
 
-def test_retry_returns_existing_alert_and_stores_nothing(client: TestClient, db_path: Path) -> None:
+def test_retry_returns_existing_alert_and_stores_nothing(client: Http, db_path: Path) -> None:
     first = client.post("/alert", json=_alert("T1", score=0.5))
     retries = [client.post("/alert", json=_alert("T1", score=0.99)) for _ in range(3)]
     assert first.status_code == 201
@@ -88,7 +130,7 @@ def test_retry_returns_existing_alert_and_stores_nothing(client: TestClient, db_
     assert _stored(db_path) == ["T1"]
 
 
-def test_batch_reports_new_and_existing(client: TestClient, db_path: Path) -> None:
+def test_batch_reports_new_and_existing(client: Http, db_path: Path) -> None:
     client.post("/alert", json=_alert("T1"))
     batch = [_alert("T1"), _alert("T2"), _alert("T3"), _alert("T2")]
     r = client.post("/alert", json=batch)
@@ -97,7 +139,7 @@ def test_batch_reports_new_and_existing(client: TestClient, db_path: Path) -> No
     assert _stored(db_path) == ["T1", "T2", "T3"]
 
 
-def test_batch_retry_stores_nothing_new(client: TestClient, db_path: Path) -> None:
+def test_batch_retry_stores_nothing_new(client: Http, db_path: Path) -> None:
     batch = [_alert(f"T{i}") for i in range(5)]
     client.post("/alert", json=batch)
     again = client.post("/alert", json=batch).json()
@@ -105,13 +147,13 @@ def test_batch_retry_stores_nothing_new(client: TestClient, db_path: Path) -> No
     assert len(_stored(db_path)) == 5
 
 
-def test_batch_of_max_size_is_accepted(client: TestClient, db_path: Path) -> None:
+def test_batch_of_max_size_is_accepted(client: Http, db_path: Path) -> None:
     r = client.post("/alert", json=[_alert(f"T{i}") for i in range(MAX_BATCH)])
     assert r.status_code == 200 and len(r.json()["created"]) == MAX_BATCH
     assert len(_stored(db_path)) == MAX_BATCH
 
 
-def test_batch_with_one_invalid_item_stores_nothing(client: TestClient, db_path: Path) -> None:
+def test_batch_with_one_invalid_item_stores_nothing(client: Http, db_path: Path) -> None:
     body = b'[{"transaction_id": "T1", "wallet_id": "W", "fraud_score": 0.5},' \
            b' {"transaction_id": "T2", "wallet_id": "W", "fraud_score": NaN},' \
            b' {"transaction_id": "T3", "wallet_id": "W", "fraud_score": 0.7}]'
@@ -169,7 +211,7 @@ _BAD_BODIES = {
 
 @pytest.mark.parametrize(("body", "status"), _BAD_BODIES.values(), ids=_BAD_BODIES.keys())
 def test_bad_body_gets_4xx_json_and_stores_nothing(
-    client: TestClient, db_path: Path, body: bytes, status: int
+    client: Http, db_path: Path, body: bytes, status: int
 ) -> None:
     r = client.post("/alert", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == status
@@ -189,14 +231,14 @@ _ODD_GOOD_BODIES = {
 
 
 @pytest.mark.parametrize("body", _ODD_GOOD_BODIES.values(), ids=_ODD_GOOD_BODIES.keys())
-def test_odd_but_valid_body_round_trips(client: TestClient, body: dict) -> None:
+def test_odd_but_valid_body_round_trips(client: Http, body: dict) -> None:
     r = client.post("/alert", json=body)
     assert r.status_code == 201
     fetched = client.get(f"/alerts/{r.json()['id']}").json()
     assert {k: fetched[k] for k in body} == body
 
 
-def test_database_error_mid_batch_stores_nothing(client: TestClient, db_path: Path) -> None:
+def test_database_error_mid_batch_stores_nothing(client: Http, db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:  # the third insert fails inside the transaction
         conn.execute("CREATE TRIGGER boom BEFORE INSERT ON alerts WHEN NEW.transaction_id = 'T3'"
                      " BEGIN SELECT RAISE(ABORT, 'boom'); END")
@@ -212,7 +254,7 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_too_large_body_gets_413(client: TestClient, chunked: bool) -> None:
+def test_too_large_body_gets_413(client: Http, chunked: bool) -> None:
     size = MAX_BODY_BYTES + 1
     content = _chunks(size) if chunked else b" " * size
     r = client.post("/alert", content=content)
@@ -221,7 +263,7 @@ def test_too_large_body_gets_413(client: TestClient, chunked: bool) -> None:
 
 
 def test_stored_alert_is_logged_as_one_line(
-    client: TestClient, caplog: pytest.LogCaptureFixture
+    client: Http, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="alert_api"):
         client.post("/alert", json=_alert("T1", "W1", 0.99))
@@ -239,7 +281,7 @@ def test_stored_alert_is_logged_as_one_line(
 
 
 @pytest.fixture
-def known(client: TestClient) -> TestClient:
+def known(client: Http) -> Http:
     """Six alerts: ids 1..6 in this order, alert 2 acknowledged, alert 5 resolved."""
     for tx, wallet, score in [("A", "W1", 0.2), ("B", "W2", 0.95), ("C", "W1", 0.99),
                               ("D", "W3", 0.999), ("E", "W1", 0.5), ("F", "W2", 0.91)]:
@@ -249,7 +291,7 @@ def known(client: TestClient) -> TestClient:
     return client
 
 
-def _ids(client: TestClient, **params) -> list[str]:
+def _ids(client: Http, **params) -> list[str]:
     r = client.get("/alerts", params=params)
     assert r.status_code == 200, r.text
     return [a["transaction_id"] for a in r.json()["items"]]
@@ -271,11 +313,11 @@ def _ids(client: TestClient, **params) -> list[str]:
         ({"since": "2999-01-01T00:00:00+02:00"}, []),
     ],
 )
-def test_list_filters_newest_first(known: TestClient, params: dict, expected: list[str]) -> None:
+def test_list_filters_newest_first(known: Http, params: dict, expected: list[str]) -> None:
     assert _ids(known, **params) == expected
 
 
-def test_since_keeps_only_later_alerts(client: TestClient) -> None:
+def test_since_keeps_only_later_alerts(client: Http) -> None:
     client.post("/alert", json=_alert("old"))
     time.sleep(0.01)  # created_at has millisecond resolution
     cut = datetime.now().astimezone()  # any offset is converted to UTC
@@ -284,7 +326,7 @@ def test_since_keeps_only_later_alerts(client: TestClient) -> None:
     assert _ids(client, since=cut.isoformat()) == ["new"]
 
 
-def test_cursor_pages_are_stable_while_alerts_arrive(client: TestClient) -> None:
+def test_cursor_pages_are_stable_while_alerts_arrive(client: Http) -> None:
     for i in range(1, 8):
         client.post("/alert", json=_alert(f"T{i}"))
     pages, cursor = [], None
@@ -299,7 +341,7 @@ def test_cursor_pages_are_stable_while_alerts_arrive(client: TestClient) -> None
     assert pages == [["T7", "T6", "T5"], ["T4", "T3", "T2"], ["T1"]]
 
 
-def test_last_full_page_has_no_cursor(client: TestClient) -> None:
+def test_last_full_page_has_no_cursor(client: Http) -> None:
     for i in range(4):
         client.post("/alert", json=_alert(f"T{i}"))
     assert client.get("/alerts", params={"limit": 4}).json()["next_cursor"] is None
@@ -311,20 +353,20 @@ def test_last_full_page_has_no_cursor(client: TestClient) -> None:
      {"cursor": "abc"}, {"cursor": "-3"}, {"min_score": "nan"}, {"min_score": "inf"},
      {"min_score": "high"}, {"since": "yesterday"}, {"since": "0001-01-01T00:00:00+01:00"}],
 )
-def test_bad_query_gets_422(client: TestClient, params: dict) -> None:
+def test_bad_query_gets_422(client: Http, params: dict) -> None:
     r = client.get("/alerts", params=params)
     assert r.status_code == 422
     assert r.json()["detail"]
 
 
-def test_get_missing_alert_is_404(client: TestClient) -> None:
+def test_get_missing_alert_is_404(client: Http) -> None:
     r = client.get("/alerts/99")
     assert r.status_code == 404
     assert r.json() == {"detail": "Alert not found"}
 
 
 @pytest.mark.parametrize("alert_id", ["0", "abc", str(2**63)])
-def test_get_invalid_id_is_422(client: TestClient, alert_id: str) -> None:
+def test_get_invalid_id_is_422(client: Http, alert_id: str) -> None:
     assert client.get(f"/alerts/{alert_id}").status_code == 422
 
 
@@ -336,7 +378,7 @@ def test_get_invalid_id_is_422(client: TestClient, alert_id: str) -> None:
     [["acknowledged", "resolved"], ["acknowledged", "false_positive"], ["resolved"],
      ["false_positive"]],
 )
-def test_allowed_transitions_are_recorded_in_history(client: TestClient, path: list[str]) -> None:
+def test_allowed_transitions_are_recorded_in_history(client: Http, path: list[str]) -> None:
     alert_id = client.post("/alert", json=_alert()).json()["id"]
     for i, status in enumerate(path):
         r = client.patch(f"/alerts/{alert_id}", json={"status": status, "note": f"step {i}"})
@@ -357,7 +399,7 @@ def test_allowed_transitions_are_recorded_in_history(client: TestClient, path: l
      (["resolved"], "open"), (["resolved"], "false_positive"), (["false_positive"], "resolved")],
 )
 def test_forbidden_transition_is_409_and_changes_nothing(
-    client: TestClient, before: list[str], target: str
+    client: Http, before: list[str], target: str
 ) -> None:
     alert_id = client.post("/alert", json=_alert()).json()["id"]
     for status in before:
@@ -369,14 +411,14 @@ def test_forbidden_transition_is_409_and_changes_nothing(
     assert client.get(f"/alerts/{alert_id}").json() == snapshot
 
 
-def test_note_alone_keeps_status(client: TestClient) -> None:
+def test_note_alone_keeps_status(client: Http) -> None:
     alert_id = client.post("/alert", json=_alert()).json()["id"]
     alert = client.patch(f"/alerts/{alert_id}", json={"note": "called the customer"}).json()
     assert (alert["status"], alert["note"]) == ("open", "called the customer")
     assert alert["history"][-1]["note"] == "called the customer"
 
 
-def test_status_alone_keeps_the_note(client: TestClient) -> None:
+def test_status_alone_keeps_the_note(client: Http) -> None:
     alert_id = client.post("/alert", json=_alert()).json()["id"]
     client.patch(f"/alerts/{alert_id}", json={"note": "called the customer"})
     alert = client.patch(f"/alerts/{alert_id}", json={"status": "resolved"}).json()
@@ -384,7 +426,7 @@ def test_status_alone_keeps_the_note(client: TestClient) -> None:
     assert alert["history"][-1] == {"status": "resolved", "note": None, "at": alert["updated_at"]}
 
 
-def test_null_note_clears_the_note(client: TestClient) -> None:
+def test_null_note_clears_the_note(client: Http) -> None:
     alert_id = client.post("/alert", json=_alert()).json()["id"]
     client.patch(f"/alerts/{alert_id}", json={"note": "typo"})
     alert = client.patch(f"/alerts/{alert_id}", json={"note": None}).json()
@@ -398,14 +440,14 @@ def test_null_note_clears_the_note(client: TestClient) -> None:
      (b'{"status": "resolved", "x": 1}', 422), (b"[]", 422), (b"null", 422),
      (b'{"note": 5}', 422), (b'{"status":', 400), (json.dumps({"note": "n" * 2001}).encode(), 422)],
 )
-def test_bad_patch_body_is_4xx(client: TestClient, body: bytes, status: int) -> None:
+def test_bad_patch_body_is_4xx(client: Http, body: bytes, status: int) -> None:
     alert_id = client.post("/alert", json=_alert()).json()["id"]
     r = client.patch(f"/alerts/{alert_id}", content=body)
     assert r.status_code == status
     assert r.json()["detail"]
 
 
-def test_patch_missing_alert_is_404(client: TestClient) -> None:
+def test_patch_missing_alert_is_404(client: Http) -> None:
     r = client.patch("/alerts/42", json={"status": "resolved"})
     assert r.status_code == 404 and r.json() == {"detail": "Alert not found"}
 
@@ -413,7 +455,7 @@ def test_patch_missing_alert_is_404(client: TestClient) -> None:
 # ---- GET /stats, GET /health, GET / --------------------------------------------------------
 
 
-def test_stats_on_a_known_set(client: TestClient) -> None:
+def test_stats_on_a_known_set(client: Http) -> None:
     scores = [-0.25, 0.0, 0.04, 0.05, 0.5, 0.9, 0.97, 0.99, 0.996, 1.0, 2.0]
     client.post("/alert", json=[_alert(f"T{i}", score=s) for i, s in enumerate(scores)])
     client.patch("/alerts/1", json={"status": "acknowledged"})
@@ -436,19 +478,19 @@ def test_stats_on_a_known_set(client: TestClient) -> None:
     assert all(b - a == timedelta(hours=1) for a, b in zip(hours, hours[1:], strict=False))
 
 
-def test_stats_of_empty_store(client: TestClient) -> None:
+def test_stats_of_empty_store(client: Http) -> None:
     stats = client.get("/stats").json()
     assert stats["total"] == 0
     assert set(stats["by_status"].values()) == {0} and set(stats["by_severity"].values()) == {0}
     assert sum(b["count"] for b in stats["score_histogram"]) == 0
 
 
-def test_health_ok(client: TestClient) -> None:
+def test_health_ok(client: Http) -> None:
     r = client.get("/health")
     assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
 
 
-def test_health_is_503_when_the_database_fails(client: TestClient, db_path: Path) -> None:
+def test_health_is_503_when_the_database_fails(client: Http, db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.execute("DROP TABLE alerts")
     r = client.get("/health")
@@ -456,7 +498,7 @@ def test_health_is_503_when_the_database_fails(client: TestClient, db_path: Path
     assert r.json()["status"] == "error"
 
 
-def test_write_on_a_broken_database_is_503_not_500(client: TestClient, db_path: Path) -> None:
+def test_write_on_a_broken_database_is_503_not_500(client: Http, db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.execute("DROP TABLE alerts")
     r = client.post("/alert", json=_alert())
@@ -472,7 +514,7 @@ def test_index_serves_the_dashboard(
     (static / "index.html").write_text("<html>dashboard here</html>")
     (static / "app.js").write_text("console.log('hi');")
     monkeypatch.setattr(alert_api, "STATIC_DIR", static)
-    with TestClient(create_app(db_path)) as c:
+    with served(create_app(db_path)) as c:
         assert "dashboard here" in c.get("/").text
         js = c.get("/static/app.js")
         assert js.status_code == 200 and "console.log" in js.text
@@ -482,7 +524,7 @@ def test_index_placeholder_without_dashboard(
     tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(alert_api, "STATIC_DIR", tmp_path / "missing")
-    with TestClient(create_app(db_path)) as c:
+    with served(create_app(db_path)) as c:
         r = c.get("/")
         assert r.status_code == 200 and "/alerts" in r.text
         assert c.get("/static/app.js").status_code == 404
@@ -495,9 +537,9 @@ _PROTECTED = [("POST", "/alert"), ("GET", "/alerts"), ("GET", "/alerts/1"),
 
 
 @pytest.fixture
-def locked(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def locked(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with TestClient(create_app(db_path, api_key=KEY)) as c:
+    with served(create_app(db_path, api_key=KEY)) as c:
         yield c
 
 
@@ -506,7 +548,7 @@ def locked(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClien
     "key", [None, "wrong", KEY + "x", ""], ids=["missing", "wrong", "longer", "empty"]
 )
 def test_protected_endpoint_needs_the_key(
-    locked: TestClient, db_path: Path, method: str, path: str, key: str | None
+    locked: Http, db_path: Path, method: str, path: str, key: str | None
 ) -> None:
     headers = {} if key is None else {"X-API-Key": key}
     r = locked.request(method, path, json=_alert(), headers=headers)
@@ -515,7 +557,7 @@ def test_protected_endpoint_needs_the_key(
     assert _stored(db_path) == []
 
 
-def test_right_key_opens_every_endpoint(locked: TestClient) -> None:
+def test_right_key_opens_every_endpoint(locked: Http) -> None:
     h = {"X-API-Key": KEY}
     assert locked.post("/alert", json=_alert(), headers=h).status_code == 201
     assert locked.get("/alerts", headers=h).status_code == 200
@@ -525,18 +567,18 @@ def test_right_key_opens_every_endpoint(locked: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["/health", "/"])
-def test_open_endpoints_need_no_key(locked: TestClient, path: str) -> None:
+def test_open_endpoints_need_no_key(locked: Http, path: str) -> None:
     assert locked.get(path).status_code == 200
 
 
 def test_key_comes_from_the_environment(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERT_API_KEY", "from-env")
-    with TestClient(create_app(db_path)) as c:
+    with served(create_app(db_path)) as c:
         assert c.get("/alerts").status_code == 401
         assert c.get("/alerts", headers={"X-API-Key": "from-env"}).status_code == 200
 
 
-def test_no_key_configured_means_open_api(client: TestClient) -> None:
+def test_no_key_configured_means_open_api(client: Http) -> None:
     assert client.get("/alerts").status_code == 200
 
 
@@ -547,7 +589,7 @@ def test_store_opens_at_start_up_not_before(db_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
     app = create_app(db_path)
     assert not db_path.exists()  # importing the module and building the app touch no file
-    with TestClient(app):  # the lifespan creates the file and the table, in WAL mode
+    with served(app):  # the lifespan creates the file and the table, in WAL mode
         with sqlite3.connect(db_path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
             assert conn.execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
@@ -560,18 +602,18 @@ def test_cli_binds_loopback_by_default() -> None:
 
 def test_alerts_survive_a_restart(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with TestClient(create_app(db_path)) as c:
+    with served(create_app(db_path)) as c:
         c.post("/alert", json=[_alert("T1"), _alert("T2", score=0.999)])
         c.patch("/alerts/1", json={"status": "acknowledged", "note": "on it"})
         before = c.get("/alerts").json()
-    with TestClient(create_app(db_path)) as c:
+    with served(create_app(db_path)) as c:
         assert c.get("/alerts").json() == before
         assert c.post("/alert", json=_alert("T1")).status_code == 200  # still idempotent
         assert c.patch("/alerts/1", json={"status": "resolved"}).status_code == 200
     assert _stored(db_path) == ["T1", "T2"]
 
 
-def test_committed_write_is_visible_to_another_connection(client: TestClient, db_path: Path) -> None:
+def test_committed_write_is_visible_to_another_connection(client: Http, db_path: Path) -> None:
     # committed before the 2xx: a separate reader (another process would do the same) sees it
     assert client.post("/alert", json=_alert("T1")).status_code == 201
     assert _stored(db_path) == ["T1"]
