@@ -214,17 +214,23 @@ class _PackedForest:
                                where=self.denominator != 0)
 
 
+# forest -> (the estimators_ list it was packed from, the packed form or None)
 _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _packed(forest) -> _PackedForest | None:
-    """The forest's packed form (built once per loaded forest); None where it cannot be."""
-    if forest not in _PACKED:
+    """The forest's packed form (built once per fitted forest); None where it does not apply:
+    trees fitted on a subset of the columns (max_features < 1), or private sklearn names moved."""
+    cached = _PACKED.get(forest)
+    if cached is None or cached[0] is not forest.estimators_:  # new, or refitted since
         try:
-            _PACKED[forest] = _PackedForest(forest)
-        except (AttributeError, ImportError):  # private sklearn names moved: use sklearn
-            _PACKED[forest] = None
-    return _PACKED[forest]
+            if forest._max_features != forest.n_features_in_:
+                raise AttributeError("trees see a subset of the columns")
+            packed = _PackedForest(forest)
+        except (AttributeError, ImportError):
+            packed = None
+        cached = _PACKED[forest] = (forest.estimators_, packed)
+    return cached[1]
 
 
 def _raw_anomaly(pipeline, X: np.ndarray) -> np.ndarray:
@@ -233,8 +239,10 @@ def _raw_anomaly(pipeline, X: np.ndarray) -> np.ndarray:
 
     if "forest" in pipeline.named_steps:
         forest = pipeline.named_steps["forest"]
-        packed = _packed(forest) if len(X) <= PACKED_MAX_ROWS else None
-        if packed is not None and len(pipeline.steps) == 1 and np.isfinite(X).all():
+        # Only what sklearn would score the same way: one step, the forest's width, finite values.
+        packed = (_packed(forest) if 0 < len(X) <= PACKED_MAX_ROWS and len(pipeline.steps) == 1
+                  and X.shape[1] == forest.n_features_in_ else None)
+        if packed is not None and np.isfinite(X).all():
             raw = packed.raw_anomaly(X)
         else:
             n_jobs = N_JOBS if len(X) >= PARALLEL_MIN_ROWS else 1

@@ -373,3 +373,38 @@ def test_every_combination_flags_the_contamination_share_and_ranks_agreement_hig
     assert scored.loc[0, "is_anomaly"]
     if combine != "max":
         assert scored["fraud_score"].rank(ascending=False)[0] == 1
+
+
+def _pipe(forest):
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("forest", forest)])
+
+
+@pytest.mark.parametrize("case", ["max_features", "nan", "inf", "refit", "scaled"])
+def test_small_batches_score_as_sklearn_wherever_the_packed_walk_does_not_apply(case):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    forest, X = _forest(max_features=0.5) if case == "max_features" else _forest()
+    probes = X[:40].copy()
+    pipe = _pipe(forest)
+    if case == "nan":
+        probes[3, 2] = np.nan
+    if case == "inf":
+        probes[5, 1] = np.inf
+    if case == "refit":
+        tm._raw_anomaly(pipe, probes)  # packed and cached from the first fit
+        forest.fit(X[::-1] * 3)
+    if case == "scaled":
+        pipe = Pipeline([("scale", StandardScaler().fit(X)), ("forest", forest)])
+    want = np.round(-pipe.score_samples(probes), tm.RAW_DECIMALS)
+    np.testing.assert_array_equal(tm._raw_anomaly(pipe, probes), want)
+
+
+def test_a_small_batch_of_the_wrong_width_fails_like_sklearn():
+    forest, X = _forest()
+    tm._raw_anomaly(_pipe(forest), X[:10])
+    for bad in (np.hstack([X[:10], X[:10, :1]]), X[:10, :-1]):
+        with pytest.raises(ValueError, match="features"):
+            tm._raw_anomaly(_pipe(forest), bad)
