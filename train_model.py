@@ -53,10 +53,11 @@ IFOREST_PARAMS = {"n_estimators": 100, "max_samples": 256}
 # (two detectors agreeing) and the calibrated maximum (one detector far out); "max", "fisher"
 # (sum of all) and "fisher+max" are the alternatives. "top2+max" ranked best on both generators:
 # average precision 0.58 / 0.43 on ours / the independent one, against 0.57 / 0.36 for "max"
-# and 0.31 / 0.47 for "fisher" (bench/bench_quality.py). "top2" alone ranked better on the
-# independent data (0.52 / 0.44 with seeds 0 / 1, against 0.43 / 0.37) and the same on ours
-# (0.59 / 0.55 against 0.59 / 0.54), but a row far out in one behaviour only then needs the
-# global forest to agree, and a planted one-behaviour outlier no longer ranked first.
+# and 0.31 / 0.47 for "fisher" (bench/bench_quality.py, before episode linking). "top2"
+# ranked better on the independent data (0.52 / 0.44 with seeds 0 / 1, against 0.43 / 0.37;
+# 0.53 against 0.43 with episodes linked) and the same on ours (0.59 / 0.55 against
+# 0.59 / 0.54), but a row far out in one behaviour only then needs the global forest to agree,
+# and a planted one-behaviour outlier no longer ranked first.
 COMBINE = "top2+max"
 # What the forests see: "tail" (tail scores) or "raw" (features as computed). Raw inputs with
 # the behaviour families beat tail inputs on both generators; tail scores still drive reasons.

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -237,3 +238,86 @@ def test_the_prototype_format_flags_a_sane_share(small_data_dir, tmp_path):
     # The threshold flags about 2.5% of training-like traffic; a feature that drifts between
     # the periods once made it 29%.
     assert 0.005 < d["is_anomaly"].mean() < 0.08
+
+
+# ------------------------------------------------------------------------------ episodes
+
+_T = pd.Timestamp("2026-03-01 12:00", tz="UTC")
+_M = pd.Timedelta(minutes=1)
+
+
+def _rows(spec):
+    """spec: (id, wallet, minutes after _T, type, counterparty or None, own score)."""
+    return pd.DataFrame({
+        "transaction_id": [r[0] for r in spec],
+        "wallet_id": [r[1] for r in spec],
+        "timestamp": [_T + r[2] * _M for r in spec],
+        "type": [r[3] for r in spec],
+        "counterparty_wallet_id": [r[4] for r in spec],
+        "fraud_score": [r[5] for r in spec],
+        "reasons": [f"why {r[0]}: x=1 (typical 0); more" if r[5] >= 0.975 else "" for r in spec],
+    })
+
+
+def _blend(trigger, own):
+    e = lambda p: -np.log(1 - p)  # noqa: E731
+    return 1 - np.exp(-(da.EPISODE_WEIGHT * e(trigger) + (1 - da.EPISODE_WEIGHT) * e(own)))
+
+
+def test_the_transfers_before_a_flagged_fan_out_transfer_are_raised_with_it():
+    rows = _rows([
+        ("T0", "A", -90, "transfer", "X0", 0.9),   # before the window: stays
+        ("T1", "A", 0, "transfer", "X1", 0.6),
+        ("T2", "A", 10, "transfer", "X2", 0.8),
+        ("T3", "A", 20, "transfer", "X3", 0.3),    # ordinary on its own: stays
+        ("T4", "A", 30, "transfer", "X4", 0.999),  # flagged
+        ("T5", "A", 40, "transfer", "X5", 0.6),    # after it: stays
+        ("T6", "B", 15, "transfer", "X6", 0.9),    # another wallet: stays
+        ("T7", "A", 25, "redeem", None, 0.9),      # another type, and no inflow: stays
+        ("T8", "C", 0, "redeem", None, 0.6),       # before a barely flagged redemption:
+        ("T9", "C", 50, "redeem", None, 0.98),     # raised, yet not to the threshold
+    ])
+    out = da.link_episodes(rows, threshold=0.975)
+    want = rows["fraud_score"].to_numpy().copy()
+    want[1], want[2], want[8] = _blend(0.999, 0.6), _blend(0.999, 0.8), _blend(0.98, 0.6)
+    np.testing.assert_allclose(out["fraud_score"], want)
+    assert out["linked_to"].tolist() == ["", "T4", "T4", "", "", "", "", "", "T9", ""]
+    assert out["is_anomaly"].tolist() == [False, True, True, False, True, False, False, False,
+                                          False, True]
+    assert out.loc[2, "reasons"] == ("part of an episode: came before flagged transfer T4 "
+                                     "(why T4: x=1 (typical 0))")
+    assert out.loc[8, "reasons"] == ""  # raised, but still under the threshold
+
+
+def test_a_mule_chain_is_raised_back_to_its_opening_deposit():
+    rows = _rows([
+        ("D", "A", 0, "deposit", None, 0.95),
+        ("AB", "A", 5, "transfer", "B", 0.6),
+        ("BC", "B", 10, "transfer", "C", 0.999),  # the hop that gives it away
+        ("X", "B", -200, "deposit", None, 0.9),   # an inflow long before: not the funding
+    ])
+    out = da.link_episodes(rows, threshold=0.975)
+    ab = _blend(0.999, 0.6)
+    assert ab >= 0.975  # flagged in the first pass, so it raises its own funding in the second
+    np.testing.assert_allclose(out["fraud_score"], [_blend(ab, 0.95), ab, 0.999, 0.9])
+    assert out["is_anomaly"].tolist() == [True, True, True, False]
+    assert out["linked_to"].tolist() == ["AB", "BC", "", ""]
+    assert out.loc[1, "reasons"].startswith("part of an episode: funded flagged transfer BC (why BC")
+    assert out.loc[0, "reasons"] == "part of an episode: funded flagged transfer AB"
+
+
+def test_linking_does_not_depend_on_row_order_and_never_lowers_a_score():
+    rng = np.random.default_rng(5)
+    n = 400
+    rows = _rows([(f"T{i:03d}", f"W{rng.integers(8)}", int(rng.integers(0, 600)),
+                   rng.choice(["deposit", "transfer", "redeem"]), f"W{rng.integers(8)}",
+                   float(rng.choice([0.2, 0.6, 0.9, 0.98, 0.995]))) for i in range(n)])
+    rows.loc[rows["type"] != "transfer", "counterparty_wallet_id"] = None
+    out = da.link_episodes(rows, threshold=0.975)
+    assert (out["fraud_score"] >= rows["fraud_score"]).all()
+    assert (out["linked_to"] != "").sum() > 10
+    shuffled = rows.sample(frac=1, random_state=1)
+    again = da.link_episodes(shuffled, threshold=0.975).loc[rows.index]
+    np.testing.assert_array_equal(again["fraud_score"], out["fraud_score"])
+    # Only rows that were at least EPISODE_MIN_SCORE on their own ever rise.
+    assert (out["fraud_score"] == rows["fraud_score"])[rows["fraud_score"] < da.EPISODE_MIN_SCORE].all()
