@@ -87,8 +87,9 @@ class DeliveryResult:
 # A fraud episode shows itself only part way through: the first transfers of a fan-out, the
 # deposit that starts a mule chain and the first redemptions of a cash-out look ordinary when
 # they happen. Once a row is flagged, the rows that led up to it are raised with it: the same
-# wallet's earlier rows of the same type within EPISODE_WINDOW, and the inflow (a deposit, or a
-# transfer into the wallet) a flagged outflow sent on within EPISODE_FUNDING. A linked row's
+# wallet's earlier rows of the same type within EPISODE_WINDOW, and the inflow a flagged outflow
+# sent on (the wallet's latest deposit or incoming transfer before it, if within
+# EPISODE_FUNDING). Rows at the same time are not "before" each other. A linked row's
 # evidence -log(1 - score) becomes EPISODE_WEIGHT of the flagged row's plus the rest of its own;
 # rows that looked entirely ordinary themselves (score under EPISODE_MIN_SCORE) are never raised.
 # Two passes let a raised row raise its own predecessors (a chain's opening deposit). On both
@@ -143,15 +144,18 @@ def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
         codes, _ = pd.factorize(pd.concat([rows["wallet_id"], cp], ignore_index=True))
         owner, receiver = codes[:n], codes[n:]
         kind, kind_names = pd.factorize(kinds)
+        # Rows in (time, transaction_id) order: ties are broken the same in any input order.
+        canon = np.empty(n, dtype=np.int64)
+        canon[np.lexsort((rows["transaction_id"].astype(str).to_numpy(), ts))] = np.arange(n)
         # Same-type predecessors: rows sorted by (wallet, type, time).
         group = owner.astype(np.int64) * max(len(kind_names), 1) + kind
-        by_type = np.lexsort((ts, group))
-        # Inflows: a deposit lands in its own wallet, a transfer in the counterparty's.
+        by_type = np.lexsort((canon, group))
+        # Inflows: a deposit lands in its own wallet, a transfer in another wallet's.
         deposit = kinds == "deposit"
         dest = np.where(deposit, owner, receiver)
-        inflow = np.flatnonzero((deposit | ((kinds == "transfer") & (receiver >= 0)))
-                                & (own >= EPISODE_MIN_SCORE))
-        inflow = inflow[np.lexsort((ts[inflow], dest[inflow]))]
+        inflow = np.flatnonzero(deposit | ((kinds == "transfer") & (receiver >= 0)
+                                           & (receiver != owner)))
+        inflow = inflow[np.lexsort((canon[inflow], dest[inflow]))]
         outflow = (kinds == "transfer") | (kinds == "redeem")
         for _ in range(EPISODE_PASSES):
             trig = np.flatnonzero(score >= threshold)
@@ -160,14 +164,16 @@ def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
             hi = _search_pairs(group[by_type], ts[by_type], group[trig], ts[trig], "left")
             k1, j = _expand(lo, hi)
             i1 = by_type[j]
+            # The inflow an outflow sent on: the wallet's latest inflow strictly before it (a row
+            # that arrives later with the same time never changes which one that is).
             k2 = np.flatnonzero(outflow[trig])
             i2 = np.zeros(0, dtype=np.int64)
             if len(k2) and len(inflow):
                 t_out = ts[trig[k2]]
-                at = _search_pairs(dest[inflow], ts[inflow], owner[trig[k2]], t_out, "right") - 1
+                at = _search_pairs(dest[inflow], ts[inflow], owner[trig[k2]], t_out, "left") - 1
                 i2 = inflow[np.maximum(at, 0)]
                 ok = ((at >= 0) & (dest[i2] == owner[trig[k2]])
-                      & (ts[i2] >= t_out - EPISODE_FUNDING.value) & (i2 != trig[k2]))
+                      & (ts[i2] >= t_out - EPISODE_FUNDING.value))
                 k2, i2 = k2[ok], i2[ok]
             else:
                 k2 = k2[:0]
@@ -178,7 +184,7 @@ def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
             value = -np.expm1(-(EPISODE_WEIGHT * _evidence(score[trig[k]])
                                 + (1 - EPISODE_WEIGHT) * _evidence(own[i])))
             # Each raised row keeps its strongest link (the earliest such row among equals).
-            order = np.lexsort((trig[k], -value, i))
+            order = np.lexsort((canon[trig[k]], -value, i))
             best = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
             best = best[value[best] > score[i[best]]]
             score = score.copy()
@@ -842,6 +848,12 @@ class _Retained:
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
 
+    def select_all(self) -> pd.DataFrame:
+        frames = [c[0] for c in self.chunks]
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
     def select(self, wanted: np.ndarray) -> pd.DataFrame:
         """Events where a wanted wallet is the owner or the counterparty."""
         lut = np.zeros(len(self._codes) + 1, bool)
@@ -966,10 +978,12 @@ class _Episodes:
         self.threshold = threshold
         self.recent = pd.DataFrame(columns=self.COLUMNS)
         self.shown = np.zeros(0)  # the score last written for each recent row
+        self.shown_link = np.zeros(0, dtype=object)  # and the row it was linked to ("": none)
 
     def add(self, det: pd.DataFrame, good: pd.DataFrame) -> pd.DataFrame:
         """Take in a scored batch; returns the earlier or new rows whose linked score rose above
-        what was written for them (detection columns plus linked_to, amount and type)."""
+        what was written for them, or whose link changed at the same score (detection columns
+        plus linked_to, amount, type and was_flagged)."""
         new = det[["transaction_id", "wallet_id", "timestamp", "fraud_score", "reasons"]].assign(
             type=good["type"].to_numpy(), amount=good["amount"].to_numpy(),
             counterparty_wallet_id=(good["counterparty_wallet_id"].to_numpy()
@@ -977,16 +991,54 @@ class _Episodes:
         recent = pd.concat([self.recent, new[self.COLUMNS]], ignore_index=True) \
             if len(self.recent) else new[self.COLUMNS].reset_index(drop=True)
         shown = np.concatenate([self.shown, new["fraud_score"].to_numpy(dtype=float)])
+        shown_link = np.concatenate([self.shown_link, np.full(len(new), "", dtype=object)])
         linked = link_episodes(recent, self.threshold)
-        up = linked["fraud_score"].to_numpy() > shown
+        score, link = linked["fraud_score"].to_numpy(), linked["linked_to"].to_numpy()
+        # An equal score by way of another row happens when a row that ties with the written
+        # link becomes flagged later; the batch path names the earliest, so the last word must.
+        up = (score > shown) | ((score == shown) & (link != "") & (link != shown_link))
         out = pd.concat([recent.loc[up, ["transaction_id", "wallet_id", "timestamp", "amount",
                                          "type"]], linked.loc[up]], axis=1)
+        out["was_flagged"] = shown[up] >= self.threshold
+        shown_link[up] = link[up]
         # Rows older than the newest by more than EPISODE_REACH can rise no more.
         ts = pd.DatetimeIndex(recent["timestamp"]).as_unit("ns").asi8
         keep = ts >= ts.max() - EPISODE_REACH.value - EVICT_SLACK.value
         self.recent = recent.loc[keep].reset_index(drop=True)
-        self.shown = np.maximum(shown, linked["fraud_score"].to_numpy())[keep]
+        self.shown = np.maximum(shown, score)[keep]
+        self.shown_link = shown_link[keep]
         return out
+
+    def restore(self, det_path: Path, ep_path: Path, retained: pd.DataFrame) -> None:
+        """On resume: the recent rows from what was written before the stop (scores on arrival in
+        det_path, rises in ep_path) and their transactions from `retained`."""
+        if not det_path.exists() or det_path.stat().st_size == 0:
+            return
+        det = pd.read_csv(det_path, dtype={"transaction_id": str, "reasons": str},
+                          usecols=["transaction_id", "timestamp", "fraud_score", "reasons"])
+        if not len(det):
+            return
+        det["timestamp"] = pd.to_datetime(det["timestamp"], utc=True, format="ISO8601")
+        det = det.loc[det["timestamp"] >= det["timestamp"].max() - EPISODE_REACH - EVICT_SLACK]
+        cols = [c for c in ("transaction_id", "wallet_id", "type", "counterparty_wallet_id",
+                            "amount") if c in retained]
+        rows = det.merge(retained[cols].astype({"transaction_id": str}), on="transaction_id",
+                         how="inner")
+        for c in self.COLUMNS:
+            if c not in rows:
+                rows[c] = None
+        self.recent = rows[self.COLUMNS].reset_index(drop=True)
+        shown = self.recent["fraud_score"].to_numpy(dtype=float)
+        shown_link = np.full(len(shown), "", dtype=object)
+        if ep_path.exists() and ep_path.stat().st_size:
+            rises = pd.read_csv(ep_path, dtype={"transaction_id": str, "linked_to": str},
+                                usecols=["transaction_id", "fraud_score", "linked_to"],
+                                keep_default_na=False)
+            last = rises.groupby("transaction_id").last()
+            ids = self.recent["transaction_id"]
+            shown = np.maximum(shown, ids.map(last["fraud_score"]).fillna(0).to_numpy())
+            shown_link = ids.map(last["linked_to"]).fillna("").to_numpy(dtype=object)
+        self.shown, self.shown_link = shown, shown_link
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
@@ -1096,8 +1148,8 @@ def follow(
         _consume(tx_tail, ckpt["transactions"]["offset"], _parse_transactions,
                  lambda: state.tx.ids, state.add_history)
         for path, size in ((det_path, ckpt["detections_bytes"]),
-                           (ep_path, ckpt.get("episodes_bytes", 0))):
-            if path.exists() and path.stat().st_size > size:
+                           (ep_path, ckpt.get("episodes_bytes"))):
+            if size is not None and path.exists() and path.stat().st_size > size:
                 with path.open("r+b") as f:  # rows read after the checkpoint are scored again
                     f.truncate(size)
         logger.info("resuming %s after line %d", tx_tail.name, tx_tail.line)
@@ -1107,9 +1159,9 @@ def follow(
     state.evict(force=True)
     det_bytes = det_path.stat().st_size if det_path.exists() else 0
     ep_bytes = ep_path.stat().st_size if ep_path.exists() else 0
-    # After a restart, rows scored before it can no longer be raised (the recent rows are not
-    # kept in the checkpoint): at most EPISODE_REACH of rows before the restart.
     episodes = _Episodes(bundle["threshold"])
+    if ckpt:  # rows scored before the stop can still be raised by rows after it
+        episodes.restore(det_path, ep_path, state.tx.select_all())
 
     def checkpoint():
         _write_json_atomic(ckpt_path, {
@@ -1169,10 +1221,13 @@ def follow(
                     n_flag = int(det["is_anomaly"].sum())
                     stats.flagged += n_flag
                     stats.raised += len(raised)
+                    # A row already alerted stays as the API stored it (the API keeps the first
+                    # alert of a transaction); a row that now reaches the threshold is alerted.
+                    fresh = raised.loc[~raised.pop("was_flagged")]
                     alerting = pd.concat(
                         [pd.concat([det, good[["amount", "type"]]], axis=1).loc[
-                            ~det["transaction_id"].isin(raised["transaction_id"])],
-                         raised], ignore_index=True)
+                            ~det["transaction_id"].isin(fresh["transaction_id"])], fresh],
+                        ignore_index=True)
                     if deliver is not None and (alerting["is_anomaly"].any() or deliver.spool.exists()):
                         records = alert_records(alerting, bundle["metadata"].get("model_version"))
                         stats.alerts_spooled = deliver(records)

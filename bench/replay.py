@@ -24,7 +24,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("replay")
-FOLLOWER_FILES = ("follow_checkpoint.json", "stream_detections.csv", "undelivered_alerts.jsonl")
+FOLLOWER_FILES = ("follow_checkpoint.json", "stream_detections.csv", "stream_episodes.csv",
+                  "undelivered_alerts.jsonl")
 _TICK_S = 0.005  # pacing granularity
 
 

@@ -321,3 +321,75 @@ def test_linking_does_not_depend_on_row_order_and_never_lowers_a_score():
     np.testing.assert_array_equal(again["fraud_score"], out["fraud_score"])
     # Only rows that were at least EPISODE_MIN_SCORE on their own ever rise.
     assert (out["fraud_score"] == rows["fraud_score"])[rows["fraud_score"] < da.EPISODE_MIN_SCORE].all()
+
+
+def _random_rows(seed, n=300, wallets=6, minutes=400):
+    rng = np.random.default_rng(seed)
+    rows = _rows([(f"T{i:03d}", f"W{rng.integers(wallets)}", int(rng.integers(0, minutes)),
+                   rng.choice(["deposit", "transfer", "redeem"]), f"W{rng.integers(wallets)}",
+                   float(rng.choice([0.2, 0.6, 0.9, 0.98, 0.995]))) for i in range(n)])
+    rows.loc[rows["type"] != "transfer", "counterparty_wallet_id"] = None
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_linking_is_the_same_in_any_row_order_even_with_equal_times(seed):
+    rows = _random_rows(seed, minutes=60)  # many rows share a minute
+    out = da.link_episodes(rows, threshold=0.975)
+    for k in range(3):
+        again = da.link_episodes(rows.sample(frac=1, random_state=k), threshold=0.975)
+        pd.testing.assert_frame_equal(again.loc[rows.index], out)
+
+
+def test_the_funding_inflow_is_the_latest_one_strictly_before_the_outflow():
+    rows = _rows([
+        ("OLD", "A", -25, "deposit", None, 0.9),    # not the latest: stays
+        ("NEW", "A", -2, "deposit", None, 0.2),     # the latest, but ordinary: stays
+        ("SAME", "A", 0, "deposit", None, 0.9),     # same time as the outflow: not before it
+        ("OUT", "A", 0, "redeem", None, 0.999),
+        ("SELF", "B", -5, "transfer", "B", 0.9),    # to itself: not an inflow
+        ("OUTB", "B", 0, "transfer", "C", 0.999),
+    ])
+    out = da.link_episodes(rows, threshold=0.975)
+    assert out["linked_to"].tolist() == ["", "", "", "", "OUTB", ""]  # SELF only as a same-type row
+    np.testing.assert_array_equal(out["fraud_score"].to_numpy()[:4], [0.9, 0.2, 0.9, 0.999])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_followers_episode_window_ends_where_linking_everything_ends(seed):
+    # _Episodes gets the scored rows in arrival (time) order in random micro-batches, equal times
+    # split across batches included; what it wrote last per row must be link_episodes of all.
+    rng = np.random.default_rng(100 + seed)
+    rows = _random_rows(seed, n=250, minutes=300).sort_values(["timestamp", "transaction_id"],
+                                                              ignore_index=True)
+    rows["amount"] = 10.0
+    want = da.link_episodes(rows, threshold=0.975)
+    episodes = da._Episodes(0.975)
+    final = rows[["fraud_score", "reasons"]].copy()
+    final.index = rows["transaction_id"]
+    cuts = np.unique(np.r_[0, np.sort(rng.integers(1, len(rows), 40)), len(rows)])
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        part = rows.iloc[lo:hi]
+        det = part[["transaction_id", "wallet_id", "timestamp", "fraud_score", "reasons"]]
+        raised = episodes.add(det, part)
+        final.loc[raised["transaction_id"], ["fraud_score", "reasons"]] = raised[
+            ["fraud_score", "reasons"]].to_numpy()
+    np.testing.assert_array_equal(final["fraud_score"].to_numpy(), want["fraud_score"].to_numpy())
+    flagged = want["is_anomaly"].to_numpy()
+    assert final["reasons"].to_numpy()[flagged].tolist() == want["reasons"].to_numpy()[flagged].tolist()
+
+
+def test_window_edges_are_inclusive_and_equal_links_name_the_earliest_row():
+    rows = _rows([
+        ("F", "D", -30, "deposit", None, 0.9),     # exactly EPISODE_FUNDING before: funds OUT
+        ("OUT", "D", 0, "redeem", None, 0.999),
+        ("P", "E", -60, "transfer", "X", 0.6),     # exactly EPISODE_WINDOW before T1
+        ("T1", "E", 0, "transfer", "Y", 0.99),
+        ("T2", "E", 1, "transfer", "Z", 0.99),     # the same evidence, a minute later
+        ("Q", "E", -61, "transfer", "X", 0.6),     # a minute too early for T1 and T2
+        ("P2", "E", -30, "transfer", "X", 0.6),    # before both, raised alike: T1 is named
+    ])
+    out = da.link_episodes(rows, threshold=0.975)
+    assert out["linked_to"].tolist() == ["OUT", "", "T1", "", "", "", "T1"]
+    shuffled = da.link_episodes(rows.iloc[::-1], threshold=0.975).loc[rows.index]
+    assert shuffled["linked_to"].tolist() == out["linked_to"].tolist()

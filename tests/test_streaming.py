@@ -272,6 +272,28 @@ def test_resume_after_a_stop_neither_skips_nor_repeats(chain, bundle, tmp_path):
     assert _stream(live)["transaction_id"].tolist() == all_ids
 
 
+def test_a_rise_that_spans_a_stop_is_still_made_after_resuming(chain, bundle, batch, tmp_path):
+    # Find, in an uninterrupted run, a row raised by a later row; stop between the two.
+    whole = _live(chain, tmp_path / "whole")
+    _follow(whole, bundle, max_batch=50)
+    rises = pd.read_csv(whole / da.STREAM_EPISODES_NAME, dtype={"transaction_id": str, "linked_to": str})
+    order = {t: i for i, t in enumerate(_ids(whole / "new_transactions.csv"))}
+    spans = rises.loc[rises["transaction_id"].map(order) < rises["linked_to"].map(order)]
+    assert len(spans)
+    row, trigger = spans.iloc[0][["transaction_id", "linked_to"]]
+
+    live = _live(chain, tmp_path / "resumed")
+    _follow(live, bundle, stop_after=order[trigger], max_batch=7)  # the trigger is not read yet
+    assert row in set(_stream(live)["transaction_id"])
+    _follow(live, bundle, max_batch=50)
+    got = _final(live)
+    want = batch.loc[got.index]
+    assert got.index.tolist() == list(order)
+    np.testing.assert_allclose(got["fraud_score"], want["fraud_score"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got["is_anomaly"].to_numpy(), want["is_anomaly"].to_numpy())
+    assert got.loc[row, "fraud_score"] > _stream(live).set_index("transaction_id").loc[row, "fraud_score"]
+
+
 def test_rows_past_the_checkpoint_are_scored_once_after_a_crash(chain, bundle, tmp_path):
     live = _live(chain, tmp_path)
     _follow(live, bundle, stop_after=30)
