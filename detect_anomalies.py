@@ -187,8 +187,7 @@ def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
             order = np.lexsort((canon[trig[k]], -value, i))
             best = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
             best = best[value[best] > score[i[best]]]
-            score = score.copy()
-            score[i[best]] = value[best]
+            score[i[best]] = value[best]  # read above for this pass's triggers already
             via[i[best]] = trig[k[best]]
             linked_by_type[i[best]] = same[best]
     flagged = score >= threshold
