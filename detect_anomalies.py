@@ -159,10 +159,10 @@ def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
         outflow = (kinds == "transfer") | (kinds == "redeem")
         for _ in range(EPISODE_PASSES):
             trig = np.flatnonzero(score >= threshold)
-            lo = _search_pairs(group[by_type], ts[by_type], group[trig],
-                               ts[trig] - EPISODE_WINDOW.value, "left")
-            hi = _search_pairs(group[by_type], ts[by_type], group[trig], ts[trig], "left")
-            k1, j = _expand(lo, hi)
+            # Both ends of each trigger's window [t - W, t) in one search.
+            ends = _search_pairs(group[by_type], ts[by_type], np.r_[group[trig], group[trig]],
+                                 np.r_[ts[trig] - EPISODE_WINDOW.value, ts[trig]], "left")
+            k1, j = _expand(ends[: len(trig)], ends[len(trig):])
             i1 = by_type[j]
             # The inflow an outflow sent on: the wallet's latest inflow strictly before it (a row
             # that arrives later with the same time never changes which one that is).

@@ -47,13 +47,10 @@ class Http(requests.Session):
 @contextmanager
 def served(app) -> Iterator[Http]:
     """`app` served by uvicorn on a free 127.0.0.1 port in a thread, lifespan included."""
-    import socket
-
     import uvicorn
+    from conftest import _free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
