@@ -149,8 +149,8 @@ FEATURE_FAMILIES: dict[str, list[str]] = {
         "ip_new", "country_new", "device_new", "access_new_count", "country_changed",
         "travel_speed_log", "country_not_home", "new_ips_24h_log", "failed_logins_1h_log",
         "failed_logins_24h_log", "failed_logins_new_ip_1h_log", "success_logins_1h_log",
-        "login_unseen", "time_since_success_login_log", "ip_known_days_log",
-        "country_known_days_log", "device_known_days_log",
+        "failed_login_share_1h", "login_unseen", "time_since_success_login_log",
+        "ip_known_days_log", "country_known_days_log", "device_known_days_log",
     ],
 }  # fmt: skip
 FEATURE_NAMES: list[str] = [name for names in FEATURE_FAMILIES.values() for name in names]
@@ -220,6 +220,7 @@ FEATURE_LABELS: dict[str, str] = {
     "login_unseen": "IP or device never used to log in",
     "success_logins_1h_log": "successful logins in the last hour",
     "failed_logins_new_ip_1h_log": "failed logins from a new IP in the last hour",
+    "failed_login_share_1h": "share of the last hour's logins that failed",
     "time_since_success_login_log": "time since the last successful login",
     "ip_known_days_log": "how long the IP has been known",
     "country_known_days_log": "how long the country has been known",
@@ -957,9 +958,15 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     f["country_not_home"] = ((home_w >= 0) & (c_now >= 0) & (home_w != c_now)).astype(np.float64)
 
     failed_e = is_login & ~success_e
-    f["failed_logins_1h_log"] = np.log1p(wsum(failed_e.astype(np.int64), s1, False))
+    failed1 = wsum(failed_e.astype(np.int64), s1, False)
+    success1 = wsum(success_e.astype(np.int64), s1, False)
+    f["failed_logins_1h_log"] = np.log1p(failed1)
     f["failed_logins_24h_log"] = np.log1p(wsum(failed_e.astype(np.int64), s24, False))
-    f["success_logins_1h_log"] = np.log1p(wsum(success_e.astype(np.int64), s1, False))
+    f["success_logins_1h_log"] = np.log1p(success1)
+    # Failures as a share of the hour's logins (one pseudo-login keeps a lone typo at 1/2): a
+    # busy wallet's occasional typos add up to counts that only a password guesser reaches
+    # when they are the share of its logins.
+    f["failed_login_share_1h"] = failed1 / (failed1 + success1 + 1.0)
     f["failed_logins_new_ip_1h_log"] = np.log1p(wsum((failed_e & ip_new_e).astype(np.int64), s1, False))
     if lg is not None:
         f["time_since_success_login_log"] = _since_log(_last_before(success_e, ev.wallet, P), ev, P, t)

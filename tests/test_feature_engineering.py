@@ -173,6 +173,9 @@ HAND_CASES = [
     ("login_unseen", "t3", 0.0),  # ip2 logged in successfully at 10:39
     ("login_unseen", "t1", 1.0),  # nobody logged in from ip1
     ("success_logins_1h_log", "t3", math.log1p(1)),
+    # one failed and one successful login in the hour, plus the pseudo-login: 1 of 3
+    ("failed_login_share_1h", "t3", 1 / 3),
+    ("failed_login_share_1h", "t1", 0.0),
     ("failed_logins_new_ip_1h_log", "t3", math.log1p(1)),
     ("time_since_success_login_log", "t3", math.log1p(60)),
     ("time_since_success_login_log", "t2", CAP),

@@ -408,3 +408,23 @@ def test_a_small_batch_of_the_wrong_width_fails_like_sklearn():
     for bad in (np.hstack([X[:10], X[:10, :1]]), X[:10, :-1]):
         with pytest.raises(ValueError, match="features"):
             tm._raw_anomaly(_pipe(forest), bad)
+
+
+def test_lead_plus_second_adds_part_of_the_second_detectors_evidence():
+    fam = np.array([[0.9, 0.99, 0.5], [0.5, 0.5, 0.5]])
+    raw, cals = tm._combine(fam, "lead+second", weight=0.6)
+    assert cals is None
+    assert raw[0] == pytest.approx(-np.log(0.01) - 0.6 * np.log(0.1))
+    assert raw[1] == pytest.approx(-1.6 * np.log(0.5))
+
+
+def test_bundle_keeps_the_second_detector_weight_it_was_trained_with(monkeypatch):
+    df = _with_outliers(1000)
+    bundle = _train(df, combine="lead+second")
+    assert bundle["combine_weight"] == tm.COMBINE_SECOND_WEIGHT
+    before = tm.score(bundle, df)["fraud_score"].to_numpy()
+    monkeypatch.setattr(tm, "COMBINE_SECOND_WEIGHT", 0.0)
+    after = tm.score(bundle, df)["fraud_score"].to_numpy()
+    np.testing.assert_array_equal(before, after)
+    retrained = tm.score(_train(df, combine="lead+second"), df)["fraud_score"].to_numpy()
+    assert not np.array_equal(before, retrained)
