@@ -175,7 +175,7 @@ HAND_CASES = [
     ("success_logins_1h_log", "t3", math.log1p(1)),
     # one failed and one successful login in the hour, plus the pseudo-login: 1 of 3
     ("failed_login_share_1h", "t3", 1 / 3),
-    ("failed_login_share_1h", "t1", 0.0),
+    ("failed_login_share_1h", "t2", 0.0),  # the logins at 10:30 and 10:39 come later
     ("failed_logins_new_ip_1h_log", "t3", math.log1p(1)),
     ("time_since_success_login_log", "t3", math.log1p(60)),
     ("time_since_success_login_log", "t2", CAP),

@@ -422,6 +422,7 @@ def test_bundle_keeps_the_second_detector_weight_it_was_trained_with(monkeypatch
     df = _with_outliers(1000)
     bundle = _train(df, combine="lead+second")
     assert bundle["combine_weight"] == tm.COMBINE_SECOND_WEIGHT
+    assert _train(df, combine="top2")["combine_weight"] is None  # no weight it does not use
     before = tm.score(bundle, df)["fraud_score"].to_numpy()
     monkeypatch.setattr(tm, "COMBINE_SECOND_WEIGHT", 0.0)
     after = tm.score(bundle, df)["fraud_score"].to_numpy()
