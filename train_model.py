@@ -56,9 +56,9 @@ IFOREST_PARAMS = {"n_estimators": 100, "max_samples": 256}
 # "top2" sums the two largest (the second counts fully), "top2+max" takes the larger of the
 # calibrated "top2" and the calibrated maximum, "max" and "fisher" (sum of all) and
 # "fisher+max" are the rest. Average precision with episodes linked, seeds 0 / 1, on ours and
-# on the independent generator: "lead+second" 0.72 / 0.66 and 0.48 / 0.43, "top2" 0.70 / 0.64
-# and 0.50 / 0.46, "top2+max" (the default before) 0.69 / 0.63 and 0.43 / 0.39
-# (bench/bench_quality.py prints seed 0). At a weight of 0.75 or more (0.7 for the One-Class
+# on the independent generator: "lead+second" 0.72 / 0.68 and 0.50 / 0.43, "top2" 0.71 / 0.67
+# and 0.53 / 0.45, "top2+max" (the default before) 0.69 / 0.64 and 0.44 / 0.39
+# (bench/bench_quality.py --seed 0 / 1). At a weight of 0.75 or more (0.7 for the One-Class
 # SVM) the second detector outweighs a planted one-behaviour outlier (tests/test_train_model.py)
 # and it no longer ranks first; "top2" fails that test too.
 COMBINE = "lead+second"
