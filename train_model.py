@@ -377,10 +377,10 @@ def _combine(
         return top, None
     if how == "fisher":  # Fisher's method: the evidence of every detector
         return evidence.sum(axis=1), None
-    if how == "top2":  # the two detectors most out of line, without the single-detector branch
-        return -np.sort(-evidence, axis=1)[:, :2].sum(axis=1), None
+    two = -np.sort(-evidence, axis=1)[:, :2]  # the two detectors most out of line
+    if how == "top2":  # both counted fully, without the single-detector branch
+        return two.sum(axis=1), None
     if how == "lead+second":  # the detector most out of line, and less of the next one
-        two = -np.sort(-evidence, axis=1)[:, :2]
         weight = COMBINE_SECOND_WEIGHT if weight is None else weight
         return two[:, 0] + weight * two[:, 1:].sum(axis=1), None
     # A sum of evidence alone ranks several moderately odd detectors above one detector far out
@@ -389,7 +389,7 @@ def _combine(
     if how == "fisher+max":
         summed = evidence.sum(axis=1)
     else:  # "top2+max": the two detectors most out of line, one far out or two agreeing
-        summed = -np.sort(-evidence, axis=1)[:, :2].sum(axis=1)
+        summed = two.sum(axis=1)
     if cals is None:
         cals = [_fit_calibration(summed), _fit_calibration(top)]
     both = np.maximum(_apply_calibration(cals[0], summed), _apply_calibration(cals[1], top))
