@@ -847,11 +847,13 @@ class _Retained:
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
 
-    def select_all(self) -> pd.DataFrame:
-        frames = [c[0] for c in self.chunks]
-        if not frames:
+    def _join(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
+        if not parts:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def select_all(self) -> pd.DataFrame:
+        return self._join([c[0] for c in self.chunks])
 
     def select(self, wanted: np.ndarray) -> pd.DataFrame:
         """Events where a wanted wallet is the owner or the counterparty."""
@@ -862,9 +864,7 @@ class _Retained:
             m = lut[w] | lut[cp]  # code -1 hits the spare last slot, which stays False
             if m.any():
                 parts.append(df.loc[m])
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return self._join(parts)
 
     def compact(self, cutoff_ns: int, force: bool = False) -> None:
         """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
@@ -967,6 +967,10 @@ class _StreamState:
 # ------------------------------------------------------------------------------ following
 
 
+# How far behind the newest scored row the follower keeps rows that may still be raised.
+_EPISODE_KEEP = EPISODE_REACH + EVICT_SLACK
+
+
 class _Episodes:
     """The scored rows of the last EPISODE_REACH, linked again as each batch arrives."""
 
@@ -1002,7 +1006,7 @@ class _Episodes:
         shown_link[up] = link[up]
         # Rows older than the newest by more than EPISODE_REACH can rise no more.
         ts = pd.DatetimeIndex(recent["timestamp"]).as_unit("ns").asi8
-        keep = ts >= ts.max() - EPISODE_REACH.value - EVICT_SLACK.value
+        keep = ts >= ts.max() - _EPISODE_KEEP.value
         self.recent = recent.loc[keep].reset_index(drop=True)
         self.shown = np.maximum(shown, score)[keep]
         self.shown_link = shown_link[keep]
@@ -1018,7 +1022,7 @@ class _Episodes:
         if not len(det):
             return
         det["timestamp"] = pd.to_datetime(det["timestamp"], utc=True, format="ISO8601")
-        det = det.loc[det["timestamp"] >= det["timestamp"].max() - EPISODE_REACH - EVICT_SLACK]
+        det = det.loc[det["timestamp"] >= det["timestamp"].max() - _EPISODE_KEEP]
         cols = [c for c in ("transaction_id", "wallet_id", "type", "counterparty_wallet_id",
                             "amount") if c in retained]
         rows = det.merge(retained[cols].astype({"transaction_id": str}), on="transaction_id",
