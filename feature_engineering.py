@@ -128,13 +128,14 @@ FEATURE_FAMILIES: dict[str, list[str]] = {
     "amount": [
         "amount_log", "amount_z", "amount_z_same_type", "amount_vs_typical", "amount_vs_max",
         "amount_unverified_log", "amount_vs_age", "type_deposit", "type_transfer", "type_redeem",
+        "amount_out_new_device_log",
     ],
     "velocity": [
         "tx_count_1h_log", "amount_sum_1h_log", "amount_sum_24h_log", "transfer_count_1h_log",
         "transfer_sum_1h_log", "redeem_count_1h_log", "redeem_sum_1h_log", "deposit_count_1h_log",
         "deposit_sum_1h_log", "redeem_count_24h_log", "redeem_sum_24h_log",
         "deposit_count_24h_log", "deposit_sum_24h_log", "near_threshold_deposits_24h_log",
-        "time_since_prev_tx_log", "hour_sin", "hour_cos", "dormant_amount", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
+        "near_threshold_24h_vs_rate", "time_since_prev_tx_log", "hour_sin", "hour_cos", "dormant_amount", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
         "amount_sum_1h_vs_rate", "amount_sum_24h_vs_rate", "transfer_count_24h_vs_rate",
         "redeem_count_1h_vs_rate", "redeem_count_24h_vs_rate", "deposit_count_24h_vs_rate",
         "redeem_share_24h_vs_usual", "redeem_sum_24h_vs_typical", "redeem_sum_1h_vs_max",
@@ -151,6 +152,7 @@ FEATURE_FAMILIES: dict[str, list[str]] = {
         "failed_logins_24h_log", "failed_logins_new_ip_1h_log", "success_logins_1h_log",
         "failed_login_share_1h", "login_unseen", "time_since_success_login_log",
         "ip_known_days_log", "country_known_days_log", "device_known_days_log",
+        "new_place_new_device",
     ],
 }  # fmt: skip
 FEATURE_NAMES: list[str] = [name for names in FEATURE_FAMILIES.values() for name in names]
@@ -166,6 +168,7 @@ FEATURE_LABELS: dict[str, str] = {
     "type_deposit": "deposit",
     "type_transfer": "transfer",
     "type_redeem": "redemption",
+    "amount_out_new_device_log": "amount sent or redeemed from a new device",
     "tx_count_1h_log": "transactions in the last hour",
     "amount_sum_1h_log": "amount moved in the last hour",
     "amount_sum_24h_log": "amount moved in the last 24 h",
@@ -180,6 +183,7 @@ FEATURE_LABELS: dict[str, str] = {
     "deposit_count_24h_log": "deposits in the last 24 h",
     "deposit_sum_24h_log": "amount deposited in the last 24 h",
     "near_threshold_deposits_24h_log": "deposits just under a reporting threshold in 24 h",
+    "near_threshold_24h_vs_rate": "deposits just under a threshold in 24 h vs the wallet's usual rate",
     "time_since_prev_tx_log": "time since the previous transaction",
     "hour_sin": "time of day (UTC)",
     "hour_cos": "time of day (UTC)",
@@ -225,6 +229,7 @@ FEATURE_LABELS: dict[str, str] = {
     "ip_known_days_log": "how long the IP has been known",
     "country_known_days_log": "how long the country has been known",
     "device_known_days_log": "how long the device has been known",
+    "new_place_new_device": "new IP or country on a new device",
 }
 
 # Which tail of each feature is suspicious: +1 higher, -1 lower, 0 both (one-sided scoring and
@@ -787,7 +792,9 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     for limit in REPORTING_THRESHOLDS:
         near |= (amount >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (amount < limit)
     near &= is_type["deposit"]
-    f["near_threshold_deposits_24h_log"] = np.log1p(wsum(near.astype(np.int64), s24, True))
+    near24 = wsum(near.astype(np.int64), s24, True)
+    f["near_threshold_deposits_24h_log"] = np.log1p(near24)
+    nearL = wsum(near.astype(np.int64), sL, False)
     del near
     f["redeem_count_24h_log"] = np.log1p(by_type["redeem"]["c24"])
     f["redeem_sum_24h_log"] = np.log1p(by_type["redeem"]["a24"])
@@ -828,6 +835,10 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
         f[f"{name}_count_24h_vs_rate"] = np.log1p(bt["c24"]) - np.log1p(bt["cL"] / span_h * hours24)
     red = by_type["redeem"]
     f["redeem_count_1h_vs_rate"] = np.log1p(red["c1"]) - np.log1p(red["cL"] / span_h)
+    # A wallet that always deposits near a threshold (its usual amounts sit there) is not
+    # structuring; one that starts to is.
+    f["near_threshold_24h_vs_rate"] = np.log1p(near24) - np.log1p(nearL / span_h * hours24)
+    del near24, nearL
     f["redeem_sum_24h_vs_typical"] = np.log1p(red["a24"] / typical)
     # Redemptions crowding out the wallet's other activity (a cash-out spread over a day).
     usual_share = (red["cL"] / span_h * hours24 + 0.1) / (cntL / span_h * hours24 + 0.3)
@@ -912,6 +923,8 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     # The matrix already holds what the earlier families computed; free their intermediates
     # before the (wallet, value) pair sorts, which set the peak memory.
     del by_type, red, cnt1, cnt24, cntL, sum1, sum24, sumL, n_l, sum_log, sum_log2, mean_log
+    # Money leaving the wallet, for the new-device outflow below.
+    out_log = np.where(is_type["transfer"][P] | is_type["redeem"][P], x, 0.0)
     del z_same, z_t, n_t, st, st2, sel, prev_max, typical, x, in1, in24, a, gap_ns, idle_ns
     del age_days, own_i, own_amt, amount, amt_fx, o_index, own_pos, sL_own, sL, last_in
     del since_in, age_ns, span_h, reg_w, cp_new_e, cp_new_out, other, other_src
@@ -925,6 +938,7 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     if len(acc_rows):
         wallet_known_e[acc_rows] = _pair_stats(ev, acc_rows, np.zeros(len(acc_rows), np.int64))[1]
     new_count = np.zeros(n_out)
+    new_at = {}
     login_unseen = np.zeros(n_out)
     for name, v_tx, v_lg in (("ip", ip_tx, ip_lg), ("country", c_tx, c_lg), ("device", dv_tx, dv_lg)):
         val = ev.take(cat(v_tx, np.full(n_in, -1, np.int64), v_lg))
@@ -937,8 +951,8 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
             first, known, seen = _pair_stats(ev, rows, val[rows], success_e[rows])
             new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
             known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
-        f[f"{name}_new"] = new_e[P].astype(np.float64)
-        new_count += new_e[P]
+        f[f"{name}_new"] = new_at[name] = new_e[P].astype(np.float64)
+        new_count += new_at[name]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / _NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);
         # decided by the files' columns, never by which rows happen to be loaded.
@@ -951,6 +965,10 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
         if name == "country":
             country_e = val
     f["access_new_count"] = new_count
+    # Device continuity: a traveller or a VPN user brings a known device to a new place; a
+    # takeover arrives on a new device, and its cash-out leaves from it.
+    f["new_place_new_device"] = new_at["device"] * (new_at["ip"] + new_at["country"])
+    f["amount_out_new_device_log"] = out_log * new_at["device"]
     f["login_unseen"] = login_unseen
     f["country_changed"], f["travel_speed_log"] = _travel(ev, P, country_e, access, country_vocab)
     home_w = home[w]
@@ -1080,7 +1098,10 @@ def _log_missing(has_cp, has_country, has_device, has_logins, has_wallets, has_h
             "country_not_home, country_known_days_log set to 0"
         )
     if not has_device:
-        gaps.append("no device_id: device_new, device_known_days_log set to 0")
+        gaps.append(
+            "no device_id: device_new, device_known_days_log, new_place_new_device, "
+            "amount_out_new_device_log set to 0"
+        )
     if not has_logins:
         gaps.append("no logins: login features (failed/success logins, login_unseen) set to 0")
     if not has_wallets:

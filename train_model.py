@@ -72,12 +72,14 @@ FOREST_INPUTS = "raw"
 # features in no family form an "other" detector.
 DETECTOR_FAMILIES: dict[str, list[str]] = {
     "amount": ["amount_log", "amount_z", "amount_z_same_type", "amount_vs_typical",
-               "amount_vs_max", "type_deposit", "type_transfer", "type_redeem"],
+               "amount_vs_max", "type_deposit", "type_transfer", "type_redeem",
+               "amount_out_new_device_log"],
     "redemptions": ["redeem_count_1h_log", "redeem_sum_1h_log", "redeem_count_1h_vs_rate",
                     "redeem_count_24h_vs_rate", "redeem_share_24h_vs_usual",
                     "redeem_sum_24h_vs_typical", "redeem_sum_1h_vs_max", "dormant_amount"],
     "deposits": ["deposit_count_1h_log", "deposit_sum_1h_log", "deposit_sum_24h_log",
-                 "near_threshold_deposits_24h_log", "deposit_count_24h_vs_rate",
+                 "near_threshold_deposits_24h_log", "near_threshold_24h_vs_rate",
+                 "deposit_count_24h_vs_rate",
                  "amount_unverified_log", "amount_vs_age", "wallet_age_days_log", "kyc_verified"],
     "velocity": ["tx_count_1h_log", "amount_sum_1h_log", "amount_sum_24h_log",
                  "transfer_count_1h_log", "transfer_sum_1h_log", "time_since_prev_tx_log",
@@ -87,9 +89,9 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
                    "minutes_since_inflow_log", "forwarded_30m_log", "incoming_forward_ratio_1h",
                    "counterparty_new"],
     "counterparties": ["new_counterparties_24h_log", "new_counterparties_1h_vs_rate"],
-    "location": ["ip_new", "country_new", "device_new", "access_new_count", "country_changed",
-                 "travel_speed_log", "country_not_home", "new_ips_24h_log", "login_unseen",
-                 "ip_known_days_log", "country_known_days_log", "device_known_days_log"],
+    "location": ["device_new", "access_new_count", "country_changed", "travel_speed_log",
+                 "country_not_home", "new_ips_24h_log", "login_unseen", "ip_known_days_log",
+                 "country_known_days_log", "device_known_days_log", "new_place_new_device"],
     "logins": ["failed_logins_1h_log", "failed_login_share_1h", "failed_logins_new_ip_1h_log",
                "time_since_success_login_log"],
 }
@@ -101,10 +103,15 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
 # failure counts and hourly login counts no other wallet reaches, and they were the first reason
 # of 180 of the default model's 1,015 false alerts on our data; the share of the hour's logins
 # that failed replaces both (average precision up on both generators at seeds 0 and 1).
+# A new IP or country alone is mostly travel and VPNs (a known device in a new place: 113 of
+# the 499 legitimate rows ranked above 70% recall on our data); the detectors read them through
+# new_place_new_device, which counts them only on a new device, and the amount leaving from a
+# new device (amount_out_new_device_log) joins the amount detector. Together: average precision
+# 0.70 -> 0.74 on ours, 0.46 -> 0.48 on the independent data (means over seeds 0-3).
 GLOBAL_DETECTOR = "all behaviours"
 UNMODELLED_FEATURES: tuple[str, ...] = (
     "hour_sin", "hour_cos", "redeem_count_24h_log", "redeem_sum_24h_log", "deposit_count_24h_log",
-    "failed_logins_24h_log", "success_logins_1h_log",
+    "failed_logins_24h_log", "success_logins_1h_log", "ip_new", "country_new",
 )
 # Grid points kept per feature for its tail probabilities (exact for discrete features).
 TAIL_GRID = 2048

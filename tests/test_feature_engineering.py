@@ -89,6 +89,7 @@ HAND_CASES = [
     ("deposit_count_1h_log", "t5", math.log1p(1)),
     ("deposit_sum_1h_log", "t5", math.log1p(10)),
     ("near_threshold_deposits_24h_log", "t5", 0.0),
+    ("near_threshold_24h_vs_rate", "t5", 0.0),
     ("redeem_count_24h_log", "t3", math.log1p(1)),
     ("redeem_count_24h_log", "t2", 0.0),
     ("redeem_sum_24h_log", "t3", math.log1p(200)),
@@ -182,6 +183,12 @@ HAND_CASES = [
     ("ip_known_days_log", "t2", math.log1p(20 / 1440)),
     ("country_known_days_log", "t3", math.log1p(10 / 1440)),
     ("device_known_days_log", "t3", 0.0),
+    # t3: new IP and new country on a new device; t2 and t5 come from the wallet's known device
+    ("new_place_new_device", "t3", 2.0),
+    ("new_place_new_device", "t2", 0.0),
+    ("amount_out_new_device_log", "t3", math.log1p(200)),  # the redeem leaves from d2
+    ("amount_out_new_device_log", "t2", 0.0),
+    ("amount_out_new_device_log", "t5", 0.0),  # x is as old as wallet B
 ]
 
 
@@ -195,6 +202,27 @@ def hand_features():
 @pytest.mark.parametrize(("feature", "tx", "expected"), HAND_CASES)
 def test_hand_computed_value(hand_features, feature, tx, expected):
     assert hand_features.loc[tx, feature] == pytest.approx(expected, rel=1e-7, abs=1e-7)
+
+
+def test_a_known_device_in_a_new_place_is_not_a_new_place_on_a_new_device():
+    """Travel keeps the device: only the takeover-like row counts the new place, and only its
+    outflow counts as money leaving from a new device."""
+    tx = _tx(
+        [
+            ("h1", "T", "2026-01-01T08:00:00Z", 100.0, "deposit", "ip1", None, "US", "d1"),
+            ("h2", "T", "2026-01-01T12:00:00Z", 30.0, "transfer", "ip7", "U", "FR", "d1"),
+            ("h3", "T", "2026-01-01T12:10:00Z", 80.0, "redeem", "ip8", None, "BR", "d9"),
+            ("h4", "T", "2026-01-01T12:20:00Z", 60.0, "deposit", "ip8", None, "BR", "d9"),
+        ]
+    )
+    out = fe.build_features(tx).set_index("transaction_id")
+    assert out.loc["h2", ["ip_new", "country_new", "device_new"]].tolist() == [1.0, 1.0, 0.0]
+    assert out.loc["h2", "new_place_new_device"] == 0.0
+    assert out.loc["h2", "amount_out_new_device_log"] == 0.0
+    assert out.loc["h3", "new_place_new_device"] == 2.0
+    assert out.loc["h3", "amount_out_new_device_log"] == pytest.approx(math.log1p(80))
+    assert out.loc["h4", "device_new"] == 1.0
+    assert out.loc["h4", "amount_out_new_device_log"] == 0.0  # a deposit brings money in
 
 
 def test_every_feature_has_a_hand_case_family_and_label():
@@ -501,9 +529,15 @@ def test_near_threshold_deposits_count_deposits_just_under_a_reporting_threshold
         ("n6", "2026-01-02T05:00:00Z", 5000.0, "deposit"),
     ]
     tx = _tx([(i, "D", ts, a, kind, "ip1", None, "US", "d1") for i, ts, a, kind in rows])
-    out = fe.build_features(tx).set_index("transaction_id")["near_threshold_deposits_24h_log"]
+    feats = fe.build_features(tx).set_index("transaction_id")
+    out = feats["near_threshold_deposits_24h_log"]
     assert out["n6"] == pytest.approx(math.log1p(3))
     assert out["n1"] == pytest.approx(math.log1p(1))
+    # Against the wallet's own rate: with no wallets table the rate runs over the 30-day
+    # look-back, and n0-n3 (4 near-threshold deposits) came before n6.
+    vs_rate = feats["near_threshold_24h_vs_rate"]
+    assert vs_rate["n6"] == pytest.approx(math.log1p(3) - math.log1p(4 / 720 * 24))
+    assert vs_rate["n1"] == pytest.approx(math.log1p(1) - math.log1p(1 / 720 * 24))
 
 
 @pytest.mark.parametrize(("hours_later", "expected"), [(5, 1.0), (7, 0.0)])
