@@ -40,7 +40,7 @@ MODELS = {
     "iforest 4 broad families": {"model": "iforest", "families": fe.FEATURE_FAMILIES},
     "iforest Fisher-combined": {"model": "iforest", "combine": "fisher"},
     "iforest top2-combined": {"model": "iforest", "combine": "top2"},
-    "iforest top2+max-combined": {"model": "iforest", "combine": "top2+max"},
+    "iforest lead+second-combined": {"model": "iforest", "combine": "lead+second"},
     "iforest on tail scores": {"model": "iforest", "inputs": "tail"},
     "iforest behaviours only": {"model": "iforest", "families": tm.DETECTOR_FAMILIES},
     "iforest single": {"model": "iforest", "single": True},

@@ -418,14 +418,29 @@ def test_lead_plus_second_adds_part_of_the_second_detectors_evidence():
     assert raw[1] == pytest.approx(-1.6 * np.log(0.5))
 
 
-def test_bundle_keeps_the_second_detector_weight_it_was_trained_with(monkeypatch):
+def test_decay_counts_each_detector_half_as_much_as_the_one_before():
+    fam = np.array([[0.9, 0.99, 0.5, 0.999], [0.5, 0.5, 0.5, 0.5]])
+    raw, cals = tm._combine(fam, "decay", weight=0.5)
+    assert cals is None
+    e = -np.log([0.001, 0.01, 0.1, 0.5])  # from the most out of line down
+    assert raw[0] == pytest.approx(e[0] + e[1] / 2 + e[2] / 4 + e[3] / 8)
+    assert raw[1] == pytest.approx(-np.log(0.5) * (1 + 1 / 2 + 1 / 4 + 1 / 8))
+    # With two detectors it is "lead+second" at the same weight.
+    two = fam[:, [1, 2]]
+    np.testing.assert_allclose(tm._combine(two, "decay", weight=0.6)[0],
+                               tm._combine(two, "lead+second", weight=0.6)[0])
+
+
+@pytest.mark.parametrize(("combine", "constant"),
+                         [("lead+second", "COMBINE_SECOND_WEIGHT"), ("decay", "COMBINE_DECAY")])
+def test_bundle_keeps_the_combination_weight_it_was_trained_with(monkeypatch, combine, constant):
     df = _with_outliers(1000)
-    bundle = _train(df, combine="lead+second")
-    assert bundle["combine_weight"] == tm.COMBINE_SECOND_WEIGHT
+    bundle = _train(df, combine=combine)
+    assert bundle["combine_weight"] == getattr(tm, constant)
     assert _train(df, combine="top2")["combine_weight"] is None  # no weight it does not use
     before = tm.score(bundle, df)["fraud_score"].to_numpy()
-    monkeypatch.setattr(tm, "COMBINE_SECOND_WEIGHT", 0.0)
+    monkeypatch.setattr(tm, constant, 0.0)
     after = tm.score(bundle, df)["fraud_score"].to_numpy()
     np.testing.assert_array_equal(before, after)
-    retrained = tm.score(_train(df, combine="lead+second"), df)["fraud_score"].to_numpy()
+    retrained = tm.score(_train(df, combine=combine), df)["fraud_score"].to_numpy()
     assert not np.array_equal(before, retrained)
