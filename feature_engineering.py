@@ -923,8 +923,6 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     # The matrix already holds what the earlier families computed; free their intermediates
     # before the (wallet, value) pair sorts, which set the peak memory.
     del by_type, red, cnt1, cnt24, cntL, sum1, sum24, sumL, n_l, sum_log, sum_log2, mean_log
-    # Money leaving the wallet, for the new-device outflow below.
-    out_log = np.where(is_type["transfer"][P] | is_type["redeem"][P], x, 0.0)
     del z_same, z_t, n_t, st, st2, sel, prev_max, typical, x, in1, in24, a, gap_ns, idle_ns
     del age_days, own_i, own_amt, amount, amt_fx, o_index, own_pos, sL_own, sL, last_in
     del since_in, age_ns, span_h, reg_w, cp_new_e, cp_new_out, other, other_src
@@ -951,7 +949,7 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
             first, known, seen = _pair_stats(ev, rows, val[rows], success_e[rows])
             new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
             known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
-        f[f"{name}_new"] = new_at[name] = new_e[P].astype(np.float64)
+        f[f"{name}_new"] = new_at[name] = new_e[P]
         new_count += new_at[name]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / _NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);
@@ -966,9 +964,14 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
             country_e = val
     f["access_new_count"] = new_count
     # Device continuity: a traveller or a VPN user brings a known device to a new place; a
-    # takeover arrives on a new device, and its cash-out leaves from it.
-    f["new_place_new_device"] = new_at["device"] * (new_at["ip"] + new_at["country"])
-    f["amount_out_new_device_log"] = out_log * new_at["device"]
+    # takeover arrives on a new device, and its cash-out leaves from it. Without device_id
+    # every device is unknown, and a new place counts as it is.
+    new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
+    f["new_place_new_device"] = new_place * new_at["device"] if has_device else new_place
+    f["amount_out_new_device_log"] = np.where(
+        outgoing & new_at["device"], f.get("amount_log"), 0.0
+    )
+    del new_place, new_at
     f["login_unseen"] = login_unseen
     f["country_changed"], f["travel_speed_log"] = _travel(ev, P, country_e, access, country_vocab)
     home_w = home[w]
@@ -1009,6 +1012,10 @@ class _Matrix:
         column[self.perm] = values
         column[~np.isfinite(column)] = 0.0
         self.filled.add(name)
+
+    def get(self, name: str) -> np.ndarray:
+        """A filled column, in the order it was written."""
+        return self.mat[self.perm, self.col[name]]
 
     def done(self) -> np.ndarray:
         missing = set(FEATURE_NAMES) - self.filled
@@ -1099,8 +1106,8 @@ def _log_missing(has_cp, has_country, has_device, has_logins, has_wallets, has_h
         )
     if not has_device:
         gaps.append(
-            "no device_id: device_new, device_known_days_log, new_place_new_device, "
-            "amount_out_new_device_log set to 0"
+            "no device_id: device_new, device_known_days_log, amount_out_new_device_log set to "
+            "0; new_place_new_device counts a new IP or country on any device"
         )
     if not has_logins:
         gaps.append("no logins: login features (failed/success logins, login_unseen) set to 0")

@@ -290,8 +290,12 @@ def test_prototype_columns_only_work_and_warn_once(caplog):
         fe.build_features(proto, wallets=wallets)
     values = out[fe.FEATURE_NAMES].to_numpy()
     assert np.isfinite(values).all()
-    for name in ("counterparty_new", "country_new", "device_new", "failed_logins_1h_log"):
+    for name in ("counterparty_new", "country_new", "device_new", "failed_logins_1h_log",
+                 "amount_out_new_device_log"):
         assert (out[name] == 0).all()
+    # Without devices every device is unknown: a new IP counts as it is (t3's ip2 is new).
+    assert out.loc[out["transaction_id"] == "t3", "new_place_new_device"].item() == 1.0
+    assert (out["new_place_new_device"] == out["ip_new"]).all()
     messages = [r.getMessage() for r in caplog.records]
     # counterparty, country, device, logins, home_country: each said once
     assert len(messages) == len(set(messages)) == 5
@@ -538,6 +542,31 @@ def test_near_threshold_deposits_count_deposits_just_under_a_reporting_threshold
     vs_rate = feats["near_threshold_24h_vs_rate"]
     assert vs_rate["n6"] == pytest.approx(math.log1p(3) - math.log1p(4 / 720 * 24))
     assert vs_rate["n1"] == pytest.approx(math.log1p(1) - math.log1p(1 / 720 * 24))
+
+
+def test_near_threshold_rate_runs_over_a_young_wallets_age():
+    """A wallet registered 54 hours before: its usual rate is over those 54 hours, not 30 days."""
+    tx = _tx(
+        [
+            ("y1", "Y", "2026-01-02T00:00:00Z", 9500.0, "deposit", "ip1", None, "US", "d1"),
+            ("y2", "Y", "2026-01-03T06:00:00Z", 9600.0, "deposit", "ip1", None, "US", "d1"),
+        ]
+    )
+    wallets = pd.DataFrame(
+        {
+            "wallet_id": ["Y"],
+            "kyc_verified": [1],
+            "registration_date": pd.to_datetime(["2026-01-01"], utc=True),
+            "home_country": ["US"],
+        }
+    )
+    out = fe.build_features(tx, wallets=wallets).set_index("transaction_id")
+    # y2: itself in the last 24 h; y1 (30 h earlier) before it, over a 54 h history
+    assert out.loc["y2", "near_threshold_24h_vs_rate"] == pytest.approx(
+        math.log1p(1) - math.log1p(1 / 54 * 24)
+    )
+    # y1: a day-old wallet's rate runs over MIN_RATE_SPAN (1 day), with nothing before it
+    assert out.loc["y1", "near_threshold_24h_vs_rate"] == pytest.approx(math.log1p(1))
 
 
 @pytest.mark.parametrize(("hours_later", "expected"), [(5, 1.0), (7, 0.0)])
