@@ -289,6 +289,31 @@ def test_the_transfers_before_a_flagged_fan_out_transfer_are_raised_with_it():
     assert out.loc[8, "reasons"] == ""  # raised, but still under the threshold
 
 
+_FUND = int(da.EPISODE_FUNDING / pd.Timedelta(minutes=1))
+
+
+def test_the_outflows_that_sent_on_a_flagged_deposit_are_raised_with_it():
+    rows = _rows([
+        ("DEP", "P", 0, "deposit", None, 0.999),         # flagged
+        ("O1", "P", 20, "transfer", "Q", 0.9),            # sends it on: raised
+        ("O2", "P", _FUND - 1, "redeem", None, 0.8),      # still within EPISODE_FUNDING: raised
+        ("O3", "P", _FUND + 1, "redeem", None, 0.9),      # too late to be its funds: stays
+        ("O4", "P", 30, "redeem", None, 0.3),             # ordinary on its own: stays
+        ("DEP2", "R", 0, "deposit", None, 0.999),         # flagged, but...
+        ("IN", "R", 10, "deposit", None, 0.2),            # ...a later ordinary inflow
+        ("O5", "R", 20, "redeem", None, 0.9),             # is what this one sends on: stays
+    ])
+    out = da.link_episodes(rows, threshold=0.975)
+    np.testing.assert_allclose(out["fraud_score"], [0.999, _blend(0.999, 0.9), _blend(0.999, 0.8),
+                                                    0.9, 0.3, 0.999, 0.2, 0.9])
+    assert out["linked_to"].tolist() == ["", "DEP", "DEP", "", "", "", "", ""]
+    assert out.loc[1, "reasons"] == ("part of an episode: sent on funds of flagged deposit DEP "
+                                     "(why DEP: x=1 (typical 0))")
+    # The link needs nothing later than the raised row: the same without the rows after O1.
+    early = da.link_episodes(rows.iloc[:2], threshold=0.975)
+    assert early.loc[1, "fraud_score"] == out.loc[1, "fraud_score"]
+
+
 def test_a_mule_chain_is_raised_back_to_its_opening_deposit():
     rows = _rows([
         ("D", "A", 0, "deposit", None, 0.95),
@@ -381,7 +406,7 @@ def test_the_followers_episode_window_ends_where_linking_everything_ends(seed):
 
 def test_window_edges_are_inclusive_and_equal_links_name_the_earliest_row():
     rows = _rows([
-        ("F", "D", -30, "deposit", None, 0.9),     # exactly EPISODE_FUNDING before: funds OUT
+        ("F", "D", -_FUND, "deposit", None, 0.9),  # exactly EPISODE_FUNDING before: funds OUT
         ("OUT", "D", 0, "redeem", None, 0.999),
         ("P", "E", -60, "transfer", "X", 0.6),     # exactly EPISODE_WINDOW before T1
         ("T1", "E", 0, "transfer", "Y", 0.99),
