@@ -90,16 +90,16 @@ class DeliveryResult:
 # wallet's earlier rows of the same type within EPISODE_WINDOW, and the inflow a flagged outflow
 # sent on (the wallet's latest deposit or incoming transfer before it, if within
 # EPISODE_FUNDING). The money goes on, too: the outflows that sent on a flagged inflow are
-# raised with it (a pass-through's transfers out of a flagged deposit, a chain's next hop); that
-# link needs nothing later than the raised row. Rows at the same time are not "before" each
-# other. A linked row's
+# raised with it (a pass-through's transfers out of a flagged deposit, a chain's next hop): a
+# link from an earlier row, though that row may itself have been raised by a later one. Rows at
+# the same time are not "before" each other. A linked row's
 # evidence -log(1 - score) becomes EPISODE_WEIGHT of the flagged row's plus the rest of its own;
 # rows that looked entirely ordinary themselves (score under EPISODE_MIN_SCORE) are never raised.
 # Two passes let a raised row raise its own predecessors (a chain's opening deposit). On both
 # generators this lifted recall for the episodic scenarios at about the same precision
 # (bench/bench_quality.py); it is the only step where a score depends on later rows. The
 # forward link with a funding window of an hour (30 minutes before) raised average precision at
-# seeds 0 / 1 from 0.771 / 0.714 to 0.774 / 0.717 on ours and from 0.524 / 0.497 to 0.541 /
+# seeds 0 / 1 from 0.772 / 0.713 to 0.773 / 0.716 on ours and from 0.524 / 0.497 to 0.541 /
 # 0.507 on the independent data, pass-through recall from 0.56 / 0.62 to 0.72 / 0.77.
 EPISODE_WINDOW = pd.Timedelta(hours=1)
 EPISODE_FUNDING = pd.Timedelta(hours=1)
@@ -134,7 +134,8 @@ def _search_pairs(groups, times, g, t, side: str) -> np.ndarray:
 
 
 def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Raise the rows that led up to a flagged row (see EPISODE_* above).
+    """Raise the rows that led up to a flagged row, and those that sent its funds on (see
+    EPISODE_* above).
 
     `rows`: transaction_id, wallet_id, timestamp, type, fraud_score, reasons and optionally
     counterparty_wallet_id: the scored rows of one period, in any order. Returns, on the same
@@ -232,8 +233,8 @@ def detect(
     """Score one batch of transactions; returns the detections.csv columns.
 
     `targets` are loaded transactions (timestamp as datetime64 UTC); `history` the earlier
-    ones that give the look-back context. With `link`, rows that led up to a flagged row are
-    raised with it (link_episodes); the streaming path scores with link=False and links over
+    ones that give the look-back context. With `link`, rows that led up to a flagged row, or sent
+    its funds on, are raised with it (link_episodes); the streaming path scores with link=False and links over
     its recent rows itself.
     """
     from feature_engineering import build_features
@@ -640,8 +641,8 @@ EVICT_SLACK = pd.Timedelta(hours=1)
 COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
 REBUILD_SHARE = 0.25  # see _Retained.compact
 STREAM_DETECTIONS_NAME = "stream_detections.csv"
-# Rows raised after they were scored, when a later row flagged the episode they belong to: one
-# line per rise, STREAM_COLUMNS plus linked_to. The last line of a transaction here, else its
+# Rows raised after they were scored, when a later row flagged the episode they belong to (or,
+# when a row that funded them was raised itself): one line per rise, STREAM_COLUMNS plus linked_to. The last line of a transaction here, else its
 # line in stream_detections.csv, is what the batch path gives for it.
 STREAM_EPISODES_NAME = "stream_episodes.csv"
 CHECKPOINT_NAME = "follow_checkpoint.json"
@@ -655,7 +656,7 @@ _BOOL_TEXT = {"1": 1, "0": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0}
 class FollowStats:
     scored: int = 0
     flagged: int = 0
-    raised: int = 0  # rises of earlier rows linked to a later flagged one (stream_episodes.csv)
+    raised: int = 0  # rises of rows scored before, when their episode showed (stream_episodes.csv)
     malformed: int = 0
     logins: int = 0
     alerts_sent: int = 0
@@ -1011,17 +1012,24 @@ class _Episodes:
         linked = link_episodes(recent, self.threshold)
         score, link = linked["fraud_score"].to_numpy(), linked["linked_to"].to_numpy()
         # An equal score by way of another row happens when a row that ties with the written
-        # link becomes flagged later; the batch path names the earliest, so the last word must.
-        # A written link to a row no longer kept (an inflow that funded a kept outflow) stands:
-        # the rows left cannot tell whether it was the earliest.
-        kept = (shown_link == "") | np.isin(shown_link, recent["transaction_id"].to_numpy())
-        up = (score > shown) | ((score == shown) & (link != "") & (link != shown_link) & kept)
+        # link becomes flagged later; the batch path names the earliest, so the last word must,
+        # and only an earlier row replaces the written one. A row no longer kept is earlier than
+        # every kept one: a link to it stands (relinking without the rows that raised it could
+        # find a later row at the same score).
+        ts = pd.DatetimeIndex(recent["timestamp"]).as_unit("ns").asi8
+        up = score > shown
+        tie = np.flatnonzero((score == shown) & (link != "") & (link != shown_link))
+        if len(tie):
+            ids = recent["transaction_id"].astype(str).to_numpy()
+            order = dict(zip(ids, zip(ts.tolist(), ids.tolist(), strict=True), strict=True))
+            gone = (np.iinfo(np.int64).min, "")
+            up[tie] = [shown_link[r] == "" or order[link[r]] < order.get(shown_link[r], gone)
+                       for r in tie]
         out = pd.concat([recent.loc[up, ["transaction_id", "wallet_id", "timestamp", "amount",
                                          "type"]], linked.loc[up]], axis=1)
         out["was_flagged"] = shown[up] >= self.threshold
         shown_link[up] = link[up]
         # Rows older than the newest by more than EPISODE_REACH can rise no more.
-        ts = pd.DatetimeIndex(recent["timestamp"]).as_unit("ns").asi8
         keep = ts >= ts.max() - _EPISODE_KEEP.value
         self.recent = recent.loc[keep].reset_index(drop=True)
         self.shown = np.maximum(shown, score)[keep]

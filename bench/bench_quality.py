@@ -155,7 +155,8 @@ def _bench_dataset(data: Path, contamination: float, seed: int) -> list[dict]:
         bundle = tm.train(train_features, contamination=contamination, seed=seed, **kw)
         seconds = time.perf_counter() - t0
         scored = pd.concat([context, tm.score(bundle, new_features).reset_index(drop=True)], axis=1)
-        # As detect_anomalies.detect does: the rows that led up to a flagged row are raised.
+        # As detect_anomalies.detect does: the rows that led up to a flagged row, or sent its
+        # funds on, are raised.
         linked = da.link_episodes(scored, bundle["threshold"])
         if name == next(iter(MODELS)):
             m, variants = _evaluate(scored, labels)

@@ -122,7 +122,7 @@ def _run(data: Path, models: Path, live: Path, rate: float, limit: int | None, t
     created = pd.to_datetime(alerts["created_at"], utc=True, format="ISO8601")
     # Not astype(int64): pandas 3 parses to microseconds, so the integer unit is not ns.
     alerts["created_s"] = (created - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    # Alerts on a row's own score; a row raised later by the episode it led up to is alerted
+    # Alerts on a row's own score; a row raised later by the episode it belongs to is alerted
     # when the later row arrives, which is not a delay of this path.
     flagged_on_arrival = det.loc[det["is_anomaly"].astype(bool), ["transaction_id"]]
     lat = alerts.merge(flagged_on_arrival, on="transaction_id").merge(t, on="transaction_id")

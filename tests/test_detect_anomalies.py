@@ -380,7 +380,7 @@ def test_the_funding_inflow_is_the_latest_one_strictly_before_the_outflow():
     np.testing.assert_array_equal(out["fraud_score"].to_numpy()[:4], [0.9, 0.2, 0.9, 0.999])
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(16))
 def test_the_followers_episode_window_ends_where_linking_everything_ends(seed):
     # _Episodes gets the scored rows in arrival (time) order in random micro-batches, equal times
     # split across batches included; what it wrote last per row must be link_episodes of all.
@@ -390,18 +390,44 @@ def test_the_followers_episode_window_ends_where_linking_everything_ends(seed):
     rows["amount"] = 10.0
     want = da.link_episodes(rows, threshold=0.975)
     episodes = da._Episodes(0.975)
-    final = rows[["fraud_score", "reasons"]].copy()
+    final = rows[["fraud_score", "reasons"]].assign(linked_to="")
     final.index = rows["transaction_id"]
     cuts = np.unique(np.r_[0, np.sort(rng.integers(1, len(rows), 40)), len(rows)])
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         part = rows.iloc[lo:hi]
         det = part[["transaction_id", "wallet_id", "timestamp", "fraud_score", "reasons"]]
         raised = episodes.add(det, part)
-        final.loc[raised["transaction_id"], ["fraud_score", "reasons"]] = raised[
-            ["fraud_score", "reasons"]].to_numpy()
+        final.loc[raised["transaction_id"], ["fraud_score", "reasons", "linked_to"]] = raised[
+            ["fraud_score", "reasons", "linked_to"]].to_numpy()
     np.testing.assert_array_equal(final["fraud_score"].to_numpy(), want["fraud_score"].to_numpy())
+    assert final["linked_to"].tolist() == want["linked_to"].tolist()
     flagged = want["is_anomaly"].to_numpy()
     assert final["reasons"].to_numpy()[flagged].tolist() == want["reasons"].to_numpy()[flagged].tolist()
+
+
+def test_the_follower_keeps_a_link_whose_row_it_let_go_over_a_later_equal_one():
+    # J's funds go on through L to X; J is let go before M arrives, and M raises X exactly as
+    # much as L does. The batch path names L (the earlier), so the follower must keep it.
+    rows = _rows([
+        ("J", "A", 0, "deposit", None, 0.9),
+        ("L", "A", 50, "transfer", "B", 0.6),
+        ("X", "B", 100, "transfer", "C", 0.6),
+        ("K", "B", 120, "deposit", None, 0.9),
+        ("M", "B", 130, "transfer", "D", 0.6),
+        ("Z", "Q", 210, "deposit", None, 0.1),
+        ("Z2", "Q", 211, "deposit", None, 0.1),
+    ]).assign(amount=1.0)
+    want = da.link_episodes(rows, threshold=0.8)
+    assert want["linked_to"].tolist()[:5] == ["", "J", "L", "", "K"]
+    episodes, last = da._Episodes(0.8), {}
+    for i in range(len(rows)):
+        row = rows.iloc[[i]].reset_index(drop=True)
+        raised = episodes.add(row[["transaction_id", "wallet_id", "timestamp", "fraud_score",
+                                   "reasons"]], row)
+        last.update(zip(raised["transaction_id"], raised["linked_to"], strict=True))
+    assert "J" not in episodes.recent["transaction_id"].tolist()  # let go by the end
+    assert {k: last.get(k, "") for k in rows["transaction_id"]} == dict(
+        zip(rows["transaction_id"], want["linked_to"], strict=True))
 
 
 def test_window_edges_are_inclusive_and_equal_links_name_the_earliest_row():
