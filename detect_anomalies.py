@@ -171,14 +171,14 @@ def link_episodes(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
         # The inflow each outflow sent on: the wallet's latest inflow strictly before it (a row
         # that arrives later with the same time never changes which one that is), if recent.
         fund = np.full(n, -1, dtype=np.int64)
-        spent = np.flatnonzero(outflow)
-        if len(spent) and len(inflow):
-            at = _search_pairs(dest[inflow], ts[inflow], owner[spent], ts[spent], "left") - 1
-            src = inflow[np.maximum(at, 0)]
-            ok = ((at >= 0) & (dest[src] == owner[spent])
-                  & (ts[src] >= ts[spent] - EPISODE_FUNDING.value))
-            fund[spent[ok]] = src[ok]
-        spent = np.flatnonzero(fund >= 0)
+        outs = np.flatnonzero(outflow)
+        if len(outs) and len(inflow):
+            at = _search_pairs(dest[inflow], ts[inflow], owner[outs], ts[outs], "left") - 1
+            latest = inflow[np.maximum(at, 0)]
+            ok = ((at >= 0) & (dest[latest] == owner[outs])
+                  & (ts[latest] >= ts[outs] - EPISODE_FUNDING.value))
+            fund[outs[ok]] = latest[ok]
+        spent = np.flatnonzero(fund >= 0)  # the outflows with a funding inflow
         for _ in range(EPISODE_PASSES):
             flagged_now = score >= threshold
             trig = np.flatnonzero(flagged_now)
@@ -234,8 +234,8 @@ def detect(
 
     `targets` are loaded transactions (timestamp as datetime64 UTC); `history` the earlier
     ones that give the look-back context. With `link`, rows that led up to a flagged row, or sent
-    its funds on, are raised with it (link_episodes); the streaming path scores with link=False and links over
-    its recent rows itself.
+    its funds on, are raised with it (link_episodes); the streaming path scores with link=False
+    and links over its recent rows itself.
     """
     from feature_engineering import build_features
     from train_model import BundleError, score
@@ -641,9 +641,10 @@ EVICT_SLACK = pd.Timedelta(hours=1)
 COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
 REBUILD_SHARE = 0.25  # see _Retained.compact
 STREAM_DETECTIONS_NAME = "stream_detections.csv"
-# Rows raised after they were scored, when a later row flagged the episode they belong to (or,
-# when a row that funded them was raised itself): one line per rise, STREAM_COLUMNS plus linked_to. The last line of a transaction here, else its
-# line in stream_detections.csv, is what the batch path gives for it.
+# Rows raised after they were scored, when a later row flagged the episode they belong to (or a
+# row that funded them was raised itself): one line per rise, STREAM_COLUMNS plus linked_to. The
+# last line of a transaction here, else its line in stream_detections.csv, is what the batch
+# path gives for it.
 STREAM_EPISODES_NAME = "stream_episodes.csv"
 CHECKPOINT_NAME = "follow_checkpoint.json"
 STREAM_COLUMNS = [*DETECTION_COLUMNS, "scored_at"]

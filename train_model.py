@@ -60,9 +60,9 @@ IFOREST_PARAMS = {"n_estimators": 100, "max_samples": 256}
 # "fisher+max" are the rest. Average precision with episodes linked, seeds 0 / 1, on ours and
 # on the independent generator, before the device-continuity features: "lead+second"
 # 0.72 / 0.68 and 0.50 / 0.43, "top2" 0.71 / 0.67 and 0.53 / 0.45, "top2+max" 0.69 / 0.64 and
-# 0.44 / 0.39 (bench/bench_quality.py --seed 0 / 1). At a weight of 0.75 or more (0.7 for the One-Class
-# SVM) the second detector outweighs a planted one-behaviour outlier (tests/test_train_model.py)
-# and it no longer ranks first; "top2" fails that test too.
+# 0.44 / 0.39 (bench/bench_quality.py --seed 0 / 1). At a weight of 0.75 or more (0.7 for the
+# One-Class SVM) the second detector outweighs a planted one-behaviour outlier
+# (tests/test_train_model.py) and it no longer ranks first; "top2" fails that test too.
 # "decay" (default): every detector's evidence from the most out of line down, each counting
 # COMBINE_DECAY times the one before (1, 0.45, 0.2, ...). "lead+second" stopped at the second,
 # so a pass-through or a fan-out that three or four behaviours each find moderately odd ranked
