@@ -936,7 +936,6 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     wallet_known_e = np.zeros(ev.n, np.int64)
     if len(acc_rows):
         wallet_known_e[acc_rows] = _pair_stats(ev, acc_rows, np.zeros(len(acc_rows), np.int64))[1]
-    new_count = np.zeros(n_out)
     new_at = {}
     login_unseen = np.zeros(n_out)
     for name, v_tx, v_lg in (("ip", ip_tx, ip_lg), ("country", c_tx, c_lg), ("device", dv_tx, dv_lg)):
@@ -951,7 +950,6 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
             new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
             known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
         f[f"{name}_new"] = new_at[name] = new_e[P]
-        new_count += new_at[name]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / _NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);
         # decided by the files' columns, never by which rows happen to be loaded.
@@ -963,11 +961,11 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
             ip_new_e = new_e
         if name == "country":
             country_e = val
-    f["access_new_count"] = new_count
+    new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
+    f["access_new_count"] = new_place + new_at["device"]
     # Device continuity: a traveller or a VPN user brings a known device to a new place; a
     # takeover arrives on a new device, and its cash-out leaves from it. Without device_id
     # every device is unknown, and a new place counts as it is.
-    new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["new_place_new_device"] = new_place * new_at["device"] if has_device else new_place
     f["amount_out_new_device_log"] = np.where(
         outgoing & new_at["device"], f.get("amount_log"), 0.0

@@ -403,15 +403,14 @@ def _combine(
     if how == "fisher":  # Fisher's method: the evidence of every detector
         return evidence.sum(axis=1), None
     ranked = -np.sort(-evidence, axis=1)  # the detectors from the most out of line down
-    if how == "decay":
-        weight = _combine_weight(how) if weight is None else weight
-        return ranked @ (weight ** np.arange(ranked.shape[1])), None
     two = ranked[:, :2]
+    if how in ("decay", "lead+second"):
+        # Each detector counts `weight` times the one before it: all of them, or the first two.
+        weight = _combine_weight(how) if weight is None else weight
+        used = ranked if how == "decay" else two
+        return used @ (weight ** np.arange(used.shape[1])), None
     if how == "top2":  # both counted fully, without the single-detector branch
         return two.sum(axis=1), None
-    if how == "lead+second":  # the detector most out of line, and less of the next one
-        weight = _combine_weight(how) if weight is None else weight
-        return two[:, 0] + weight * two[:, 1:].sum(axis=1), None
     # A sum of evidence alone ranks several moderately odd detectors above one detector far out
     # (whose p-value the calibration cannot take below ~1/rows); the larger of the two
     # calibrated statistics, the sum and the maximum, keeps both kinds at the top.
