@@ -153,7 +153,7 @@ FEATURE_FAMILIES: dict[str, list[str]] = {
         "failed_logins_24h_log", "failed_logins_new_ip_1h_log", "success_logins_1h_log",
         "failed_login_share_1h", "login_unseen", "time_since_success_login_log",
         "ip_known_days_log", "country_known_days_log", "device_known_days_log",
-        "new_place_new_device",
+        "new_place_new_device", "failed_logins_new_device_1h_log",
     ],
 }  # fmt: skip
 FEATURE_NAMES: list[str] = [name for names in FEATURE_FAMILIES.values() for name in names]
@@ -226,6 +226,7 @@ FEATURE_LABELS: dict[str, str] = {
     "success_logins_1h_log": "successful logins in the last hour",
     "failed_logins_new_ip_1h_log": "failed logins from a new IP in the last hour",
     "failed_login_share_1h": "share of the last hour's logins that failed",
+    "failed_logins_new_device_1h_log": "failed logins from a new device in the last hour",
     "time_since_success_login_log": "time since the last successful login",
     "ip_known_days_log": "how long the IP has been known",
     "country_known_days_log": "how long the country has been known",
@@ -961,6 +962,8 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
             ip_new_e = new_e
         if name == "country":
             country_e = val
+        if name == "device":
+            device_new_e, device_e = new_e, val
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["access_new_count"] = new_place + new_at["device"]
     # Device continuity: a traveller or a VPN user brings a known device to a new place; a
@@ -988,6 +991,12 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     # when they are the share of its logins.
     f["failed_login_share_1h"] = failed1 / (failed1 + success1 + 1.0)
     f["failed_logins_new_ip_1h_log"] = np.log1p(wsum((failed_e & ip_new_e).astype(np.int64), s1, False))
+    # A password guesser fails from a device the wallet does not know; its owner's typos come
+    # from the owner's own device. A login without a device is judged by its IP.
+    unfamiliar = np.where(device_e >= 0, device_new_e, ip_new_e)
+    f["failed_logins_new_device_1h_log"] = np.log1p(
+        wsum((failed_e & unfamiliar).astype(np.int64), s1, False)
+    )
     if lg is not None:
         f["time_since_success_login_log"] = _since_log(_last_before(success_e, ev.wallet, P), ev, P, t)
     else:

@@ -178,6 +178,9 @@ HAND_CASES = [
     ("failed_login_share_1h", "t3", 1 / 3),
     ("failed_login_share_1h", "t2", 0.0),  # the logins at 10:30 and 10:39 come later
     ("failed_logins_new_ip_1h_log", "t3", math.log1p(1)),
+    # the logins carry no device: l1's failure is judged by its IP, ip2, new to A
+    ("failed_logins_new_device_1h_log", "t3", math.log1p(1)),
+    ("failed_logins_new_device_1h_log", "t2", 0.0),
     ("time_since_success_login_log", "t3", math.log1p(60)),
     ("time_since_success_login_log", "t2", CAP),
     ("ip_known_days_log", "t2", math.log1p(20 / 1440)),
@@ -603,6 +606,34 @@ def test_login_unseen_marks_a_device_never_used_to_log_in():
     )
     out = fe.build_features(tx, logins=logins).set_index("transaction_id")["login_unseen"]
     assert list(out) == [0.0, 1.0]
+
+
+def test_failed_logins_new_device_count_a_guesser_not_the_owners_typos():
+    """The owner mistypes on its own device (from a new IP: a mobile network); a guesser fails
+    from a device the wallet never used. Only the guesser's failure counts."""
+    tx = _tx(
+        [
+            ("k1", "K", "2026-01-01T09:00:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
+            ("k2", "K", "2026-01-01T10:40:00Z", 10.0, "redeem", "ip1", None, "US", "d1"),
+        ]
+    )
+    logins = pd.DataFrame(
+        {
+            "login_id": ["l1", "l2", "l3"],
+            "wallet_id": ["K", "K", "K"],
+            "timestamp": pd.to_datetime(
+                ["2026-01-01T10:20:00Z", "2026-01-01T10:25:00Z", "2026-01-01T10:30:00Z"], utc=True
+            ),
+            "ip_address": ["ip5", "ip7", "ip1"],
+            "success": [0, 0, 1],
+            "device_id": ["d1", "d9", "d1"],
+        }
+    )
+    out = fe.build_features(tx, logins=logins).set_index("transaction_id")
+    assert out.loc["k2", "failed_logins_1h_log"] == pytest.approx(math.log1p(2))
+    assert out.loc["k2", "failed_logins_new_ip_1h_log"] == pytest.approx(math.log1p(2))
+    assert out.loc["k2", "failed_logins_new_device_1h_log"] == pytest.approx(math.log1p(1))
+    assert out.loc["k1", "failed_logins_new_device_1h_log"] == 0.0
 
 
 @pytest.mark.parametrize("days_before", [30.1, 30.5, 30.9])
