@@ -992,8 +992,12 @@ def _compute(tx, tgt_rows, lg, wallets, tx_columns, login_columns) -> np.ndarray
     f["failed_login_share_1h"] = failed1 / (failed1 + success1 + 1.0)
     f["failed_logins_new_ip_1h_log"] = np.log1p(wsum((failed_e & ip_new_e).astype(np.int64), s1, False))
     # A password guesser fails from a device the wallet does not know; its owner's typos come
-    # from the owner's own device. A login without a device is judged by its IP.
-    unfamiliar = np.where(device_e >= 0, device_new_e, ip_new_e)
+    # from the owner's own device. A login without a device is judged by its IP. A wallet seen
+    # for less than NEW_ACCESS_SPAN (new, or silent for the whole look-back: a dormant account)
+    # has no device to know, so its failures all count.
+    unfamiliar = np.where(device_e >= 0, device_new_e, ip_new_e) | (
+        wallet_known_e < NEW_ACCESS_SPAN.value
+    )
     f["failed_logins_new_device_1h_log"] = np.log1p(
         wsum((failed_e & unfamiliar).astype(np.int64), s1, False)
     )

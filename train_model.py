@@ -116,8 +116,9 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
 # 0): two failures from the wallet's own device in an hour. The logins detector now counts only
 # failures from a device new to the wallet (failed_logins_new_device_1h_log), as a password
 # guesser's are; the raw count, the share and the failures from a new IP (an owner on a new
-# network mistypes too) are left out. Means over seeds 0-3: 0.797 -> 0.838 on ours (0.70-0.87
-# -> 0.81-0.86 by seed), 0.534 -> 0.541 on the independent data, takeover recall 0.97-1.00 there.
+# network mistypes too) are left out. Means over seeds 0-3 (experiment script): 0.797 -> 0.838
+# on ours (0.70-0.87 -> 0.81-0.86 by seed), 0.534 -> 0.541 on the independent data, takeover
+# recall 0.96-1.00 there; bench_quality at seeds 0 / 1: 0.773 / 0.716 -> 0.861 / 0.796 on ours.
 # A new IP or country alone is mostly travel and VPNs (a known device in a new place: 113 of
 # the 499 legitimate rows ranked above 70% recall on our data). The location detector reads
 # new_place_new_device (a new IP or country on a new device) in their place, and the amount
@@ -455,7 +456,7 @@ def _families(feature_names: list[str], families: dict | None, single: bool) -> 
         # One forest over every behaviour beside them: it sees anomalies that span behaviours.
         # A forest over every feature alone reached average precision 0.25 / 0.38 on our / the
         # independent generator, the behaviour forests alone 0.87 / 0.49 (with takeover recall
-        # 0.90 on the independent data), both together 0.86 / 0.54 (bench/bench_quality.py).
+        # 0.91 on the independent data), both together 0.86 / 0.54 (bench/bench_quality.py).
         out[GLOBAL_DETECTOR] = list(feature_names)
     return out
 

@@ -42,17 +42,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stale_model(models: Path) -> str | None:
+    """Why the bundle cannot score this code's features (None if it can)."""
+    sys.path.insert(0, str(ROOT))
+    import feature_engineering as fe
+    import train_model as tm
+
+    try:
+        tm.load_bundle(models / "fraud_model.pkl", fe.FEATURE_NAMES)
+    except tm.BundleError as exc:
+        return str(exc)
+    return None
+
+
 def _ensure_data(data: Path, models: Path) -> None:
-    if (data / "new_transactions.csv").exists() and (models / "fraud_model.pkl").exists():
-        return
-    print(f"generating data in {data} (Makefile defaults) ...", flush=True)
-    for cmd in (
-        ["data_generator.py", "--data-dir", data, "--wallets", "2000", "--days", "60",
-         "--holdout-days", "14", "--seed", "42"],
+    steps = [
         ["feature_engineering.py", "--data-dir", data],
         ["train_model.py", "--data-dir", data, "--models-dir", models, "--reports-dir",
          OUT / "reports", "--seed", "42"],
-    ):
+    ]
+    if not (data / "new_transactions.csv").exists():
+        print(f"generating data in {data} (Makefile defaults) ...", flush=True)
+        steps.insert(0, ["data_generator.py", "--data-dir", data, "--wallets", "2000", "--days",
+                         "60", "--holdout-days", "14", "--seed", "42"])
+    else:
+        why = _stale_model(models)
+        if why is None:
+            return
+        # A model from before a feature change: the follower would refuse it.
+        print(f"retraining the model in {models}: {why}", flush=True)
+    for cmd in steps:
         subprocess.run([PY, str(ROOT / cmd[0]), *map(str, cmd[1:])], check=True,
                        stderr=subprocess.DEVNULL)
 
@@ -109,6 +128,10 @@ def _run(data: Path, models: Path, live: Path, rate: float, limit: int | None, t
         while follower.poll() is None:
             peak = max(peak, _peak_kb(follower.pid))
             time.sleep(0.2)
+        if follower.returncode != 0:
+            log = (OUT / f"follower_{tag}.log").read_text().strip().splitlines()
+            raise RuntimeError(f"follower exited with {follower.returncode}: "
+                               f"{log[-1] if log else '(no log)'}")
     finally:
         if follower is not None and follower.poll() is None:
             follower.terminate()

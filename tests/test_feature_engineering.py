@@ -608,32 +608,63 @@ def test_login_unseen_marks_a_device_never_used_to_log_in():
     assert list(out) == [0.0, 1.0]
 
 
+def _failed_logins(wallet, rows):
+    return pd.DataFrame(
+        {
+            "login_id": [f"{wallet}{i}" for i in range(len(rows))],
+            "wallet_id": wallet,
+            "timestamp": pd.to_datetime([r[0] for r in rows], utc=True),
+            "ip_address": [r[1] for r in rows],
+            "success": [r[2] for r in rows],
+            "device_id": [r[3] for r in rows],
+        }
+    )
+
+
 def test_failed_logins_new_device_count_a_guesser_not_the_owners_typos():
     """The owner mistypes on its own device (from a new IP: a mobile network); a guesser fails
     from a device the wallet never used. Only the guesser's failure counts."""
     tx = _tx(
         [
-            ("k1", "K", "2026-01-01T09:00:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
+            ("k1", "K", "2026-01-01T02:00:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
             ("k2", "K", "2026-01-01T10:40:00Z", 10.0, "redeem", "ip1", None, "US", "d1"),
         ]
     )
-    logins = pd.DataFrame(
-        {
-            "login_id": ["l1", "l2", "l3"],
-            "wallet_id": ["K", "K", "K"],
-            "timestamp": pd.to_datetime(
-                ["2026-01-01T10:20:00Z", "2026-01-01T10:25:00Z", "2026-01-01T10:30:00Z"], utc=True
-            ),
-            "ip_address": ["ip5", "ip7", "ip1"],
-            "success": [0, 0, 1],
-            "device_id": ["d1", "d9", "d1"],
-        }
+    logins = _failed_logins(
+        "K",
+        [
+            ("2026-01-01T10:20:00Z", "ip5", 0, "d1"),  # typo on the owner's device, 8 h known
+            ("2026-01-01T10:25:00Z", "ip7", 0, "d9"),  # a device K never used
+            ("2026-01-01T10:30:00Z", "ip1", 1, "d1"),
+            ("2026-01-01T10:50:00Z", "ip8", 0, "d8"),  # after k2: not counted for it
+        ],
     )
     out = fe.build_features(tx, logins=logins).set_index("transaction_id")
     assert out.loc["k2", "failed_logins_1h_log"] == pytest.approx(math.log1p(2))
     assert out.loc["k2", "failed_logins_new_ip_1h_log"] == pytest.approx(math.log1p(2))
     assert out.loc["k2", "failed_logins_new_device_1h_log"] == pytest.approx(math.log1p(1))
-    assert out.loc["k1", "failed_logins_new_device_1h_log"] == 0.0
+
+
+def test_failed_logins_on_a_dormant_wallet_all_count():
+    """A wallet silent for the whole look-back has no device to know: a guesser's failures on
+    it count, though its device is as old as the wallet's history in the window."""
+    tx = _tx(
+        [
+            ("q1", "Q", "2026-01-01T00:00:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
+            ("q2", "Q", "2026-02-20T10:40:00Z", 10.0, "redeem", "ip9", None, "RU", "d9"),
+        ]
+    )
+    logins = _failed_logins(
+        "Q",
+        [
+            ("2026-02-20T10:20:00Z", "ip9", 0, "d9"),
+            ("2026-02-20T10:25:00Z", "ip9", 0, "d9"),
+            ("2026-02-20T10:30:00Z", "ip9", 1, "d9"),
+        ],
+    )
+    out = fe.build_features(tx, logins=logins).set_index("transaction_id")
+    assert out.loc["q2", "device_new"] == 0.0  # nothing in the window to be new against
+    assert out.loc["q2", "failed_logins_new_device_1h_log"] == pytest.approx(math.log1p(2))
 
 
 @pytest.mark.parametrize("days_before", [30.1, 30.5, 30.9])
