@@ -444,3 +444,27 @@ def test_bundle_keeps_the_combination_weight_it_was_trained_with(monkeypatch, co
     np.testing.assert_array_equal(before, after)
     retrained = tm.score(_train(df, combine=combine), df)["fraud_score"].to_numpy()
     assert not np.array_equal(before, retrained)
+
+
+@pytest.mark.parametrize("model", ["iforest", "ocsvm"])
+def test_one_sided_feature_reads_short_values_as_the_training_median(monkeypatch, model):
+    """A login seconds before the transaction is the usual way in: the short end of
+    time_since_success_login_log reads as typical, the long end still counts."""
+    df = _normal(2000)
+    df["time_since_success_login_log"] = np.random.default_rng(1).normal(5.0, 1.0, len(df))
+    families = {**FAMILIES, "logins": ["time_since_success_login_log"]}
+    median = float(np.median(df["time_since_success_login_log"]))
+    rows = df.iloc[[5, 5, 5]].copy()
+    rows["time_since_success_login_log"] = [0.0, median, median + 4.0]
+
+    bundle = tm.train(df, model, families=families, labels=LABELS)
+    assert bundle["input_floors"] == {"time_since_success_login_log": pytest.approx(median)}
+    short, typical, long = tm.score(bundle, rows)["fraud_score"]
+    assert short == typical
+    assert long > typical
+    # Read two-sided, the short end stands out as much as the long one.
+    monkeypatch.setattr(tm, "ONE_SIDED_FEATURES", ())
+    two_sided = tm.train(df, model, families=families, labels=LABELS)
+    assert two_sided["input_floors"] == {}
+    short, typical, _ = tm.score(two_sided, rows)["fraud_score"]
+    assert short > typical
