@@ -474,12 +474,12 @@ def _feature_matrix(features: pd.DataFrame, names: list[str]) -> np.ndarray:
 
 
 def _floored(X: np.ndarray, names: list[str], floors: dict[str, float]) -> np.ndarray:
-    """The detectors' view of X: each ONE_SIDED_FEATURES column raised to its training floor."""
-    if not floors:
-        return X
-    X = X.copy()
+    """A detector's view of its columns: each ONE_SIDED_FEATURES column raised to its training
+    floor. X is a detector's own slice, changed in place (copied first if read-only)."""
     for j, c in enumerate(names):
         if c in floors:
+            if not X.flags.writeable:
+                X = X.copy()
             np.maximum(X[:, j], floors[c], out=X[:, j])
     return X
 
@@ -558,7 +558,6 @@ def train(
     T_cal = _tail_scores(tails, X_cal)
     col = {c: j for j, c in enumerate(names)}
     floors = {c: float(np.median(X_cal[:, col[c]])) for c in ONE_SIDED_FEATURES if c in col}
-    X_in = _floored(X_cal, names, floors)
 
     detectors = []
     fam_scores = []
@@ -569,10 +568,10 @@ def train(
         if model == "iforest" and inputs == "tail":
             X = X_fit = T_cal[:, idx]
         elif model == "iforest":
-            X = X_fit = X_in[:, idx]
+            X = X_fit = _floored(X_cal[:, idx], cols, floors)
         else:
             X = _floored(_feature_matrix(X_df, cols), cols, floors)
-            X_fit = X_in[:, idx]
+            X_fit = _floored(X_cal[:, idx], cols, floors)
             if n > OCSVM_PARAMS["max_fit_rows"]:
                 # One-Class SVM cost grows with the rows it sees: a uniform subsample
                 # keeps the fit bounded whatever the size of the training period.
@@ -640,16 +639,13 @@ def train(
 
 
 def _family_scores(bundle: dict, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-    names = bundle["feature_names"]
-    col = {c: j for j, c in enumerate(names)}
-    X = _floored(X, names, bundle.get("input_floors", {}))
+    col = {c: j for j, c in enumerate(bundle["feature_names"])}
+    floors = bundle.get("input_floors", {})
     out = []
     for d in bundle["detectors"]:
         idx = [col[c] for c in d["features"]]
-        inputs = T if d["input"] == "tail" else X
-        out.append(
-            _apply_calibration(d["calibration"], _raw_anomaly(d["pipeline"], inputs[:, idx]))
-        )
+        x = T[:, idx] if d["input"] == "tail" else _floored(X[:, idx], d["features"], floors)
+        out.append(_apply_calibration(d["calibration"], _raw_anomaly(d["pipeline"], x)))
     return np.column_stack(out)
 
 
