@@ -587,28 +587,8 @@ def test_ip_stays_new_for_new_access_span(hours_later, expected):
     assert out.loc["e3", "ip_new"] == expected
 
 
-def test_login_unseen_marks_a_device_never_used_to_log_in():
-    tx = _tx(
-        [
-            ("h1", "H", "2026-01-01T10:05:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
-            ("h2", "H", "2026-01-01T10:10:00Z", 10.0, "redeem", "ip1", None, "US", "d9"),
-        ]
-    )
-    logins = pd.DataFrame(
-        {
-            "login_id": ["l1", "l2"],
-            "wallet_id": ["H", "H"],
-            "timestamp": pd.to_datetime(["2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z"], utc=True),
-            "ip_address": ["ip1", "ip1"],
-            "success": [1, 0],
-            "device_id": ["d1", "d9"],  # d9 only ever failed to log in
-        }
-    )
-    out = fe.build_features(tx, logins=logins).set_index("transaction_id")["login_unseen"]
-    assert list(out) == [0.0, 1.0]
-
-
-def _failed_logins(wallet, rows):
+def _logins(wallet, rows):
+    """One wallet's logins from (timestamp, ip, success, device) rows."""
     return pd.DataFrame(
         {
             "login_id": [f"{wallet}{i}" for i in range(len(rows))],
@@ -621,6 +601,24 @@ def _failed_logins(wallet, rows):
     )
 
 
+def test_login_unseen_marks_a_device_never_used_to_log_in():
+    tx = _tx(
+        [
+            ("h1", "H", "2026-01-01T10:05:00Z", 10.0, "deposit", "ip1", None, "US", "d1"),
+            ("h2", "H", "2026-01-01T10:10:00Z", 10.0, "redeem", "ip1", None, "US", "d9"),
+        ]
+    )
+    logins = _logins(
+        "H",
+        [
+            ("2026-01-01T10:00:00Z", "ip1", 1, "d1"),
+            ("2026-01-01T10:01:00Z", "ip1", 0, "d9"),  # d9 only ever failed to log in
+        ],
+    )
+    out = fe.build_features(tx, logins=logins).set_index("transaction_id")["login_unseen"]
+    assert list(out) == [0.0, 1.0]
+
+
 def test_failed_logins_new_device_count_a_guesser_not_the_owners_typos():
     """The owner mistypes on its own device (from a new IP: a mobile network); a guesser fails
     from a device the wallet never used. Only the guesser's failure counts."""
@@ -630,7 +628,7 @@ def test_failed_logins_new_device_count_a_guesser_not_the_owners_typos():
             ("k2", "K", "2026-01-01T10:40:00Z", 10.0, "redeem", "ip1", None, "US", "d1"),
         ]
     )
-    logins = _failed_logins(
+    logins = _logins(
         "K",
         [
             ("2026-01-01T10:20:00Z", "ip5", 0, "d1"),  # typo on the owner's device, 8 h known
@@ -654,7 +652,7 @@ def test_failed_logins_on_a_dormant_wallet_all_count():
             ("q2", "Q", "2026-02-20T10:40:00Z", 10.0, "redeem", "ip9", None, "RU", "d9"),
         ]
     )
-    logins = _failed_logins(
+    logins = _logins(
         "Q",
         [
             ("2026-02-20T10:20:00Z", "ip9", 0, "d9"),
