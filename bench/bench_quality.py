@@ -147,7 +147,7 @@ def _bench_dataset(data: Path, contamination: float, seed: int) -> list[dict]:
         f"{new_features.shape[1] - 1} features"
     )
     cols = [c for c in ("transaction_id", "wallet_id", "timestamp", "type",
-                        "counterparty_wallet_id") if c in targets]
+                        "counterparty_wallet_id", "amount") if c in targets]
     context = targets[cols].reset_index(drop=True)
     rows = []
     for name, kw in MODELS.items():

@@ -331,6 +331,54 @@ def test_a_mule_chain_is_raised_back_to_its_opening_deposit():
     assert out.loc[0, "reasons"] == "part of an episode: funded flagged transfer AB"
 
 
+def _follow(trigger, own):
+    e = lambda p: -np.log(1 - p)  # noqa: E731
+    w = da.EPISODE_FOLLOW_WEIGHT
+    return 1 - np.exp(-(w * e(trigger) + (1 - w) * e(own)))
+
+
+_WITHIN = int(da.EPISODE_FOLLOW_WITHIN / pd.Timedelta(minutes=1))
+
+
+def test_the_hop_whose_money_a_flagged_hop_sends_on_at_once_takes_nearly_all_its_evidence():
+    # A mule chain: D -> AB -> BC -> CD, each hop passing on 90% of the last within minutes. Only
+    # BC stands out; AB on its own (0.7) would stay under the threshold with the plain weight.
+    spec = [
+        ("D", "A", 0, "deposit", None, 0.35, 1000.0),
+        ("AB", "A", 5, "transfer", "B", 0.7, 900.0),
+        ("BC", "B", 10, "transfer", "C", 0.99, 810.0),
+        ("CD", "C", 14, "transfer", "D", 0.4, 730.0),
+        # The same shape, but each hop passes on too little of the last, or too late: plain links.
+        ("E", "E", 0, "deposit", None, 0.35, 1000.0),
+        ("EF", "E", 5, "transfer", "F", 0.7, 500.0),
+        ("FG", "F", 10, "transfer", "G", 0.99, 300.0),              # 60% of its inflow
+        ("GH", "G", 10 + _WITHIN + 1, "transfer", "H", 0.7, 290.0),  # a minute too late
+        ("HI", "H", 10, "deposit", None, 0.7, 100.0),
+        ("HJ", "H", 15, "transfer", "J", 0.99, 101.0),            # more than came in
+    ]
+    rows = _rows([r[:6] for r in spec]).assign(amount=[r[6] for r in spec])
+    assert _blend(0.99, 0.7) < 0.975 <= _follow(0.99, 0.7)
+    out = da.link_episodes(rows, threshold=0.975)
+    ab = _follow(0.99, 0.7)
+    want = [_follow(ab, 0.35), ab, 0.99, _follow(0.99, 0.4),
+            0.35, _blend(0.99, 0.7), 0.99, _blend(0.99, 0.7), _blend(0.99, 0.7), 0.99]
+    np.testing.assert_allclose(out["fraud_score"], want)
+    assert out["linked_to"].tolist() == ["AB", "BC", "", "BC", "", "FG", "", "FG", "HJ", ""]
+    assert out["is_anomaly"].tolist()[:4] == [True, True, True, True]
+    assert out.loc[1, "reasons"].startswith(
+        "part of an episode: funds sent on within minutes by flagged transfer BC (why BC")
+    assert out.loc[3, "reasons"].startswith(
+        "part of an episode: sent on within minutes funds of flagged transfer BC (why BC")
+    # An ordinary row (under EPISODE_FOLLOW_MIN_SCORE) is never raised, followed or not; and
+    # without amounts no link counts as money followed.
+    low = rows.assign(fraud_score=np.where(rows["transaction_id"] == "D", 0.29, rows["fraud_score"]))
+    assert da.link_episodes(low, threshold=0.975).loc[0, "fraud_score"] == 0.29
+    plain = da.link_episodes(rows.drop(columns="amount"), threshold=0.975)
+    assert plain.loc[1, "fraud_score"] == pytest.approx(_blend(0.99, 0.7))
+    assert plain.loc[0, "fraud_score"] == 0.35
+    assert plain.loc[3, "fraud_score"] == 0.4  # under EPISODE_MIN_SCORE: a plain link leaves it
+
+
 def test_linking_does_not_depend_on_row_order_and_never_lowers_a_score():
     rng = np.random.default_rng(5)
     n = 400
@@ -354,6 +402,7 @@ def _random_rows(seed, n=300, wallets=6, minutes=400):
                    rng.choice(["deposit", "transfer", "redeem"]), f"W{rng.integers(wallets)}",
                    float(rng.choice([0.2, 0.6, 0.9, 0.98, 0.995]))) for i in range(n)])
     rows.loc[rows["type"] != "transfer", "counterparty_wallet_id"] = None
+    rows["amount"] = rng.choice([80.0, 100.0, 100.0, 300.0], n)  # some pass most of an inflow on
     return rows
 
 
@@ -387,7 +436,6 @@ def test_the_followers_episode_window_ends_where_linking_everything_ends(seed):
     rng = np.random.default_rng(100 + seed)
     rows = _random_rows(seed, n=250, minutes=300).sort_values(["timestamp", "transaction_id"],
                                                               ignore_index=True)
-    rows["amount"] = 10.0
     want = da.link_episodes(rows, threshold=0.975)
     episodes = da._Episodes(0.975)
     final = rows[["fraud_score", "reasons"]].assign(linked_to="")
@@ -416,7 +464,7 @@ def test_the_follower_keeps_a_link_whose_row_it_let_go_over_a_later_equal_one():
         ("M", "B", 130, "transfer", "D", 0.6),
         ("Z", "Q", 210, "deposit", None, 0.1),
         ("Z2", "Q", 211, "deposit", None, 0.1),
-    ]).assign(amount=1.0)
+    ]).assign(amount=[1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])  # M sends on more than K: plain links
     want = da.link_episodes(rows, threshold=0.8)
     assert want["linked_to"].tolist()[:5] == ["", "J", "L", "", "K"]
     episodes, last = da._Episodes(0.8), {}
