@@ -379,6 +379,77 @@ def test_the_hop_whose_money_a_flagged_hop_sends_on_at_once_takes_nearly_all_its
     assert plain.loc[3, "fraud_score"] == 0.4  # under EPISODE_MIN_SCORE: a plain link leaves it
 
 
+def _series(trigger, own):
+    e = lambda p: -np.log(1 - p)  # noqa: E731
+    w = da.EPISODE_SERIES_WEIGHT
+    return 1 - np.exp(-(w * e(trigger) + (1 - w) * e(own)))
+
+
+_H = 60  # minutes
+_BAND = da.EPISODE_SERIES_BAND
+
+
+def _series_rows():
+    spec = [
+        ("S0", "W", -40 * _H, "deposit", None, 0.9, 9400.0),  # in S1's day, not T's: stays
+        ("S1", "W", -20 * _H, "deposit", None, 0.9, 9500.0),  # a similar deposit that day: raised
+        ("S2", "W", -3 * _H, "deposit", None, 0.6, 9000.0),   # raised
+        ("S3", "W", -25 * _H, "deposit", None, 0.9, 9300.0),  # a day and an hour before: stays
+        ("S4", "W", -2 * _H, "deposit", None, 0.9, 500.0),    # not a similar amount: stays
+        ("S5", "W", -5 * _H, "deposit", None, 0.4, 9200.0),   # ordinary on its own: stays
+        ("S6", "W", -4 * _H, "deposit", None, 0.9, 9300.0 * _BAND),  # the band's edge: raised
+        ("S7", "W", -6 * _H, "deposit", None, 0.9, 9300.0 * _BAND + 1),  # just past it: stays
+        ("R", "W", -3 * _H, "redeem", None, 0.9, 9300.0),     # not a deposit: stays
+        ("V", "V", -3 * _H, "deposit", None, 0.9, 9300.0),    # another wallet: stays
+        ("T", "W", 0, "deposit", None, 0.995, 9300.0),        # flagged
+        ("S8", "W", 0, "deposit", None, 0.9, 9300.0),         # at the same time: not before it
+    ]
+    return _rows([r[:6] for r in spec]).assign(amount=[r[6] for r in spec])
+
+
+def test_a_flagged_deposit_raises_the_similar_deposits_of_its_day_and_no_further():
+    rows = _series_rows()
+    out = da.link_episodes(rows, threshold=0.975)
+    want = rows["fraud_score"].to_numpy().copy()
+    want[1], want[2], want[6] = _series(0.995, 0.9), _series(0.995, 0.6), _series(0.995, 0.9)
+    np.testing.assert_allclose(out["fraud_score"], want)
+    assert out["linked_to"].tolist() == ["", "T", "T", "", "", "", "T", "", "", "", "", ""]
+    assert out.loc[2, "reasons"] == ("part of an episode: one of a series of similar deposits "
+                                     "before flagged deposit T (why T: x=1 (typical 0))")
+    # S1 is flagged now, yet raises nothing in turn (S0, in the day before S1, stays).
+    assert out.loc[1, "is_anomaly"] and out.loc[0, "fraud_score"] == 0.9
+    # Without amounts there is no series.
+    plain = da.link_episodes(rows.drop(columns="amount"), threshold=0.975)
+    np.testing.assert_array_equal(plain["fraud_score"], rows["fraud_score"])
+
+
+def test_the_follower_raises_a_series_a_day_back_and_after_a_restart(tmp_path):
+    rows = _series_rows().sort_values(["timestamp", "transaction_id"], ignore_index=True)
+    rows["counterparty_wallet_id"] = None
+    want = da.link_episodes(rows, threshold=0.975).set_index(rows["transaction_id"])
+    det_cols = ["transaction_id", "wallet_id", "timestamp", "fraud_score", "reasons"]
+    final = rows.set_index("transaction_id")[["fraud_score"]].assign(linked_to="")
+    cut = int(np.flatnonzero(rows["transaction_id"] == "S4")[0])  # stop before the last hours
+    episodes, rises = da._Episodes(0.975), []
+    for k in range(len(rows)):
+        if k == cut:  # restart: a new follower rebuilt from what the first one wrote
+            det_path, ep_path = tmp_path / "det.csv", tmp_path / "ep.csv"
+            rows.iloc[:cut][det_cols].to_csv(det_path, index=False)
+            pd.DataFrame(rises, columns=["transaction_id", "fraud_score", "linked_to"]).to_csv(
+                ep_path, index=False)
+            episodes = da._Episodes(0.975)
+            episodes.restore(det_path, ep_path, rows.iloc[:cut])
+            assert set(episodes.recent["transaction_id"]) >= {"S1", "S2"}  # kept for a series
+        row = rows.iloc[[k]].reset_index(drop=True)
+        raised = episodes.add(row[det_cols], row)
+        rises += raised[["transaction_id", "fraud_score", "linked_to"]].values.tolist()
+        final.loc[raised["transaction_id"], ["fraud_score", "linked_to"]] = raised[
+            ["fraud_score", "linked_to"]].to_numpy()
+    np.testing.assert_array_equal(final["fraud_score"], want.loc[final.index, "fraud_score"])
+    assert final["linked_to"].tolist() == want.loc[final.index, "linked_to"].tolist()
+    assert final.loc["S1", "linked_to"] == "T"  # raised 20 hours after it arrived
+
+
 def test_linking_does_not_depend_on_row_order_and_never_lowers_a_score():
     rng = np.random.default_rng(5)
     n = 400
@@ -462,8 +533,9 @@ def test_the_follower_keeps_a_link_whose_row_it_let_go_over_a_later_equal_one():
         ("X", "B", 100, "transfer", "C", 0.6),
         ("K", "B", 120, "deposit", None, 0.9),
         ("M", "B", 130, "transfer", "D", 0.6),
-        ("Z", "Q", 210, "deposit", None, 0.1),
-        ("Z2", "Q", 211, "deposit", None, 0.1),
+        # Late enough that J is let go even as a deposit a later series could raise.
+        ("Z", "Q", int(da._SERIES_KEEP / _M) + 10, "deposit", None, 0.1),
+        ("Z2", "Q", int(da._SERIES_KEEP / _M) + 11, "deposit", None, 0.1),
     ]).assign(amount=[1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])  # M sends on more than K: plain links
     want = da.link_episodes(rows, threshold=0.8)
     assert want["linked_to"].tolist()[:5] == ["", "J", "L", "", "K"]
