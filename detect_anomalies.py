@@ -117,7 +117,8 @@ class DeliveryResult:
 # the count gives the later ones away. As a last step, a flagged deposit raises the same
 # wallet's deposits of a similar amount (within a factor EPISODE_SERIES_BAND) in the
 # EPISODE_SERIES_WINDOW before it, with EPISODE_SERIES_WEIGHT of its evidence; rows raised there
-# raise nothing in turn, so a deposit rises at most a day later. Means over model seeds 0-3
+# raise nothing in turn, so a deposit rises at most EPISODE_SERIES_WINDOW + EPISODE_REACH (26 h)
+# later (its trigger may itself rise up to EPISODE_REACH after it). Means over model seeds 0-3
 # (experiment script): average precision 0.855 -> 0.873 on ours, suspicious-deposit recall
 # 0.860 -> 0.957 (0.92-0.98 by seed), 0.561 -> 0.562 on the independent data.
 EPISODE_WINDOW = pd.Timedelta(hours=1)
@@ -227,12 +228,18 @@ def _blend(weight, trigger: np.ndarray, own: np.ndarray) -> np.ndarray:
     return -np.expm1(-(weight * _evidence(trigger) + (1 - weight) * _evidence(own)))
 
 
-def _raise(score, via, link_how, canon, src, i, how, value) -> None:
+def _raise(score, via, link_how, canon, src, i, how, value, earlier_ties=False) -> None:
     """Each raised row i keeps its strongest link (the earliest such src among equals), where
-    it beats the row's score so far; in place. Reads `score` before writing it."""
+    it beats the row's score so far (with `earlier_ties`, also where it equals it by way of an
+    earlier row than the link so far); in place. Reads `score` before writing it."""
     order = np.lexsort((canon[src], -value, i))
     best = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
-    best = best[value[best] > score[i[best]]]
+    wins = value[best] > score[i[best]]
+    if earlier_ties:
+        was = via[i[best]]
+        wins |= ((value[best] == score[i[best]]) & (was >= 0)
+                 & (canon[src[best]] < canon[np.maximum(was, 0)]))
+    best = best[wins]
     score[i[best]] = value[best]
     via[i[best]] = src[best]
     link_how[i[best]] = how[best]
@@ -241,7 +248,9 @@ def _raise(score, via, link_how, canon, src, i, how, value) -> None:
 def _series_links(owner, kinds, ts, canon, amount, own, score, threshold):
     """The last step of link_episodes: (flagged deposit, earlier deposit of the series, value)
     for the same wallet's deposits of a similar amount in the EPISODE_SERIES_WINDOW before a
-    flagged deposit. Triggers are read at their score after the passes."""
+    flagged deposit. Triggers are read at their score after the passes (the follower's
+    series_only rows at their own score: their stronger raises were made while they were
+    recent)."""
     dep = np.flatnonzero((kinds == "deposit") & (amount > 0) & np.isfinite(amount))
     dep = dep[np.lexsort((canon[dep], owner[dep]))]
     trig = dep[score[dep] >= threshold]
@@ -291,7 +300,10 @@ def link_episodes(rows: pd.DataFrame, threshold: float, series_only=None) -> pd.
         score[p], link_how[p] = sp, sh
         via[p[sv >= 0]] = p[sv[sv >= 0]]
         src, i, value = _series_links(owner, kinds, ts, canon, amount, own, score, threshold)
-        _raise(score, via, link_how, canon, src, i, np.full(len(i), _SERIES_WORDS), value)
+        # At an equal score the earlier row is named, as the follower names it (it may have
+        # written this link before the one from the passes arrived).
+        _raise(score, via, link_how, canon, src, i, np.full(len(i), _SERIES_WORDS), value,
+               earlier_ties=True)
     flagged = score >= threshold
     reasons = rows["reasons"].fillna("").astype(str).to_numpy(dtype=object).copy()
     linked = np.full(n, "", dtype=object)

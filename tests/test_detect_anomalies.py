@@ -379,6 +379,18 @@ def test_the_hop_whose_money_a_flagged_hop_sends_on_at_once_takes_nearly_all_its
     assert plain.loc[3, "fraud_score"] == 0.4  # under EPISODE_MIN_SCORE: a plain link leaves it
 
 
+def _follow_row_by_row(rows, threshold):
+    """Feed rows (in time order) to a follower one at a time; returns it and the link it wrote
+    last for each raised row."""
+    episodes, last = da._Episodes(threshold), {}
+    for k in range(len(rows)):
+        row = rows.iloc[[k]].reset_index(drop=True)
+        raised = episodes.add(row[["transaction_id", "wallet_id", "timestamp", "fraud_score",
+                                   "reasons"]], row)
+        last.update(zip(raised["transaction_id"], raised["linked_to"], strict=True))
+    return episodes, last
+
+
 def _series(trigger, own):
     e = lambda p: -np.log(1 - p)  # noqa: E731
     w = da.EPISODE_SERIES_WEIGHT
@@ -448,6 +460,22 @@ def test_the_follower_raises_a_series_a_day_back_and_after_a_restart(tmp_path):
     np.testing.assert_array_equal(final["fraud_score"], want.loc[final.index, "fraud_score"])
     assert final["linked_to"].tolist() == want.loc[final.index, "linked_to"].tolist()
     assert final.loc["S1", "linked_to"] == "T"  # raised 20 hours after it arrived
+
+
+def test_a_series_link_equal_to_a_pass_link_names_the_earlier_row_as_the_follower_does():
+    # S's redemption R (90% of it, minutes later) and its series deposit D raise it exactly as
+    # much; D comes first (same time, smaller id), so the follower writes D first and keeps it.
+    rows = _rows([
+        ("S", "W", 0, "deposit", None, 0.9),
+        ("D", "W", 10, "deposit", None, 0.995),
+        ("R", "W", 10, "redeem", None, 0.995),
+    ]).assign(amount=[100.0, 100.0, 90.0])
+    want = da.link_episodes(rows, threshold=0.975)
+    assert want["linked_to"].tolist() == ["D", "", ""]
+    assert want.loc[0, "fraud_score"] == pytest.approx(_follow(0.995, 0.9))
+    assert _follow(0.995, 0.9) == _series(0.995, 0.9)  # the two links tie
+    _, last = _follow_row_by_row(rows, 0.975)
+    assert last.get("S") == "D"
 
 
 def test_linking_does_not_depend_on_row_order_and_never_lowers_a_score():
@@ -539,12 +567,7 @@ def test_the_follower_keeps_a_link_whose_row_it_let_go_over_a_later_equal_one():
     ]).assign(amount=[1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])  # M sends on more than K: plain links
     want = da.link_episodes(rows, threshold=0.8)
     assert want["linked_to"].tolist()[:5] == ["", "J", "L", "", "K"]
-    episodes, last = da._Episodes(0.8), {}
-    for i in range(len(rows)):
-        row = rows.iloc[[i]].reset_index(drop=True)
-        raised = episodes.add(row[["transaction_id", "wallet_id", "timestamp", "fraud_score",
-                                   "reasons"]], row)
-        last.update(zip(raised["transaction_id"], raised["linked_to"], strict=True))
+    episodes, last = _follow_row_by_row(rows, 0.8)
     assert "J" not in episodes.recent["transaction_id"].tolist()  # let go by the end
     assert {k: last.get(k, "") for k in rows["transaction_id"]} == dict(
         zip(rows["transaction_id"], want["linked_to"], strict=True))
