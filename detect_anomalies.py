@@ -138,6 +138,10 @@ EPISODE_PASSES = 2
 EPISODE_REACH = EPISODE_PASSES * max(EPISODE_WINDOW, EPISODE_FUNDING)
 
 
+# The transaction columns link_episodes reads beside the scores (the last two optional).
+EPISODE_TX_COLUMNS = ("transaction_id", "wallet_id", "timestamp", "type", "counterparty_wallet_id",
+                      "amount")
+
 # How a raised row is linked to the flagged row, in its reasons.
 _LINK_WORDS = ("came before flagged", "funded flagged", "sent on funds of flagged",
                "funds sent on within minutes by flagged", "sent on within minutes funds of flagged",
@@ -365,7 +369,7 @@ def detect(
         }
     )
     if link:
-        extra = [c for c in ("type", "counterparty_wallet_id", "amount") if c in targets]
+        extra = [c for c in EPISODE_TX_COLUMNS if c in targets and c not in out]
         linked = link_episodes(
             pd.concat([out, targets[extra].reset_index(drop=True)], axis=1), bundle["threshold"]
         )
@@ -1093,8 +1097,7 @@ class _Episodes:
     """The scored rows of the last EPISODE_REACH, linked again as each batch arrives, and the
     older deposits their series may still raise."""
 
-    COLUMNS = ["transaction_id", "wallet_id", "timestamp", "type", "counterparty_wallet_id",
-               "amount", "fraud_score", "reasons"]
+    COLUMNS = [*EPISODE_TX_COLUMNS, "fraud_score", "reasons"]
 
     def __init__(self, threshold: float):
         self.threshold = threshold
@@ -1166,8 +1169,7 @@ class _Episodes:
         det["timestamp"] = pd.to_datetime(det["timestamp"], utc=True, format="ISO8601")
         newest = det["timestamp"].max()
         det = det.loc[det["timestamp"] >= newest - _SERIES_KEEP]
-        cols = [c for c in ("transaction_id", "wallet_id", "type", "counterparty_wallet_id",
-                            "amount") if c in retained]
+        cols = [c for c in EPISODE_TX_COLUMNS if c != "timestamp" and c in retained]
         rows = det.merge(retained[cols].astype({"transaction_id": str}), on="transaction_id",
                          how="inner")
         for c in self.COLUMNS:

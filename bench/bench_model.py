@@ -70,7 +70,7 @@ def _score_step(rows: int) -> dict:
     scored = tm.score(bundle, features)
     t2 = time.perf_counter()
     # The episode step detect_anomalies.detect runs after scoring.
-    cols = ["transaction_id", "wallet_id", "timestamp", "type", "counterparty_wallet_id", "amount"]
+    cols = list(detect_anomalies.EPISODE_TX_COLUMNS)
     linked = detect_anomalies.link_episodes(
         pd.concat([targets[cols].reset_index(drop=True), scored.reset_index(drop=True)], axis=1),
         bundle["threshold"],

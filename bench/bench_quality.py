@@ -146,8 +146,7 @@ def _bench_dataset(data: Path, contamination: float, seed: int) -> list[dict]:
         f"\ndata {data}: {len(history)} training / {len(targets)} new transactions, "
         f"{new_features.shape[1] - 1} features"
     )
-    cols = [c for c in ("transaction_id", "wallet_id", "timestamp", "type",
-                        "counterparty_wallet_id", "amount") if c in targets]
+    cols = [c for c in da.EPISODE_TX_COLUMNS if c in targets]
     context = targets[cols].reset_index(drop=True)
     rows = []
     for name, kw in MODELS.items():
