@@ -1,4 +1,4 @@
-"""Benchmark data_generator against the common per-row Faker toy generator.
+"""Benchmark the generator (wallet_monitor.synth) against the common per-row Faker toy generator.
 
 Each measurement runs in its own child process, so peak memory (ru_maxrss of that child)
 belongs to that step alone. Timing covers generating and writing the CSVs. The machine
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from wallet_monitor.synth import generate, write
 
 # The generator makes about this many transactions per wallet over a 30-day period.
 TX_PER_WALLET_30D = 85
@@ -28,13 +28,10 @@ TOY_SIZE = 20_000
 
 
 def _ours(target: int, out: Path) -> dict:
-    sys.path.insert(0, str(ROOT))
-    import data_generator as dg
-
     t0 = time.perf_counter()
-    frames = dg.generate(max(target // TX_PER_WALLET_30D, 2), DAYS, HOLDOUT_DAYS, seed=42)
+    frames = generate(max(target // TX_PER_WALLET_30D, 2), DAYS, HOLDOUT_DAYS, seed=42)
     t1 = time.perf_counter()
-    dg.write(frames, out)
+    write(frames, out)
     t2 = time.perf_counter()
     return {"n_tx": len(frames["transactions"]) + len(frames["new_transactions"]),
             "n_logins": len(frames["logins"]), "generate_s": t1 - t0, "total_s": t2 - t0}

@@ -4,7 +4,7 @@
 
 Each step runs in a child process so its peak memory (ru_maxrss) is its own. Training rows
 are the default generated data's features resampled to --rows; the scored transactions
-come from `data_generator.generate` with enough wallets for --rows holdout transactions.
+come from `wallet_monitor.synth.generate` with enough wallets for --rows holdout transactions.
 Goals: training <= 60 s, scoring (features + model) <= 60 s.
 """
 
@@ -16,25 +16,24 @@ import multiprocessing as mp
 import resource
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import pandas as pd
+
+from wallet_monitor import model as tm
+from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
+from wallet_monitor.features import build_features
+from wallet_monitor.paths import ROOT
+from wallet_monitor.synth import generate
+
 OUT = ROOT / "bench" / "out" / "model"
 # Holdout transactions per wallet and day in the generator's default data (85k / 2000 / 14).
 TX_PER_WALLET_DAY = 3.0
 
 
 def _train_step(rows: int, model: str, single: bool) -> dict:
-    import numpy as np
-    import pandas as pd
-
-    import data_generator
-    import feature_engineering as fe
-    import train_model as tm
-
-    small = data_generator.generate(n_wallets=500, days=30, holdout_days=5, seed=1)
-    base = fe.build_features(small["transactions"], None, small["wallets"], small["logins"])
+    small = generate(n_wallets=500, days=30, holdout_days=5, seed=1)
+    base = build_features(small["transactions"], None, small["wallets"], small["logins"])
     rng = np.random.default_rng(0)
     feats = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
     feats["transaction_id"] = pd.RangeIndex(rows).astype(str)
@@ -42,19 +41,12 @@ def _train_step(rows: int, model: str, single: bool) -> dict:
     bundle = tm.train(feats, model, single=single)
     seconds = time.perf_counter() - t0
     tm.save_bundle(bundle, OUT / "bench_model.pkl")
-    return {"train_seconds": seconds, "rows": rows, "n_fit_rows": bundle["metadata"]["n_fit_rows"]}
+    return {"train_seconds": seconds, "rows": rows, "n_fit_rows": bundle.metadata.n_fit_rows}
 
 
 def _score_step(rows: int) -> dict:
-    import pandas as pd
-
-    import data_generator
-    import detect_anomalies
-    import feature_engineering as fe
-    import train_model as tm
-
     days, holdout = 21, 14
-    frames = data_generator.generate(
+    frames = generate(
         n_wallets=int(rows / (TX_PER_WALLET_DAY * holdout)) + 1,
         days=days,
         holdout_days=holdout,
@@ -63,17 +55,17 @@ def _score_step(rows: int) -> dict:
     targets = frames["new_transactions"]
     bundle = tm.load_bundle(OUT / "bench_model.pkl")
     t0 = time.perf_counter()
-    features = fe.build_features(
+    features = build_features(
         targets, frames["transactions"], frames["wallets"], frames["logins"]
     )
     t1 = time.perf_counter()
     scored = tm.score(bundle, features)
     t2 = time.perf_counter()
-    # The episode step detect_anomalies.detect runs after scoring.
-    cols = list(detect_anomalies.EPISODE_TX_COLUMNS)
-    linked = detect_anomalies.link_episodes(
+    # The episode step wallet_monitor.scoring.detect runs after scoring.
+    cols = list(EPISODE_TX_COLUMNS)
+    linked = link_episodes(
         pd.concat([targets[cols].reset_index(drop=True), scored.reset_index(drop=True)], axis=1),
-        bundle["threshold"],
+        bundle.threshold,
     )
     t3 = time.perf_counter()
     return {

@@ -6,9 +6,9 @@ Two datasets: `python data_generator.py` default data (OUT/data) and
 `bench/alt_generator.py` default data (OUT/alt), a generator the detector was never tuned
 on, with other fraud variants (labels.csv there also has a `variant` column). For each,
 builds the training features, trains each model on them, scores new_transactions.csv
-through `feature_engineering.build_features` with the training transactions as history,
-and prints `detect_anomalies.evaluate` per model, per scenario (and per variant), beside
-the naive baseline. Features are cached in OUT and rebuilt when feature_engineering.py or
+through `wallet_monitor.features.build_features` with the training transactions as history,
+and prints `wallet_monitor.evaluation.evaluate` per model, per scenario (and per variant),
+beside the naive baseline. Features are cached in OUT and rebuilt when the feature code or
 the data change. Labels are used for this report only. Goal for the default model on our
 data: average precision >= 0.8 and every scenario's recall >= 0.9 at an alert rate <= 3%.
 """
@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import logging
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,13 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import data_generator  # noqa: E402
-import detect_anomalies as da  # noqa: E402
-import feature_engineering as fe  # noqa: E402
-import train_model as tm  # noqa: E402
+from wallet_monitor import features as fe
+from wallet_monitor import model as tm
+from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
+from wallet_monitor.evaluation import evaluate
+from wallet_monitor.paths import ROOT
+from wallet_monitor.schema import transactions_file
 
 # name -> train() keyword arguments
 MODELS = {
@@ -82,25 +82,31 @@ def _ensure_data(data: Path, regenerate: bool, generator) -> None:
         assert generator(["--data-dir", str(data)]) == 0
 
 
-def _alt_generator(argv: list[str]) -> int:
-    import subprocess
+def _script(path: Path):
+    """A generator script as a function of its arguments (run in its own process)."""
 
-    cmd = [sys.executable, str(ROOT / "bench" / "alt_generator.py"), *argv]
-    return subprocess.run(cmd, check=False, capture_output=True).returncode
+    def run(argv: list[str]) -> int:
+        cmd = [sys.executable, str(path), *argv]
+        return subprocess.run(cmd, check=False, capture_output=True).returncode
+
+    return run
 
 
-DATASETS = {"default": ("data", data_generator.main), "independent": ("alt", _alt_generator)}
+DATASETS = {"default": ("data", _script(ROOT / "data_generator.py")),
+            "independent": ("alt", _script(ROOT / "bench" / "alt_generator.py"))}
 
 
 def _cached_features(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training and new-period features, rebuilt when the code or the data change."""
-    digest = hashlib.sha256((ROOT / "feature_engineering.py").read_bytes())
+    digest = hashlib.sha256()
+    for source in sorted((ROOT / "wallet_monitor" / "features").glob("*.py")):
+        digest.update(source.read_bytes())
     for name in ("transactions.csv", "new_transactions.csv", "wallets.csv", "logins.csv"):
         if (data / name).exists():
             digest.update(f"{name}:{(data / name).stat().st_mtime_ns}".encode())
     cache = data / "cache" / digest.hexdigest()[:12]
     if not (cache / "new.parquet").exists():
-        history = fe.load_transactions(fe.transactions_file(data))
+        history = fe.load_transactions(transactions_file(data))
         wallets = fe.load_wallets(data / "wallets.csv")
         logins = fe.load_logins(data / "logins.csv")
         targets = fe.load_transactions(data / "new_transactions.csv")
@@ -130,23 +136,23 @@ def _row(name: str, m: dict, seconds: float, variants: dict | None = None) -> di
 
 
 def _evaluate(det: pd.DataFrame, labels: pd.DataFrame) -> tuple[dict, dict | None]:
-    m = da.evaluate(det, labels)
+    m = evaluate(det, labels)
     if "variant" not in labels.columns:
         return m, None
     by_variant = labels.assign(scenario=labels["scenario"] + "/" + labels["variant"])
-    return m, da.evaluate(det, by_variant)["scenarios"]
+    return m, evaluate(det, by_variant)["scenarios"]
 
 
 def _bench_dataset(data: Path, contamination: float, seed: int) -> list[dict]:
     train_features, new_features = _cached_features(data)
-    history = fe.load_transactions(fe.transactions_file(data))
+    history = fe.load_transactions(transactions_file(data))
     targets = fe.load_transactions(data / "new_transactions.csv")
     labels = pd.read_csv(data / "labels.csv", dtype=str)
     print(
         f"\ndata {data}: {len(history)} training / {len(targets)} new transactions, "
         f"{new_features.shape[1] - 1} features"
     )
-    cols = [c for c in da.EPISODE_TX_COLUMNS if c in targets]
+    cols = [c for c in EPISODE_TX_COLUMNS if c in targets]
     context = targets[cols].reset_index(drop=True)
     rows = []
     for name, kw in MODELS.items():
@@ -156,7 +162,7 @@ def _bench_dataset(data: Path, contamination: float, seed: int) -> list[dict]:
         scored = pd.concat([context, tm.score(bundle, new_features).reset_index(drop=True)], axis=1)
         # As detect_anomalies.detect does: the rows that led up to a flagged row, or sent its
         # funds on, are raised.
-        linked = da.link_episodes(scored, bundle["threshold"])
+        linked = link_episodes(scored, bundle.threshold)
         if name == next(iter(MODELS)):
             m, variants = _evaluate(scored, labels)
             rows.append(_row(name.replace("(default)", "without episode linking"), m, seconds,

@@ -31,6 +31,9 @@ import numpy as np
 import pandas as pd
 import requests
 
+from wallet_monitor.features import FEATURE_NAMES
+from wallet_monitor.model import BundleError, load_bundle
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "stream"
 PY = sys.executable
@@ -44,13 +47,9 @@ def _free_port() -> int:
 
 def _stale_model(models: Path) -> str | None:
     """Why the bundle cannot score this code's features (None if it can)."""
-    sys.path.insert(0, str(ROOT))
-    import feature_engineering as fe
-    import train_model as tm
-
     try:
-        tm.load_bundle(models / "fraud_model.pkl", fe.FEATURE_NAMES)
-    except tm.BundleError as exc:
+        load_bundle(models / "fraud_model.pkl", FEATURE_NAMES)
+    except BundleError as exc:
         return str(exc)
     return None
 

@@ -26,8 +26,8 @@ It is saved **without outputs** to keep the repository small: run it top to bott
   (`make generate`), the notebook reads them. Otherwise, or when the environment variable
   `WALLET_NB_SMALL=1` is set, it generates a small dataset (300 wallets, 30 days, 7 of them
   held out) into a temporary folder that is removed at the end.
-* **Code.** Every step calls the project's scripts (`data_generator`, `feature_engineering`,
-  `train_model`, `detect_anomalies`); nothing here re-implements them. Models are trained in
+* **Code.** Every step calls the functions behind the project's scripts (the `wallet_monitor`
+  package: `synth`, `features`, `model`, `scoring`, `evaluation`); nothing here re-implements them. Models are trained in
   memory: nothing is written to `models/` or `reports/`.
 * **Labels.** `labels.csv` is ground truth for evaluation only. The models never see it; here
   it only colours the plots."""),
@@ -36,7 +36,6 @@ It is saved **without outputs** to keep the repository small: run it top to bott
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -47,23 +46,10 @@ import seaborn as sns
 from IPython.display import display
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-
-def find_root(start: Path) -> Path:
-    \"\"\"The repository root: the first folder at or above `start` holding the scripts.\"\"\"
-    for folder in (start, *start.parents):
-        if (folder / "data_generator.py").is_file():
-            return folder
-    raise FileNotFoundError(f"no data_generator.py at or above {start}")
-
-
-ROOT = find_root(Path.cwd().resolve())
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import data_generator  # noqa: E402
-import detect_anomalies  # noqa: E402
-import feature_engineering as fe  # noqa: E402
-import train_model  # noqa: E402
+from wallet_monitor import evaluation, model, scoring, synth
+from wallet_monitor import features as fe
+from wallet_monitor.paths import ROOT
+from wallet_monitor.schema import transactions_file
 
 logging.basicConfig(level=logging.WARNING)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -94,13 +80,13 @@ if have_root_data and not SMALL:
     data_dir = ROOT_DATA
 else:
     TEMP_DIR = Path(tempfile.mkdtemp(prefix="wallet_nb_"))
-    frames = data_generator.generate(seed=SEED, **SMALL_SIZE)
-    data_generator.write(frames, TEMP_DIR)
+    frames = synth.generate(seed=SEED, **SMALL_SIZE)
+    synth.write(frames, TEMP_DIR)
     data_dir = TEMP_DIR
 print(f"reading {data_dir}" + (" (small self-generated dataset)" if TEMP_DIR else ""))
 
 wallets = fe.load_wallets(data_dir / "wallets.csv")
-history = fe.load_transactions(fe.transactions_file(data_dir))
+history = fe.load_transactions(transactions_file(data_dir))
 targets = fe.load_transactions(data_dir / "new_transactions.csv")
 logins = fe.load_logins(data_dir / "logins.csv")
 labels = pd.read_csv(data_dir / "labels.csv", dtype=str)
@@ -203,7 +189,7 @@ changes from one dataset to the next: hour of day alone is a weak signal."""),
     ("md", """\
 ## 2. Features that separate each scenario
 
-`feature_engineering.build_features` turns every transaction into point-in-time features:
+`wallet_monitor.features.build_features` turns every transaction into point-in-time features:
 only events at or before the transaction (within the look-back window) count, so a
 feature never peeks into the future. The training features come from the history; the
 scored period's features use the history as context, exactly as the detector does."""),
@@ -322,7 +308,7 @@ that is only mildly unusual on each of several features can still score high ove
 ## 3. Scores on the scored period
 
 Both models train on the history features only (no labels), exactly as
-`train_model.train` does for `python train_model.py`, then `detect_anomalies.detect`
+`wallet_monitor.model.train` does for `python train_model.py`, then `wallet_monitor.scoring.detect`
 scores the scored period with the history as context. `fraud_score` is in [0, 1], higher
 is more suspicious; `is_anomaly` is `fraud_score >= threshold`, with the threshold stored in
 the model bundle."""),
@@ -330,13 +316,13 @@ the model bundle."""),
 MODELS = {"iforest": "Isolation Forest (default)", "ocsvm": "One-Class SVM"}
 bundles, detections, reports = {}, {}, {}
 for kind in MODELS:
-    bundles[kind] = train_model.train(features_hist, model=kind, seed=SEED)
-    found = detect_anomalies.detect(bundles[kind], targets, history, wallets, logins)
-    reports[kind] = detect_anomalies.evaluate(found, labels)
+    bundles[kind] = model.train(features_hist, model=kind, seed=SEED)
+    found = scoring.detect(bundles[kind], targets, history, wallets, logins)
+    reports[kind] = evaluation.evaluate(found, labels)
     detections[kind] = found.assign(scenario=found["transaction_id"].map(scenario_of).fillna("normal"))
 
 det = detections["iforest"]
-threshold = bundles["iforest"]["threshold"]
+threshold = bundles["iforest"].threshold
 det.head()"""),
     ("md", """\
 ### Fraud score distribution with the threshold
@@ -391,7 +377,7 @@ fig.tight_layout()"""),
 ### Recall by scenario, both models
 
 The share of each scenario's fraudulent transactions that were flagged at the operating
-threshold, from `detect_anomalies.evaluate`. A scenario with low recall is one whose signal
+threshold, from `wallet_monitor.evaluation.evaluate`. A scenario with low recall is one whose signal
 the model does not weigh enough; compare the two models to see which scenarios each one
 misses."""),
     ("code", """\
@@ -417,14 +403,14 @@ pd.DataFrame({MODELS[k]: {key: r[key] for key in HEADLINE} for k, r in reports.i
     ("md", """\
 ### Top suspicious wallets and why
 
-`detect_anomalies.wallet_scores` rolls transaction scores up to wallets (a wallet's score is
+`wallet_monitor.scoring.wallet_scores` rolls transaction scores up to wallets (a wallet's score is
 its most suspicious transaction's). Left: of the k highest-ranked wallets, which share really
 had injected fraud in the scored period, against the share of all wallets that did (dotted).
 Right: the fifteen top wallets and how many of their transactions were flagged (orange if the
 wallet had fraud). Then the table an analyst would open first, with the model's reasons, and
 which reasons come up most often across all alerts."""),
     ("code", """\
-ws = detect_anomalies.wallet_scores(det)
+ws = scoring.wallet_scores(det)
 fraud_wallets = set(det.loc[det["scenario"] != "normal", "wallet_id"])
 ws["had_fraud"] = ws["wallet_id"].isin(fraud_wallets)  # wallet_scores sorts most suspicious first
 k = np.arange(1, min(100, len(ws)) + 1)

@@ -1,10 +1,35 @@
-"""Shared fixtures: one small generated dataset for the whole test session."""
+"""Shared fixtures: one small generated dataset for the whole test session, the chain
+trained on it, and real alert API servers."""
 
 from __future__ import annotations
 
-import pytest
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-import data_generator
+import pytest
+import requests
+
+import feature_engineering
+import train_model
+from wallet_monitor import synth
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_bench(name: str):
+    """A script of bench/ as a module (bench/ is a folder of scripts, not a package)."""
+    path = ROOT / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # Small enough to generate in well under a second, big enough that every fraud
 # scenario and variant appears in both the training and the holdout period.
@@ -13,29 +38,26 @@ SMALL_ARGS = {"n_wallets": 150, "days": 20, "holdout_days": 5, "seed": 7, "fraud
 
 @pytest.fixture(scope="session")
 def small_frames():
-    """The frames ``data_generator.generate`` returns for ``SMALL_ARGS`` (do not mutate)."""
-    return data_generator.generate(**SMALL_ARGS)
+    """The frames ``wallet_monitor.synth.generate`` returns for ``SMALL_ARGS`` (do not mutate)."""
+    return synth.generate(**SMALL_ARGS)
 
 
 @pytest.fixture(scope="session")
 def small_data_dir(tmp_path_factory, small_frames):
     """A directory holding the five generated CSVs of ``SMALL_ARGS``."""
     path = tmp_path_factory.mktemp("small_data")
-    data_generator.write(small_frames, path)
+    synth.write(small_frames, path)
     return path
 
 
 # ---- alert API: a real uvicorn running `python alert_api.py` --------------------------------
-# The one place tests start the alert API (test_alert_api.py, test_dashboard.py, test_delivery.py,
-# test_streaming.py). Stdlib imports are local so this block stands alone.
+# The one place tests start the alert API (tests/api, the delivery and follower tests).
 
 ALERT_API_TEST_KEY = "s3cret-test-key"
 
 
 def _free_port() -> int:
     """A loopback port nothing listens on right now (bound to port 0, then released)."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -56,14 +78,6 @@ class AlertApiServer:
 
     def __init__(self, db, log, api_key: str | None = None, port: int | None = None,
                  timeout: float = 30.0) -> None:
-        import os
-        import subprocess
-        import sys
-        import time
-        from pathlib import Path
-
-        import requests
-
         self.port = _free_port() if port is None else port
         self.db, self.log = Path(db), Path(log)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -72,12 +86,11 @@ class AlertApiServer:
         env = {k: v for k, v in os.environ.items() if k != "ALERT_API_KEY"}
         if api_key:
             env["ALERT_API_KEY"] = api_key
-        root = Path(__file__).resolve().parent.parent
         with open(self.log, "ab") as out:  # a file, not a pipe: an unread pipe blocks the server
             self.proc = subprocess.Popen(
-                [sys.executable, str(root / "alert_api.py"), "--host", "127.0.0.1",
+                [sys.executable, str(ROOT / "alert_api.py"), "--host", "127.0.0.1",
                  "--port", str(self.port), "--db", str(self.db)],
-                stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env,
+                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -96,8 +109,6 @@ class AlertApiServer:
 
     def transaction_ids(self) -> list[str]:
         """Every stored alert's transaction_id, newest first, read through GET /alerts paging."""
-        import requests
-
         ids: list[str] = []
         cursor = None
         while True:
@@ -112,8 +123,6 @@ class AlertApiServer:
 
     def stop(self) -> int:
         """Graceful stop (SIGTERM, the WAL is folded into the file); the exit code."""
-        import subprocess
-
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -143,6 +152,12 @@ def start_alert_api(tmp_path):
         server.stop()
 
 
+@pytest.fixture
+def api(start_alert_api):
+    """A real alert API with a fresh database, for one test."""
+    return start_alert_api()
+
+
 @pytest.fixture(scope="module")
 def alert_api_server(tmp_path_factory):
     """One real alert API without a key and with a fresh database, shared by a test module."""
@@ -159,3 +174,18 @@ def keyed_alert_api_server(tmp_path_factory):
     server = AlertApiServer(tmp / "alerts.db", tmp / "alert_api.log", api_key=ALERT_API_TEST_KEY)
     yield server
     server.stop()
+
+
+# ---- the chain on small data: features and a trained default model ---------------------------
+
+
+@pytest.fixture(scope="module")
+def chain(small_data_dir, tmp_path_factory):
+    """A folder (one per test module) with `data/` (the small generated set and its
+    features.csv), `models/fraud_model.pkl` trained on it, and `reports/`; made by the scripts."""
+    root = tmp_path_factory.mktemp("chain")
+    shutil.copytree(small_data_dir, root / "data")
+    assert feature_engineering.main(["--data-dir", str(root / "data")]) == 0
+    assert train_model.main(["--data-dir", str(root / "data"), "--models-dir", str(root / "models"),
+                             "--reports-dir", str(root / "reports")]) == 0
+    return root

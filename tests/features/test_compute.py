@@ -1,23 +1,33 @@
-"""feature_engineering: hand-checked values, no look-ahead, loading and the CLI."""
+"""build_features: hand-checked values, row order, missing columns, generated data."""
 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-import feature_engineering as fe
+from tests.features._support import HAND_WALLETS
+from wallet_monitor.features import (
+    FEATURE_LABELS,
+    FEATURE_NAMES,
+    LOOKBACK,
+    build_features,
+    load_logins,
+    load_transactions,
+    load_wallets,
+)
+from wallet_monitor.features import context as feature_context
+from wallet_monitor.features.geo import CENTROIDS, haversine_km
+from wallet_monitor.schema import TX_REQUIRED
 
-ROOT = Path(__file__).resolve().parent.parent
-LOOKBACK_S = fe.LOOKBACK.total_seconds()
+LOOKBACK_S = LOOKBACK.total_seconds()
+
+
 CAP = math.log1p(LOOKBACK_S)  # "time since" when there is nothing in the look-back
+
+
 CAP_MIN = math.log1p(LOOKBACK_S / 60)
 
 
@@ -43,6 +53,8 @@ HAND_TX = _tx(
         ("t5", "B", "2026-01-01T10:35:00Z", 40.0, "transfer", "ip9", "C", "DE", "x"),
     ]
 )
+
+
 HAND_LOGINS = pd.DataFrame(
     {
         "login_id": ["l1", "l2"],
@@ -53,15 +65,10 @@ HAND_LOGINS = pd.DataFrame(
         "country": ["FR", "FR"],
     }
 )
-HAND_WALLETS = pd.DataFrame(
-    {
-        "wallet_id": ["A", "B"],
-        "kyc_verified": [1, 0],
-        "registration_date": pd.to_datetime(["2025-12-01", "2026-01-01"], utc=True),
-        "home_country": ["US", "DE"],
-    }
-)
-_US_FR_KM = fe._haversine_km(*fe._CENTROIDS["US"], *fe._CENTROIDS["FR"])
+
+
+_US_FR_KM = haversine_km(*CENTROIDS["US"], *CENTROIDS["FR"])
+
 
 # (feature, transaction, value worked out by hand)
 HAND_CASES = [
@@ -197,7 +204,7 @@ HAND_CASES = [
 
 @pytest.fixture(scope="module")
 def hand_features():
-    return fe.build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS).set_index(
+    return build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS).set_index(
         "transaction_id"
     )
 
@@ -218,7 +225,7 @@ def test_a_known_device_in_a_new_place_is_not_a_new_place_on_a_new_device():
             ("h4", "T", "2026-01-01T12:20:00Z", 60.0, "deposit", "ip8", None, "BR", "d9"),
         ]
     )
-    out = fe.build_features(tx).set_index("transaction_id")
+    out = build_features(tx).set_index("transaction_id")
     assert out.loc["h2", ["ip_new", "country_new", "device_new"]].tolist() == [1.0, 1.0, 0.0]
     assert out.loc["h2", "new_place_new_device"] == 0.0
     assert out.loc["h2", "amount_out_new_device_log"] == 0.0
@@ -229,27 +236,27 @@ def test_a_known_device_in_a_new_place_is_not_a_new_place_on_a_new_device():
 
 
 def test_every_feature_has_a_hand_case_family_and_label():
-    assert {name for name, _, _ in HAND_CASES} == set(fe.FEATURE_NAMES)
-    assert sorted(fe.FEATURE_NAMES) == sorted(fe.FEATURE_LABELS)
-    assert len(fe.FEATURE_NAMES) == len(set(fe.FEATURE_NAMES))
+    assert {name for name, _, _ in HAND_CASES} == set(FEATURE_NAMES)
+    assert sorted(FEATURE_NAMES) == sorted(FEATURE_LABELS)
+    assert len(FEATURE_NAMES) == len(set(FEATURE_NAMES))
 
 
 def test_output_follows_target_order_and_index():
     targets = HAND_TX.iloc[[4, 0, 2]].set_axis([10, 11, 12])
-    out = fe.build_features(targets, history=HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    out = build_features(targets, history=HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
     assert list(out["transaction_id"]) == ["t5", "t1", "t3"]
     assert list(out.index) == [10, 11, 12]
-    assert list(out.columns) == ["transaction_id", *fe.FEATURE_NAMES]
+    assert list(out.columns) == ["transaction_id", *FEATURE_NAMES]
 
 
 def test_shuffled_input_gives_identical_features():
     tx = HAND_TX.copy()
     # Ties on the timestamp are broken by transaction_id, whatever the input order.
     tx.loc[tx["transaction_id"] == "t2", "timestamp"] = tx.loc[0, "timestamp"]
-    base = fe.build_features(tx, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    base = build_features(tx, wallets=HAND_WALLETS, logins=HAND_LOGINS)
     shuffled = tx.sample(frac=1.0, random_state=3)
     logins = HAND_LOGINS.iloc[::-1]
-    again = fe.build_features(shuffled, wallets=HAND_WALLETS.iloc[::-1], logins=logins)
+    again = build_features(shuffled, wallets=HAND_WALLETS.iloc[::-1], logins=logins)
     pd.testing.assert_frame_equal(
         base.set_index("transaction_id").sort_index(),
         again.set_index("transaction_id").sort_index(),
@@ -257,8 +264,8 @@ def test_shuffled_input_gives_identical_features():
 
 
 def test_batch_targets_with_history_equal_the_full_run():
-    full = fe.build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
-    later = fe.build_features(
+    full = build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    later = build_features(
         HAND_TX.iloc[2:], history=HAND_TX.iloc[:2], wallets=HAND_WALLETS, logins=HAND_LOGINS
     )
     pd.testing.assert_frame_equal(full.iloc[2:], later)
@@ -270,8 +277,8 @@ def test_timestamp_offsets_are_converted_to_utc():
         "2026-01-01T12:00:00+02:00", "2026-01-01T10:20:00", "2026-01-01T05:40:00-05:00",
         "2026-01-01T10:30:00Z", "2026-01-01T10:35:00Z",
     ]  # fmt: skip
-    got = fe.build_features(tx, wallets=HAND_WALLETS, logins=HAND_LOGINS)
-    want = fe.build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    got = build_features(tx, wallets=HAND_WALLETS, logins=HAND_LOGINS)
+    want = build_features(HAND_TX, wallets=HAND_WALLETS, logins=HAND_LOGINS)
     pd.testing.assert_frame_equal(got, want)
 
 
@@ -279,19 +286,19 @@ def test_unknown_country_codes_are_neutral():
     tx = HAND_TX.copy()
     tx.loc[tx["transaction_id"] == "t3", "country"] = "ZZ"
     logins = HAND_LOGINS.assign(country="ZZ")
-    out = fe.build_features(tx, wallets=HAND_WALLETS, logins=logins).set_index("transaction_id")
+    out = build_features(tx, wallets=HAND_WALLETS, logins=logins).set_index("transaction_id")
     assert out.loc["t3", "travel_speed_log"] == 0.0
     assert out.loc["t3", "country_not_home"] == 1.0
 
 
 def test_prototype_columns_only_work_and_warn_once(caplog):
-    proto = HAND_TX[list(fe.TX_REQUIRED)]
+    proto = HAND_TX[list(TX_REQUIRED)]
     wallets = HAND_WALLETS.drop(columns=["home_country"])
-    fe._warned.clear()
+    feature_context._warned.clear()
     with caplog.at_level("WARNING", logger="feature_engineering"):
-        out = fe.build_features(proto, wallets=wallets)
-        fe.build_features(proto, wallets=wallets)
-    values = out[fe.FEATURE_NAMES].to_numpy()
+        out = build_features(proto, wallets=wallets)
+        build_features(proto, wallets=wallets)
+    values = out[FEATURE_NAMES].to_numpy()
     assert np.isfinite(values).all()
     for name in ("counterparty_new", "country_new", "device_new", "failed_logins_1h_log",
                  "amount_out_new_device_log"):
@@ -304,214 +311,24 @@ def test_prototype_columns_only_work_and_warn_once(caplog):
     assert len(messages) == len(set(messages)) == 5
 
 
-# --------------------------------------------------------------- no look-ahead (property)
-
-_BASE = pd.Timestamp("2026-01-01", tz="UTC")
-_event = st.tuples(
-    st.integers(0, 45 * 24 * 60),  # minute offset: spans more than LOOKBACK
-    st.sampled_from(["A", "B", "C"]),
-    st.sampled_from(fe.TX_TYPES),
-    st.floats(1, 5000),
-    st.sampled_from(["i1", "i2", "i3"]),
-    st.sampled_from(["US", "FR", "JP", None]),
-    st.sampled_from(["A", "B", "C", None]),
-)
-_login = st.tuples(
-    st.integers(0, 45 * 24 * 60),
-    st.sampled_from(["A", "B", "C"]),
-    st.sampled_from(["i1", "i2", "i4"]),
-    st.booleans(),
-    st.sampled_from(["US", "FR", "JP"]),
-)
-
-
-def _frames(events, logins):
-    tx = pd.DataFrame(
-        {
-            "transaction_id": [f"t{i:03d}" for i in range(len(events))],
-            "wallet_id": [e[1] for e in events],
-            "timestamp": [_BASE + pd.Timedelta(minutes=e[0]) for e in events],
-            "amount": [round(e[3], 2) for e in events],
-            "type": [e[2] for e in events],
-            "ip_address": [e[4] for e in events],
-            "country": [e[5] for e in events],
-            "counterparty_wallet_id": [e[6] if e[2] == "transfer" else None for e in events],
-            "device_id": [e[4] + "d" for e in events],
-        }
-    )
-    lg = pd.DataFrame(
-        {
-            "login_id": [f"l{i:03d}" for i in range(len(logins))],
-            "wallet_id": [x[1] for x in logins],
-            "timestamp": pd.to_datetime(
-                [_BASE + pd.Timedelta(minutes=x[0]) for x in logins], utc=True
-            ),
-            "ip_address": [x[2] for x in logins],
-            "success": [int(x[3]) for x in logins],
-            "country": [x[4] for x in logins],
-        },
-        columns=["login_id", "wallet_id", "timestamp", "ip_address", "success", "country"],
-    )
-    return tx, lg
-
-
-_hyp = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@_hyp
-@given(st.lists(_event, min_size=2, max_size=25), st.lists(_login, max_size=15), st.data())
-def test_appending_later_events_never_changes_earlier_rows(events, logins, data):
-    tx, lg = _frames(events, logins)
-    cut = data.draw(st.integers(0, 45 * 24 * 60), label="cut minute")
-    cut_ts = _BASE + pd.Timedelta(minutes=cut)
-    early_tx, early_lg = tx[tx["timestamp"] <= cut_ts], lg[lg["timestamp"] <= cut_ts]
-    if early_tx.empty:
-        return
-    full = fe.build_features(tx, wallets=HAND_WALLETS, logins=lg).set_index("transaction_id")
-    early = fe.build_features(early_tx, wallets=HAND_WALLETS, logins=early_lg)
-    early = early.set_index("transaction_id")
-    pd.testing.assert_frame_equal(early, full.loc[early.index])
-
-
-@_hyp
-@given(st.lists(_event, min_size=2, max_size=25), st.lists(_login, max_size=15), st.data())
-def test_dropping_events_older_than_lookback_never_changes_a_row(events, logins, data):
-    tx, lg = _frames(events, logins)
-    i = data.draw(st.integers(0, len(tx) - 1), label="row")
-    t = tx["timestamp"].iloc[i]
-    keep_tx = tx[tx["timestamp"] >= t - fe.LOOKBACK]
-    keep_lg = lg[lg["timestamp"] >= t - fe.LOOKBACK]
-    target = tx.iloc[[i]]
-    full = fe.build_features(target, history=tx, wallets=HAND_WALLETS, logins=lg)
-    cut = fe.build_features(target, history=keep_tx, wallets=HAND_WALLETS, logins=keep_lg)
-    pd.testing.assert_frame_equal(full, cut)
-
-
-# -------------------------------------------------------------------------- loading and CLI
-
-GOOD_TX = (
-    "transaction_id,wallet_id,timestamp,amount,type,ip_address\n"
-    "t1,A,2026-01-01T10:00:00Z,10.5,deposit,1.1.1.1\n"
-    "t2,A,2026-01-01T11:00:00+01:00,3,transfer,1.1.1.1\n"
-)
-GOOD_WALLETS = "wallet_id,kyc_verified,registration_date\nA,true,2025-06-01\n"
-
-
-def _run(tmp_path, tx_text=GOOD_TX, wallets_text=GOOD_WALLETS, tx_name="transactions.csv",
-         logins_text=None):  # fmt: skip
-    (tmp_path / tx_name).write_text(tx_text)
-    if wallets_text is not None:
-        (tmp_path / "wallets.csv").write_text(wallets_text)
-    if logins_text is not None:
-        (tmp_path / "logins.csv").write_text(logins_text)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "feature_engineering.py"), "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-
-
-def test_load_transactions_converts_offsets_to_utc(tmp_path):
-    path = tmp_path / "transactions.csv"
-    path.write_text(GOOD_TX)
-    df = fe.load_transactions(path)
-    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
-    assert df["timestamp"].iloc[1] == pd.Timestamp("2026-01-01T10:00:00Z")
-
-
-def test_load_logins_returns_none_without_file(tmp_path):
-    assert fe.load_logins(tmp_path / "logins.csv") is None
-
-
-def test_transactions_file_falls_back_to_prototype_name(tmp_path):
-    (tmp_path / "generated_data.csv").write_text(GOOD_TX)
-    assert fe.transactions_file(tmp_path).name == "generated_data.csv"
-
-
-def test_cli_prototype_format_without_logins(tmp_path):
-    result = _run(tmp_path, tx_name="generated_data.csv")
-    assert result.returncode == 0, result.stderr
-    out = pd.read_csv(tmp_path / "features.csv")
-    assert list(out.columns) == ["transaction_id", *fe.FEATURE_NAMES]
-    assert list(out["transaction_id"]) == ["t1", "t2"]
-    assert "features not computable" in result.stderr
-
-
-BAD_INPUTS = [
-    ("transactions.csv", GOOD_TX.replace(",type,", ",kind,"), "'type'"),
-    ("transactions.csv", GOOD_TX.replace("2026-01-01T10:00:00Z", "yesterday"), "line 2 ('yesterday')"),
-    ("transactions.csv", GOOD_TX.replace("10.5", "ten"), "column 'amount'"),
-    ("transactions.csv", GOOD_TX.replace(",3,", ",-3,"), "line 3"),
-    ("transactions.csv", GOOD_TX.replace(",3,", ",0,"), "column 'amount'"),
-    ("transactions.csv", GOOD_TX.replace("transfer", "swap"), "at line 3 ('swap')"),
-    ("transactions.csv", GOOD_TX.replace("t2,", "t1,"), "column 'transaction_id': duplicate id at line 3 ('t1')"),
-    ("wallets.csv", GOOD_WALLETS.replace("true", "maybe"), "column 'kyc_verified'"),
-    ("wallets.csv", GOOD_WALLETS.replace("A,", "A,1,2025-01-01\nA,"), "duplicate id at line 3"),
-    ("logins.csv", "login_id,wallet_id,timestamp,ip_address,success\nl1,A,2026-01-01,1.1.1.1,2\n", "column 'success'"),
-    ("logins.csv", "login_id,wallet_id,timestamp,ip_address\nl1,A,2026-01-01,1.1.1.1\n", "'success'"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("name", "text", "needle"), BAD_INPUTS)
-def test_cli_bad_input_gives_one_line_error(tmp_path, name, text, needle):
-    files = {"tx_text": GOOD_TX, "wallets_text": GOOD_WALLETS, "logins_text": None}
-    files[{"transactions.csv": "tx_text", "wallets.csv": "wallets_text"}.get(name, "logins_text")] = text
-    result = _run(tmp_path, **files)
-    assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert lines[0].startswith(f"feature_engineering.py: error: {name}: ")
-    assert needle in lines[0]
-
-
-def test_cli_missing_transactions_file(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "feature_engineering.py"), "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert "transactions.csv: file not found" in result.stderr
-
-
-# ------------------------------------------------------------------ on generated data
-
-
-@pytest.fixture(scope="module")
-def generated_features(small_data_dir, tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("fe_out")
-    for name in ("wallets.csv", "transactions.csv", "logins.csv"):
-        (out_dir / name).write_bytes((small_data_dir / name).read_bytes())
-    assert fe.main(["--data-dir", str(out_dir)]) == 0
-    return out_dir
-
-
-def test_features_csv_is_numeric_finite_with_id_first(generated_features):
-    out = pd.read_csv(generated_features / "features.csv")
-    tx = pd.read_csv(generated_features / "transactions.csv")
-    assert list(out.columns) == ["transaction_id", *fe.FEATURE_NAMES]
-    assert list(out["transaction_id"]) == list(tx["transaction_id"])
-    values = out[fe.FEATURE_NAMES]
-    assert all(pd.api.types.is_numeric_dtype(values[c]) for c in values.columns)
-    assert np.isfinite(values.to_numpy(dtype=float)).all()
-
-
 def test_generated_holdout_scored_with_history_equals_full_run(small_data_dir):
-    tx = fe.load_transactions(small_data_dir / "transactions.csv")
-    new = fe.load_transactions(small_data_dir / "new_transactions.csv")
-    wallets = fe.load_wallets(small_data_dir / "wallets.csv")
-    logins = fe.load_logins(small_data_dir / "logins.csv")
+    tx = load_transactions(small_data_dir / "transactions.csv")
+    new = load_transactions(small_data_dir / "new_transactions.csv")
+    wallets = load_wallets(small_data_dir / "wallets.csv")
+    logins = load_logins(small_data_dir / "logins.csv")
     both = pd.concat([tx, new], ignore_index=True)
-    full = fe.build_features(both, wallets=wallets, logins=logins).iloc[len(tx) :]
-    batch = fe.build_features(new, history=tx, wallets=wallets, logins=logins)
+    full = build_features(both, wallets=wallets, logins=logins).iloc[len(tx) :]
+    batch = build_features(new, history=tx, wallets=wallets, logins=logins)
     pd.testing.assert_frame_equal(full.reset_index(drop=True), batch.reset_index(drop=True))
 
 
 def test_generated_fraud_stands_out_on_its_signal(small_data_dir):
     """Sanity, not a model: labelled fraud differs from normal traffic on the obvious features."""
-    tx = fe.load_transactions(small_data_dir / "transactions.csv")
-    feats = fe.build_features(
+    tx = load_transactions(small_data_dir / "transactions.csv")
+    feats = build_features(
         tx,
-        wallets=fe.load_wallets(small_data_dir / "wallets.csv"),
-        logins=fe.load_logins(small_data_dir / "logins.csv"),
+        wallets=load_wallets(small_data_dir / "wallets.csv"),
+        logins=load_logins(small_data_dir / "logins.csv"),
     )
     labels = pd.read_csv(small_data_dir / "labels.csv")
     scen = feats["transaction_id"].map(labels.set_index("transaction_id")["scenario"])
@@ -520,9 +337,6 @@ def test_generated_fraud_stands_out_on_its_signal(small_data_dir):
     burst = feats[scen == "redemption_burst"]
     assert ato["failed_logins_1h_log"].mean() > normal["failed_logins_1h_log"].mean()
     assert burst["redeem_count_24h_vs_rate"].mean() > normal["redeem_count_24h_vs_rate"].mean()
-
-
-# ------------------------------------------------------- hand cases on their own small frames
 
 
 def test_near_threshold_deposits_count_deposits_just_under_a_reporting_threshold():
@@ -536,7 +350,7 @@ def test_near_threshold_deposits_count_deposits_just_under_a_reporting_threshold
         ("n6", "2026-01-02T05:00:00Z", 5000.0, "deposit"),
     ]
     tx = _tx([(i, "D", ts, a, kind, "ip1", None, "US", "d1") for i, ts, a, kind in rows])
-    feats = fe.build_features(tx).set_index("transaction_id")
+    feats = build_features(tx).set_index("transaction_id")
     out = feats["near_threshold_deposits_24h_log"]
     assert out["n6"] == pytest.approx(math.log1p(3))
     assert out["n1"] == pytest.approx(math.log1p(1))
@@ -563,7 +377,7 @@ def test_near_threshold_rate_runs_over_a_young_wallets_age():
             "home_country": ["US"],
         }
     )
-    out = fe.build_features(tx, wallets=wallets).set_index("transaction_id")
+    out = build_features(tx, wallets=wallets).set_index("transaction_id")
     # y2: itself in the last 24 h; y1 (30 h earlier) before it, over a 54 h history
     assert out.loc["y2", "near_threshold_24h_vs_rate"] == pytest.approx(
         math.log1p(1) - math.log1p(1 / 54 * 24)
@@ -582,7 +396,7 @@ def test_ip_stays_new_for_new_access_span(hours_later, expected):
             ("e3", "E", later, 10.0, "deposit", "ip2", None, "US", "d1"),
         ]
     )
-    out = fe.build_features(tx).set_index("transaction_id")
+    out = build_features(tx).set_index("transaction_id")
     assert out.loc["e2", "ip_new"] == 1.0
     assert out.loc["e3", "ip_new"] == expected
 
@@ -615,7 +429,7 @@ def test_login_unseen_marks_a_device_never_used_to_log_in():
             ("2026-01-01T10:01:00Z", "ip1", 0, "d9"),  # d9 only ever failed to log in
         ],
     )
-    out = fe.build_features(tx, logins=logins).set_index("transaction_id")["login_unseen"]
+    out = build_features(tx, logins=logins).set_index("transaction_id")["login_unseen"]
     assert list(out) == [0.0, 1.0]
 
 
@@ -637,7 +451,7 @@ def test_failed_logins_new_device_count_a_guesser_not_the_owners_typos():
             ("2026-01-01T10:50:00Z", "ip8", 0, "d8"),  # after k2: not counted for it
         ],
     )
-    out = fe.build_features(tx, logins=logins).set_index("transaction_id")
+    out = build_features(tx, logins=logins).set_index("transaction_id")
     assert out.loc["k2", "failed_logins_1h_log"] == pytest.approx(math.log1p(2))
     assert out.loc["k2", "failed_logins_new_ip_1h_log"] == pytest.approx(math.log1p(2))
     assert out.loc["k2", "failed_logins_new_device_1h_log"] == pytest.approx(math.log1p(1))
@@ -660,7 +474,7 @@ def test_failed_logins_on_a_dormant_wallet_all_count():
             ("2026-02-20T10:30:00Z", "ip9", 1, "d9"),
         ],
     )
-    out = fe.build_features(tx, logins=logins).set_index("transaction_id")
+    out = build_features(tx, logins=logins).set_index("transaction_id")
     assert out.loc["q2", "device_new"] == 0.0  # nothing in the window to be new against
     assert out.loc["q2", "failed_logins_new_device_1h_log"] == pytest.approx(math.log1p(2))
 
@@ -677,8 +491,8 @@ def test_new_ip_counts_in_a_window_ignore_events_older_than_lookback(days_before
         ]
     )  # fmt: skip
     # Scored with g1 as a target too, the batch keeps g1 as context for g3.
-    together = fe.build_features(tx).iloc[[2]]
-    alone = fe.build_features(tx.iloc[[2]], history=tx)
+    together = build_features(tx).iloc[[2]]
+    alone = build_features(tx.iloc[[2]], history=tx)
     pd.testing.assert_frame_equal(together, alone)
     assert alone["new_ips_24h_log"].iloc[0] == pytest.approx(math.log1p(2))
 
@@ -695,7 +509,7 @@ def test_24h_type_windows_cover_t_minus_24h_to_t():
         ("r5", "2026-01-02T10:30:00Z", 40.0, "deposit"),
     ]
     tx = _tx([(i, "R", ts, a, kind, "ip1", None, "US", "d1") for i, ts, a, kind in rows])
-    out = fe.build_features(tx).set_index("transaction_id")
+    out = build_features(tx).set_index("transaction_id")
     assert out.loc["r4", "redeem_count_24h_log"] == pytest.approx(math.log1p(2))
     assert out.loc["r4", "redeem_sum_24h_log"] == pytest.approx(math.log1p(100))
     assert out.loc["r4", "deposit_count_24h_log"] == pytest.approx(math.log1p(1))
@@ -717,6 +531,7 @@ def test_24h_type_windows_cover_t_minus_24h_to_t():
 )
 def test_hour_of_day_is_the_utc_time_on_a_circle(timestamp, hours):
     tx = _tx([("h1", "H", timestamp, 10.0, "deposit", "ip1", None, "US", "d1")])
-    out = fe.build_features(tx).iloc[0]
+    out = build_features(tx).iloc[0]
     assert out["hour_sin"] == pytest.approx(math.sin(2 * math.pi * hours / 24), abs=1e-12)
     assert out["hour_cos"] == pytest.approx(math.cos(2 * math.pi * hours / 24), abs=1e-12)
+

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from tests.conftest import load_bench
 
-import alt_generator as ag  # noqa: E402
+ag = load_bench("alt_generator")
 
 ARGS = ["--wallets", "120", "--days", "10", "--holdout-days", "3", "--seed", "5"]
 DAYS, HOLDOUT = 10, 3

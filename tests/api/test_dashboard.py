@@ -1,7 +1,7 @@
 """The admin dashboard in a real headless Chromium against a real uvicorn running alert_api.py.
 
-Run as a script it saves a screenshot with realistic alerts instead:
-`.venv/bin/python tests/test_dashboard.py --out docs/dashboard.png`.
+Run as a module it saves a screenshot with realistic alerts instead (`make screenshot`):
+`.venv/bin/python -m tests.api.test_dashboard --out docs/dashboard.png`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from tests.conftest import AlertApiServer  # the same server the tests start
+from wallet_monitor.cli import report
+from wallet_monitor.paths import ROOT
+
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, never a downloaded one; no network chatter besides loopback.
 CHROMIUM_ARGS = [
@@ -419,15 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not CHROMIUM.exists():
-        print(f"{Path(__file__).name}: error: {CHROMIUM} missing", file=sys.stderr)
-        return 1
+        return report(Path(__file__).name, f"{CHROMIUM} missing")
     if args.url:
         _snap(args.url.rstrip("/"), args.out, n_rows=None)
         logger.info("saved %s", args.out)
         return 0
-    sys.path.insert(0, str(ROOT))  # conftest imports the project's scripts
-    from conftest import AlertApiServer  # the same server the tests start
-
     with tempfile.TemporaryDirectory() as tmp:
         server = AlertApiServer(Path(tmp) / "alerts.db", Path(tmp) / "alert_api.log")
         try:

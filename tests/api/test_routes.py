@@ -1,87 +1,25 @@
-"""Alert API: every endpoint over HTTP to a real uvicorn on a loopback port, on a temporary SQLite
-file (in this process, so a test can patch the module), plus `alert_api.py` run as a process."""
+"""Alert API endpoints (wallet_monitor/api/routes.py): every endpoint over HTTP to a real uvicorn
+on a loopback port, in this process, on a temporary SQLite file; the API key (deps.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 
-import alert_api
-from alert_api import MAX_BATCH, MAX_BODY_BYTES, AlertOut, create_app
+from tests.api.helpers import Http, served
+from tests.api.helpers import alert as _alert
+from tests.api.helpers import stored as _stored
+from wallet_monitor.api.app import create_app
+from wallet_monitor.api.config import MAX_BATCH, MAX_BODY_BYTES
+from wallet_monitor.api.schemas import AlertOut
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "s3cret-key"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "alerts.db"
-
-
-class Http(requests.Session):
-    """A session bound to one served app: `c.post("/alert", json=...)`; `content=` is the raw body."""
-
-    def __init__(self, base: str) -> None:
-        super().__init__()
-        self.base = base
-
-    def request(self, method, url, *args, content=None, **kwargs):
-        if content is not None:
-            kwargs["data"] = content
-        kwargs.setdefault("timeout", 10)
-        return super().request(method, self.base + url, *args, **kwargs)
-
-
-@contextmanager
-def served(app) -> Iterator[Http]:
-    """`app` served by uvicorn on a free 127.0.0.1 port in a thread, lifespan included."""
-    import uvicorn
-    from conftest import _free_port
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        with Http(f"http://127.0.0.1:{port}") as c:
-            yield c
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture
-def client(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
-    monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with served(create_app(db_path)) as c:
-        yield c
-
-
-def _alert(tx: str = "T1", wallet: str = "W1", score: float = 0.5, **extra) -> dict:
-    return {"transaction_id": tx, "wallet_id": wallet, "fraud_score": score, **extra}
-
-
-def _stored(db_path: Path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return [r[0] for r in conn.execute("SELECT transaction_id FROM alerts ORDER BY id")]
 
 
 # ---- POST /alert ---------------------------------------------------------------------------
@@ -235,15 +173,6 @@ def test_odd_but_valid_body_round_trips(client: Http, body: dict) -> None:
     assert {k: fetched[k] for k in body} == body
 
 
-def test_database_error_mid_batch_stores_nothing(client: Http, db_path: Path) -> None:
-    with sqlite3.connect(db_path) as conn:  # the third insert fails inside the transaction
-        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON alerts WHEN NEW.transaction_id = 'T3'"
-                     " BEGIN SELECT RAISE(ABORT, 'boom'); END")
-    r = client.post("/alert", json=[_alert("T1"), _alert("T2"), _alert("T3"), _alert("T4")])
-    assert r.status_code == 503
-    assert _stored(db_path) == []
-    assert client.post("/alert", json=[_alert("T1"), _alert("T2")]).status_code == 200  # not stuck
-
 
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
     for start in range(0, total, size):
@@ -262,7 +191,7 @@ def test_too_large_body_gets_413(client: Http, chunked: bool) -> None:
 def test_stored_alert_is_logged_as_one_line(
     client: Http, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="alert_api"):
+    with caplog.at_level(logging.INFO, logger="wallet_monitor.api"):
         client.post("/alert", json=_alert("T1", "W1", 0.99))
         client.post("/alert", json=_alert("T1", "W1", 0.99))  # a retry stores, so logs, nothing
         client.post("/alert", json=[_alert("T2", "W2", 0.1), _alert("T3", "bad\nwallet", 0.5)])
@@ -449,7 +378,7 @@ def test_patch_missing_alert_is_404(client: Http) -> None:
     assert r.status_code == 404 and r.json() == {"detail": "Alert not found"}
 
 
-# ---- GET /stats, GET /health, GET / --------------------------------------------------------
+# ---- GET /stats, GET /health -------------------------------------------------------------
 
 
 def test_stats_on_a_known_set(client: Http) -> None:
@@ -485,46 +414,6 @@ def test_stats_of_empty_store(client: Http) -> None:
 def test_health_ok(client: Http) -> None:
     r = client.get("/health")
     assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
-
-
-def test_health_is_503_when_the_database_fails(client: Http, db_path: Path) -> None:
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("DROP TABLE alerts")
-    r = client.get("/health")
-    assert r.status_code == 503
-    assert r.json()["status"] == "error"
-
-
-def test_write_on_a_broken_database_is_503_not_500(client: Http, db_path: Path) -> None:
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("DROP TABLE alerts")
-    r = client.post("/alert", json=_alert())
-    assert r.status_code == 503
-    assert "Database error" in r.json()["detail"]
-
-
-def test_index_serves_the_dashboard(
-    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    static = tmp_path / "static"
-    static.mkdir()
-    (static / "index.html").write_text("<html>dashboard here</html>")
-    (static / "app.js").write_text("console.log('hi');")
-    monkeypatch.setattr(alert_api, "STATIC_DIR", static)
-    with served(create_app(db_path)) as c:
-        assert "dashboard here" in c.get("/").text
-        js = c.get("/static/app.js")
-        assert js.status_code == 200 and "console.log" in js.text
-
-
-def test_index_placeholder_without_dashboard(
-    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(alert_api, "STATIC_DIR", tmp_path / "missing")
-    with served(create_app(db_path)) as c:
-        r = c.get("/")
-        assert r.status_code == 200 and "/alerts" in r.text
-        assert c.get("/static/app.js").status_code == 404
 
 
 # ---- auth ----------------------------------------------------------------------------------
@@ -568,145 +457,7 @@ def test_open_endpoints_need_no_key(locked: Http, path: str) -> None:
     assert locked.get(path).status_code == 200
 
 
-def test_key_comes_from_the_environment(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALERT_API_KEY", "from-env")
-    with served(create_app(db_path)) as c:
-        assert c.get("/alerts").status_code == 401
-        assert c.get("/alerts", headers={"X-API-Key": "from-env"}).status_code == 200
-
 
 def test_no_key_configured_means_open_api(client: Http) -> None:
     assert client.get("/alerts").status_code == 200
 
-
-# ---- start-up and durability ----------------------------------------------------------------------------
-
-
-def test_store_opens_at_start_up_not_before(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    app = create_app(db_path)
-    assert not db_path.exists()  # importing the module and building the app touch no file
-    with served(app):  # the lifespan creates the file and the table, in WAL mode
-        with sqlite3.connect(db_path) as conn:
-            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-            assert conn.execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
-
-
-def test_cli_binds_loopback_by_default() -> None:
-    args = alert_api._parse_args([])
-    assert (args.host, args.db) == ("127.0.0.1", alert_api.DEFAULT_DB)
-
-
-def test_alerts_survive_a_restart(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with served(create_app(db_path)) as c:
-        c.post("/alert", json=[_alert("T1"), _alert("T2", score=0.999)])
-        c.patch("/alerts/1", json={"status": "acknowledged", "note": "on it"})
-        before = c.get("/alerts").json()
-    with served(create_app(db_path)) as c:
-        assert c.get("/alerts").json() == before
-        assert c.post("/alert", json=_alert("T1")).status_code == 200  # still idempotent
-        assert c.patch("/alerts/1", json={"status": "resolved"}).status_code == 200
-    assert _stored(db_path) == ["T1", "T2"]
-
-
-def test_committed_write_is_visible_to_another_connection(client: Http, db_path: Path) -> None:
-    # committed before the 2xx: a separate reader (another process would do the same) sees it
-    assert client.post("/alert", json=_alert("T1")).status_code == 201
-    assert _stored(db_path) == ["T1"]
-
-
-# ---- a real uvicorn ------------------------------------------------------------------------
-
-
-# `alert_api_server` (tests/conftest.py): `python alert_api.py --port P --db D`, healthy.
-
-
-def test_real_server_receives_and_lists(alert_api_server) -> None:
-    base = alert_api_server.url
-    body = {"wallet_id": "W-live", "transaction_id": "T-live", "fraud_score": -0.25}
-    r = requests.post(f"{base}/alert", json=body, timeout=10)  # the prototype client's call
-    assert r.status_code == 201
-    listed = requests.get(f"{base}/alerts", params={"wallet_id": "W-live"}, timeout=10).json()
-    assert [a["transaction_id"] for a in listed["items"]] == ["T-live"]
-
-
-def test_real_server_concurrent_retries_store_each_alert_once(alert_api_server) -> None:
-    # Single posts (the event-loop fast path, or the pool when a batch holds the write lock)
-    # race batches of the same ids: each id is created exactly once, by one of them.
-    base, db = alert_api_server.url, alert_api_server.db
-    ids = [f"R{i}" for i in range(40)]
-    created: dict[str, int] = dict.fromkeys(ids, 0)
-    singles: dict[str, list[int]] = {tx: [] for tx in ids}
-    batch_codes: list[int] = []
-    lock = threading.Lock()
-
-    def single_client(k: int) -> None:
-        with requests.Session() as s:
-            for tx in ids if k % 2 == 0 else ids[::-1]:
-                code = s.post(f"{base}/alert", json=_alert(tx, "W-retry"), timeout=10).status_code
-                with lock:
-                    singles[tx].append(code)
-                    created[tx] += code == 201
-
-    def batch_client(k: int) -> None:
-        with requests.Session() as s:
-            order = ids if k % 2 == 0 else ids[::-1]
-            for start in range(0, len(order), 5):
-                batch = [_alert(tx, "W-retry") for tx in order[start:start + 5]]
-                r = s.post(f"{base}/alert", json=batch, timeout=10)
-                with lock:
-                    batch_codes.append(r.status_code)
-                    for tx in r.json().get("created", []) if r.ok else []:
-                        created[tx] += 1
-
-    threads = [threading.Thread(target=single_client, args=(k,)) for k in range(4)]
-    threads += [threading.Thread(target=batch_client, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert batch_codes == [200] * 16
-    assert created == dict.fromkeys(ids, 1)
-    assert all(len(codes) == 4 and set(codes) <= {200, 201} for codes in singles.values())
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT transaction_id FROM alerts WHERE wallet_id = 'W-retry'")
-        stored = [r[0] for r in rows]
-    assert sorted(stored) == sorted(ids)
-
-
-def test_real_server_rejects_bad_bodies_with_4xx(alert_api_server) -> None:
-    base = alert_api_server.url
-    too_big = b" " * (MAX_BODY_BYTES + 1)
-    for body in (b'{"wallet_id": "W", "transaction_id": "T", "fraud_score": NaN}', b"{", b"[]", too_big):
-        r = requests.post(f"{base}/alert", data=body, timeout=10)
-        assert 400 <= r.status_code < 500 and r.json()["detail"]
-
-
-def test_cli_help() -> None:
-    r = subprocess.run([sys.executable, str(ROOT / "alert_api.py"), "--help"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "--db" in r.stdout and "--log-file" in r.stdout
-
-
-def test_cli_unusable_db_path_is_one_line_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "alert_api.py"), "--port", "0", "--db", str(blocker / "alerts.db")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert r.returncode != 0
-    assert r.stderr.strip().splitlines()[-1].startswith("alert_api.py: error: cannot open database")
-    assert "Traceback" not in r.stderr
-
-
-def test_real_server_keeps_alerts_across_a_restart(start_alert_api, tmp_path: Path) -> None:
-    db = tmp_path / "alerts.db"
-    first = start_alert_api(db)
-    requests.post(f"{first.url}/alert", json=[_alert("T1"), _alert("T2")], timeout=10)
-    assert first.stop() in (0, -15)  # uvicorn re-raises SIGTERM after a graceful shutdown
-    assert not Path(f"{db}-wal").exists()  # the WAL was folded into the file on shutdown
-    second = start_alert_api(db)
-    items = requests.get(f"{second.url}/alerts", timeout=10).json()["items"]
-    assert [a["transaction_id"] for a in items] == ["T2", "T1"]

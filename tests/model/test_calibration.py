@@ -1,0 +1,28 @@
+"""How detectors' evidence combines."""
+
+import numpy as np
+import pytest
+
+from wallet_monitor.model.calibration import combine_scores
+
+
+def test_lead_plus_second_adds_part_of_the_second_detectors_evidence():
+    fam = np.array([[0.9, 0.99, 0.5], [0.5, 0.5, 0.5]])
+    raw, cals = combine_scores(fam, "lead+second", weight=0.6)
+    assert cals is None
+    assert raw[0] == pytest.approx(-np.log(0.01) - 0.6 * np.log(0.1))
+    assert raw[1] == pytest.approx(-1.6 * np.log(0.5))
+
+
+def test_decay_counts_each_detector_half_as_much_as_the_one_before():
+    fam = np.array([[0.9, 0.99, 0.5, 0.999], [0.5, 0.5, 0.5, 0.5]])
+    raw, cals = combine_scores(fam, "decay", weight=0.5)
+    assert cals is None
+    e = -np.log([0.001, 0.01, 0.1, 0.5])  # from the most out of line down
+    assert raw[0] == pytest.approx(e[0] + e[1] / 2 + e[2] / 4 + e[3] / 8)
+    assert raw[1] == pytest.approx(-np.log(0.5) * (1 + 1 / 2 + 1 / 4 + 1 / 8))
+    # With two detectors it is "lead+second" at the same weight.
+    two = fam[:, [1, 2]]
+    np.testing.assert_allclose(combine_scores(two, "decay", weight=0.6)[0],
+                               combine_scores(two, "lead+second", weight=0.6)[0])
+

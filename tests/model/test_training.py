@@ -1,0 +1,157 @@
+"""Training: planted outliers rank first, thresholds, detector families, one-sided features."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.model._support import FAMILIES, LABELS, MODELS, _normal, _train, _with_outliers
+from wallet_monitor.model import (
+    COMBINE_METHODS,
+    calibration,
+    score,
+    train,
+    training,
+)
+from wallet_monitor.model.params import OCSVM_PARAMS
+
+
+@pytest.mark.parametrize("model", ["iforest", "ocsvm"])
+def test_planted_outliers_rank_first_and_are_flagged(planted, model):
+    # The per-family default; one model over all features may rank rare but legitimate
+    # combinations of flags beside them, which is why it is not the default.
+    df, bundles = planted
+    scored = score(bundles[model, False], df)
+    top2 = set(scored["fraud_score"].nlargest(2).index)
+    assert top2 == {0, 1}
+    assert scored.loc[[0, 1], "is_anomaly"].all()
+
+
+@pytest.mark.parametrize(("model", "single"), MODELS)
+def test_score_lies_in_unit_interval(planted, model, single):
+    df, bundles = planted
+    probe = _normal(500, seed=7)
+    probe.iloc[:5, 1:] = 1e6  # far beyond anything seen in training
+    s = score(bundles[model, single], probe)["fraud_score"]
+    assert s.between(0, 1).all()
+
+
+@pytest.mark.parametrize("model", ["iforest", "ocsvm"])
+def test_score_is_monotone_in_the_models_raw_score(planted, model):
+    df, bundles = planted
+    bundle = bundles[model, True]
+    probe = _normal(1000, seed=3)
+    detector = bundle.detectors[0]
+    pipeline = detector.pipeline
+    X = probe[bundle.feature_names].to_numpy()
+    if model == "iforest":
+        # The forest sees what the bundle says it was fitted on: tail scores or raw values.
+        inputs = bundle.tails.scores(X) if detector.input == "tail" else X
+        raw = -pipeline.score_samples(inputs)
+    else:
+        raw = -pipeline.decision_function(X)
+    s = score(bundle, probe)["fraud_score"].to_numpy()
+    order = np.argsort(raw, kind="stable")
+    assert np.all(np.diff(s[order]) >= 0)
+
+
+@pytest.mark.parametrize("contamination", [0.01, 0.05])
+def test_threshold_flags_about_the_contamination_share_of_training(contamination):
+    df = _normal(3000)
+    bundle = _train(df, contamination=contamination)
+    assert bundle.threshold == pytest.approx(1 - contamination)
+    rate = score(bundle, df)["is_anomaly"].mean()
+    assert rate == pytest.approx(contamination, abs=contamination / 2)
+
+
+def test_features_outside_every_family_get_their_own_detector():
+    df = _normal(500).assign(extra=1.0)
+    bundle = _train(df)
+    assert bundle.metadata.params["families"]["other"] == ["extra"]
+
+
+def test_ocsvm_fits_a_bounded_number_of_rows(monkeypatch):
+    monkeypatch.setitem(OCSVM_PARAMS, "max_fit_rows", 300)
+    fitted = [
+        _train(_normal(n), "ocsvm", single=True).metadata.n_fit_rows
+        for n in (200, 1000, 4000)
+    ]
+    assert fitted == [200, 300, 300]
+
+
+def test_default_detectors_leave_out_unmodelled_features_and_never_name_them():
+    rng = np.random.default_rng(5)
+    n = 2000
+    df = pd.DataFrame({
+        "transaction_id": [f"t{i}" for i in range(n)],
+        "tx_count_1h_log": np.log1p(rng.poisson(1, n)),
+        "redeem_count_1h_log": np.log1p(rng.poisson(0.2, n)),
+        "hour_sin": rng.uniform(-1, 1, n),
+        "hour_cos": rng.uniform(-1, 1, n),
+    })
+    df.loc[0, "tx_count_1h_log"] = np.log1p(40)
+    bundle = train(df)  # the default behaviour families
+    used = {c for d in bundle.detectors for c in d.features}
+    assert used == {"tx_count_1h_log", "redeem_count_1h_log"}
+    # One detector per behaviour present, plus one over all modelled features.
+    assert [sorted(d.features) for d in bundle.detectors] == [
+        ["redeem_count_1h_log"], ["tx_count_1h_log"], ["redeem_count_1h_log", "tx_count_1h_log"],
+    ]
+    scored = score(bundle, df)
+    assert scored.loc[0, "is_anomaly"]
+    assert "tx_count_1h=40" in scored.loc[0, "reasons"]
+    assert not scored["reasons"].str.contains("hour_").any()
+
+
+@pytest.mark.parametrize("combine", COMBINE_METHODS)
+def test_every_combination_flags_the_contamination_share_and_ranks_agreement_high(combine):
+    df = _normal(3000)
+    # Row 0: odd in two behaviours at once (velocity and access), each only moderately.
+    df.loc[0, ["tx_count_1h", "tx_count_24h", "failed_logins_1h", "new_country"]] = [4, 12, 1, 1]
+    bundle = _train(df, combine=combine, contamination=0.02)
+    scored = score(bundle, df)
+    assert scored["fraud_score"].between(0, 1).all()
+    assert scored["is_anomaly"].mean() == pytest.approx(0.02, abs=0.01)
+    # Every method but "max" adds up the evidence of several detectors: the row comes first.
+    assert scored.loc[0, "is_anomaly"]
+    if combine != "max":
+        assert scored["fraud_score"].rank(ascending=False)[0] == 1
+
+
+@pytest.mark.parametrize(("combine", "constant"),
+                         [("lead+second", "COMBINE_SECOND_WEIGHT"), ("decay", "COMBINE_DECAY")])
+def test_bundle_keeps_the_combination_weight_it_was_trained_with(monkeypatch, combine, constant):
+    df = _with_outliers(1000)
+    bundle = _train(df, combine=combine)
+    assert bundle.combine_weight == getattr(calibration, constant)
+    assert _train(df, combine="top2").combine_weight is None  # no weight it does not use
+    before = score(bundle, df)["fraud_score"].to_numpy()
+    monkeypatch.setattr(calibration, constant, 0.0)
+    after = score(bundle, df)["fraud_score"].to_numpy()
+    np.testing.assert_array_equal(before, after)
+    retrained = score(_train(df, combine=combine), df)["fraud_score"].to_numpy()
+    assert not np.array_equal(before, retrained)
+
+
+@pytest.mark.parametrize("model", ["iforest", "ocsvm"])
+def test_one_sided_feature_reads_short_values_as_the_training_median(monkeypatch, model):
+    """A login seconds before the transaction is the usual way in: the short end of
+    time_since_success_login_log reads as typical, the long end still counts."""
+    df = _normal(2000)
+    df["time_since_success_login_log"] = np.random.default_rng(1).normal(5.0, 1.0, len(df))
+    families = {**FAMILIES, "logins": ["time_since_success_login_log"]}
+    median = float(np.median(df["time_since_success_login_log"]))
+    rows = df.iloc[[5, 5, 5]].copy()
+    rows["time_since_success_login_log"] = [0.0, median, median + 4.0]
+
+    bundle = train(df, model, families=families, labels=LABELS)
+    assert bundle.input_floors == {"time_since_success_login_log": pytest.approx(median)}
+    short, typical, long = score(bundle, rows)["fraud_score"]
+    assert short == typical
+    assert long > typical
+    # Read two-sided, the short end stands out as much as the long one.
+    monkeypatch.setattr(training, "ONE_SIDED_FEATURES", ())
+    two_sided = train(df, model, families=families, labels=LABELS)
+    assert two_sided.input_floors == {}
+    short, typical, _ = score(two_sided, rows)["fraud_score"]
+    assert short > typical
+

@@ -1,0 +1,60 @@
+"""train_model.py: the CLI trains from features.csv without labels; bad input is one line."""
+
+import pytest
+
+import train_model
+from tests.model._support import _normal
+from wallet_monitor.model import (
+    COMBINE,
+    load_bundle,
+)
+
+
+def test_cli_trains_from_features_csv_without_labels(tmp_path):
+    _normal(800).to_csv(tmp_path / "features.csv", index=False)
+    (tmp_path / "labels.csv").write_text("this file must never be read\x00")
+    rc = train_model.main(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--models-dir",
+            str(tmp_path / "m"),
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--single",
+        ]
+    )
+    assert rc == 0
+    bundle = load_bundle(tmp_path / "m" / "fraud_model.pkl")
+    assert bundle.metadata.n_rows == 800
+    assert (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_cli_combine_option_reaches_the_bundle(tmp_path):
+    _normal(800).to_csv(tmp_path / "features.csv", index=False)
+    args = ["--data-dir", str(tmp_path), "--models-dir", str(tmp_path / "m"),
+            "--reports-dir", str(tmp_path / "r")]
+    assert train_model.main([*args, "--combine", "top2"]) == 0
+    bundle = load_bundle(tmp_path / "m" / "fraud_model.pkl")
+    assert bundle.combine == "top2" and bundle.metadata.params["combine"] == "top2"
+    assert train_model.main([*args]) == 0
+    assert load_bundle(tmp_path / "m" / "fraud_model.pkl").combine == COMBINE
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not found"),
+        ("transaction_id,a\nt1,1\nt2,x\n", "non-numeric"),
+        ("a,b\n1,2\n", "transaction_id"),
+    ],
+)
+def test_cli_bad_features_file_gives_one_line_error(tmp_path, capsys, content, message):
+    if content is not None:
+        (tmp_path / "features.csv").write_text(content)
+    rc = train_model.main(["--data-dir", str(tmp_path), "--models-dir", str(tmp_path / "m")])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0
+    assert err.startswith("train_model.py: error: ") and message in err
+    assert "\n" not in err
+

@@ -1,0 +1,245 @@
+"""The follower end to end: streaming equals batch, restarts, malformed rows, live alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import load_bench
+from wallet_monitor.features import (
+    load_logins,
+    load_transactions,
+    load_wallets,
+)
+from wallet_monitor.model import load_bundle
+from wallet_monitor.scoring import detect
+from wallet_monitor.stream import (
+    CHECKPOINT_NAME,
+    STREAM_DETECTIONS_NAME,
+    STREAM_EPISODES_NAME,
+    follow,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+replay = load_bench("replay")
+
+
+@pytest.fixture(scope="module")
+def bundle(chain):
+    return load_bundle(chain / "models" / "fraud_model.pkl")
+
+
+@pytest.fixture(scope="module")
+def batch(chain, bundle):
+    """detect() over the whole holdout in one call: the answer streaming must give."""
+    d = chain / "data"
+    targets = load_transactions(d / "new_transactions.csv")
+    out = detect(bundle, targets, load_transactions(d / "transactions.csv"),
+                    load_wallets(d / "wallets.csv"), load_logins(d / "logins.csv"))
+    return out.set_index("transaction_id")
+
+
+def _live(chain, tmp_path, limit=None):
+    """A follower data dir with the holdout appended (all of it, or the first `limit` rows)."""
+    live = tmp_path / "live"
+    replay.replay(live, replay.prepare(chain / "data", live, limit))
+    return live
+
+
+def _follow(live, bundle, **kw):
+    return follow(
+        bundle, live / "new_transactions.csv", live,
+        history=load_transactions(live / "transactions.csv"),
+        wallets=load_wallets(live / "wallets.csv"), logins_path=live / "logins.csv",
+        **{"max_idle": 0.3, "poll": 0.01, **kw},
+    )
+
+
+def _stream(live) -> pd.DataFrame:
+    return pd.read_csv(live / STREAM_DETECTIONS_NAME, dtype={"transaction_id": str})
+
+
+def _final(live) -> pd.DataFrame:
+    """Each transaction's last word: its stream_episodes.csv line if it was raised, else its
+    stream_detections.csv line; indexed by transaction_id in scoring order."""
+    got = _stream(live).set_index("transaction_id")
+    path = live / STREAM_EPISODES_NAME
+    if path.exists():
+        raised = pd.read_csv(path, dtype={"transaction_id": str}).groupby("transaction_id").last()
+        got.loc[raised.index, ["fraud_score", "is_anomaly", "reasons"]] = raised[
+            ["fraud_score", "is_anomaly", "reasons"]]
+    return got
+
+
+def _ids(path: Path) -> list[str]:
+    return pd.read_csv(path, dtype={"transaction_id": str})["transaction_id"].tolist()
+
+
+@pytest.mark.parametrize("max_batch", [1, 17, 5000])
+def test_followed_holdout_scores_like_the_batch_path(chain, bundle, batch, tmp_path, max_batch):
+    live = _live(chain, tmp_path, limit=None if max_batch > 1 else 20)
+    stats = _follow(live, bundle, max_batch=max_batch)
+    if max_batch == 17:  # rows were raised after they were first written: revisions happened
+        assert stats.raised > 0 and len(pd.read_csv(live / STREAM_EPISODES_NAME)) == stats.raised
+    got = _final(live)
+    if max_batch == 1:  # the first 20 rows only: the batch answer for those same 20 events
+        d = chain / "data"
+        targets = load_transactions(d / "new_transactions.csv")
+        batch = detect(bundle, targets.loc[targets["transaction_id"].isin(got.index)],
+                          load_transactions(d / "transactions.csv"), load_wallets(d / "wallets.csv"),
+                          load_logins(d / "logins.csv")).set_index("transaction_id")
+    want = batch.loc[got.index]
+    assert stats.scored == len(got) == (len(batch) if max_batch > 1 else 20)
+    # Features are equal bit for bit (the property test below); the model's sums may differ in
+    # the last bit with the batch size.
+    np.testing.assert_allclose(got["fraud_score"], want["fraud_score"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got["is_anomaly"].to_numpy(), want["is_anomaly"].to_numpy())
+    assert got["reasons"].fillna("").tolist() == want["reasons"].fillna("").tolist()
+
+
+def test_resume_after_a_stop_neither_skips_nor_repeats(chain, bundle, tmp_path):
+    live = _live(chain, tmp_path)
+    all_ids = _ids(live / "new_transactions.csv")
+    first = _follow(live, bundle, stop_after=40, max_batch=7)
+    assert first.scored == 40
+    ckpt = json.loads((live / CHECKPOINT_NAME).read_text())
+    assert ckpt["transactions"]["line"] == 41  # header + 40 rows
+    second = _follow(live, bundle, max_batch=50)
+    assert second.scored == len(all_ids) - 40
+    assert _stream(live)["transaction_id"].tolist() == all_ids
+
+
+def test_a_rise_that_spans_a_stop_is_still_made_after_resuming(chain, bundle, batch, tmp_path):
+    # Find, in an uninterrupted run, a row raised by a later row; stop between the two.
+    whole = _live(chain, tmp_path / "whole")
+    _follow(whole, bundle, max_batch=50)
+    rises = pd.read_csv(whole / STREAM_EPISODES_NAME, dtype={"transaction_id": str, "linked_to": str})
+    order = {t: i for i, t in enumerate(_ids(whole / "new_transactions.csv"))}
+    spans = rises.loc[rises["transaction_id"].map(order) < rises["linked_to"].map(order)]
+    assert len(spans)
+    row, trigger = spans.iloc[0][["transaction_id", "linked_to"]]
+
+    live = _live(chain, tmp_path / "resumed")
+    _follow(live, bundle, stop_after=order[trigger], max_batch=7)  # the trigger is not read yet
+    assert row in set(_stream(live)["transaction_id"])
+    _follow(live, bundle, max_batch=50)
+    got = _final(live)
+    want = batch.loc[got.index]
+    assert got.index.tolist() == list(order)
+    np.testing.assert_allclose(got["fraud_score"], want["fraud_score"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got["is_anomaly"].to_numpy(), want["is_anomaly"].to_numpy())
+    assert got.loc[row, "fraud_score"] > _stream(live).set_index("transaction_id").loc[row, "fraud_score"]
+
+
+def test_rows_past_the_checkpoint_are_scored_once_after_a_crash(chain, bundle, tmp_path):
+    live = _live(chain, tmp_path)
+    _follow(live, bundle, stop_after=30)
+    ckpt_path = live / CHECKPOINT_NAME
+    saved = ckpt_path.read_text()
+    _follow(live, bundle, stop_after=20)  # scored and written, then "crashed" before its checkpoint
+    ckpt_path.write_text(saved)
+    _follow(live, bundle)
+    assert _stream(live)["transaction_id"].tolist() == _ids(live / "new_transactions.csv")
+
+
+def test_a_partial_last_line_waits_until_it_is_complete(chain, bundle, tmp_path):
+    live = _live(chain, tmp_path, limit=5)
+    src = (chain / "data" / "new_transactions.csv").read_text().splitlines()
+    row = src[6]
+    with (live / "new_transactions.csv").open("a") as f:
+        f.write(row[:15])
+    assert _follow(live, bundle).scored == 5
+    with (live / "new_transactions.csv").open("a") as f:
+        f.write(row[15:] + "\n")
+    assert _follow(live, bundle).scored == 1
+    assert _stream(live)["transaction_id"].tolist() == _ids(live / "new_transactions.csv")
+
+
+def test_malformed_rows_are_reported_by_line_counted_and_skipped(chain, bundle, tmp_path, caplog):
+    live = _live(chain, tmp_path, limit=3)
+    good = (chain / "data" / "new_transactions.csv").read_text().splitlines()[4:7]
+    header = (live / "new_transactions.csv").read_text().splitlines()[0].split(",")
+    col = {name: i for i, name in enumerate(header)}
+
+    def edit(line, name, value):
+        parts = line.split(",")
+        parts[col[name]] = value
+        return ",".join(parts)
+
+    first_id = good[0].split(",")[col["transaction_id"]]
+    rows = [
+        good[0],                                     # line 5: fine
+        edit(good[1], "timestamp", "yesterday"),     # line 6
+        edit(good[1], "amount", "-3"),               # line 7
+        edit(good[1], "type", "steal"),              # line 8
+        edit(good[1], "wallet_id", ""),              # line 9
+        edit(good[1], "transaction_id", first_id),   # line 10: duplicate of line 5
+        good[1] + ",extra",                          # line 11: one field too many
+        good[2],                                     # line 12: fine, after the bad ones
+    ]
+    with (live / "new_transactions.csv").open("a") as f:
+        f.write("\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING):
+        stats = _follow(live, bundle)
+    assert stats.malformed == 6
+    assert [line for _, line, _ in stats.malformed_lines] == [6, 7, 8, 9, 10, 11]
+    for line, word in [(6, "timestamp"), (7, "amount"), (8, "type"), (9, "wallet_id"),
+                       (10, "duplicate"), (11, "fields")]:
+        assert f"new_transactions.csv line {line} skipped" in caplog.text
+        assert any(n == line and word in why for _, n, why in stats.malformed_lines)
+    ids = _stream(live)["transaction_id"].tolist()
+    assert len(ids) == 5 and ids[-1] == good[2].split(",")[col["transaction_id"]]
+
+
+def _checkpoint_line(live: Path) -> int | None:
+    try:
+        return json.loads((live / CHECKPOINT_NAME).read_text())["transactions"]["line"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def test_follower_alerts_appended_rows_live_and_stops_cleanly_on_sigterm(chain, batch, start_alert_api,
+                                                                         tmp_path):
+    api = start_alert_api()  # tests/conftest.py: a real alert API with a fresh database
+    live = tmp_path / "live"
+    timeline = replay.prepare(chain / "data", live)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
+         "--models-dir", str(chain / "models"), "--api-url", api.url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (live / CHECKPOINT_NAME).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        replay.replay(live, timeline, rate=2000)
+        flagged = set(batch.index[batch["is_anomaly"]])
+        assert flagged
+        # Stop only once every row is read (checkpoint at the last line), not merely alerted:
+        # rows after the last flagged one may still be in flight.
+        while time.monotonic() < deadline and not (
+            set(api.transaction_ids()) == flagged and _checkpoint_line(live) == len(batch) + 1
+        ):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    ids = api.transaction_ids()
+    assert len(ids) == len(set(ids)) and set(ids) == flagged
+    ckpt = json.loads((live / CHECKPOINT_NAME).read_text())
+    assert ckpt["transactions"]["line"] == len(batch) + 1
+    assert "stopped (stop requested)" in err
+

@@ -1,0 +1,138 @@
+"""The alert API's endpoints, over any ``AlertStore`` (deps.StoreDep).
+
+Two routers, so create_app can put the API key on ``router`` alone: ``/health`` and the
+dashboard page (``public_router``) stay open for probes and for the page's own key prompt.
+
+Reads, PATCH and batches are plain ``def`` handlers (or run_in_threadpool): the store blocks,
+and the event loop must keep serving meanwhile. A single POST /alert is the hot path: it is
+stored on the loop when the store can do it without waiting (``AlertStore.try_add_now``), and in
+the thread pool otherwise. The handlers return ``JSONResponse`` of the store's dicts, which are
+already in the response models' shape: validating them again would only cost time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from wallet_monitor.api.config import DEFAULT_PAGE, MAX_BATCH, MAX_PAGE
+from wallet_monitor.api.deps import AlertPayload, StoreDep, UpdatePayload
+from wallet_monitor.api.parsing import parse_cursor, parse_since
+from wallet_monitor.api.schemas import (
+    AlertIn,
+    AlertOut,
+    AlertPage,
+    AlertUpdate,
+    BatchResult,
+    Health,
+    Severity,
+    Stats,
+    Status,
+)
+from wallet_monitor.api.store import AlertNotFound, TransitionNotAllowed
+
+# Alert ids are 64-bit (SQLite's integers): a larger id must be a 422, not an OverflowError.
+AlertId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+
+_PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>Alert API</title></head>
+<body><h1>Wallet activity monitor</h1><p>The dashboard (static/index.html) is not installed.
+The API answers at <a href="/alerts">/alerts</a>, <a href="/stats">/stats</a> and
+<a href="/docs">/docs</a>.</p></body></html>"""
+
+
+def _json_body(schema: dict) -> dict:
+    # The bodies are parsed by hand (size limit, object-or-array); tell /docs what they hold.
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_ALERT_SCHEMA = AlertIn.model_json_schema()
+
+router = APIRouter()
+public_router = APIRouter()
+
+# No docstrings on the handlers below: FastAPI would publish them as OpenAPI descriptions.
+
+
+@router.post(
+    "/alert",
+    status_code=201,
+    response_model=AlertOut | BatchResult,
+    responses={200: {"description": "Already stored (single) or batch result"},
+               400: {"description": "Malformed JSON"}, 413: {"description": "Too large"},
+               422: {"description": "Invalid alert"}},
+    openapi_extra=_json_body({"oneOf": [_ALERT_SCHEMA, {
+        "type": "array", "items": _ALERT_SCHEMA, "minItems": 1, "maxItems": MAX_BATCH,
+    }]}),
+)
+async def post_alert(store: StoreDep, payload: AlertPayload) -> JSONResponse:
+    if isinstance(payload, list):
+        result = await run_in_threadpool(store.add_many, payload)
+        return JSONResponse(result, status_code=200)
+    stored = store.try_add_now(payload)
+    if stored is None:
+        stored = await run_in_threadpool(store.add, payload)
+    created, alert = stored
+    return JSONResponse(alert, status_code=201 if created else 200)
+
+
+@router.get("/alerts", response_model=AlertPage)
+def list_alerts(
+    store: StoreDep,
+    status: Status | None = None,
+    severity: Severity | None = None,
+    wallet_id: Annotated[str | None, Query(max_length=128)] = None,
+    min_score: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+) -> JSONResponse:
+    items, next_id = store.query(
+        status=status, severity=severity, wallet_id=wallet_id, min_score=min_score,
+        since=parse_since(since), limit=limit, before_id=parse_cursor(cursor),
+    )
+    return JSONResponse({"items": items, "next_cursor": None if next_id is None else str(next_id)})
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut,
+            responses={404: {"description": "Alert not found"}})
+def get_alert(store: StoreDep, alert_id: AlertId) -> JSONResponse:
+    alert = store.get(alert_id)
+    if alert is None:
+        raise HTTPException(404, "Alert not found")
+    return JSONResponse(alert)
+
+
+@router.patch("/alerts/{alert_id}", response_model=AlertOut,
+              openapi_extra=_json_body(AlertUpdate.model_json_schema()),
+              responses={404: {"description": "Alert not found"},
+                         409: {"description": "Transition not allowed"}})
+def patch_alert(store: StoreDep, alert_id: AlertId, update: UpdatePayload) -> JSONResponse:
+    try:
+        return JSONResponse(store.update(alert_id, update))
+    except AlertNotFound:
+        raise HTTPException(404, "Alert not found") from None
+    except TransitionNotAllowed as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/stats", response_model=Stats)
+def stats(store: StoreDep) -> JSONResponse:
+    return JSONResponse(store.stats())
+
+
+@public_router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(store: StoreDep) -> JSONResponse:
+    problem = store.health()
+    if problem is not None:
+        return JSONResponse({"status": "error", "database": problem}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@public_router.get("/", include_in_schema=False)
+async def index(request: Request) -> HTMLResponse:
+    page = request.app.state.static_dir / "index.html"
+    return FileResponse(page) if page.is_file() else HTMLResponse(_PLACEHOLDER)

@@ -1,0 +1,179 @@
+"""The seam between the routes and a database: ``AlertStore``, its errors and shared helpers.
+
+The routes see only this interface, never a connection, so another database (a PostgreSQL store
+is planned) plugs in as another subclass without touching them. ``SqliteAlertStore``
+(sqlite_store.py) is the first implementation.
+
+Every method returns JSON-ready dicts in the shape of the response models (``AlertOut``,
+``BatchResult``, ``Stats``): the routes send them as they are, without a second validation.
+Every method may raise ``StoreError`` when the database fails; the app answers it with a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wallet_monitor.api.config import DEFAULT_PAGE, HISTOGRAM_BINS, STATS_HOURS
+from wallet_monitor.api.schemas import SEVERITIES, STATUSES, AlertIn, AlertUpdate, severity_of
+
+logger = logging.getLogger(__name__)
+
+Alert = dict[str, Any]  # one stored alert, keys and order as AlertOut
+
+
+class StoreError(Exception):
+    """The database failed; the message says how. Answered 503: a retry may succeed."""
+
+
+class AlertNotFound(LookupError):
+    """No alert has this id."""
+
+
+class TransitionNotAllowed(ValueError):
+    """The alert's status cannot change to the one asked for (see schemas.TRANSITIONS)."""
+
+
+class AlertStore(ABC):
+    """Where alerts live. Safe to call from the event loop and the thread pool at once."""
+
+    @abstractmethod
+    def add(self, alert: AlertIn) -> tuple[bool, Alert]:
+        """Store ``alert`` unless its transaction_id exists; return (created, stored alert).
+
+        A retry returns the alert as first stored, not the retry's body: POST /alert is
+        idempotent. Committed durably before it returns.
+        """
+
+    def try_add_now(self, alert: AlertIn) -> tuple[bool, Alert] | None:
+        """``add``, but only if it cannot wait on a lock or the network; else None.
+
+        Called on the event loop, where waiting would stall every other request: on None the
+        route runs ``add`` in the thread pool. An implementation whose writes go over a network
+        keeps this default.
+        """
+        return None
+
+    @abstractmethod
+    def add_many(self, alerts: list[AlertIn]) -> dict[str, Any]:
+        """Store a batch all or nothing: ``{"created": [...], "existing": [...], "count": n}``.
+
+        ``created`` lists the transaction_ids stored now, ``existing`` those already stored
+        (or repeated earlier in the batch), both in the batch's order.
+        """
+
+    @abstractmethod
+    def get(self, alert_id: int) -> Alert | None:
+        """The alert with this id, or None."""
+
+    @abstractmethod
+    def update(self, alert_id: int, update: AlertUpdate) -> Alert:
+        """Apply a status change and/or note, appending it to the history; the updated alert.
+
+        A note given as null clears the note; a status alone keeps it. Raises
+        ``AlertNotFound`` or ``TransitionNotAllowed``, and then changes nothing.
+        """
+
+    @abstractmethod
+    def query(
+        self,
+        *,
+        status: str | None = None,
+        severity: str | None = None,
+        wallet_id: str | None = None,
+        min_score: float | None = None,
+        since: str | None = None,
+        limit: int = DEFAULT_PAGE,
+        before_id: int | None = None,
+    ) -> tuple[list[Alert], int | None]:
+        """Alerts newest first (by id) matching every given filter; (page, next before_id).
+
+        ``since`` compares with created_at (a ``utc_iso`` string); ``before_id`` is the
+        cursor: ids only go up, so pages stay stable while alerts arrive.
+        """
+
+    @abstractmethod
+    def stats(self, now: datetime | None = None) -> dict[str, Any]:
+        """Counts by status and severity, alerts per hour (last 24 h), score histogram.
+
+        Every number from one snapshot; ``stats_body`` shapes them.
+        """
+
+    @abstractmethod
+    def health(self) -> str | None:
+        """None when the alerts can be read, else why not (GET /health answers it as 503)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every resource; the store is not used afterwards."""
+
+
+# ---- helpers every implementation shares ---------------------------------------------------
+
+
+def opened_alert(alert_id: int, alert: AlertIn, now: str) -> Alert:
+    """What a just-stored alert reads back as, without reading it back."""
+    return {
+        "id": alert_id, "transaction_id": alert.transaction_id, "wallet_id": alert.wallet_id,
+        "fraud_score": alert.fraud_score, "severity": severity_of(alert.fraud_score),
+        "timestamp": alert.timestamp, "amount": alert.amount, "type": alert.type,
+        "reasons": alert.reasons, "model_version": alert.model_version, "status": "open",
+        "note": None, "created_at": now, "updated_at": now,
+        "history": [{"status": "open", "note": None, "at": now}],
+    }
+
+
+def _printable(s: str) -> str:
+    # Ids come from clients: quote anything that could forge or break a log line.
+    return s if s.isprintable() and " " not in s else repr(s)
+
+
+def log_stored(alert: AlertIn) -> None:
+    """The one log line per stored alert (a retry stores, so logs, nothing)."""
+    logger.info(
+        "alert stored wallet=%s transaction=%s score=%.6g severity=%s",
+        _printable(alert.wallet_id), _printable(alert.transaction_id), alert.fraud_score,
+        severity_of(alert.fraud_score),
+    )
+
+
+def log_updated(alert_id: int, status: str) -> None:
+    logger.info("alert updated id=%d status=%s", alert_id, status)
+
+
+def stats_hours(now: datetime | None = None) -> list[datetime]:
+    """The STATS_HOURS whole hours /stats counts, oldest first; the last one holds ``now``."""
+    now = now or datetime.now(UTC)
+    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=STATS_HOURS - 1)
+    return [first_hour + timedelta(hours=h) for h in range(STATS_HOURS)]
+
+
+def stats_body(
+    hours: list[datetime],
+    by_status: dict[str, int],
+    by_severity: dict[str, int],
+    per_hour: dict[str, int],
+    histogram: dict[int, int],
+) -> dict[str, Any]:
+    """The GET /stats body from raw counts, zeros filled in.
+
+    ``per_hour`` is keyed by the first 13 characters of created_at (``2026-01-05T13``);
+    ``histogram`` by bin, ``min(int(clip(score, 0, 1) * HISTOGRAM_BINS), HISTOGRAM_BINS - 1)``.
+    """
+    bins = HISTOGRAM_BINS
+    by_status = dict.fromkeys(STATUSES, 0) | by_status
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_severity": dict.fromkeys(SEVERITIES, 0) | by_severity,
+        "per_hour": [
+            {"hour": h.strftime("%Y-%m-%dT%H:00:00Z"), "count": per_hour.get(h.strftime("%Y-%m-%dT%H"), 0)}
+            for h in hours
+        ],
+        "score_histogram": [
+            {"start": round(k / bins, 4), "end": round((k + 1) / bins, 4), "count": histogram.get(k, 0)}
+            for k in range(bins)
+        ],
+    }

@@ -1,0 +1,244 @@
+"""Episode linking: a flagged row raises the rows of its episode.
+
+A fraud episode shows itself only part way through: the first transfers of a fan-out, the
+deposit that opens a mule chain and the first redemptions of a cash-out look ordinary when
+they happen. Once a row is flagged, `link_episodes` raises with it:
+- the same wallet's earlier rows of the same type within EPISODE_WINDOW;
+- the inflow a flagged outflow sent on (the wallet's latest deposit or incoming transfer
+  before it, if within EPISODE_FUNDING), and, forward, the outflows that sent on a flagged
+  inflow (a pass-through's transfers out of a flagged deposit, a chain's next hop);
+- where the outflow of such a funding link passes on most of its inflow (EPISODE_FOLLOW_SHARE
+  to all of it) within EPISODE_FOLLOW_WITHIN, the two rows are one movement of the same money
+  and the link counts EPISODE_FOLLOW_WEIGHT of the flagged row's evidence (needs amounts);
+- last, a flagged deposit's series: the same wallet's deposits of a similar amount (within a
+  factor EPISODE_SERIES_BAND) in the EPISODE_SERIES_WINDOW before it. Rows raised there raise
+  nothing in turn.
+A linked row's evidence -log(1 - score) becomes a weight of the flagged row's plus the rest of
+its own; rows that looked entirely ordinary themselves (under EPISODE_MIN_SCORE, or
+EPISODE_FOLLOW_MIN_SCORE where the money is followed) are never raised. EPISODE_PASSES passes
+let a raised row raise its own predecessors (a chain's opening deposit). Rows at the same time
+are not "before" each other, and ties are broken by (time, transaction_id), so the answer does
+not depend on row order. This is the one step where a row's score depends on later rows: at
+most EPISODE_REACH later, or EPISODE_SERIES_WINDOW + EPISODE_REACH for a deposit of a series.
+The measurements behind each constant are in docs/DECISIONS.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+EPISODE_WINDOW = pd.Timedelta(hours=1)  # same-type predecessors: 1.5-2 h measured no better
+EPISODE_FUNDING = pd.Timedelta(hours=1)  # how recent a funding inflow is (30 min before)
+EPISODE_MIN_SCORE = 0.5  # a raised row was at least median-odd on its own
+EPISODE_WEIGHT = 0.6  # share of the flagged row's evidence a plain link takes
+EPISODE_FOLLOW_SHARE = 0.7  # "most of the money": 70-100% of the inflow passed on
+EPISODE_FOLLOW_WITHIN = pd.Timedelta(minutes=30)
+EPISODE_FOLLOW_WEIGHT = 0.9  # the same money: a mule chain's first hop rises with the next
+EPISODE_FOLLOW_MIN_SCORE = 0.3
+EPISODE_SERIES_WINDOW = pd.Timedelta(hours=24)  # structuring's deposits lie hours apart
+EPISODE_SERIES_BAND = 1.25  # "a similar amount": within a factor 1.25
+EPISODE_SERIES_WEIGHT = 0.9  # 0.6 left seed 1 short of the recall goal
+EPISODE_PASSES = 2
+# The latest a later row can still raise an earlier one in the passes (the follower keeps this
+# much of every row; a deposit a series may raise up to EPISODE_SERIES_WINDOW before that).
+EPISODE_REACH = EPISODE_PASSES * max(EPISODE_WINDOW, EPISODE_FUNDING)
+
+# The transaction columns link_episodes reads beside the scores (the last two optional).
+EPISODE_TX_COLUMNS = ("transaction_id", "wallet_id", "timestamp", "type", "counterparty_wallet_id",
+                      "amount")
+
+
+# How a raised row is linked to the flagged row, in its reasons.
+_LINK_WORDS = ("came before flagged", "funded flagged", "sent on funds of flagged",
+               "funds sent on within minutes by flagged", "sent on within minutes funds of flagged",
+               "one of a series of similar deposits before flagged")
+
+
+_FOLLOW_WORDS = 2  # a money-followed link's words: its plain link's index + this
+
+
+_SERIES_WORDS = 5
+
+
+def _evidence(p: np.ndarray) -> np.ndarray:
+    return -np.log(np.maximum(1.0 - p, 1e-12))
+
+
+def _expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (k, i) for every i in range(lo[k], hi[k])."""
+    n = np.maximum(hi - lo, 0)
+    k = np.repeat(np.arange(len(lo)), n)
+    return k, np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
+
+
+def _search_pairs(groups, times, g, t, side: str) -> np.ndarray:
+    """np.searchsorted for (group, time) pairs in rows sorted by (groups, times)."""
+    _, rank = np.unique(np.concatenate([times, t]), return_inverse=True)
+    width = np.int64(rank.max() + 1) if len(rank) else np.int64(1)
+    rows = groups.astype(np.int64) * width + rank[: len(times)]
+    return np.searchsorted(rows, np.asarray(g, np.int64) * width + rank[len(times):], side)
+
+
+def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
+    """The EPISODE_PASSES passes of link_episodes over one set of rows (arrays on the same
+    positions); returns the linked score, the raising row's position (-1: none) and how."""
+    n = len(own)
+    score = own.copy()
+    via = np.full(n, -1)
+    link_how = np.zeros(n, dtype=np.int8)  # an index into _LINK_WORDS
+    kind, kind_names = pd.factorize(kinds)
+    # Same-type predecessors: rows sorted by (wallet, type, time).
+    group = owner.astype(np.int64) * max(len(kind_names), 1) + kind
+    by_type = np.lexsort((canon, group))
+    # Inflows: a deposit lands in its own wallet, a transfer in another wallet's.
+    deposit = kinds == "deposit"
+    dest = np.where(deposit, owner, receiver)
+    inflow = np.flatnonzero(deposit | ((kinds == "transfer") & (receiver >= 0)
+                                       & (receiver != owner)))
+    inflow = inflow[np.lexsort((canon[inflow], dest[inflow]))]
+    outflow = (kinds == "transfer") | (kinds == "redeem")
+    # The inflow each outflow sent on: the wallet's latest inflow strictly before it (a row
+    # that arrives later with the same time never changes which one that is), if recent.
+    fund = np.full(n, -1, dtype=np.int64)
+    outs = np.flatnonzero(outflow)
+    if len(outs) and len(inflow):
+        at = _search_pairs(dest[inflow], ts[inflow], owner[outs], ts[outs], "left") - 1
+        latest = inflow[np.maximum(at, 0)]
+        ok = ((at >= 0) & (dest[latest] == owner[outs])
+              & (ts[latest] >= ts[outs] - EPISODE_FUNDING.value))
+        fund[outs[ok]] = latest[ok]
+    spent = np.flatnonzero(fund >= 0)  # the outflows with a funding inflow
+    for _ in range(EPISODE_PASSES):
+        flagged_now = score >= threshold
+        trig = np.flatnonzero(flagged_now)
+        # Both ends of each trigger's window [t - W, t) in one search.
+        ends = _search_pairs(group[by_type], ts[by_type], np.r_[group[trig], group[trig]],
+                             np.r_[ts[trig] - EPISODE_WINDOW.value, ts[trig]], "left")
+        k1, j = _expand(ends[: len(trig)], ends[len(trig):])
+        # (flagged row, raised row, how linked): same-type predecessors, the inflow a flagged
+        # outflow sent on, and the outflows that sent on a flagged inflow.
+        up = spent[flagged_now[spent]]
+        down = spent[flagged_now[fund[spent]]]
+        src = np.concatenate([trig[k1], up, fund[down]])
+        i = np.concatenate([by_type[j], fund[up], down])
+        how = np.repeat(np.arange(3), [len(k1), len(up), len(down)])
+        # Money followed: the outflow of a funding link (the flagged row when it funded, the
+        # raised one when it sent on) passes on most of the inflow, soon after.
+        out_row, in_row = np.where(how == 1, src, i), np.where(how == 1, i, src)
+        follow = ((how > 0) & (amount[in_row] > 0) & np.isfinite(amount[in_row])
+                  & (amount[out_row] <= amount[in_row])
+                  & (amount[out_row] >= EPISODE_FOLLOW_SHARE * amount[in_row])
+                  & (ts[out_row] - ts[in_row] <= EPISODE_FOLLOW_WITHIN.value))
+        keep = own[i] >= np.where(follow, EPISODE_FOLLOW_MIN_SCORE, EPISODE_MIN_SCORE)
+        src, i, how, follow = src[keep], i[keep], how[keep], follow[keep]
+        weight = np.where(follow, EPISODE_FOLLOW_WEIGHT, EPISODE_WEIGHT)
+        _raise(score, via, link_how, canon, src, i, how + _FOLLOW_WORDS * follow,
+               _blend(weight, score[src], own[i]))
+    return score, via, link_how
+
+
+def _blend(weight, trigger: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """A linked row's score: `weight` of the flagged row's evidence plus the rest of its own."""
+    return -np.expm1(-(weight * _evidence(trigger) + (1 - weight) * _evidence(own)))
+
+
+def _raise(score, via, link_how, canon, src, i, how, value, earlier_ties=False) -> None:
+    """Each raised row i keeps its strongest link (the earliest such src among equals), where
+    it beats the row's score so far (with `earlier_ties`, also where it equals it by way of an
+    earlier row than the link so far); in place. Reads `score` before writing it."""
+    order = np.lexsort((canon[src], -value, i))
+    best = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
+    wins = value[best] > score[i[best]]
+    if earlier_ties:
+        was = via[i[best]]
+        wins |= ((value[best] == score[i[best]]) & (was >= 0)
+                 & (canon[src[best]] < canon[np.maximum(was, 0)]))
+    best = best[wins]
+    score[i[best]] = value[best]
+    via[i[best]] = src[best]
+    link_how[i[best]] = how[best]
+
+
+def _series_links(owner, kinds, ts, canon, amount, own, score, threshold):
+    """The last step of link_episodes: (flagged deposit, earlier deposit of the series, value)
+    for the same wallet's deposits of a similar amount in the EPISODE_SERIES_WINDOW before a
+    flagged deposit. Triggers are read at their score after the passes (the follower's
+    series_only rows at their own score: their stronger raises were made while they were
+    recent)."""
+    dep = np.flatnonzero((kinds == "deposit") & (amount > 0) & np.isfinite(amount))
+    dep = dep[np.lexsort((canon[dep], owner[dep]))]
+    trig = dep[score[dep] >= threshold]
+    ends = _search_pairs(owner[dep], ts[dep], np.r_[owner[trig], owner[trig]],
+                         np.r_[ts[trig] - EPISODE_SERIES_WINDOW.value, ts[trig]], "left")
+    k, j = _expand(ends[: len(trig)], ends[len(trig):])
+    src, i = trig[k], dep[j]
+    ok = ((own[i] >= EPISODE_MIN_SCORE) & (amount[i] <= EPISODE_SERIES_BAND * amount[src])
+          & (amount[src] <= EPISODE_SERIES_BAND * amount[i]))
+    src, i = src[ok], i[ok]
+    return src, i, _blend(EPISODE_SERIES_WEIGHT, score[src], own[i])
+
+
+def link_episodes(rows: pd.DataFrame, threshold: float, series_only=None) -> pd.DataFrame:
+    """Raise the rows that led up to a flagged row, and those that sent its funds on (see
+    EPISODE_* above).
+
+    `rows`: transaction_id, wallet_id, timestamp, type, fraud_score, reasons and optionally
+    counterparty_wallet_id and amount (without it, no link counts as money followed and no
+    deposit series is linked): the scored rows of one period, in any order. `series_only`
+    (boolean per row) marks earlier deposits that take part only in the series step (the
+    follower's older rows). Returns, on the same index, fraud_score, is_anomaly, reasons (a
+    raised row names the row it is linked to) and linked_to (that row's transaction_id, "" if
+    not raised).
+    """
+    n = len(rows)
+    own = rows["fraud_score"].to_numpy(dtype=float)
+    score = own.copy()
+    via = np.full(n, -1)
+    link_how = np.zeros(n, dtype=np.int8)  # an index into _LINK_WORDS
+    kinds = rows["type"].astype(str).to_numpy()
+    amount = (pd.to_numeric(rows["amount"], errors="coerce").to_numpy(dtype=float)
+              if "amount" in rows else np.full(n, np.nan))
+    if n:
+        ts = pd.DatetimeIndex(rows["timestamp"]).as_unit("ns").asi8
+        cp = (rows["counterparty_wallet_id"] if "counterparty_wallet_id" in rows
+              else pd.Series(pd.NA, index=rows.index))
+        codes, _ = pd.factorize(pd.concat([rows["wallet_id"], cp], ignore_index=True))
+        owner, receiver = codes[:n], codes[n:]
+        # Rows in (time, transaction_id) order: ties are broken the same in any input order.
+        canon = np.empty(n, dtype=np.int64)
+        canon[np.lexsort((rows["transaction_id"].astype(str).to_numpy(), ts))] = np.arange(n)
+        p = (np.arange(n) if series_only is None
+             else np.flatnonzero(~np.asarray(series_only, dtype=bool)))
+        sp, sv, sh = _episode_passes(owner[p], receiver[p], kinds[p], ts[p], canon[p],
+                                     amount[p], own[p], threshold)
+        score[p], link_how[p] = sp, sh
+        via[p[sv >= 0]] = p[sv[sv >= 0]]
+        src, i, value = _series_links(owner, kinds, ts, canon, amount, own, score, threshold)
+        # At an equal score the earlier row is named, as the follower names it (it may have
+        # written this link before the one from the passes arrived).
+        _raise(score, via, link_how, canon, src, i, np.full(len(i), _SERIES_WORDS), value,
+               earlier_ties=True)
+    flagged = score >= threshold
+    reasons = rows["reasons"].fillna("").astype(str).to_numpy(dtype=object).copy()
+    linked = np.full(n, "", dtype=object)
+    raised = np.flatnonzero(via >= 0)
+    if len(raised):
+        ids = rows["transaction_id"].astype(str).to_numpy()
+        src = via[raised]
+        why = [r.split("; ")[0] for r in reasons[src]]  # its own first reason, if it had one
+        words = np.asarray(_LINK_WORDS)[link_how[raised]]
+        episode = [f"part of an episode: {w} {kinds[t]} {ids[t]}" + (f" ({y})" if y else "")
+                   for w, t, y in zip(words, src, why, strict=True)]
+        # A row flagged on its own keeps its own reasons first.
+        reasons[raised] = [f"{r}; {e}" if o >= threshold and r else e
+                           for r, e, o in zip(reasons[raised], episode, own[raised], strict=True)]
+        linked[raised] = ids[src]
+    out = pd.DataFrame(index=rows.index)
+    out["fraud_score"] = score
+    out["is_anomaly"] = flagged
+    out["reasons"] = np.where(flagged, reasons, "")
+    out["linked_to"] = linked
+    return out
+
+

@@ -1,0 +1,134 @@
+"""Point-in-time features for wallet transactions: `build_features`.
+
+`build_features` turns transactions (plus the wallets table and logins) into one numeric row
+per target transaction. Training and detection, batch and streaming, all call it, so no path
+computes a feature any other way.
+
+Point-in-time invariant: the features of a transaction at time t depend only on the wallets
+table and on this wallet's events (its own transactions, incoming transfers where it is the
+counterparty, its logins) with timestamp in [t - LOOKBACK, t] that come before it in
+(timestamp, transaction_id) order; logins count when their timestamp is <= t. Hence dropping
+events older than t - LOOKBACK, or appending later ones, never changes a row, and a streaming
+path that keeps the last LOOKBACK of events reproduces the batch features exactly. An IP,
+country or device is "new" while the wallet has known it for less than NEW_ACCESS_SPAN (so a
+takeover's failed logins, login and drains all count as new, not only the first event of the
+session). Every window sum is taken over exact integer (fixed-point) cumulative sums, so a
+row's value does not depend on how much older history was loaded.
+
+Everything runs on sorted arrays (sort by wallet and time, `searchsorted` for window starts,
+cumulative sums, stable sorts on (wallet, value) pairs); there is no per-row Python loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.features.arrays import as_str, flag, text, utc_ns
+from wallet_monitor.features.catalog import FEATURE_NAMES
+from wallet_monitor.features.context import Columns, FeatureMatrix, make_context
+from wallet_monitor.features.families import (
+    access_family,
+    amount_family,
+    flow_family,
+    velocity_family,
+    window_totals,
+)
+from wallet_monitor.features.params import LOOKBACK
+from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED, TX_TYPES, InputError
+
+
+def build_features(targets, history=None, wallets=None, logins=None) -> pd.DataFrame:
+    """Point-in-time features for each target transaction, in the targets' order.
+
+    Context is history ∪ targets (deduplicated by transaction_id, targets win) plus logins and
+    the wallets table. Returns `transaction_id` then float columns `FEATURE_NAMES`, no NaN/inf;
+    the index is the targets' index.
+    """
+    tgt = _prepare_transactions(targets)
+    if len(tgt) == 0:
+        cols = {"transaction_id": pd.Series(dtype=str)}
+        cols.update({name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES})
+        return pd.DataFrame(cols, index=targets.index)
+    tx_columns = set(targets.columns)
+    t_lo = int(tgt["ts"].min()) - LOOKBACK.value
+    t_hi = int(tgt["ts"].max())
+    tx = tgt
+    if history is not None and len(history):
+        tx_columns |= set(history.columns)
+        hist = _prepare_transactions(history)
+        # Only events in [min target - LOOKBACK, max target] can matter (the invariant itself).
+        hts = hist["ts"].to_numpy()
+        tx = pd.concat([hist[(hts >= t_lo) & (hts <= t_hi)], tgt], ignore_index=True)
+        tx = tx.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+    elif tgt["transaction_id"].duplicated().any():
+        tx = tgt.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+    tgt_rows = pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
+    lg = None if logins is None else _prepare_logins(logins, t_lo, t_hi)
+    login_columns = None if logins is None else set(logins.columns)
+    features = _compute(tx, tgt_rows, lg, wallets, Columns.of(tx_columns, login_columns, wallets))
+    out = pd.DataFrame(features, columns=FEATURE_NAMES, index=targets.index, copy=False)
+    out.insert(0, "transaction_id", tx["transaction_id"].to_numpy()[tgt_rows].astype(str))
+    return out
+
+
+def _compute(tx, tgt_rows, lg, wallets, cols: Columns) -> np.ndarray:
+    """Feature matrix (targets x FEATURE_NAMES) for the context `tx` and logins `lg`."""
+    cols.log_missing()
+    ctx = make_context(tx, tgt_rows, lg, wallets, cols)
+    f = FeatureMatrix(ctx.perm, FEATURE_NAMES)
+    totals = window_totals(ctx)
+    prev_max = amount_family(ctx, totals, f)
+    velocity_family(ctx, totals, prev_max, f)
+    flow_family(ctx, totals, f)
+    # The matrix holds what the amount families computed; free their intermediates before the
+    # (wallet, value) pair sorts of the access family, which set the peak memory.
+    del totals, prev_max
+    ctx.release_amounts()
+    access_family(ctx, f)
+    return f.done()
+
+
+def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in TX_REQUIRED if c not in df.columns and c != "ip_address"]
+    if missing:
+        raise InputError(f"transactions: missing required column(s) {missing}")
+    kind_codes, kinds = pd.factorize(as_str(df["type"]).str.strip().str.lower())
+    lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
+    out = pd.DataFrame(
+        {
+            "transaction_id": as_str(df["transaction_id"]).reset_index(drop=True),
+            "wallet_id": as_str(df["wallet_id"]).reset_index(drop=True),
+            "ts": utc_ns(df["timestamp"]),
+            "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
+            "tcode": lut[kind_codes],
+        }
+    )
+    for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
+        out[col] = text(df, col, len(df), upper=col == "country")
+    return out
+
+
+def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
+    """The logins in [t_lo, t_hi] as the context reads them."""
+    missing = [c for c in LOGIN_REQUIRED if c not in logins.columns and c != "login_id"]
+    if missing:
+        raise InputError(f"logins: missing required column(s) {missing}")
+    lts = utc_ns(logins["timestamp"])
+    keep = (lts >= t_lo) & (lts <= t_hi)
+    lsub = logins[keep]
+    lg = pd.DataFrame(
+        {
+            "login_id": (
+                as_str(lsub["login_id"]).reset_index(drop=True)
+                if "login_id" in lsub.columns
+                else pd.Series(np.arange(len(lsub)).astype(str), dtype="string[pyarrow]")
+            ),
+            "wallet_id": as_str(lsub["wallet_id"]).reset_index(drop=True),
+            "ts": lts[keep],
+            "success": flag(lsub["success"]).astype(np.int64),
+        }
+    )
+    for col in ("ip_address", "country", "device_id"):
+        lg[col] = text(lsub, col, len(lsub), upper=col == "country")
+    return lg

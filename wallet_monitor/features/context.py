@@ -1,0 +1,274 @@
+"""The window context every feature family reads: events sorted once, targets located in them,
+window starts found once.
+
+Sums run on fixed-point integers (amounts in 1/100 cent, log amounts scaled by 2^28), so a
+window sum is exact and a row's value does not depend on how much older history was loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.features.arrays import (
+    NAT,
+    NS_PER_H,
+    codes,
+    csum,
+    flag,
+    rank_strings,
+    text,
+    utc_ns,
+)
+from wallet_monitor.features.events import KIND_LOGIN, KIND_OWN, Events
+from wallet_monitor.features.params import LOOKBACK, MIN_RATE_SPAN, WINDOWS
+from wallet_monitor.schema import TX_TYPES
+
+logger = logging.getLogger(__name__)
+
+AMOUNT_SCALE = 10_000  # window sums run on amounts in 1/100 cent, as exact int64
+AMOUNT_MAX = 1e11  # amounts are capped here so their fixed-point sums cannot overflow
+LOG_SCALE = float(1 << 28)  # log amounts as exact int64 (error < 4e-9)
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log a warning the first time this process sees it (streaming scores many batches)."""
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which optional columns and files the input has; decided by the files' columns, never
+    by which rows happen to be loaded, so batch and streaming fill the same way."""
+
+    counterparty: bool
+    country: bool
+    device: bool
+    logins: bool
+    wallets: bool
+    home: bool
+    login_columns: frozenset[str]
+
+    @classmethod
+    def of(cls, tx_columns, login_columns, wallets) -> Columns:
+        return cls(
+            counterparty="counterparty_wallet_id" in tx_columns,
+            country="country" in tx_columns,
+            device="device_id" in tx_columns,
+            logins=login_columns is not None,
+            wallets=wallets is not None,
+            home=wallets is not None and "home_country" in wallets.columns,
+            login_columns=frozenset(login_columns or ()),
+        )
+
+    def log_missing(self) -> None:
+        gaps = []
+        if not self.counterparty:
+            gaps.append(
+                "no counterparty_wallet_id: incoming transfers, counterparty_new, "
+                "new_counterparties_24h_log, new_counterparties_1h_vs_rate set to 0 "
+                "(inflow counts deposits only)"
+            )
+        if not self.country:
+            gaps.append(
+                "no transaction country: country_new, country_changed, travel_speed_log, "
+                "country_not_home, country_known_days_log set to 0"
+            )
+        if not self.device:
+            gaps.append(
+                "no device_id: device_new, device_known_days_log, amount_out_new_device_log set "
+                "to 0; new_place_new_device counts a new IP or country on any device"
+            )
+        if not self.logins:
+            gaps.append("no logins: login features (failed/success logins, login_unseen) set to 0")
+        if not self.wallets:
+            gaps.append("no wallets table: wallet_age_days_log 0, kyc_verified 0.5 (unknown)")
+        elif not self.home:
+            gaps.append("no home_country: country_not_home set to 0")
+        for gap in gaps:
+            warn_once(f"features not computable, filled neutrally: {gap}")
+
+
+@dataclass
+class Context:
+    """Events of the context in (wallet, time, order) and the targets' positions among them.
+
+    `P` are the targets' event positions in event order (sorted queries keep searchsorted
+    cache friendly); `perm` puts rows back in the targets' order. Per-event arrays have
+    `ev.n` entries, per-target arrays `len(P)`.
+    """
+
+    ev: Events
+    cols: Columns
+    P: np.ndarray
+    perm: np.ndarray
+    t: np.ndarray  # target timestamps (ns)
+    w: np.ndarray  # target wallet codes
+    kind: np.ndarray  # per event: KIND_OWN, KIND_IN or KIND_LOGIN
+    src: np.ndarray  # per event: its row in tx (own, incoming) or lg (login)
+    own: np.ndarray  # per event: the wallet's own transaction
+    type_e: np.ndarray  # per event: index into TX_TYPES, -1 for incoming and logins
+    is_type: dict[str, np.ndarray]
+    amount: np.ndarray | None  # per event, USD (0 for logins); freed before the access family
+    amt_fx: np.ndarray | None  # per event, fixed point
+    s1: np.ndarray  # first event position of each target's 1 h window
+    s24: np.ndarray
+    sL: np.ndarray | None  # ... of its LOOKBACK
+    age_ns: np.ndarray  # per target: wallet age at the transaction
+    span_h: np.ndarray  # per target: hours over which the wallet's usual rates are measured
+    kyc_w: np.ndarray  # per target: 1 verified, 0 not, 0.5 unknown
+    home_w: np.ndarray  # per target: home country code, -1 unknown
+    n_in: int  # incoming-transfer events
+    n_lg: int  # login events
+    w_own: np.ndarray  # per tx row: wallet code
+    w_cp: np.ndarray  # per tx row: counterparty wallet code (-1 none)
+    incoming: np.ndarray  # tx rows that are incoming transfers of another wallet
+    access_codes: dict[str, tuple[np.ndarray, np.ndarray]]  # ip/country/device: (tx, login) codes
+    country_vocab: np.ndarray
+    success: np.ndarray | None  # per login row
+
+    @property
+    def n_out(self) -> int:
+        return len(self.P)
+
+    def cat(self, own, inc, login) -> np.ndarray:
+        """One per-event array from its per-source parts, in event order."""
+        return self.ev.take(np.concatenate([own, inc, login]))
+
+    def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool) -> np.ndarray:
+        """Sum of per-event `values` from `start` up to the target (with it if `inclusive`)."""
+        cs = csum(values)
+        return cs[self.P + 1 if inclusive else self.P] - cs[start]
+
+    def window_start(self, span: pd.Timedelta) -> np.ndarray:
+        return self.ev.start(self.P, span)
+
+    def release_amounts(self) -> None:
+        """Free what only the amount families read before the (wallet, value) pair sorts of the
+        access family, which set the peak memory."""
+        self.amount = self.amt_fx = self.sL = None
+
+
+def make_context(tx: pd.DataFrame, tgt_rows: np.ndarray, lg: pd.DataFrame | None, wallets,
+                 cols: Columns) -> Context:
+    """Sort the context's events once and locate the targets among them."""
+    n_tx = len(tx)
+    n_lg = 0 if lg is None else len(lg)
+    empty = pd.Series([], dtype="string[pyarrow]")
+    w_own, w_cp, w_lg, w_tab, wallet_vocab = codes(
+        tx["wallet_id"],
+        tx["counterparty_wallet_id"],
+        lg["wallet_id"] if lg is not None else empty,
+        wallets["wallet_id"] if wallets is not None else empty,
+    )
+    c_tx, c_lg, c_home, country_vocab = codes(
+        tx["country"],
+        lg["country"] if lg is not None else empty,
+        text(wallets, "home_country", 0, upper=True) if cols.home else empty,
+    )
+    ip_tx, ip_lg, _ = codes(tx["ip_address"], lg["ip_address"] if lg is not None else empty)
+    dv_tx, dv_lg, _ = codes(tx["device_id"], lg["device_id"] if lg is not None else empty)
+
+    # Incoming transfers: a transfer's receiving wallet sees it as an inflow event.
+    tcode = tx["tcode"].to_numpy()
+    incoming = np.flatnonzero((tcode == 1) & (w_cp >= 0) & (w_cp != w_own))
+    n_in = len(incoming)
+    tid_rank = rank_strings(tx["transaction_id"])
+    lid_rank = rank_strings(lg["login_id"]) if lg is not None else np.zeros(0, np.int64)
+    kind = np.concatenate([np.zeros(n_tx, np.int8), np.ones(n_in, np.int8),
+                           np.full(n_lg, 2, np.int8)])
+    # Logins at the same timestamp come first ("logins with timestamp <= t" are known at t).
+    sub = np.concatenate([n_lg + tid_rank, n_lg + tid_rank[incoming], lid_rank])
+    tx_ts = tx["ts"].to_numpy()
+    lts = lg["ts"].to_numpy() if lg is not None else np.zeros(0, np.int64)
+    ev = Events(np.concatenate([w_own, w_cp[incoming], w_lg]),
+                np.concatenate([tx_ts, tx_ts[incoming], lts]), sub, kind)
+    del sub, kind
+    src = ev.take(np.concatenate([np.arange(n_tx), incoming, np.arange(n_lg)]))
+    k = ev.kind
+    own = k == KIND_OWN
+    pos_of_tx = np.empty(n_tx, np.int64)
+    pos_of_tx[src[own]] = np.flatnonzero(own)
+    P_target = pos_of_tx[tgt_rows]
+    perm = np.argsort(P_target, kind="stable")
+    P = P_target[perm]
+    t = ev.ts[P]
+    w = ev.wallet[P]
+
+    amount_tx = np.minimum(tx["amount"].to_numpy(), AMOUNT_MAX)
+    amount = np.where(k == KIND_LOGIN, 0.0, amount_tx[np.where(k == KIND_LOGIN, 0, src)])
+    type_e = np.full(ev.n, -1, np.int8)
+    type_e[own] = tcode[src[own]]
+    sL = ev.start(P, LOOKBACK)
+    age_ns, span_h, kyc, home = _wallet_facts(wallets, w_tab, len(wallet_vocab), c_home, t, w)
+    return Context(
+        ev=ev, cols=cols, P=P, perm=perm, t=t, w=w, kind=k, src=src, own=own, type_e=type_e,
+        is_type={name: own & (type_e == i) for i, name in enumerate(TX_TYPES)},
+        amount=amount, amt_fx=np.round(amount * AMOUNT_SCALE).astype(np.int64),
+        s1=ev.start(P, WINDOWS["1h"]), s24=ev.start(P, WINDOWS["24h"]), sL=sL,
+        age_ns=age_ns, span_h=span_h, kyc_w=kyc[w], home_w=home[w],
+        n_in=n_in, n_lg=n_lg, w_own=w_own, w_cp=w_cp, incoming=incoming,
+        access_codes={"ip": (ip_tx, ip_lg), "country": (c_tx, c_lg), "device": (dv_tx, dv_lg)},
+        country_vocab=country_vocab,
+        success=None if lg is None else lg["success"].to_numpy(),
+    )
+
+
+def _wallet_facts(wallets, w_tab, n_wallets, c_home, t, w):
+    """Per target: wallet age, the span its usual rates are measured over; per wallet: KYC
+    and home country codes."""
+    reg = np.full(n_wallets, NAT, np.int64)
+    kyc = np.full(n_wallets, 0.5)  # unknown KYC sits between verified (1) and not (0)
+    home = np.full(n_wallets, -1, np.int64)
+    if wallets is not None and len(wallets):
+        reg[w_tab] = utc_ns(wallets["registration_date"])
+        kyc[w_tab] = flag(wallets["kyc_verified"])
+        if len(c_home):
+            home[w_tab] = c_home
+    reg_w = reg[w]
+    listed = reg_w != NAT
+    if listed.all():
+        age_ns = t - reg_w
+    else:
+        # A wallet absent from the table gets the table's median registration, not "brand new".
+        known_reg = reg[reg != NAT]
+        fill = np.int64(np.median(known_reg)) if len(known_reg) else t
+        age_ns = np.where(listed, t - reg_w, t - fill)
+    span_ns = np.where(listed, age_ns, LOOKBACK.value)
+    span_h = np.clip(span_ns, MIN_RATE_SPAN.value, LOOKBACK.value) / NS_PER_H
+    return age_ns, span_h, kyc, home
+
+
+class FeatureMatrix:
+    """Feature columns written straight into the output matrix, in the targets' order (keeping
+    every feature as a separate column as well would add a full copy to peak memory)."""
+
+    def __init__(self, perm: np.ndarray, names: list[str]):
+        self.perm = perm
+        self.names = names
+        self.mat = np.empty((len(perm), len(names)), dtype=np.float64, order="F")
+        self.col = {name: j for j, name in enumerate(names)}
+        self.filled: set[str] = set()
+
+    def __setitem__(self, name: str, values) -> None:
+        column = self.mat[:, self.col[name]]
+        column[self.perm] = values
+        column[~np.isfinite(column)] = 0.0
+        self.filled.add(name)
+
+    def get(self, name: str) -> np.ndarray:
+        """A filled column, in the order it was written."""
+        return self.mat[self.perm, self.col[name]]
+
+    def done(self) -> np.ndarray:
+        missing = set(self.names) - self.filled
+        if missing:
+            raise RuntimeError(f"features not computed: {sorted(missing)}")
+        return self.mat

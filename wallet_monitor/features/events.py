@@ -1,0 +1,90 @@
+"""All events of all wallets in one sorted array, and the (wallet, value) pair statistics.
+
+An event is a wallet's own transaction, a transfer it receives, or one of its logins; they
+sort by (wallet, timestamp, order), where the order puts logins before transactions at the
+same timestamp ("logins with timestamp <= t are known at t") and breaks ties by id.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.features.arrays import sorted_unique
+from wallet_monitor.features.params import PAIR_LOOKBACK
+
+KIND_OWN, KIND_IN, KIND_LOGIN = 0, 1, 2
+
+
+class Events:
+    """All events of all wallets in one array, sorted by (wallet, timestamp, order)."""
+
+    def __init__(self, wallet, ts, sub, kind):
+        self.uniq = sorted_unique(ts)
+        self.m = len(self.uniq) + 1
+        key = wallet * self.m + np.searchsorted(self.uniq, ts)
+        n_sub = int(sub.max(initial=0)) + 1
+        if float(key.max(initial=0) + 1) * n_sub < 2**62:
+            order = np.argsort(key * n_sub + sub)  # the composite key is unique: any sort works
+        else:
+            order = np.lexsort((sub, key))
+        self.order = order
+        self.wallet = wallet[order]
+        self.ts = ts[order]
+        self.kind = kind[order]
+        self.key = key[order]
+        self.n = len(order)
+        self._pair_rank = None
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        return values[self.order]
+
+    def lo_rank(self, bound: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.uniq, bound, side="left")
+
+    def pair_rank(self) -> np.ndarray:
+        """lo_rank(ts - PAIR_LOOKBACK) of every event, computed once for all pair statistics."""
+        if self._pair_rank is None:
+            self._pair_rank = self.lo_rank(self.ts - PAIR_LOOKBACK.value)
+        return self._pair_rank
+
+    def start(self, at: np.ndarray, span: pd.Timedelta) -> np.ndarray:
+        """First event position of the same wallet with timestamp >= t - span."""
+        lo = self.lo_rank(self.ts[at] - span.value)
+        return np.searchsorted(self.key, self.wallet[at] * self.m + lo, side="left")
+
+
+def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None):
+    """For events `rows` (ascending positions) carrying value codes, per row: was the
+    (wallet, value) pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with
+    `marked`, also whether an earlier marked row of the pair lies in that PAIR_LOOKBACK."""
+    n = len(rows)
+    if n == 0:
+        return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
+    # rows are already in time order within each wallet, so a stable sort keeps it per pair.
+    pair = ev.wallet[rows] * (int(value.max()) + 1) + value
+    order = np.argsort(pair, kind="stable")
+    p_sorted, r_sorted = pair[order], rows[order]
+    ts = ev.ts[r_sorted]
+    same_prev = np.zeros(n, bool)
+    same_prev[1:] = p_sorted[1:] == p_sorted[:-1]
+    dense = np.cumsum(~same_prev)
+    prev_ts = np.empty(n, np.int64)
+    prev_ts[0] = 0
+    prev_ts[1:] = ts[:-1]
+    new_sorted = ~same_prev | (prev_ts < ts - PAIR_LOOKBACK.value)
+    key = dense * ev.m + (ev.key[r_sorted] % ev.m)
+    first = np.searchsorted(key, dense * ev.m + ev.pair_rank()[r_sorted], side="left")
+    known = ts - ts[first]
+    new, known_out = np.empty(n, bool), np.empty(n, np.int64)
+    new[order], known_out[order] = new_sorted, known
+    seen = np.zeros(n, bool)
+    if marked is not None:
+        last = np.maximum.accumulate(np.where(marked[order], np.arange(n), -1))
+        prev_marked = np.empty(n, np.int64)
+        prev_marked[0] = -1
+        prev_marked[1:] = last[:-1]
+        seen[order] = prev_marked >= first
+    return new, known_out, seen
+
+

@@ -1,0 +1,95 @@
+"""Turning raw detector scores into probabilities, and detectors' evidence into one score.
+
+A calibration is the empirical CDF of the training traffic's raw scores: a calibrated score p
+is the share of training traffic that looks more normal. Each detector's p is read as
+evidence -log(1 - p); `combine` turns the evidence of all detectors into one raw score, which
+is calibrated once more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wallet_monitor.model.params import (
+    CALIBRATION_POINTS,
+    COMBINE_DECAY,
+    COMBINE_SECOND_WEIGHT,
+)
+
+COMBINE_METHODS = ("fisher", "max", "fisher+max", "top2", "top2+max", "lead+second", "decay")
+
+
+@dataclass
+class Calibration:
+    """Sorted quantiles of training raw scores (`x`) and their levels (`y`), with a short
+    exponential `tail` past the extremes."""
+
+    x: np.ndarray
+    y: np.ndarray
+    tail: float
+
+    @classmethod
+    def fit(cls, raw: np.ndarray) -> Calibration:
+        """Quantiles of `raw`; ties collapse to their mid level."""
+        n = CALIBRATION_POINTS
+        levels = (np.arange(n) + 0.5) / n
+        q = np.quantile(raw, levels)
+        xs, inverse = np.unique(q, return_inverse=True)
+        ys = np.bincount(inverse, weights=levels) / np.bincount(inverse)
+        spread = float(xs[-1] - xs[0])
+        return cls(x=xs, y=ys, tail=spread / 10 if spread > 0 else 1.0)
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """ECDF of the training raw scores: monotone in `raw`, strictly inside (0, 1)."""
+        xs, ys, tail = self.x, self.y, self.tail
+        out = np.interp(raw, xs, ys)
+        # Past the training extremes the ECDF is flat; a short exponential tail keeps the
+        # order of outliers beyond everything seen in training.
+        hi = raw > xs[-1]
+        out[hi] = ys[-1] + (1 - ys[-1]) * -np.expm1(-(raw[hi] - xs[-1]) / tail)
+        lo = raw < xs[0]
+        out[lo] = ys[0] * np.exp((raw[lo] - xs[0]) / tail)
+        return out
+
+
+def combine_weight(how: str) -> float | None:
+    """The weight a weighted combination keeps in the bundle (None for the others)."""
+    return {"lead+second": COMBINE_SECOND_WEIGHT, "decay": COMBINE_DECAY}.get(how)
+
+
+def combine_scores(
+    fam_scores: np.ndarray, how: str, cals: list[Calibration] | None = None,
+    weight: float | None = None,
+) -> tuple[np.ndarray, list[Calibration] | None]:
+    """Combined raw score of the detectors' calibrated scores, and the calibrations it used;
+    `weight` is what "lead+second" gives the second detector's evidence, or the ratio of
+    "decay"."""
+    top = fam_scores.max(axis=1)
+    # Each detector's upper-tail p-value (1 - calibrated score) read as evidence -log(p).
+    evidence = -np.log(np.maximum(1.0 - fam_scores, 1e-12))
+    if how == "max":
+        return top, None
+    if how == "fisher":  # Fisher's method: the evidence of every detector
+        return evidence.sum(axis=1), None
+    ranked = -np.sort(-evidence, axis=1)  # the detectors from the most out of line down
+    two = ranked[:, :2]
+    if how in ("decay", "lead+second"):
+        # Each detector counts `weight` times the one before it: all of them, or the first two.
+        weight = combine_weight(how) if weight is None else weight
+        used = ranked if how == "decay" else two
+        return used @ (weight ** np.arange(used.shape[1])), None
+    if how == "top2":  # both counted fully, without the single-detector branch
+        return two.sum(axis=1), None
+    # A sum of evidence alone ranks several moderately odd detectors above one detector far out
+    # (whose p-value the calibration cannot take below ~1/rows); the larger of the two
+    # calibrated statistics, the sum and the maximum, keeps both kinds at the top.
+    if how == "fisher+max":
+        summed = evidence.sum(axis=1)
+    else:  # "top2+max": the two detectors most out of line, one far out or two agreeing
+        summed = two.sum(axis=1)
+    if cals is None:
+        cals = [Calibration.fit(summed), Calibration.fit(top)]
+    both = np.maximum(cals[0].apply(summed), cals[1].apply(top))
+    return both, cals

@@ -1,0 +1,67 @@
+"""Scoring feature rows with a trained bundle.
+
+`fraud_score` lies in [0, 1] and higher is more suspicious: it is the share of training
+traffic that looks more normal than the row. Deciding is one step apart from scoring:
+`is_anomaly = fraud_score >= bundle.threshold`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.model.bundle import BundleError, ModelBundle
+from wallet_monitor.model.calibration import combine_scores
+from wallet_monitor.model.detectors import raw_anomaly
+from wallet_monitor.model.reasons import reasons
+
+
+def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
+    """Score feature rows with a bundle.
+
+    Returns a frame with the input's index and columns `fraud_score` (in [0, 1], higher is
+    more suspicious), `is_anomaly` (`fraud_score >= bundle.threshold`) and `reasons`
+    (`"; "`-separated top features for flagged rows, `""` otherwise).
+    """
+    missing = [c for c in bundle.feature_names if c not in features.columns]
+    if missing:
+        raise BundleError(f"features lack columns the model was trained on: {missing[:5]}")
+    X = features[bundle.feature_names].to_numpy(dtype=np.float64)
+    T = bundle.tails.scores(X)
+    fam = family_scores(bundle, X, T)
+    if bundle.calibration is None:
+        fraud = fam[:, 0]
+    else:
+        raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations, bundle.combine_weight)
+        fraud = bundle.calibration.apply(raw)
+    out = pd.DataFrame(index=features.index)
+    out["fraud_score"] = np.clip(fraud, 0.0, 1.0)
+    out["is_anomaly"] = out["fraud_score"] >= bundle.threshold
+    why = np.full(len(out), "", dtype=object)
+    flagged = out["is_anomaly"].to_numpy()
+    if flagged.any():
+        why[flagged] = reasons(bundle, X[flagged], T[flagged], fam[flagged])
+    out["reasons"] = why
+    return out
+
+
+def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Each detector's calibrated score, one column per detector."""
+    col = {c: j for j, c in enumerate(bundle.feature_names)}
+    out = []
+    for d in bundle.detectors:
+        idx = [col[c] for c in d.features]
+        x = T[:, idx] if d.input == "tail" else floored(X[:, idx], d.features, bundle.input_floors)
+        out.append(d.calibration.apply(raw_anomaly(d.pipeline, x)))
+    return np.column_stack(out)
+
+
+def floored(X: np.ndarray, names: list[str], floors: dict[str, float]) -> np.ndarray:
+    """A detector's view of its columns: each one-sided column raised to its training floor.
+    X is a detector's own slice, changed in place (copied first if read-only)."""
+    for j, c in enumerate(names):
+        if c in floors:
+            if not X.flags.writeable:
+                X = X.copy()
+            np.maximum(X[:, j], floors[c], out=X[:, j])
+    return X

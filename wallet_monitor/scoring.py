@@ -1,0 +1,74 @@
+"""Batch scoring: features, model scores and episode links for one period of transactions.
+
+Features come only from `build_features`, with the training period's transactions as history,
+so scoring sees what training saw. `fraud_score` is in [0, 1], higher is more suspicious;
+`is_anomaly` is `fraud_score >= threshold` of the model.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
+from wallet_monitor.features import build_features
+from wallet_monitor.model.bundle import ModelBundle, check_features
+from wallet_monitor.model.predict import score
+from wallet_monitor.schema import DETECTION_COLUMNS
+
+
+def detect(
+    bundle: ModelBundle, targets: pd.DataFrame, history=None, wallets=None, logins=None,
+    link=True,
+) -> pd.DataFrame:
+    """Score one batch of transactions; returns the detections.csv columns.
+
+    `targets` are loaded transactions (timestamp as datetime64 UTC); `history` the earlier
+    ones that give the look-back context. With `link`, rows that led up to a flagged row, or sent
+    its funds on, are raised with it (link_episodes); the streaming path scores with link=False
+    and links over its recent rows itself.
+    """
+    if len(targets) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DETECTION_COLUMNS}).astype(
+            {"fraud_score": float, "is_anomaly": bool}
+        )
+    features = build_features(targets, history=history, wallets=wallets, logins=logins)
+    check_features(bundle, [c for c in features.columns if c != "transaction_id"],
+                   "the model was trained on other features than feature_engineering computes now")
+    scored = score(bundle, features)
+    out = pd.DataFrame(
+        {
+            "transaction_id": targets["transaction_id"].to_numpy(),
+            "wallet_id": targets["wallet_id"].to_numpy(),
+            "timestamp": targets["timestamp"].to_numpy(),
+            "fraud_score": scored["fraud_score"].to_numpy(),
+            "is_anomaly": scored["is_anomaly"].to_numpy(),
+            "reasons": scored["reasons"].to_numpy(),
+        }
+    )
+    if link:
+        extra = [c for c in EPISODE_TX_COLUMNS if c in targets and c not in out]
+        linked = link_episodes(
+            pd.concat([out, targets[extra].reset_index(drop=True)], axis=1), bundle.threshold
+        )
+        out[["fraud_score", "is_anomaly", "reasons"]] = linked[
+            ["fraud_score", "is_anomaly", "reasons"]
+        ]
+    return out
+
+
+def wallet_scores(detections: pd.DataFrame) -> pd.DataFrame:
+    """One row per wallet: the max score of its transactions, counts, worst reasons."""
+    worst = detections.loc[detections.groupby("wallet_id", sort=False)["fraud_score"].idxmax()]
+    grouped = detections.groupby("wallet_id", sort=False)
+    out = pd.DataFrame(
+        {
+            "wallet_id": worst["wallet_id"].to_numpy(),
+            "wallet_score": worst["fraud_score"].to_numpy(),
+            "n_transactions": grouped.size().loc[worst["wallet_id"]].to_numpy(),
+            "n_anomalies": grouped["is_anomaly"].sum().loc[worst["wallet_id"]].to_numpy().astype(int),
+            "reasons": worst["reasons"].to_numpy(),
+        }
+    )
+    return out.sort_values(
+        ["wallet_score", "wallet_id"], ascending=[False, True], ignore_index=True
+    )

@@ -1,0 +1,293 @@
+"""Real time: score rows as a source hands them over, link episodes, write, alert, checkpoint.
+
+Each `poll_once` reads what arrived since the last poll as one micro-batch and runs it
+through read -> parse -> score -> link -> write -> alert, with the same feature function and
+model as the batch path (the micro-batch is the targets; the retained events of the wallets
+it touches are the history). A checkpoint (the source's position, the sizes of the outputs)
+is written atomically after each batch's alerts are delivered or spooled, so a restart
+resumes exactly there: no row skipped, none alerted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from wallet_monitor.delivery import SPOOL_NAME, DeliveryError, SpoolingSender, alert_records
+from wallet_monitor.io import write_json
+from wallet_monitor.model.bundle import ModelBundle
+from wallet_monitor.schema import DETECTION_COLUMNS
+from wallet_monitor.stream.parse import valid_logins, valid_transactions
+from wallet_monitor.stream.recent import RecentEpisodes
+from wallet_monitor.stream.source import FileSource, TransactionSource
+from wallet_monitor.stream.state import StreamState, horizon
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.1  # a row is picked up at most this long after it is written (when idle)
+MAX_BATCH = 5000  # rows per micro-batch: bounds latency and memory while catching up
+STREAM_DETECTIONS_NAME = "stream_detections.csv"
+# Rows raised after they were scored, when a later row flagged the episode they belong to (or a
+# row that funded them was raised itself): one line per rise, STREAM_COLUMNS plus linked_to. The
+# last line of a transaction here, else its line in stream_detections.csv, is what the batch
+# path gives for it.
+STREAM_EPISODES_NAME = "stream_episodes.csv"
+CHECKPOINT_NAME = "follow_checkpoint.json"
+STREAM_COLUMNS = [*DETECTION_COLUMNS, "scored_at"]
+_MAX_BAD_KEPT = 100
+
+
+@dataclass
+class FollowStats:
+    scored: int = 0
+    flagged: int = 0
+    raised: int = 0  # rises of rows scored before, when their episode showed (stream_episodes.csv)
+    malformed: int = 0
+    logins: int = 0
+    alerts_sent: int = 0
+    alerts_spooled: int = 0
+    reason: str = ""
+    malformed_lines: list = field(default_factory=list)  # (source, line, reason), first few
+
+    def report_bad(self, bad: list) -> None:
+        for name, where, reason in bad:
+            logger.warning("%s line %d skipped: %s", name, where, reason)
+        self.malformed += len(bad)
+        self.malformed_lines += bad[: max(0, _MAX_BAD_KEPT - len(self.malformed_lines))]
+
+
+class Follower:
+    """Scores what `source` hands over; writes OUT_DIR/stream_detections.csv (detections.csv
+    columns plus `scored_at`, epoch seconds), stream_episodes.csv and follow_checkpoint.json;
+    alerts flagged rows through `sender` when one is given."""
+
+    def __init__(self, bundle: ModelBundle, source: TransactionSource, out_dir: Path, *,
+                 history: pd.DataFrame | None = None, wallets: pd.DataFrame | None = None,
+                 sender: SpoolingSender | None = None):
+        self.bundle, self.source, self.sender = bundle, source, sender
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.det_path = out_dir / STREAM_DETECTIONS_NAME
+        self.ep_path = out_dir / STREAM_EPISODES_NAME
+        self.ckpt_path = out_dir / CHECKPOINT_NAME
+        self.stats = FollowStats()
+        self.state = StreamState(bundle, wallets, with_logins=source.has_logins)
+        if history is not None and len(history):
+            start = history["timestamp"].max() - horizon()
+            self.state.add_history(history.loc[history["timestamp"] >= start])
+        self.episodes = RecentEpisodes(bundle.threshold)
+        self.det_bytes = self.ep_bytes = 0
+
+    # ------------------------------------------------------------------ resume / checkpoint
+
+    def resume(self) -> None:
+        """Take in the source's context and, after a stop, everything up to the checkpoint
+        (without scoring it again); cut the outputs back to what the checkpoint had written."""
+        ckpt = self._load_checkpoint()
+        for raw in self.source.context():
+            good, _ = valid_logins(raw, self.state.logins.ids)
+            self.state.add_logins(good)
+        outputs = (self.det_path, self.ep_path)
+        if ckpt:
+            for raw in self.source.replay(ckpt):
+                good, _ = valid_transactions(raw, self.state.tx.ids)
+                self.state.add_history(good)
+            for path, size in zip(outputs, (ckpt["detections_bytes"], ckpt.get("episodes_bytes")),
+                                  strict=True):
+                if size is not None and path.exists() and path.stat().st_size > size:
+                    with path.open("r+b") as f:  # rows read after the checkpoint are scored again
+                        f.truncate(size)
+        else:
+            for path in outputs:  # a run from the top writes its output from the top
+                path.unlink(missing_ok=True)
+        self.state.evict(force=True)
+        self.det_bytes = self.det_path.stat().st_size if self.det_path.exists() else 0
+        self.ep_bytes = self.ep_path.stat().st_size if self.ep_path.exists() else 0
+        if ckpt:  # rows scored before the stop can still be raised by rows after it
+            self.episodes.restore(self.det_path, self.ep_path, self.state.tx.select_all())
+        self.checkpoint()  # also tells a watcher the follower is ready
+
+    def checkpoint(self) -> None:
+        write_json(self.ckpt_path, {
+            **self.source.position(),
+            "detections": str(self.det_path), "detections_bytes": self.det_bytes,
+            "episodes": str(self.ep_path), "episodes_bytes": self.ep_bytes,
+            "model_version": self.bundle.model_version,
+            "updated_at": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        })
+
+    def _load_checkpoint(self) -> dict | None:
+        """The checkpoint, if it belongs to this source; None to start from the top."""
+        if not self.source.resumable or not self.ckpt_path.exists():
+            return None
+        try:
+            ckpt = json.loads(self.ckpt_path.read_text())
+            same = self.source.owns(ckpt)
+        except (ValueError, KeyError, TypeError):
+            logger.warning("%s is not a follow checkpoint; starting from the top", self.ckpt_path)
+            return None
+        if not same:
+            logger.warning("%s is for other files; starting from the top", self.ckpt_path)
+            return None
+        return ckpt
+
+    # ------------------------------------------------------------------------------ polling
+
+    def poll_once(self, max_rows: int = MAX_BATCH) -> int:
+        """One micro-batch: read, parse, score, link, write, alert, checkpoint. Returns the
+        number of transaction rows read."""
+        polled = self.source.poll(max_rows)
+        if polled.logins is not None:
+            good, bad = valid_logins(polled.logins, self.state.logins.ids)
+            self.state.add_logins(good)
+            self.stats.logins += len(good)
+            self.stats.report_bad(bad)
+        n_read = len(polled.transactions)
+        if n_read:
+            good, bad = valid_transactions(polled.transactions, self.state.tx.ids)
+            self.stats.report_bad(bad)
+            if len(good):
+                self._score(good)
+            self.state.evict()
+        if polled.moved:
+            self.checkpoint()
+            self.source.commit()
+        return n_read
+
+    def _score(self, good: pd.DataFrame) -> None:
+        det = self.state.detect(good)
+        self.det_bytes = _append_detections(self.det_path, det)
+        raised = self.episodes.add(det, good)
+        if len(raised):
+            self.ep_bytes = _append_detections(self.ep_path, raised, [*STREAM_COLUMNS, "linked_to"])
+        self.stats.scored += len(det)
+        self.stats.flagged += int(det["is_anomaly"].sum())
+        self.stats.raised += len(raised)
+        if self.sender is None:
+            return
+        # A row already alerted stays as the API stored it (the API keeps the first alert of a
+        # transaction); a row that now reaches the threshold is alerted.
+        fresh = raised.loc[~raised.pop("was_flagged")]
+        alerting = pd.concat(
+            [pd.concat([det, good[["amount", "type"]]], axis=1).loc[
+                ~det["transaction_id"].isin(fresh["transaction_id"])], fresh],
+            ignore_index=True)
+        if alerting["is_anomaly"].any() or self.sender.spool.exists():
+            records = alert_records(alerting, self.bundle.model_version)
+            self.stats.alerts_spooled = self.sender(records)
+
+    # ---------------------------------------------------------------------------------- run
+
+    def run(self, poll: float = POLL_S, max_batch: int = MAX_BATCH,
+            max_idle: float | None = None, stop_after: int | None = None,
+            stop: threading.Event | None = None) -> FollowStats:
+        """Poll until SIGINT/SIGTERM, `stop`, `max_idle` seconds without new transactions,
+        `stop_after` transactions read, or the end of the source; then deliver or spool what
+        is pending and write a last checkpoint."""
+        stop = stop or threading.Event()
+        signalled: list[int] = []
+        previous = _catch_signals(signalled)
+        logger.info("following %s (%d transactions, %d logins retained; alerts %s)",
+                    self.source.name, len(self.state.tx),
+                    0 if self.state.logins is None else len(self.state.logins),
+                    self.sender.api_url if self.sender else "off")
+        idle_since = time.monotonic()
+        read_rows = 0
+        stats = self.stats
+        try:
+            while not (stop.is_set() or signalled):
+                cycle_start = time.monotonic()
+                limit = max_batch if stop_after is None else min(max_batch, stop_after - read_rows)
+                n = self.poll_once(limit)
+                read_rows += n
+                if n:
+                    idle_since = time.monotonic()
+                if stop_after is not None and read_rows >= stop_after:
+                    stats.reason = f"read {read_rows} rows"
+                    break
+                if self.source.finished:
+                    stats.reason = "end of input"
+                    break
+                if max_idle is not None and time.monotonic() - idle_since > max_idle:
+                    stats.reason = f"idle for {max_idle:g}s"
+                    break
+                if n < limit:
+                    # Poll every `poll` seconds from the start of the last read, not `poll` after
+                    # the batch's work: a row written meanwhile waits at most one cycle, not two.
+                    time.sleep(max(0.0, poll - (time.monotonic() - cycle_start)))
+            else:
+                stats.reason = "stop requested"
+            if self.sender is not None and self.sender.spool.exists():
+                self.sender.retry_at = 0.0
+                stats.alerts_spooled = self.sender([])  # a last try for what waits in the spool
+            self.checkpoint()
+        except DeliveryError as exc:
+            self.checkpoint()  # the refused alerts are in the spool; the rows are done
+            stats.reason = str(exc)
+            raise
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            if self.sender is not None:
+                stats.alerts_sent = self.sender.sent
+                self.sender.close()
+            self.source.close()
+        logger.info("stopped (%s): %d scored, %d flagged, %d raised by a later row, %d malformed, "
+                    "%d alerts sent, %d spooled; checkpoint %s", stats.reason, stats.scored,
+                    stats.flagged, stats.raised, stats.malformed, stats.alerts_sent,
+                    stats.alerts_spooled, self.ckpt_path)
+        return stats
+
+
+def _catch_signals(signalled: list) -> dict:
+    """Record SIGINT/SIGTERM in `signalled` (main thread only); returns the handlers replaced.
+    The handler only records the signal: Event.set could deadlock on the lock wait() holds."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, lambda signum, _frame: signalled.append(signum))
+            for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _append_detections(path: Path, detections: pd.DataFrame, columns=STREAM_COLUMNS) -> int:
+    out = detections.assign(
+        timestamp=pd.to_datetime(detections["timestamp"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        scored_at=round(time.time(), 3),
+    )[columns]
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as f:
+        out.to_csv(f, header=new, index=False)
+        f.flush()
+        return f.tell()
+
+
+def follow(
+    bundle: ModelBundle,
+    transactions_path: Path | None,
+    out_dir: Path,
+    *,
+    history: pd.DataFrame | None = None,
+    wallets: pd.DataFrame | None = None,
+    logins_path: Path | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    poll: float = POLL_S,
+    max_batch: int = MAX_BATCH,
+    max_idle: float | None = None,
+    stop_after: int | None = None,
+    stop: threading.Event | None = None,
+) -> FollowStats:
+    """Score rows appended to `transactions_path` (None: stdin) and `logins_path` as they
+    arrive: a `Follower` over a `FileSource`, alerting to `api_url` when it is set, with the
+    spool in `out_dir`. Stops as `Follower.run` says."""
+    source = FileSource(transactions_path, logins_path)
+    sender = SpoolingSender(api_url, api_key, out_dir / SPOOL_NAME) if api_url else None
+    follower = Follower(bundle, source, out_dir, history=history, wallets=wallets, sender=sender)
+    follower.resume()
+    return follower.run(poll=poll, max_batch=max_batch, max_idle=max_idle,
+                        stop_after=stop_after, stop=stop)

@@ -1,0 +1,124 @@
+"""Rows from a live source, checked as the batch loader checks files.
+
+A source hands over `RawRows`: text values as they arrived (None where empty) with where
+each came from (a line number, a message sequence). `valid_transactions` / `valid_logins`
+return the rows `load_transactions` / `load_logins` would accept, typed the same way, and a
+(source, where, reason) entry for each one they refuse: a bad row is skipped and reported,
+never the end of the follower.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.schema import TX_TYPES
+
+_TX_PRESENT = ("transaction_id", "wallet_id", "timestamp", "amount", "type")
+_LOGIN_PRESENT = ("login_id", "wallet_id", "timestamp", "success")
+_BOOL_TEXT = {"1": 1, "0": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0}
+
+
+@dataclass
+class RawRows:
+    """Rows as a source received them: text values (None where empty), where each came from,
+    and the records that could not even be split into fields."""
+
+    name: str
+    frame: pd.DataFrame
+    where: np.ndarray
+    bad: list = field(default_factory=list)  # (name, where, reason)
+
+    def __len__(self) -> int:
+        return len(self.frame) + len(self.bad)
+
+
+def split_header(raw: bytes) -> list[str]:
+    text = raw.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    return [c.strip().strip('"') for c in next(csv.reader([text]))]
+
+
+def csv_rows(lines: list[tuple[int, str]], header: list[str], name: str) -> RawRows:
+    """CSV data lines (line number, text) as RawRows; a line of the wrong width is bad."""
+    rows, numbers, bad = [], [], []
+    width = len(header)
+    for (n, _), values in zip(lines, csv.reader(text for _, text in lines), strict=True):
+        if len(values) != width:
+            bad.append((name, n, f"expected {width} fields, got {len(values)}"))
+            continue
+        rows.append(values)
+        numbers.append(n)
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    return RawRows(name, df.where(df != "", None), np.asarray(numbers, dtype=np.int64), bad)
+
+
+def valid_transactions(raw: RawRows, known_ids) -> tuple[pd.DataFrame, list]:
+    """Valid rows as load_transactions would give them, and [(source, where, reason)] for the rest."""
+    df, reasons = raw.frame, _missing(raw.frame, _TX_PRESENT)
+    if len(df):
+        df["timestamp"] = _timestamps(df, reasons)
+        amount = pd.to_numeric(df["amount"], errors="coerce").astype(np.float64)
+        a = amount.to_numpy()
+        _mark(reasons, ~(np.isfinite(a) & (a > 0)),
+              lambda i: f"amount not a positive number: {df['amount'].iloc[i]!r}")
+        df["amount"] = amount
+        kind = df["type"].astype("string").str.strip().str.lower()
+        _mark(reasons, (~kind.isin(TX_TYPES)).to_numpy(),
+              lambda i: f"unknown type {df['type'].iloc[i]!r}")
+        df["type"] = kind.astype(object)
+        ids = df["transaction_id"]
+        _mark(reasons, _duplicates(ids, known_ids),
+              lambda i: f"duplicate transaction_id {ids.iloc[i]!r}")
+    return _split_bad(raw, reasons)
+
+
+def valid_logins(raw: RawRows, known_ids) -> tuple[pd.DataFrame, list]:
+    df, reasons = raw.frame, _missing(raw.frame, _LOGIN_PRESENT)
+    if len(df):
+        df["timestamp"] = _timestamps(df, reasons)
+        success = df["success"].astype("string").str.strip().str.lower().map(_BOOL_TEXT)
+        _mark(reasons, (success.isna() & df["success"].notna()).to_numpy(),
+              lambda i: f"success not 0/1 or true/false: {df['success'].iloc[i]!r}")
+        df["success"] = success.fillna(0).astype(np.int8)
+        ids = df["login_id"]
+        _mark(reasons, _duplicates(ids, known_ids), lambda i: f"duplicate login_id {ids.iloc[i]!r}")
+    return _split_bad(raw, reasons)
+
+
+def _missing(df: pd.DataFrame, present: tuple[str, ...]) -> np.ndarray:
+    """Per row: the first required value it lacks, or ""."""
+    reasons = np.full(len(df), "", dtype=object)
+    for col in present:
+        miss = df[col].isna().to_numpy()
+        reasons[miss & (reasons == "")] = f"missing {col}"
+    return reasons
+
+
+def _mark(reasons, bad_mask, text):
+    sel = bad_mask & (reasons == "")
+    if sel.any():
+        reasons[sel] = [text(i) for i in np.flatnonzero(sel)]
+
+
+def _timestamps(df, reasons):
+    ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    _mark(reasons, (ts.isna() & df["timestamp"].notna()).to_numpy(),
+          lambda i: f"unparsable timestamp {df['timestamp'].iloc[i]!r}")
+    return ts.astype("datetime64[ns, UTC]")
+
+
+def _duplicates(ids: pd.Series, known_ids: set) -> np.ndarray:
+    # A membership loop over the batch is cheaper than hashing the whole retained set per poll.
+    seen = np.fromiter((v in known_ids for v in ids), bool, len(ids))
+    return (seen | ids.duplicated(keep="first").to_numpy()) & ids.notna().to_numpy()
+
+
+def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
+    ok = reasons == ""
+    bad = raw.bad + [(raw.name, int(n), r)
+                     for n, r in zip(raw.where[~ok], reasons[~ok], strict=True)]
+    bad.sort(key=lambda b: b[1])
+    return raw.frame.loc[ok].reset_index(drop=True), bad

@@ -1,0 +1,172 @@
+"""The follower's memory: the events of the last look-back, per wallet, bounded.
+
+Features at t depend only on the wallets table and a bounded look-back of the wallet's events
+(see `horizon`), so keeping that look-back is enough: memory stays bounded and the streaming
+features equal the batch ones for rows that arrive in (timestamp, transaction_id) order, a
+transaction's logins no later than the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.features import LOOKBACK, WINDOWS, build_features
+from wallet_monitor.model.bundle import ModelBundle
+from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
+from wallet_monitor.scoring import detect
+
+logger = logging.getLogger(__name__)
+
+# Events are kept a little longer than needed so a slightly late row still finds its context.
+EVICT_SLACK = pd.Timedelta(hours=1)
+COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
+REBUILD_SHARE = 0.25  # see Retained.compact
+
+
+def horizon() -> pd.Timedelta:
+    """How far back retained events must reach. Besides LOOKBACK, a window count of "new" pairs
+    (new_counterparties_24h_log, new_ips_24h_log) asks, for each event in the window, whether the
+    pair was seen in the LOOKBACK before *that* event: LOOKBACK + the longest window."""
+    return LOOKBACK + max(WINDOWS.values()) + EVICT_SLACK
+
+
+class Retained:
+    """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection."""
+
+    def __init__(self, id_col: str, codes: dict[str, int], columns):
+        self.id_col = id_col
+        self._codes = codes  # shared wallet vocabulary: wallet_id -> int
+        self.chunks: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.ids: set[str] = set()
+        self.columns: list[str] = list(columns)
+
+    def _code(self, values: pd.Series) -> np.ndarray:
+        codes = values.map(self._codes)
+        fresh = (codes.isna() & values.notna()).to_numpy()
+        if fresh.any():
+            for v in pd.unique(values[fresh]):
+                self._codes[v] = len(self._codes)
+            codes = values.map(self._codes)
+        return codes.fillna(-1).to_numpy(dtype=np.int64)
+
+    def add(self, df: pd.DataFrame) -> None:
+        if not len(df):
+            return
+        w = self._code(df["wallet_id"])
+        cp = (self._code(df["counterparty_wallet_id"]) if "counterparty_wallet_id" in df
+              else np.full(len(df), -1, np.int64))
+        ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
+        self.chunks.append((df, w, cp, ts))
+        self.ids.update(df[self.id_col].tolist())
+        self.columns += [c for c in df.columns if c not in self.columns]
+
+    def __len__(self):
+        return sum(len(c[0]) for c in self.chunks)
+
+    def _join(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def select_all(self) -> pd.DataFrame:
+        return self._join([c[0] for c in self.chunks])
+
+    def select(self, wanted: np.ndarray) -> pd.DataFrame:
+        """Events where a wanted wallet is the owner or the counterparty."""
+        lut = np.zeros(len(self._codes) + 1, bool)
+        lut[wanted] = True
+        parts = []
+        for df, w, cp, _ in self.chunks:
+            m = lut[w] | lut[cp]  # code -1 hits the spare last slot, which stays False
+            if m.any():
+                parts.append(df.loc[m])
+        return self._join(parts)
+
+    def compact(self, cutoff_ns: int, force: bool = False) -> None:
+        """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
+
+        The first chunk (the bulk of the look-back) is rebuilt, the one costly step, only with
+        `force` or once the events it has expired or the recent ones reach REBUILD_SHARE of it:
+        a pause every few minutes at 200 rows/s rather than one every few seconds. Expired events
+        left in it meanwhile are outside every feature's look-back, so they change no feature.
+        """
+        if not self.chunks:
+            return
+        base = self.chunks[0]
+        expired = int((base[3] < cutoff_ns).sum())
+        recent = sum(len(c[0]) for c in self.chunks[1:])
+        if force or max(expired, recent) > REBUILD_SHARE * len(base[0]):
+            self.chunks = self._merged(self.chunks, cutoff_ns)
+        elif len(self.chunks) > 2:
+            self.chunks = [base, *self._merged(self.chunks[1:], cutoff_ns)]
+
+    def _merged(self, chunks, cutoff_ns):
+        """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten)."""
+        kept = []
+        for df, w, cp, ts in chunks:
+            keep = ts >= cutoff_ns
+            if not keep.all():
+                self.ids.difference_update(df.loc[~keep, self.id_col].tolist())
+                df, w, cp, ts = df.loc[keep], w[keep], cp[keep], ts[keep]
+            if len(df):
+                kept.append((df, w, cp, ts))
+        if len(kept) > 1:
+            return [(pd.concat([k[0] for k in kept], ignore_index=True),
+                     *(np.concatenate([k[i] for k in kept]) for i in (1, 2, 3)))]
+        return [(kept[0][0].reset_index(drop=True), *kept[0][1:])] if kept else []
+
+
+class StreamState:
+    """Retained transactions and logins, and scoring of micro-batches against them."""
+
+    def __init__(self, bundle: ModelBundle, wallets=None, with_logins=True):
+        self.bundle, self.wallets = bundle, wallets
+        self._codes: dict[str, int] = {}
+        self.tx = Retained("transaction_id", self._codes, TX_REQUIRED)
+        self.logins = Retained("login_id", self._codes, LOGIN_REQUIRED) if with_logins else None
+        self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
+        self._keep = horizon().value
+
+    def add_logins(self, df: pd.DataFrame) -> None:
+        if self.logins is not None:
+            self.logins.add(df)
+
+    def add_history(self, df: pd.DataFrame) -> None:
+        self.tx.add(df)
+        if len(df):
+            self.watermark = max(self.watermark, int(df["timestamp"].max().value))
+
+    def _context(self, targets: pd.DataFrame):
+        wanted = np.unique(self.tx._code(targets["wallet_id"]))
+        history = self.tx.select(wanted)
+        logins = None if self.logins is None else self.logins.select(wanted)
+        return history, logins
+
+    def features(self, targets: pd.DataFrame) -> pd.DataFrame:
+        """build_features of a micro-batch against the retained events; then retains it."""
+        history, logins = self._context(targets)
+        out = build_features(targets, history=history, wallets=self.wallets, logins=logins)
+        self.add_history(targets)
+        return out
+
+    def detect(self, targets: pd.DataFrame) -> pd.DataFrame:
+        """`detect` of a micro-batch against the retained events; then retains it."""
+        history, logins = self._context(targets)
+        late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
+        if late:
+            logger.warning("%d rows are older than events already scored; batch order may differ", late)
+        out = detect(self.bundle, targets, history, self.wallets, logins, link=False)
+        self.add_history(targets)
+        return out
+
+    def evict(self, force: bool = False) -> None:
+        """Drop events older than the watermark minus LOOKBACK (and slack)."""
+        cutoff = self.watermark - self._keep
+        for part in (self.tx, self.logins):
+            if part is not None and (force or len(part.chunks) >= COMPACT_CHUNKS):
+                part.compact(cutoff, force)
+
+
