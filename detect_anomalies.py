@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from wallet_monitor.cli import CliParser, UserError, report, setup_logging
+from wallet_monitor.cli import CliParser, UserError, report, reports_dir, setup_logging
 from wallet_monitor.delivery import DEFAULT_API_URL, SPOOL_NAME, alert_records, send_alerts
 from wallet_monitor.evaluation import evaluate_file, format_metrics
 from wallet_monitor.features import load_logins, load_transactions, load_wallets
 from wallet_monitor.figures import write_figures
 from wallet_monitor.io import write_json
 from wallet_monitor.model import ModelBundle, load_bundle
-from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR, REPORTS_DIR
+from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR
 from wallet_monitor.schema import (
     DETECTIONS_FILE,
     LABELS_FILE,
@@ -52,8 +52,9 @@ def _parse(argv):
                    help="folder with the input CSVs; outputs are written here (default: %(default)s)")
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR,
                    help="folder holding fraud_model.pkl (default: %(default)s)")
-    p.add_argument("--reports-dir", type=Path, default=REPORTS_DIR,
-                   help="metrics.json and figures/ are written here (default: %(default)s)")
+    p.add_argument("--reports-dir", type=Path, default=None,
+                   help="metrics.json and figures/ are written here (default: 'reports' beside "
+                   "the data folder)")
     p.add_argument("--transactions", type=Path, default=None,
                    help="transactions to score (default: DATA_DIR/new_transactions.csv)")
     p.add_argument("--api-url", default=os.environ.get("ALERT_API_URL", DEFAULT_API_URL),
@@ -129,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     metrics = evaluate_file(detections, args.data_dir / LABELS_FILE)
     if metrics is not None:
         print(format_metrics(metrics, title=f"Evaluation of {bundle.model_version}"))
-    _write_report(args.reports_dir, new_path, bundle, detections, metrics, seconds)
+    _write_report(reports_dir(args), new_path, bundle, detections, metrics, seconds)
     if not args.no_figures and len(detections):
-        write_figures(detections, bundle.threshold, metrics, args.reports_dir / "figures")
+        write_figures(detections, bundle.threshold, metrics, reports_dir(args) / "figures")
+    logger.info("reports written to %s", reports_dir(args))
     return status
 
 
@@ -167,6 +169,8 @@ def _write_report(reports_dir: Path, new_path: Path, bundle: ModelBundle,
         "flagged": int(detections["is_anomaly"].sum()),
         "threshold": bundle.threshold,
         "seconds": round(seconds, 2),
+        "dead_detectors": bundle.metadata.params.get("dead", {}),
+        "recalibration": bundle.metadata.recalibration,
     }
     report_json["evaluation"] = metrics
     write_json(path, report_json, durable=False, indent=2)

@@ -48,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         tx_path = transactions_file(args.data_dir)
         transactions = load_transactions(tx_path)
         wallets_path = args.data_dir / WALLETS_FILE
-        wallets = None
-        if wallets_path.exists():
-            wallets = load_wallets(wallets_path)
-        else:
-            logger.warning("%s not found: wallet age and KYC filled neutrally", wallets_path)
+        wallets = load_wallets(wallets_path) if wallets_path.exists() else None
         logins = load_logins(args.data_dir / LOGINS_FILE)
         t1 = time.perf_counter()
         logger.info(

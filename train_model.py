@@ -1,12 +1,15 @@
 """Train the unsupervised fraud model on data/features.csv and save it as one bundle.
 
-    python train_model.py [--model iforest|ocsvm] [--contamination C] [--seed S]
+    python train_model.py [--model iforest|ocsvm|hbos] [--contamination C] [--seed S]
+    python train_model.py --recalibrate [--recent FILE] [--alert-rate R]
 
 The model is `wallet_monitor.model.train`: one detector per behaviour plus a global one, each
 calibrated to the training traffic, combined into `fraud_score` in [0, 1] (higher is more
 suspicious: the share of training traffic that looks more normal). `is_anomaly` is
 `fraud_score >= threshold`, `threshold = 1 - contamination`, kept in the bundle. Training
-never reads labels.
+never reads labels. `--recalibrate` refits the bundle's calibrations and threshold on recent
+unlabelled traffic (`wallet_monitor.recalibration`), so the alert budget holds when traffic
+drifts; the detectors are kept and the bundle gets a new model_version.
 """
 
 from __future__ import annotations
@@ -16,8 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from wallet_monitor.cli import CliParser, UserError, report, setup_logging
-from wallet_monitor.features import read_features
+from wallet_monitor.cli import CliParser, UserError, report, reports_dir, setup_logging
+from wallet_monitor.features import (
+    build_features,
+    load_logins,
+    load_transactions,
+    load_wallets,
+    read_features,
+)
 from wallet_monitor.io import write_json
 from wallet_monitor.model import (
     COMBINE,
@@ -25,12 +34,20 @@ from wallet_monitor.model import (
     DEFAULT_CONTAMINATION,
     MODEL_TYPES,
     ModelBundle,
+    load_bundle,
     save_bundle,
     train,
 )
 from wallet_monitor.model.params import COMBINE_DECAY, COMBINE_SECOND_WEIGHT
-from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR, REPORTS_DIR
-from wallet_monitor.schema import FEATURES_FILE
+from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR
+from wallet_monitor.recalibration import DEFAULT_ALERT_RATE, recalibrate
+from wallet_monitor.schema import (
+    FEATURES_FILE,
+    LOGINS_FILE,
+    NEW_TRANSACTIONS_FILE,
+    WALLETS_FILE,
+    transactions_file,
+)
 
 PROG = "train_model.py"
 logger = logging.getLogger(__name__)
@@ -42,10 +59,11 @@ def _parse(argv):
                    help="folder holding features.csv (default: %(default)s)")
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR,
                    help="fraud_model.pkl is written here (default: %(default)s)")
-    p.add_argument("--reports-dir", type=Path, default=REPORTS_DIR,
-                   help="metrics.json is written here (default: %(default)s)")
+    p.add_argument("--reports-dir", type=Path, default=None,
+                   help="metrics.json is written here (default: 'reports' beside the data folder)")
     p.add_argument("--model", choices=MODEL_TYPES, default="iforest",
-                   help="Isolation Forests or One-Class SVMs, one per behaviour (default: %(default)s)")
+                   help="the detector fitted per behaviour: Isolation Forests, One-Class SVMs, "
+                   "or pyod's HBOS (default: %(default)s)")
     p.add_argument("--single", action="store_true",
                    help="one model over every feature instead of one per feature family")
     p.add_argument("--contamination", type=float, default=DEFAULT_CONTAMINATION,
@@ -59,48 +77,86 @@ def _parse(argv):
         "them (default: %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="recalibrate MODELS_DIR/fraud_model.pkl on recent unlabelled traffic "
+                   "instead of training")
+    p.add_argument("--recent", type=Path, default=None,
+                   help="with --recalibrate: the recent transactions (default: "
+                   "DATA_DIR/new_transactions.csv; the training period gives their history)")
+    p.add_argument("--alert-rate", type=float, default=DEFAULT_ALERT_RATE,
+                   help="with --recalibrate: share of the recent rows to flag, episodes linked "
+                   "(default: %(default)s)")
     args = p.parse_args(argv)
     if not 0 < args.contamination < 0.5:
         p.error(f"--contamination must be in (0, 0.5), got {args.contamination}")
+    if not 0 < args.alert_rate < 0.5:
+        p.error(f"--alert-rate must be in (0, 0.5), got {args.alert_rate}")
     return args
 
 
 def _summary(bundle: ModelBundle, load_s: float, fit_s: float, path: Path) -> dict:
     meta = bundle.metadata
     keys = ("model_type", "model_version", "contamination", "n_rows", "n_fit_rows", "trained_at",
-            "features_sha256", "library_versions", "params")
+            "features_sha256", "library_versions", "params", "recalibration")
     return {
         **{k: getattr(meta, k) for k in keys},
         "n_features": len(bundle.feature_names),
         "threshold": bundle.threshold,
+        "dead_detectors": meta.params.get("dead", {}),
         "load_seconds": round(load_s, 2),
         "fit_seconds": round(fit_s, 2),
         "model_path": str(path),
     }
 
 
+def _recalibrated(args) -> ModelBundle:
+    """The bundle recalibrated on the recent transactions, their features built as detection
+    builds them (the training period as history)."""
+    bundle = load_bundle(args.models_dir / MODEL_FILE)
+    recent_path = args.recent or args.data_dir / NEW_TRANSACTIONS_FILE
+    recent = load_transactions(recent_path)
+    history_path = transactions_file(args.data_dir)
+    history = (load_transactions(history_path) if history_path.exists()
+               and history_path.resolve() != recent_path.resolve() else None)
+    wallets_path = args.data_dir / WALLETS_FILE
+    features = build_features(recent, history,
+                              load_wallets(wallets_path) if wallets_path.exists() else None,
+                              load_logins(args.data_dir / LOGINS_FILE))
+    new = recalibrate(bundle, features, recent, args.alert_rate)
+    logger.info("recalibrated %s on %d rows of %s: threshold %.5f -> %.5f (%.1f%% flagged with "
+                "episodes linked); model version %s", bundle.model_version, len(recent),
+                recent_path.name, bundle.threshold, new.threshold, 100 * args.alert_rate,
+                new.model_version)
+    return new
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     setup_logging()
+    path = args.models_dir / MODEL_FILE
     try:
         t0 = time.perf_counter()
-        features = read_features(args.data_dir / FEATURES_FILE)
-        t1 = time.perf_counter()
-        bundle = train(features, args.model, args.contamination, args.seed, single=args.single,
-                       combine=args.combine)
+        if args.recalibrate:
+            bundle = _recalibrated(args)
+            t1 = t0
+        else:
+            features = read_features(args.data_dir / FEATURES_FILE)
+            t1 = time.perf_counter()
+            bundle = train(features, args.model, args.contamination, args.seed,
+                           single=args.single, combine=args.combine)
         t2 = time.perf_counter()
-        path = args.models_dir / MODEL_FILE
         save_bundle(bundle, path)
     except (UserError, ValueError) as exc:
         return report(PROG, exc)
     # A new model makes any earlier evaluation stale, so metrics.json starts afresh.
-    write_json(args.reports_dir / "metrics.json",
+    write_json(reports_dir(args) / "metrics.json",
                {"training": _summary(bundle, t1 - t0, t2 - t1, path)}, durable=False, indent=2)
-    logger.info(
-        "trained %s on %d rows x %d features (%d fitted) in %.1fs; saved %s",
-        bundle.model_version, bundle.metadata.n_rows, len(bundle.feature_names),
-        bundle.metadata.n_fit_rows, t2 - t1, path,
-    )
+    if not args.recalibrate:
+        logger.info(
+            "trained %s on %d rows x %d features (%d fitted) in %.1fs; saved %s",
+            bundle.model_version, bundle.metadata.n_rows, len(bundle.feature_names),
+            bundle.metadata.n_fit_rows, t2 - t1, path,
+        )
     return 0
 
 

@@ -44,3 +44,10 @@ def report(prog: str, message: object, code: int = 1) -> int:
     """Print `PROG: error: MESSAGE` on stderr and return the exit code."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
+
+
+def reports_dir(args) -> Path:
+    """`--reports-dir`, or by default `reports` beside the data folder: a user's own data
+    never overwrites the project's reports."""
+    return args.reports_dir if args.reports_dir is not None else (
+        args.data_dir.resolve().parent / "reports")

@@ -64,9 +64,17 @@ def test_threshold_flags_about_the_contamination_share_of_training(contamination
 
 
 def test_features_outside_every_family_get_their_own_detector():
-    df = _normal(500).assign(extra=1.0)
+    df = _normal(500).assign(extra=np.random.default_rng(3).normal(size=500))
     bundle = _train(df)
     assert bundle.metadata.params["families"]["other"] == ["extra"]
+
+
+def test_a_detector_whose_every_input_is_constant_is_left_out_and_said_so(caplog):
+    df = _normal(500).assign(constant_a=1.0, constant_b=0.0)
+    bundle = train(df, families={**FAMILIES, "dead": ["constant_a", "constant_b"]}, labels=LABELS)
+    assert "dead" not in {d.family for d in bundle.detectors}
+    assert "every input constant" in bundle.metadata.params["dead"]["dead"]
+    assert "detector dead left out of the score" in caplog.text
 
 
 def test_ocsvm_fits_a_bounded_number_of_rows(monkeypatch):
@@ -144,14 +152,15 @@ def test_one_sided_feature_reads_short_values_as_the_training_median(monkeypatch
     rows["time_since_success_login_log"] = [0.0, median, median + 4.0]
 
     bundle = train(df, model, families=families, labels=LABELS)
-    assert bundle.input_floors == {"time_since_success_login_log": pytest.approx(median)}
+    lo, hi = bundle.input_clamps["time_since_success_login_log"]
+    assert (lo, hi) == (pytest.approx(median), np.inf)
     short, typical, long = score(bundle, rows)["fraud_score"]
     assert short == typical
     assert long > typical
     # Read two-sided, the short end stands out as much as the long one.
     monkeypatch.setattr(training, "ONE_SIDED_FEATURES", ())
-    two_sided = train(df, model, families=families, labels=LABELS)
-    assert two_sided.input_floors == {}
+    two_sided = train(df, model, families=families, labels=LABELS, one_sided="features")
+    assert "time_since_success_login_log" not in two_sided.input_clamps
     short, typical, _ = score(two_sided, rows)["fraud_score"]
     assert short > typical
 

@@ -37,6 +37,7 @@ class Detector:
     input: str
     pipeline: Any  # a fitted sklearn Pipeline
     calibration: Calibration
+    without_history_only: bool = False  # speaks only for rows whose wallet has no history
 
 
 @dataclass
@@ -60,6 +61,7 @@ class BundleMetadata:
     trained_at: str
     library_versions: dict
     features_sha256: str
+    recalibration: dict | None = None  # the recent traffic it was recalibrated on, if it was
 
 
 @dataclass
@@ -78,7 +80,8 @@ class ModelBundle:
     tails: Tails
     reason_stats: ReasonStats
     metadata: BundleMetadata
-    input_floors: dict[str, float] = field(default_factory=dict)
+    input_clamps: dict[str, tuple[float, float]] = field(default_factory=dict)
+    evidence_from: float = 0.0
 
     @property
     def model_version(self) -> str:

@@ -61,14 +61,16 @@ def combine_weight(how: str) -> float | None:
 
 def combine_scores(
     fam_scores: np.ndarray, how: str, cals: list[Calibration] | None = None,
-    weight: float | None = None,
+    weight: float | None = None, evidence_from: float = 0.0,
 ) -> tuple[np.ndarray, list[Calibration] | None]:
     """Combined raw score of the detectors' calibrated scores, and the calibrations it used;
     `weight` is what "lead+second" gives the second detector's evidence, or the ratio of
-    "decay"."""
+    "decay"; a detector's evidence counts only past the calibrated score `evidence_from`."""
     top = fam_scores.max(axis=1)
     # Each detector's upper-tail p-value (1 - calibrated score) read as evidence -log(p).
     evidence = -np.log(np.maximum(1.0 - fam_scores, 1e-12))
+    if evidence_from > 0:
+        evidence = np.maximum(evidence + np.log(1.0 - evidence_from), 0.0)
     if how == "max":
         return top, None
     if how == "fisher":  # Fisher's method: the evidence of every detector

@@ -20,6 +20,7 @@ from wallet_monitor.model.params import (
     OCSVM_PARAMS,
     PACKED_MAX_ROWS,
     PARALLEL_MIN_ROWS,
+    PYOD_MODELS,
     RAW_DECIMALS,
 )
 
@@ -51,7 +52,41 @@ def make_pipeline(model: str, n_features: int, n_rows: int, seed: int):
                 ("svm", SGDOneClassSVM(nu=OCSVM_PARAMS["nu"], random_state=seed)),
             ]
         )
+    if model in PYOD_MODELS:
+        # pyod and its numba JIT are heavy: loaded only when such a model is asked for.
+        from pyod.models.hbos import HBOS
+
+        return Pipeline([("pyod", HBOS())])
     raise ValueError(f"model must be one of {MODEL_TYPES}, got {model!r}")
+
+
+class WithinGroup:
+    """How far a value lies above what its group (a transaction type) usually shows, in units
+    of the group's upper spread: (x - median) / (q99 - median), fitted on the training rows.
+
+    Input columns: the value, then one 0/1 column per group (a row in no group is compared
+    with all rows). Population-relative evidence: it needs no history of the wallet, so it
+    speaks for a first transaction too.
+    """
+
+    def fit(self, X: np.ndarray, y=None) -> WithinGroup:
+        x, groups = X[:, 0], X[:, 1:] > 0.5
+        self.stats_ = [self._stats(x)] + [self._stats(x[g]) if g.sum() >= 10 else self._stats(x)
+                                          for g in groups.T]
+        return self
+
+    @staticmethod
+    def _stats(x: np.ndarray) -> tuple[float, float]:
+        med, top = np.quantile(x, [0.5, 0.99])
+        return float(med), float(max(top - med, 1e-9))
+
+    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
+        x, groups = X[:, 0], X[:, 1:] > 0.5
+        which = (np.where(groups.any(axis=1), groups.argmax(axis=1) + 1, 0) if groups.shape[1]
+                 else np.zeros(len(x), dtype=int))
+        med = np.array([s[0] for s in self.stats_])[which]
+        spread = np.array([s[1] for s in self.stats_])[which]
+        return (x - med) / spread
 
 
 class PackedForest:
@@ -142,6 +177,11 @@ def raw_anomaly(pipeline, X: np.ndarray) -> np.ndarray:
             n_jobs = N_JOBS if len(X) >= PARALLEL_MIN_ROWS else 1
             with joblib.parallel_backend("threading", n_jobs=n_jobs):
                 raw = -pipeline.score_samples(X)
+    elif "pyod" in pipeline.named_steps:
+        raw = pipeline.decision_function(X)  # pyod: higher is more abnormal
+    elif hasattr(pipeline.steps[-1][1], "anomaly_score"):
+        raw = pipeline.steps[-1][1].anomaly_score(pipeline[:-1].transform(X)
+                                                   if len(pipeline.steps) > 1 else X)
     else:
         raw = -pipeline.decision_function(X)
     # Threads sum tree depths in any order, so equal rows can differ in the last bits;

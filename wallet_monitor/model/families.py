@@ -34,6 +34,12 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
     "logins": ["failed_logins_new_device_1h_log", "time_since_success_login_log"],
 }  # fmt: skip
 GLOBAL_DETECTOR = "all behaviours"
+# Population-relative detectors: how a row compares with all rows of its kind, which needs no
+# history of the wallet (a first transaction, a data set where wallets rarely repeat).
+# name -> (value column, group columns)
+POPULATION_DETECTORS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "amount within its type": ("amount_log", ("type_deposit", "type_transfer", "type_redeem")),
+}
 # In features.csv for analysis, in no detector; why each is left out (docs/DECISIONS.md has
 # the measurements).
 UNMODELLED_FEATURES: dict[str, str] = {
@@ -79,4 +85,7 @@ def detector_families(feature_names: list[str], families: dict | None, single: b
         out["other"] = rest
     if with_global:
         out[GLOBAL_DETECTOR] = list(feature_names)
+        for name, (value, groups) in POPULATION_DETECTORS.items():
+            if value in present:
+                out[name] = [value, *(g for g in groups if g in present)]
     return out

@@ -3,7 +3,12 @@ are in docs/DECISIONS.md."""
 
 from __future__ import annotations
 
-MODEL_TYPES = ("iforest", "ocsvm")
+# pyod's detectors fitted once on the training period: a row's score depends on the training
+# data and that row alone. ECOD and COPOD are not offered: their decision_function refits on
+# the training rows plus the batch being scored, so a row's score would depend on its batch.
+# LODA is not either: it ranked planted outliers outside its top 20 (see DECISIONS.md).
+PYOD_MODELS = ("hbos",)
+MODEL_TYPES = ("iforest", "ocsvm", *PYOD_MODELS)
 # About 2.25% of training-like traffic flagged on its own evidence; episode links add about
 # half a point, keeping the scored period inside a 1-3% alert budget.
 DEFAULT_CONTAMINATION = 0.0225
@@ -20,6 +25,12 @@ FOREST_INPUTS = "raw"
 # Read one-sided (under the training median reads as the median): a login seconds before a
 # transaction is the usual way in, not a sign of takeover.
 ONE_SIDED_FEATURES: tuple[str, ...] = ("time_since_success_login_log",)
+# "directional": every feature with a known suspicious side is read one-sided (ONE_SIDED_FEATURES
+# alone otherwise).
+ONE_SIDED = "directional"
+# A detector's evidence counts from the median row up: a detector whose inputs all sit on their
+# harmless side (no history, a column the data lacks) says nothing, however many there are.
+EVIDENCE_FROM = 0.5
 TAIL_GRID = 2048  # grid points kept per feature for its tail probabilities (exact when discrete)
 CALIBRATION_POINTS = 4001  # quantiles kept for a score calibration, read by interpolation
 CALIBRATION_MAX_ROWS = 200_000  # training rows scored to calibrate: 200k quantiles are as good as 1M

@@ -10,10 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wallet_monitor.features.params import LOOKBACK
 from wallet_monitor.model.bundle import BundleError, ModelBundle
 from wallet_monitor.model.calibration import combine_scores
 from wallet_monitor.model.detectors import raw_anomaly
 from wallet_monitor.model.reasons import reasons
+
+# The time since the wallet's previous transaction sits at its cap when there is none.
+HISTORY_FEATURE = "time_since_prev_tx_log"
+NO_HISTORY_VALUE = float(np.log1p(LOOKBACK.total_seconds()))
 
 
 def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
@@ -32,7 +37,8 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     if bundle.calibration is None:
         fraud = fam[:, 0]
     else:
-        raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations, bundle.combine_weight)
+        raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
+                                bundle.combine_weight, bundle.evidence_from)
         fraud = bundle.calibration.apply(raw)
     out = pd.DataFrame(index=features.index)
     out["fraud_score"] = np.clip(fraud, 0.0, 1.0)
@@ -51,17 +57,32 @@ def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray) -> np.ndarr
     out = []
     for d in bundle.detectors:
         idx = [col[c] for c in d.features]
-        x = T[:, idx] if d.input == "tail" else floored(X[:, idx], d.features, bundle.input_floors)
-        out.append(d.calibration.apply(raw_anomaly(d.pipeline, x)))
+        x = T[:, idx] if d.input == "tail" else clamped(X[:, idx], d.features, bundle.input_clamps)
+        p = d.calibration.apply(raw_anomaly(d.pipeline, x))
+        if d.without_history_only:
+            p = without_history(p, X, bundle.feature_names)
+        out.append(p)
     return np.column_stack(out)
 
 
-def floored(X: np.ndarray, names: list[str], floors: dict[str, float]) -> np.ndarray:
-    """A detector's view of its columns: each one-sided column raised to its training floor.
-    X is a detector's own slice, changed in place (copied first if read-only)."""
+def without_history(p: np.ndarray, X: np.ndarray, names: list[str]) -> np.ndarray:
+    """`p` where the row's wallet has no earlier transaction in the look-back, 0 (no evidence)
+    where it has: population-relative evidence stands in for the history a row lacks."""
+    if HISTORY_FEATURE not in names:
+        return p
+    has_history = X[:, names.index(HISTORY_FEATURE)] < NO_HISTORY_VALUE - 1e-9
+    return np.where(has_history, 0.0, p)
+
+
+def clamped(X: np.ndarray, names: list[str], clamps: dict[str, tuple[float, float]]) -> np.ndarray:
+    """A detector's view of its columns: a one-sided column read no further than its training
+    median on its harmless side (a value under the median of a "higher is suspicious" feature
+    reads as the median). X is a detector's own slice, changed in place (copied first if
+    read-only)."""
     for j, c in enumerate(names):
-        if c in floors:
+        if c in clamps:
             if not X.flags.writeable:
                 X = X.copy()
-            np.maximum(X[:, j], floors[c], out=X[:, j])
+            lo, hi = clamps[c]
+            np.clip(X[:, j], lo, hi, out=X[:, j])
     return X

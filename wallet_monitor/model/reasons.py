@@ -41,14 +41,20 @@ def reasons(bundle: ModelBundle, X: np.ndarray, T: np.ndarray,
     (calibrated detector scores)."""
     order, key = _ranked(bundle, T, fam_scores)
     stats, names = bundle.reason_stats, bundle.feature_names
+    top = fam_scores.argmax(axis=1)
     out = []
     for i in range(len(X)):
+        # A value shown as its own typical value explains nothing: never named.
         parts = [
-            f"{stats.labels[j]}: {shown(names[j], X[i, j])}"
-            f" (typical {shown(names[j], stats.median[j]).split('=', 1)[1]})"
+            f"{stats.labels[j]}: {value} (typical {typical})"
             for j in order[i]
-            if key[i, j] > 0 or j == order[i][0]
+            if key[i, j] > 0
+            for value, typical in [(shown(names[j], X[i, j]),
+                                    shown(names[j], stats.median[j]).split("=", 1)[1])]
+            if value.split("=", 1)[1] != typical
         ]
+        if not parts:  # no single feature stands out: the behaviour that fired does
+            parts = [f"unusual combination of {bundle.detectors[top[i]].family} features"]
         out.append("; ".join(parts))
     return out
 
@@ -79,8 +85,9 @@ def _ranked(bundle: ModelBundle, T: np.ndarray, fam_scores: np.ndarray):
     named = eligible[:, fam_of] & (T > np.log(2.0))
     key = n_det - fam_rank[:, fam_of] + np.minimum(T, 1e5) / 1e6
     key = np.where(named, key, -1.0)
-    # Nothing rare in the families that fired: the rarest value anywhere stands in.
+    # Nothing rare in the families that fired: the rarest value anywhere stands in, if it is
+    # rarer than the common half at all.
     none = ~named.any(axis=1)
-    key[none] = T[none]
+    key[none] = np.where(T[none] > np.log(2.0), T[none], -1.0)
     order = np.argsort(-key, axis=1, kind="stable")[:, :N_REASONS]
     return order, key

@@ -10,6 +10,7 @@ kernel map + SGDOneClassSVM fitted on a capped subsample). Training never reads 
 from __future__ import annotations
 
 import hashlib
+import logging
 import platform
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from sklearn.pipeline import Pipeline
 
 from wallet_monitor.features.catalog import FEATURE_LABELS
 from wallet_monitor.model.bundle import (
@@ -32,22 +34,26 @@ from wallet_monitor.model.calibration import (
     combine_scores,
     combine_weight,
 )
-from wallet_monitor.model.detectors import make_pipeline, raw_anomaly
-from wallet_monitor.model.families import detector_families
+from wallet_monitor.model.detectors import WithinGroup, make_pipeline, raw_anomaly
+from wallet_monitor.model.families import POPULATION_DETECTORS, detector_families
 from wallet_monitor.model.params import (
     CALIBRATION_MAX_ROWS,
     CALIBRATION_POINTS,
     COMBINE,
     DEFAULT_CONTAMINATION,
+    EVIDENCE_FROM,
     FOREST_INPUTS,
     IFOREST_PARAMS,
     MODEL_TYPES,
     OCSVM_PARAMS,
+    ONE_SIDED,
     ONE_SIDED_FEATURES,
     TAIL_GRID,
 )
-from wallet_monitor.model.predict import floored
+from wallet_monitor.model.predict import clamped, without_history
 from wallet_monitor.model.tails import Tails, suspicious_sides
+
+logger = logging.getLogger(__name__)
 
 
 def train(
@@ -61,6 +67,8 @@ def train(
     directions: dict[str, int] | None = None,
     combine: str = COMBINE,
     inputs: str = FOREST_INPUTS,
+    one_sided: str = ONE_SIDED,
+    evidence_from: float = EVIDENCE_FROM,
 ) -> ModelBundle:
     """Fit the detectors on training-period features and return the model bundle.
 
@@ -90,24 +98,31 @@ def train(
     X_cal = X_df.iloc[calib_idx][names].to_numpy(dtype=np.float64)
     # Tail scores are fitted on the calibration rows: their quantiles are the training
     # traffic's, and the forests subsample a few hundred rows per tree anyway.
-    tails = Tails.fit(X_cal, suspicious_sides(names, directions))
-    col = {c: j for j, c in enumerate(names)}
-    floors = {c: float(np.median(X_cal[:, col[c]])) for c in ONE_SIDED_FEATURES if c in col}
-    groups = detector_families(names, families, single)
+    sides = suspicious_sides(names, directions)
+    tails = Tails.fit(X_cal, sides)
+    # An RBF kernel on clamped inputs puts half of each feature's mass on one point, which
+    # distorts its scale (a planted velocity outlier fell from first to third): the One-Class
+    # SVM reads only ONE_SIDED_FEATURES one-sided.
+    clamps = _clamps(names, sides, X_cal, "features" if model == "ocsvm" else one_sided)
+    groups, dead = _live_groups(detector_families(names, families, single), names, X_cal)
     detectors, fam_scores, n_fit_rows = _fit_detectors(
-        groups, model, inputs, X_df, X_cal, tails, floors, rng, seed)
+        groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed)
     # The combination's weight is kept with the bundle, so it scores as it was calibrated.
     weight = combine_weight(combine)
-    combined, combine_cals = combine_scores(np.column_stack(fam_scores), combine, weight=weight)
+    combined, combine_cals = combine_scores(np.column_stack(fam_scores), combine, weight=weight,
+                                            evidence_from=evidence_from)
     params = {
         "single": single or len(detectors) == 1,
         "families": {d.family: d.features for d in detectors},
-        **({"iforest": IFOREST_PARAMS} if model == "iforest" else {"ocsvm": OCSVM_PARAMS}),
+        **({"iforest": IFOREST_PARAMS} if model == "iforest" else
+           {"ocsvm": OCSVM_PARAMS} if model == "ocsvm" else {"pyod": model}),
         "calibration_points": CALIBRATION_POINTS,
         "combine": combine,
         "combine_weight": weight,
         "forest_inputs": inputs,
         "tail_grid": TAIL_GRID,
+        "one_sided": one_sided,
+        "dead": dead,
     }
     return ModelBundle(
         detectors=detectors,
@@ -117,7 +132,8 @@ def train(
         combine_weight=weight,
         combine_calibrations=combine_cals,
         threshold=1.0 - contamination,
-        input_floors=floors,
+        input_clamps=clamps,
+        evidence_from=evidence_from,
         tails=tails,
         reason_stats=ReasonStats(median=np.median(X_cal, axis=0),
                                  labels=[labels.get(c, c) for c in names]),
@@ -134,7 +150,41 @@ def _check_args(model: str, contamination: float, combine: str) -> None:
         raise ValueError(f"contamination must be in (0, 0.5), got {contamination!r}")
 
 
-def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, floors, rng, seed):
+def _clamps(names, sides, X_cal, one_sided: str) -> dict[str, tuple[float, float]]:
+    """Where each one-sided feature stops on its harmless side: its training median."""
+    if one_sided == "directional":
+        chosen = [j for j, s in enumerate(sides) if s != 0]
+    else:
+        chosen = [names.index(c) for c in ONE_SIDED_FEATURES if c in names]
+    out = {}
+    for j in chosen:
+        med = float(np.median(X_cal[:, j]))
+        out[names[j]] = (med, np.inf) if sides[j] >= 0 else (-np.inf, med)
+    return out
+
+
+def _live_groups(groups: dict, names: list[str], X_cal: np.ndarray) -> tuple[dict, dict]:
+    """The detectors with something to say, and why each other one was left out: a detector
+    whose every input is constant on the training rows (a column the data lacks, history the
+    data has none of) would add the same evidence to every row."""
+    col = {c: j for j, c in enumerate(names)}
+    constant = {c for c in names if np.ptp(X_cal[:, col[c]]) == 0}
+    live, dead = {}, {}
+    for fam, cols in groups.items():
+        if all(c in constant for c in cols):
+            dead[fam] = f"every input constant on the training rows ({', '.join(cols)})"
+        else:
+            live[fam] = cols
+    if not live:  # nothing varies at all: keep the first, it scores every row alike
+        first = next(iter(groups))
+        live[first] = groups[first]
+        dead.pop(first)
+    for fam, why in dead.items():
+        logger.warning("detector %s left out of the score: %s", fam, why)
+    return live, dead
+
+
+def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed):
     """Fit and calibrate one detector per group; returns them, their calibrated scores on the
     calibration rows, and the most rows any detector was fitted on."""
     col = {c: j for j, c in enumerate(X_df.columns)}
@@ -143,14 +193,15 @@ def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, floors, rng, seed)
     detectors, fam_scores, n_fit_rows = [], [], 0
     for i, (fam, cols) in enumerate(groups.items()):
         idx = [col[c] for c in cols]
-        pipeline = make_pipeline(model, len(cols), n, seed + i)
+        pipeline = (Pipeline([("within", WithinGroup())]) if fam in POPULATION_DETECTORS
+                    else make_pipeline(model, len(cols), n, seed + i))
         if T_cal is not None:
             X = X_fit = T_cal[:, idx]
-        elif model == "iforest":
-            X = X_fit = floored(X_cal[:, idx], cols, floors)
+        elif model != "ocsvm":  # forests and pyod's detectors fit on the calibration rows
+            X = X_fit = clamped(X_cal[:, idx], cols, clamps)
         else:
-            X = floored(X_df[cols].to_numpy(dtype=np.float64), cols, floors)
-            X_fit = floored(X_cal[:, idx], cols, floors)
+            X = clamped(X_df[cols].to_numpy(dtype=np.float64), cols, clamps)
+            X_fit = clamped(X_cal[:, idx], cols, clamps)
             if n > OCSVM_PARAMS["max_fit_rows"]:
                 # One-Class SVM cost grows with the rows it sees: a uniform subsample
                 # keeps the fit bounded whatever the size of the training period.
@@ -159,10 +210,13 @@ def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, floors, rng, seed)
         n_fit_rows = max(n_fit_rows, len(X))
         raw = raw_anomaly(pipeline, X_fit)
         cal = Calibration.fit(raw)
+        population = fam in POPULATION_DETECTORS
         detectors.append(Detector(family=fam, features=cols,
                                   input=inputs if model == "iforest" else "raw",
-                                  pipeline=pipeline, calibration=cal))
-        fam_scores.append(cal.apply(raw))
+                                  pipeline=pipeline, calibration=cal,
+                                  without_history_only=population))
+        p = cal.apply(raw)
+        fam_scores.append(without_history(p, X_cal, list(X_df.columns)) if population else p)
     return detectors, fam_scores, n_fit_rows
 
 

@@ -1,0 +1,65 @@
+"""Recalibration: the alert budget held on drifted traffic by an explicit, versioned step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import train_model
+from wallet_monitor.features import build_features
+from wallet_monitor.model import load_bundle, train
+from wallet_monitor.recalibration import recalibrate
+from wallet_monitor.scoring import detect
+
+
+@pytest.fixture(scope="module")
+def trained(small_frames):
+    f = small_frames
+    return train(build_features(f["transactions"], None, f["wallets"], f["logins"]), seed=0)
+
+
+def _shifted(frames, factor: float):
+    """Another market: every amount, history included, in another scale; the holdout's first
+    and second half."""
+    new = frames["new_transactions"].assign(amount=frames["new_transactions"]["amount"] * factor)
+    history = frames["transactions"].assign(amount=frames["transactions"]["amount"] * factor)
+    half = new["timestamp"].quantile(0.5)
+    return history, new[new["timestamp"] < half], new[new["timestamp"] >= half]
+
+
+def test_the_budget_holds_on_traffic_in_another_amount_scale(small_frames, trained):
+    f = small_frames
+    history, first, second = _shifted(f, 20.0)
+    context = (history, f["wallets"], f["logins"])
+    before = detect(trained, second, *context)["is_anomaly"].mean()
+    recal = recalibrate(trained, build_features(first, *context), first, alert_rate=0.02)
+    after = detect(recal, second, *context)["is_anomaly"].mean()
+    assert 0.01 <= after <= 0.03, (before, after)
+    assert abs(after - 0.02) < abs(before - 0.02)
+
+
+def test_recalibration_keeps_the_ranking_and_is_a_new_version(small_frames, trained):
+    f = small_frames
+    context = (f["transactions"], f["wallets"], f["logins"])
+    new = f["new_transactions"]
+    recal = recalibrate(trained, build_features(new, *context), new, alert_rate=0.02)
+    assert recal.model_version.startswith(trained.model_version + "-recal-")
+    assert recal.metadata.recalibration["rows"] == len(new)
+    assert trained.metadata.recalibration is None  # the input bundle is left as it was
+    a = detect(trained, new, *context, link=False)["fraud_score"].to_numpy()
+    b = detect(recal, new, *context, link=False)["fraud_score"].to_numpy()
+    assert (np.argsort(a, kind="stable") == np.argsort(b, kind="stable")).mean() > 0.999
+    assert detect(recal, new, *context)["is_anomaly"].mean() == pytest.approx(0.02, abs=0.002)
+
+
+def test_the_cli_recalibrates_the_saved_bundle_on_recent_traffic(chain):
+    args = ["--data-dir", str(chain / "data"), "--models-dir", str(chain / "models"),
+            "--reports-dir", str(chain / "reports")]
+    before = load_bundle(chain / "models" / "fraud_model.pkl")
+    assert train_model.main([*args, "--recalibrate", "--alert-rate", "0.015"]) == 0
+    after = load_bundle(chain / "models" / "fraud_model.pkl")
+    assert after.metadata.recalibration["alert_rate"] == 0.015
+    assert after.threshold != before.threshold
+    with pytest.raises(SystemExit) as bad:
+        train_model.main([*args, "--recalibrate", "--alert-rate", "0.9"])
+    assert bad.value.code == 2
