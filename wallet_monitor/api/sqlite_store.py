@@ -344,7 +344,7 @@ class SqliteAlertStore(AlertStore):
         conflicts = []
         for alert in alerts:
             earlier = first.setdefault(alert.transaction_id, alert)
-            if not same_content(alert, earlier):
+            if earlier is not alert and not same_content(alert, earlier):
                 conflicts.append((alert, content(earlier)))
         ids = list(first)
         with self._connection() as conn, _write(conn, self._write_lock):
