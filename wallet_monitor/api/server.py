@@ -55,28 +55,32 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     The headers deadline runs from the connection's opening (or a kept-alive request's first
     byte) until the headers are complete; the body deadline from then until the body is. Past
     either, the client gets 408 and the connection is closed; a request head over
-    MAX_HEADER_BYTES gets 431.
+    MAX_HEADER_BYTES gets 431. The timer is set after each read, for the phase the request is
+    left in: a request that arrives whole in one read (the usual case) costs no timer at all.
     """
 
     def __init__(self, config: LimitedConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self.limits: ServerLimits = config.limits
         self._deadline: asyncio.TimerHandle | None = None
+        self._timed: str | None = None  # the phase the deadline is for
+        self._phase = "head"  # head -> body -> done (the app answers) -> head ...
         self._head_bytes = 0
         self._tail = b""  # the last bytes of the head so far: its end may straddle two reads
-        self._in_head = True
 
-    def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expired)
-
-    def _disarm(self) -> None:
+    def _time(self) -> None:
+        """Set, keep or drop the deadline for the phase the request is in now."""
+        if self._phase == self._timed:
+            return
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._timed = self._phase if self._phase != "done" else None
+        if self._timed is not None:
+            seconds = self.limits.headers if self._timed == "head" else self.limits.body
+            self._deadline = self.loop.call_later(seconds, self._expired)
 
     def _close_with(self, status: int) -> None:
-        self._disarm()
         cycle = self.cycle
         if cycle is None or cycle.response_complete or not cycle.response_started:
             if cycle is not None and not cycle.response_complete:
@@ -85,45 +89,46 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _expired(self) -> None:
-        self._deadline = None
+        self._deadline = self._timed = None
         if not self.transport.is_closing():
             self._close_with(408)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.limits.headers)
+        self._time()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._phase = "done"
+        self._time()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
+        if self._phase != "body":
             # Count the head's bytes only (a body may follow in the same read), up to the blank
             # line that ends it; the parser would buffer a head of any size until it ends.
             seen = self._tail + data
             end = seen.find(b"\r\n\r\n")
-            head = len(data) if end < 0 else max(end + 4 - len(self._tail), 0)
-            self._head_bytes += head
+            self._head_bytes += len(data) if end < 0 else max(end + 4 - len(self._tail), 0)
             self._tail = seen[-3:]
             if self._head_bytes > MAX_HEADER_BYTES:
+                self._phase = "done"
+                self._time()
                 self._close_with(431)
                 return
         super().data_received(data)
+        if not self.transport.is_closing():
+            self._time()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a kept-alive connection's next request
-            self._arm(self.limits.headers)
+        self._phase = "head"
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._arm(self.limits.body)
+        self._phase = "body"
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._disarm()
-        self._in_head, self._head_bytes, self._tail = True, 0, b""  # what follows is a new head
+        self._phase, self._head_bytes, self._tail = "done", 0, b""
         super().on_message_complete()
 
 
