@@ -4,7 +4,9 @@ The API itself is the package ``wallet_monitor.api`` (``create_app``; the storag
 durability are described in ``wallet_monitor/api/sqlite_store.py``); this script only parses
 the command line, checks the database opens and runs uvicorn.
 
-Run: ``python alert_api.py [--host 127.0.0.1] [--port 8000] [--db PATH] [--log-file PATH]``.
+Run: ``python alert_api.py [--host 127.0.0.1] [--port 8000] [--db PATH] [--log-file PATH]
+[--allowed-host NAME ...] [--timeout-headers S] [--timeout-body S] [--limit-concurrency N]``.
+The threat model and the limits are in docs/SECURITY.md.
 """
 
 from __future__ import annotations
@@ -16,13 +18,24 @@ import sys
 from pathlib import Path
 
 from wallet_monitor.api.app import create_app
-from wallet_monitor.api.config import API_KEY_ENV, DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT
+from wallet_monitor.api.config import (
+    API_KEY_ENV,
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_DB,
+    DEFAULT_HEADERS_TIMEOUT_S,
+    DEFAULT_HOST,
+    DEFAULT_KEEP_ALIVE_S,
+    DEFAULT_LIMIT_CONCURRENCY,
+    DEFAULT_PORT,
+)
+from wallet_monitor.api.server import ServerLimits, serve
 from wallet_monitor.api.sqlite_store import SqliteAlertStore
 from wallet_monitor.api.store import StoreError
 from wallet_monitor.cli import CliParser, UserError, report, setup_logging
 
 PROG = "alert_api.py"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +48,26 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-file", type=Path, help="also append the log to this file")
     parser.add_argument("--access-log", action="store_true",
                         help="log every request (off by default: each stored alert is logged anyway)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests for this host name (repeatable; the bind "
+                             "address and the loopback names always are; '*' for any)")
+    parser.add_argument("--timeout-keep-alive", type=float, default=DEFAULT_KEEP_ALIVE_S,
+                        metavar="S", help="close a connection idle this long after an answer "
+                                          "(default %(default)s)")
+    parser.add_argument("--timeout-headers", type=float, default=DEFAULT_HEADERS_TIMEOUT_S,
+                        metavar="S", help="a request's headers must arrive within this long of "
+                                          "the connection opening (default %(default)s)")
+    parser.add_argument("--timeout-body", type=float, default=DEFAULT_BODY_TIMEOUT_S, metavar="S",
+                        help="and its body within this long of its headers (default %(default)s)")
+    parser.add_argument("--limit-concurrency", type=int, default=DEFAULT_LIMIT_CONCURRENCY,
+                        metavar="N", help="answer 503 while this many connections are open "
+                                          "(default %(default)s)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
+    for flag in ("timeout_keep_alive", "timeout_headers", "timeout_body", "limit_concurrency"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
     return args
 
 
@@ -52,19 +82,19 @@ def main(argv: list[str] | None = None) -> int:
         SqliteAlertStore(args.db, checkpoint_seconds=None).close()
     except (OSError, StoreError) as exc:
         return report(PROG, f"cannot open database {args.db}: {exc}")
-    import uvicorn  # only when serving: --help and argument errors stay quick
-
     if args.host not in LOOPBACK_HOSTS and not os.environ.get(API_KEY_ENV):
         logger.warning("listening on %s without ALERT_API_KEY: anyone who can reach it can "
                        "read and change alerts", args.host)
+    if args.host in WILDCARD_HOSTS and not args.allowed_host:
+        logger.warning("listening on every address, but only requests for the loopback names "
+                       "are answered: give the names clients use with --allowed-host")
     logger.info("dashboard at http://%s:%d/", args.host, args.port)
-    uvicorn.run(
-        create_app(args.db),
-        host=args.host,
-        port=args.port,
-        log_config=None,  # setup_logging's format covers uvicorn's records too
-        access_log=args.access_log,
-    )
+    limits = ServerLimits(keep_alive=args.timeout_keep_alive, headers=args.timeout_headers,
+                          body=args.timeout_body, concurrency=args.limit_concurrency)
+    app = create_app(args.db, allowed_hosts=[args.host, *args.allowed_host])
+    serve(app, args.host, args.port, limits,
+          log_config=None,  # setup_logging's format covers uvicorn's records too
+          access_log=args.access_log)
     return 0
 
 

@@ -1,11 +1,13 @@
 // Admin dashboard for the alert API: polls GET /alerts and GET /stats, triages with PATCH /alerts/{id}.
 // Every value that comes from the API is written with textContent or as an attribute value, never
-// parsed as HTML, so a wallet id or reason such as `<img src=x onerror=...>` shows literally.
+// parsed as HTML, so a wallet id or reason such as `<img src=x onerror=...>` shows literally; its
+// control and bidi characters are shown escaped (`visible`).
 "use strict";
 
 (() => {
   const POLL_MS = 2000;
   const PAGE_SIZE = 50;
+  const HISTORY_PAGE = 500;  // the API's largest page
   const FILTER_DEBOUNCE_MS = 300;
   const KEY_STORAGE = "alertApiKey";
   const STATUSES = ["open", "acknowledged", "resolved", "false_positive"];
@@ -29,6 +31,7 @@
     statsSig: "",
     stats: null,
     selected: null,        // the alert shown in the detail panel
+    history: null,         // {id, total, entries}: the selected alert's whole history, once loaded
     walletSig: "",
     timer: null,           // the next scheduled poll
     inflight: false,
@@ -43,11 +46,28 @@
 
   // ---- small DOM helpers (text only) ----------------------------------------------------------
 
+  // Control characters and the invisible ones that reorder or hide text (bidi overrides and
+  // isolates, zero-width marks): shown as \uXXXX, so "invoice\u202Efdp.exe" cannot pass for
+  // "invoiceexe.pdf".
+  const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
+
+  function visible(value) {
+    return String(value).replace(
+      INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`);
+  }
+
+  // A note keeps its line breaks; everything else in it is shown as `visible` shows it.
+  function visibleLines(value) {
+    return String(value).split("\n").map(visible).join("\n");
+  }
+
   function el(tag, opts = {}, children = []) {
     const node = document.createElement(tag);
     if (opts.cls) node.className = opts.cls;
-    if (opts.text !== undefined && opts.text !== null) node.textContent = String(opts.text);
-    if (opts.title) node.title = String(opts.title);
+    if (opts.text !== undefined && opts.text !== null) {
+      node.textContent = opts.lines ? visibleLines(opts.text) : visible(opts.text);
+    }
+    if (opts.title) node.title = visible(opts.title);
     for (const [k, v] of Object.entries(opts.attrs || {})) node.setAttribute(k, String(v));
     for (const child of children) node.append(child);
     return node;
@@ -265,6 +285,7 @@
 
   function showBanner(text) {
     const b = $("banner");
+    text = visible(text);
     if (b.textContent !== text) b.textContent = text;  // role=alert: announce once, not every poll
     b.hidden = false;
   }
@@ -429,14 +450,15 @@
   // ---- detail panel ---------------------------------------------------------------------------
 
   function field(label, value, cls = "") {
-    return [el("dt", { text: label }), el("dd", { cls, text: value ?? "—", title: value ?? "" })];
+    return [el("dt", { text: label }),
+      el("dd", { cls, text: value ?? "—", title: value ?? "", lines: cls === "note" })];
   }
 
   function renderDetail(a) {
     state.selected = a;
     $("d-id").textContent = `#${a.id}`;
-    $("d-title").textContent = a.wallet_id;
-    $("d-title").title = a.wallet_id;
+    $("d-title").textContent = visible(a.wallet_id);
+    $("d-title").title = visible(a.wallet_id);
     const sev = $("d-severity");
     sev.className = `pill sev ${sevClass(a.severity)}`;
     sev.textContent = `${capital(a.severity)} · score ${fmtScore(a.fraud_score)}`;
@@ -453,7 +475,7 @@
       ...field("Received", fmtTime(a.created_at)),
       ...field("Last change", fmtTime(a.updated_at)),
       ...field("Model", a.model_version || "—"),
-      ...field("Note", a.note || "—"),
+      ...field("Note", a.note || "—", "note"),
     );
 
     const reasons = splitReasons(a.reasons);
@@ -469,12 +491,41 @@
     $("d-actions").querySelector("label[for=d-note]").hidden = allowed.length === 0;
     $("d-final").hidden = allowed.length > 0;
 
-    const history = Array.isArray(a.history) ? a.history : [];
-    $("d-history").replaceChildren(...history.slice().reverse().map((h) => el("li", {}, [
+    renderHistory(a);
+  }
+
+  // The alert carries its latest entries (oldest first); the whole history, once asked for, is
+  // shown until the alert changes again.
+  function renderHistory(a) {
+    const full = state.history && state.history.id === a.id && state.history.total === a.history_total
+      ? state.history.entries : null;
+    const entries = full || (Array.isArray(a.history) ? a.history.slice().reverse() : []);
+    $("d-history").replaceChildren(...entries.map((h) => el("li", {}, [
       el("span", { cls: `pill status ${statusClass(h.status)}`, text: statusLabel(h.status) }),
       el("span", { cls: "history-time", text: `${fmtTime(h.at)} UTC` }),
-      ...(h.note ? [el("p", { cls: "history-note", text: h.note })] : []),
+      ...(h.note ? [el("p", { cls: "history-note", text: h.note, lines: true })] : []),
     ])));
+    const hidden = (a.history_total || 0) - entries.length;
+    const more = $("d-history-more");
+    more.hidden = hidden <= 0;
+    more.textContent = `Show ${hidden.toLocaleString("en-US")} earlier ${hidden === 1 ? "entry" : "entries"}`;
+  }
+
+  async function loadHistory() {
+    const a = state.selected;
+    if (!a || !a.id) return;
+    const entries = [];
+    let cursor = null;
+    do {
+      const params = new URLSearchParams({ limit: String(HISTORY_PAGE) });
+      if (cursor) params.set("cursor", cursor);
+      const page = await api(`/alerts/${encodeURIComponent(a.id)}/history?${params}`);
+      entries.push(...(page.items || []));
+      cursor = page.next_cursor;
+    } while (cursor);
+    if (!state.selected || state.selected.id !== a.id) return;
+    state.history = { id: a.id, total: entries.length, entries };
+    renderHistory(state.selected);
   }
 
   function renderWalletAlerts(current, items) {
@@ -563,7 +614,7 @@
 
   function showDetailError(text) {
     const e = $("d-error");
-    e.textContent = text;
+    e.textContent = visible(text);
     e.hidden = false;
   }
 
@@ -677,6 +728,12 @@
       });
     }
     $("d-close").addEventListener("click", closeDetail);
+    $("d-history-more").addEventListener("click", () => {
+      loadHistory().catch((err) => {
+        if (err instanceof AuthError) lock();
+        else showDetailError(`Could not load the history: ${err.message}`);
+      });
+    });
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && !$("detail").hidden) closeDetail();
     });

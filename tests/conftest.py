@@ -73,11 +73,12 @@ class AlertApiServer:
     """One `python alert_api.py --port P --db D` process on 127.0.0.1, healthy once started.
 
     ``api_key`` sets ``ALERT_API_KEY`` for the server (the caller's own one is never inherited);
-    ``port`` reuses a known port, e.g. to bring an API back up where a client expects it.
+    ``port`` reuses a known port, e.g. to bring an API back up where a client expects it;
+    ``args`` are more command-line options (timeouts, limits, allowed hosts).
     """
 
     def __init__(self, db, log, api_key: str | None = None, port: int | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, args: tuple[str, ...] = ()) -> None:
         self.port = _free_port() if port is None else port
         self.db, self.log = Path(db), Path(log)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -89,7 +90,7 @@ class AlertApiServer:
         with open(self.log, "ab") as out:  # a file, not a pipe: an unread pipe blocks the server
             self.proc = subprocess.Popen(
                 [sys.executable, str(ROOT / "alert_api.py"), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--db", str(self.db)],
+                 "--port", str(self.port), "--db", str(self.db), *args],
                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
             )
         deadline = time.monotonic() + timeout
@@ -134,16 +135,19 @@ class AlertApiServer:
 
 @pytest.fixture
 def start_alert_api(tmp_path):
-    """Factory: ``server = start_alert_api(db=None, api_key=None, port=None)``; all stop at teardown.
+    """Factory: ``server = start_alert_api(db=None, api_key=None, port=None, args=())``; all stop
+    at teardown.
 
     Call it again with the same ``db`` (and ``port``) after ``server.stop()`` for "API down,
     then back up".
     """
     servers: list[AlertApiServer] = []
 
-    def start(db=None, api_key: str | None = None, port: int | None = None) -> AlertApiServer:
+    def start(db=None, api_key: str | None = None, port: int | None = None,
+              args: tuple[str, ...] = ()) -> AlertApiServer:
         log = tmp_path / f"alert_api_{len(servers)}.log"
-        server = AlertApiServer(db or tmp_path / "alerts.db", log, api_key=api_key, port=port)
+        server = AlertApiServer(db or tmp_path / "alerts.db", log, api_key=api_key, port=port,
+                                args=args)
         servers.append(server)
         return server
 

@@ -2,11 +2,13 @@
 
 import http.server
 import json
+import logging
 import threading
 
 import pytest
+import requests
 
-from wallet_monitor.delivery import DeliveryError, send_alerts
+from wallet_monitor.delivery import DeliveryError, SpoolingSender, send_alerts
 
 
 def _records(n: int, start: int = 0) -> list[dict]:
@@ -149,3 +151,43 @@ def test_an_alert_the_api_refuses_is_set_aside_and_blocks_nothing(api, tmp_path)
     assert (again.sent, again.rejected, again.spooled) == (1, 0, 0)
     assert "t50" in api.transaction_ids()
 
+
+
+# ---- a repeat with other content: the API answers 409 (issue 19, finding 2) ----------------------
+
+
+def _raised(records: list[dict]) -> list[dict]:
+    """The same rows alerted again with a higher score, as an episode link raises them."""
+    return [{**r, "fraud_score": 0.999, "reasons": "episode: leads to a flagged transfer"}
+            for r in records]
+
+
+def test_an_episode_raise_of_an_alerted_row_is_delivered_and_logged(api, tmp_path, caplog):
+    spool = tmp_path / "spool.jsonl"
+    send_alerts(_records(3), api.url, spool)
+    with caplog.at_level(logging.INFO, logger="wallet_monitor.delivery"):
+        result = send_alerts([*_raised(_records(2)), *_records(2, start=10)], api.url, spool,
+                             batch_size=10)
+    assert (result.sent, result.created, result.conflicts, result.spooled, result.rejected) == (
+        4, 2, 2, 0, 0)
+    assert not spool.exists() and not (tmp_path / "spool.rejected.jsonl").exists()
+    assert sorted(api.transaction_ids()) == ["t0", "t1", "t10", "t11", "t2"]
+    first = requests.get(f"{api.url}/alerts", params={"wallet_id": "w0"}, timeout=10).json()
+    assert [a["fraud_score"] for a in first["items"]] == [0.99]  # the first alert stands
+    logged = [r.getMessage() for r in caplog.records if "t0" in r.getMessage()]
+    assert logged and all(r.levelno == logging.INFO for r in caplog.records
+                          if "t0" in r.getMessage())
+
+
+def test_a_spooled_conflict_never_blocks_or_loops(api, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    send_alerts(_records(2), api.url, spool)
+    spool.write_text("".join(json.dumps(r) + "\n" for r in _raised(_records(2))))
+    sender = SpoolingSender(api.url, None, spool)
+    try:
+        assert sender([*_records(1, start=20)]) == 0
+        assert not spool.exists()
+        assert sender([]) == 0  # nothing left to send again
+    finally:
+        sender.close()
+    assert sorted(api.transaction_ids()) == ["t0", "t1", "t20"]

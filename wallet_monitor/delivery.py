@@ -6,7 +6,9 @@ retries connection errors and 5xx with backoff (safe: `/alert` is idempotent by
 (`undelivered_alerts.jsonl`) and sent first next time; the spool is rewritten only after a
 2xx, so an alert is never lost between runs. Alerts the API refuses as invalid (400, 413, 422)
 are set aside in `undelivered_alerts.rejected.jsonl`, so one bad alert never blocks the rest;
-401/403 stop delivery with a DeliveryError.
+401/403 stop delivery with a DeliveryError. A 409 means the API already holds an alert for that
+transaction with other content (an episode link raised a row alerted before): the first alert
+stands, so it counts as delivered and is logged; the rest of its batch is sent again without it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class DeliveryResult:
     existing: int
     spooled: int  # alerts waiting in the spool file after this call
     rejected: int = 0  # alerts the API refused as invalid (4xx), kept in the rejected file
+    conflicts: int = 0  # alerts already stored with other content (409): delivered, logged
 
 
 def alert_records(detections: pd.DataFrame, model_version: str | None) -> list[dict]:
@@ -169,7 +172,8 @@ def send_alerts(
     if problem:
         logger.warning("%s; %d alerts wait in %s", problem, len(undelivered), spool_path)
     return DeliveryResult(sent=poster.sent, created=poster.created, existing=poster.existing,
-                          spooled=len(undelivered), rejected=poster.rejected)
+                          spooled=len(undelivered), rejected=poster.rejected,
+                          conflicts=poster.conflicts)
 
 
 class _Poster:
@@ -179,14 +183,24 @@ class _Poster:
         self.session, self.api_url, self.timeout = session, api_url, timeout
         self.url = api_url.rstrip("/") + "/alert"
         self.rejected_path = rejected_path
-        self.sent = self.created = self.existing = self.rejected = 0
+        self.sent = self.created = self.existing = self.rejected = self.conflicts = 0
 
     def post(self, batch: list[dict]):
-        """(True, body) when stored, (False, why) when refused as invalid, else (None, why)."""
-        try:
-            resp = self.session.post(self.url, json=batch, timeout=self.timeout)
-        except requests.RequestException as exc:
-            return None, f"alert API unreachable at {self.api_url} ({type(exc).__name__})"
+        """(True, body) when stored, (False, why) when refused as invalid, else (None, why).
+
+        A 409 (some alerts already stored with other content) is settled here: those count as
+        delivered, and the rest of the batch is posted again without them.
+        """
+        while True:
+            try:
+                resp = self.session.post(self.url, json=batch, timeout=self.timeout)
+            except requests.RequestException as exc:
+                return None, f"alert API unreachable at {self.api_url} ({type(exc).__name__})"
+            if resp.status_code != 409:
+                break
+            batch = self._settle_conflicts(batch, _json_object(resp))
+            if not batch:
+                return True, {}
         if resp.ok:
             return True, _json_object(resp)  # any 2xx means stored; counts are a courtesy
         why = f"alert API at {self.api_url} answered {resp.status_code}: {resp.text[:200]}"
@@ -195,6 +209,22 @@ class _Poster:
         if 400 <= resp.status_code < 500:
             raise _Refused(why)
         return None, why
+
+    def _settle_conflicts(self, batch: list[dict], answer: dict) -> list[dict]:
+        """What is left of ``batch`` once the alerts a 409 names are counted as delivered."""
+        named = answer.get("conflicts")
+        if not isinstance(named, list) or not named:
+            named = [r["transaction_id"] for r in batch]  # not said which: all of them
+        settled = {str(t) for t in named} & {r["transaction_id"] for r in batch}
+        if not settled:  # names none of these: settle them all rather than post them for ever
+            settled = {r["transaction_id"] for r in batch}
+        for rec in batch:
+            if rec["transaction_id"] in settled:
+                logger.info("alert API already holds another alert for transaction %r; the "
+                            "first one stands (this one: score %s)", rec["transaction_id"],
+                            rec.get("fraud_score"))
+        self.conflicts += len(settled)
+        return [r for r in batch if r["transaction_id"] not in settled]
 
     def deliver(self, batch: list[dict]) -> str | None:
         """Deliver one batch (or set its invalid alerts aside); the problem if it could not."""

@@ -18,7 +18,8 @@ from wallet_monitor.api.sqlite_store import SqliteAlertStore
 
 
 class Http(requests.Session):
-    """A session bound to one served app: `c.post("/alert", json=...)`; `content=` is the raw body."""
+    """A session bound to one served app: `c.post("/alert", json=...)`; `content=` is the raw body,
+    sent as application/json (the only type the API reads) unless the headers say otherwise."""
 
     def __init__(self, base: str) -> None:
         super().__init__()
@@ -27,6 +28,7 @@ class Http(requests.Session):
     def request(self, method, url, *args, content=None, **kwargs):
         if content is not None:
             kwargs["data"] = content
+            kwargs["headers"] = {"Content-Type": "application/json", **(kwargs.get("headers") or {})}
         kwargs.setdefault("timeout", 10)
         return super().request(method, self.base + url, *args, **kwargs)
 

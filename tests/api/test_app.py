@@ -80,7 +80,7 @@ class _DownStore(AlertStore):
     def _down(self, *args, **kwargs):
         raise StoreError("connection refused")
 
-    add = add_many = get = update = query = stats = _down
+    add = add_many = get = update = history = query = stats = _down
 
     def health(self) -> str | None:
         return "connection refused"
@@ -95,9 +95,10 @@ def test_another_store_plugs_in_and_its_errors_are_503(
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
     with served(create_app(db_path, open_store=_DownStore)) as c:
         calls = [c.post("/alert", json=_alert()), c.post("/alert", json=[_alert()]),
-                 c.get("/alerts"), c.get("/alerts/1"), c.get("/stats"),
+                 c.get("/alerts"), c.get("/alerts/1"), c.get("/alerts/1/history"), c.get("/stats"),
                  c.patch("/alerts/1", json={"status": "resolved"})]
-        assert [r.status_code for r in calls] == [503] * 6
+        assert [r.status_code for r in calls] == [503] * 7
+        assert all(r.headers["Retry-After"] == "1" for r in calls)
         assert {r.json()["detail"] for r in calls} == {"Database error: connection refused"}
         health = c.get("/health")
         assert health.status_code == 503

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ import requests
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import AlertApiServer  # the same server the tests start
+from wallet_monitor.api.config import HISTORY_INLINE
 from wallet_monitor.cli import report
 from wallet_monitor.paths import ROOT
 
@@ -320,6 +322,103 @@ def test_script_injection_is_shown_as_text(api, page, dialogs):
     page.wait_for_timeout(2500)
     assert page.locator("img").count() == 0
     assert dialogs == []
+
+
+BIDI_WALLET = "invoice\u202efdp.exe"
+
+
+def test_bidi_and_control_characters_are_shown_escaped(api, page):
+    tx = _uid("tx") + "\u200f"
+    _post(api, transaction_id=tx, wallet_id=BIDI_WALLET, fraud_score=0.999,
+          reasons="sum\u0007=9; see\u2066x\u2069")
+    _open(page, api)
+    row = _row(page, tx[:-1])
+    expect(row.locator("td").nth(1)).to_have_text("invoice\\u202Efdp.exe", timeout=APPEAR_MS)
+    expect(row.locator("td").nth(2)).to_have_text(tx[:-1] + "\\u200F")
+    expect(row.locator("td").nth(7)).to_have_text("sum\\u0007=9; see\\u2066x\\u2069")
+    row.click()
+    expect(page.locator("#d-title")).to_have_text("invoice\\u202Efdp.exe")
+    shown = page.locator("body").inner_text()
+    assert not any(c in shown for c in "\u202e\u200f\u2066\u2069\u0007")
+
+
+def test_the_dashboard_cannot_be_framed_by_another_site(api, browser, tmp_path):
+    framer = tmp_path / "framer.html"
+    framer.write_text(f'<iframe id="f" src="{api}/"></iframe>')
+    context = browser.new_context()
+    try:
+        pg = context.new_page()
+        pg.goto(framer.as_uri())
+        pg.wait_for_timeout(1000)
+        frame = pg.frame_locator("#f")
+        expect(frame.locator("#alerts-table")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_a_cross_site_page_cannot_store_an_alert(api, browser, tmp_path):
+    # The page the review wrote: a text/plain POST needs no CORS preflight.
+    tx = _uid("forged")
+    attacker = tmp_path / "attack.html"
+    body = f'{{"transaction_id": "{tx}", "wallet_id": "W", "fraud_score": 0.01}}'
+    attacker.write_text(
+        f"<script>fetch('{api}/alert', {{method: 'POST', mode: 'no-cors',"
+        f" headers: {{'Content-Type': 'text/plain'}}, body: '{body}'}})"
+        ".then(() => document.title = 'sent', () => document.title = 'failed');</script>"
+    )
+    context = browser.new_context()
+    try:
+        pg = context.new_page()
+        pg.goto(attacker.as_uri())
+        expect(pg).to_have_title(re.compile("sent|failed"), timeout=APPEAR_MS)
+    finally:
+        context.close()
+    listed = requests.get(f"{api}/alerts", params={"wallet_id": "W", "limit": 500}, timeout=5).json()
+    assert tx not in [a["transaction_id"] for a in listed["items"]]
+
+
+def test_long_history_shows_the_latest_and_loads_the_rest(api, page):
+    alert = _post(api, transaction_id=_uid("tx"), wallet_id=_uid("w"), fraud_score=0.95)
+    for i in range(HISTORY_INLINE + 4):
+        resp = requests.patch(f"{api}/alerts/{alert['id']}", json={"note": f"note {i}"}, timeout=5)
+        assert resp.status_code == 200
+    _open(page, f"{api}/#wallet_id={alert['wallet_id']}")
+    _row(page, alert["transaction_id"]).click()
+    notes = page.locator("#d-history .history-note")
+    expect(notes).to_have_count(HISTORY_INLINE, timeout=APPEAR_MS)
+    expect(notes.first).to_have_text(f"note {HISTORY_INLINE + 3}")
+    page.click("#d-history-more")
+    expect(notes).to_have_count(HISTORY_INLINE + 4, timeout=APPEAR_MS)
+    expect(notes.last).to_have_text("note 0")
+    expect(page.locator("#d-history-more")).to_be_hidden()
+
+
+# ---- the API's docs (issue 19, finding 9) ----------------------------------------------------------
+
+def _docs_render(page: Page, url: str) -> list[str]:
+    """Open /docs; the URLs it requested (the operations must render)."""
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text
+            else None)
+    page.goto(f"{url}/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/alerts/{alert_id}/history")).to_be_visible(
+        timeout=APPEAR_MS)
+    assert violations == []
+    return urls
+
+
+def test_docs_render_from_this_server_only(api, page):
+    urls = _docs_render(page, api)
+    assert urls and all(u.startswith(f"{api}/") for u in urls), urls
+
+
+def test_docs_render_with_the_key_in_keyed_mode(keyed_alert_api_server, page):
+    keyed = keyed_alert_api_server
+    page.context.set_extra_http_headers({"X-API-Key": keyed.api_key})
+    urls = _docs_render(page, keyed.url)
+    assert all(u.startswith(f"{keyed.url}/") for u in urls), urls
 
 
 # ---- API key ---------------------------------------------------------------------------------------

@@ -57,8 +57,10 @@ def test_severity_follows_score(client: Http, score: float, severity: str) -> No
 
 
 def test_retry_returns_existing_alert_and_stores_nothing(client: Http, db_path: Path) -> None:
-    first = client.post("/alert", json=_alert("T1", score=0.5))
-    retries = [client.post("/alert", json=_alert("T1", score=0.99)) for _ in range(3)]
+    first = client.post("/alert", json=_alert("T1", score=0.5, model_version="m1"))
+    # model_version is delivery metadata: a retry may differ there (other content is a 409)
+    retries = [client.post("/alert", json=_alert("T1", score=0.5, model_version=f"m{i}"))
+               for i in range(2, 5)]
     assert first.status_code == 201
     assert [r.status_code for r in retries] == [200, 200, 200]
     assert all(r.json() == first.json() for r in retries)  # the stored alert, not the retry's body
@@ -67,10 +69,10 @@ def test_retry_returns_existing_alert_and_stores_nothing(client: Http, db_path: 
 
 def test_batch_reports_new_and_existing(client: Http, db_path: Path) -> None:
     client.post("/alert", json=_alert("T1"))
-    batch = [_alert("T1"), _alert("T2"), _alert("T3"), _alert("T2")]
+    batch = [_alert("T1"), _alert("T2"), _alert("T3")]
     r = client.post("/alert", json=batch)
     assert r.status_code == 200
-    assert r.json() == {"created": ["T2", "T3"], "existing": ["T1", "T2"], "count": 4}
+    assert r.json() == {"created": ["T2", "T3"], "existing": ["T1"], "count": 3}
     assert _stored(db_path) == ["T1", "T2", "T3"]
 
 

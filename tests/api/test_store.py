@@ -14,7 +14,13 @@ from tests.api.helpers import stored as _stored
 from wallet_monitor.api.app import create_app
 from wallet_monitor.api.schemas import AlertIn, AlertUpdate
 from wallet_monitor.api.sqlite_store import SqliteAlertStore
-from wallet_monitor.api.store import AlertNotFound, AlertStore, StoreError, TransitionNotAllowed
+from wallet_monitor.api.store import (
+    AlertConflict,
+    AlertNotFound,
+    AlertStore,
+    StoreError,
+    TransitionNotAllowed,
+)
 
 # ---- through the API -------------------------------------------------------------------------
 
@@ -63,11 +69,42 @@ def test_sqlite_store_is_an_alert_store(store: SqliteAlertStore) -> None:
 
 
 def test_add_is_idempotent_and_get_reads_it_back(store: SqliteAlertStore) -> None:
-    created, first = store.add(AlertIn(**_alert("T1", score=0.99)))
-    again, second = store.add(AlertIn(**_alert("T1", score=0.1)))
+    created, first = store.add(AlertIn(**_alert("T1", score=0.99, model_version="a")))
+    again, second = store.add(AlertIn(**_alert("T1", score=0.99, model_version="b")))
     assert (created, again) == (True, False)
     assert second == first == store.get(first["id"])
     assert store.get(first["id"] + 1) is None
+
+
+def test_a_repeat_with_other_content_is_a_conflict_and_changes_nothing(
+    store: SqliteAlertStore
+) -> None:
+    _, first = store.add(AlertIn(**_alert("T1", score=0.99)))
+    with pytest.raises(AlertConflict) as raised:
+        store.add(AlertIn(**_alert("T1", score=0.1)))
+    assert raised.value.transaction_ids == ["T1"]
+    assert raised.value.pairs[0][1]["fraud_score"] == 0.99  # the content that stands
+    with pytest.raises(AlertConflict):
+        store.add_many([AlertIn(**_alert("T2")), AlertIn(**_alert("T1", score=0.1))])
+    assert store.try_add_now(AlertIn(**_alert("T1", score=0.99))) == (False, first)
+    with pytest.raises(AlertConflict):
+        store.try_add_now(AlertIn(**_alert("T1", score=0.5)))
+    assert [a["transaction_id"] for a in store.query()[0]] == ["T1"]
+
+
+def test_try_add_now_gives_up_when_another_connection_holds_the_lock(
+    store: SqliteAlertStore, db_path: Path
+) -> None:
+    # A raw connection stands for another process (SQLite locks the file the same way).
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        assert store.try_add_now(AlertIn(**_alert("T1"))) is None
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    created, _ = store.try_add_now(AlertIn(**_alert("T1")))
+    assert created
 
 
 def test_try_add_now_never_waits_for_the_write_lock(store: SqliteAlertStore) -> None:

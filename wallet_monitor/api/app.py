@@ -4,29 +4,62 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
-from wallet_monitor.api.config import API_KEY_ENV
+from wallet_monitor.api.config import API_KEY_ENV, RETRY_AFTER_S
 from wallet_monitor.api.deps import ApiKey
-from wallet_monitor.api.routes import public_router, router
+from wallet_monitor.api.docs import add_docs_assets, docs_router
+from wallet_monitor.api.guard import SecurityGuard
+from wallet_monitor.api.routes import ANSWERS, public_router, router
 from wallet_monitor.api.sqlite_store import SqliteAlertStore
-from wallet_monitor.api.store import AlertStore, StoreError
+from wallet_monitor.api.store import AlertConflict, AlertStore, StoreError, log_conflict
 from wallet_monitor.paths import STATIC_DIR
 
 logger = logging.getLogger(__name__)
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
     # 503, not 500: the client's retry is safe (POST /alert is idempotent) and may succeed.
     logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": f"Database error: {exc}"}, status_code=503)
+    return JSONResponse({"detail": f"Database error: {exc}"}, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _conflict(request: Request, exc: AlertConflict) -> JSONResponse:
+    for alert, stands in exc.pairs:
+        log_conflict(alert, stands)
+    ids = exc.transaction_ids
+    return JSONResponse({"detail": f"Already stored with other content: {', '.join(ids)}",
+                         "conflicts": ids}, status_code=409)
+
+
+async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    # A client that hangs up mid-body (or is cut by the body timeout) is not a server error.
+    client = f"{request.client.host}:{request.client.port}" if request.client else "?"
+    logger.info("client %s disconnected during %s %s", client, request.method, request.url.path)
+    return Response(status_code=400)  # never read: nobody is listening
+
+
+async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    # Starlette's 405 names the methods of the first route on the path only (GET, not PATCH):
+    # ask every route, through the router's public matching, which methods it takes here.
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in request.app.router.routes)]
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+                        headers={"Allow": ", ".join(allowed)})
 
 
 def create_app(
@@ -35,14 +68,17 @@ def create_app(
     *,
     static_dir: str | os.PathLike = STATIC_DIR,
     open_store: Callable[[], AlertStore] | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
     """The alert API over the SQLite file ``db_path`` (created at start-up if missing).
 
     ``api_key`` defaults to the ``ALERT_API_KEY`` environment variable; when set, every
-    endpoint but ``/health``, ``/`` and ``/static`` needs it in the ``X-API-Key`` header.
-    ``static_dir`` holds the dashboard (``index.html`` is served at ``/``). ``open_store``
-    opens another ``AlertStore`` instead of ``SqliteAlertStore(db_path)``.
-    Nothing is opened before start-up: building the app touches no file.
+    endpoint but ``/health``, ``/``, ``/static`` and the docs' own files needs it in the
+    ``X-API-Key`` header (``/docs`` and ``/openapi.json`` included). ``static_dir`` holds the
+    dashboard (``index.html`` is served at ``/``). ``open_store`` opens another ``AlertStore``
+    instead of ``SqliteAlertStore(db_path)``. ``allowed_hosts`` are Host names answered
+    besides the loopback ones (``"*"``: any). Nothing is opened before start-up: building the
+    app touches no file.
     """
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
@@ -59,12 +95,20 @@ def create_app(
         finally:
             store.close()
 
-    app = FastAPI(title="Wallet activity alert API", lifespan=lifespan)
+    app = FastAPI(title="Wallet activity alert API", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.api_key = api_key.encode() if api_key else None
     app.state.static_dir = static_dir
     app.add_exception_handler(StoreError, _store_error)
-    app.include_router(router, dependencies=[ApiKey] if api_key else None)
+    app.add_exception_handler(AlertConflict, _conflict)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(405, _method_not_allowed)
+    keyed = {"dependencies": [ApiKey], "responses": {401: ANSWERS[401]}} if api_key else {}
+    app.include_router(router, **keyed)
+    app.include_router(docs_router(), **keyed)
     app.include_router(public_router)
+    add_docs_assets(app)
     if static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    app.add_middleware(SecurityGuard, allowed_hosts=tuple(allowed_hosts))
     return app

@@ -2,7 +2,11 @@
 
 POST /alert takes one alert object or a JSON array of them on the same path, and every body has
 a size limit, so bodies are read and validated here, not by FastAPI's body parameters.
-Every failure is an ``HTTPException`` with the status the API documents.
+Every failure is an ``HTTPException`` with the status the API documents; a 422's ``detail`` is
+always a list of ``{"loc", "msg", "type"}``, as FastAPI's own 422s are.
+
+A body must be declared ``application/json``: a web page on another site can send a
+``text/plain`` or form body without a CORS preflight, never a JSON one (docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from pydantic import Field, TypeAdapter, ValidationError
 from wallet_monitor.api.config import MAX_BATCH, MAX_BODY_BYTES
 from wallet_monitor.api.schemas import AlertIn, AlertUpdate, utc_iso
 
+# ASCII digits only: str.isdigit() also accepts "²" or "١", which int() then refuses or misreads.
+CURSOR_PATTERN = r"^[0-9]{1,18}$"  # as published in the OpenAPI document
+_CURSOR = re.compile(r"[0-9]{1,18}")  # fullmatch: "$" would also match before a final newline
+_DIGITS = re.compile(r"[0-9]+")
 _ONE = TypeAdapter(AlertIn)
 _MANY = TypeAdapter(Annotated[list[AlertIn], Field(min_length=1, max_length=MAX_BATCH)])
 _ARRAY_START = re.compile(rb"\s*\[")
@@ -30,10 +38,26 @@ def _errors(exc: ValidationError) -> list[dict]:
     ]
 
 
+def unprocessable(loc: list, msg: str) -> HTTPException:
+    """A 422 shaped as FastAPI's own: ``detail`` a list of one error."""
+    return HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def _require_json(request: Request) -> None:
+    declared = request.headers.get("content-type", "")
+    if declared == "application/json":  # what every client of ours sends
+        return
+    media, _, params = declared.partition(";")
+    charset = params.strip().lower().removeprefix("charset=").strip('"')
+    if media.strip().lower() != "application/json" or charset not in ("", "utf-8"):
+        raise HTTPException(415, "Content-Type must be application/json (UTF-8)")
+
+
 async def read_body(request: Request) -> bytes:
-    """The whole body, or 413 as soon as it is known to be over MAX_BODY_BYTES."""
+    """The whole JSON body: 415 unless declared JSON, 413 once known to be over MAX_BODY_BYTES."""
+    _require_json(request)
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared is not None and _DIGITS.fullmatch(declared) and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, f"Request body over {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -72,7 +96,7 @@ async def update_body(request: Request) -> AlertUpdate:
             raise HTTPException(400, "Malformed JSON") from None
         raise HTTPException(422, _errors(exc)) from None
     if update.status is None and "note" not in update.model_fields_set:
-        raise HTTPException(422, "Give a status, a note or both")
+        raise unprocessable(["body"], "Give a status, a note or both")
     return update
 
 
@@ -83,19 +107,19 @@ def parse_since(since: str | None) -> str | None:
     try:
         dt = datetime.fromisoformat(since)
     except ValueError:
-        raise HTTPException(422, f"since must be an ISO 8601 timestamp, got {since!r}") from None
+        raise unprocessable(["query", "since"], f"since must be an ISO 8601 timestamp, got {since!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     try:
         return utc_iso(dt.astimezone(UTC))
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 falls before year 1 in UTC
-        raise HTTPException(422, f"since out of range: {since!r}") from None
+        raise unprocessable(["query", "since"], f"since out of range: {since!r}") from None
 
 
 def parse_cursor(cursor: str | None) -> int | None:
     """The ``next_cursor`` a previous page returned, as the id to continue below."""
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise HTTPException(422, f"Invalid cursor {cursor!r}")
+    if not _CURSOR.fullmatch(cursor):
+        raise unprocessable(["query", "cursor"], f"Invalid cursor {cursor!r}")
     return int(cursor)

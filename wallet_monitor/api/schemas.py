@@ -87,7 +87,8 @@ class AlertOut(BaseModel):
     note: str | None
     created_at: str
     updated_at: str
-    history: list[HistoryEntry]
+    history: list[HistoryEntry] = Field(description="The latest triage entries, oldest first")
+    history_total: int = Field(description="Entries in the whole history (GET .../history)")
 
 
 class AlertUpdate(BaseModel):
@@ -100,9 +101,34 @@ class AlertUpdate(BaseModel):
 
 
 class BatchResult(BaseModel):
-    created: list[str]
-    existing: list[str]
-    count: int
+    created: list[str] = Field(description="transaction_ids stored by this batch, each once")
+    existing: list[str] = Field(description="transaction_ids stored before it, each once")
+    count: int = Field(description="Alerts in the batch, repeats included")
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryEntry] = Field(description="Newest first")
+    next_cursor: str | None
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class ConflictBody(BaseModel):
+    detail: str
+    conflicts: list[str] = Field(description="transaction_ids stored (or earlier in the batch) "
+                                             "with other content; nothing was stored")
+
+
+class ValidationItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationBody(BaseModel):
+    detail: list[ValidationItem]
 
 
 class AlertPage(BaseModel):

@@ -5,8 +5,17 @@ is planned) plugs in as another subclass without touching them. ``SqliteAlertSto
 (sqlite_store.py) is the first implementation.
 
 Every method returns JSON-ready dicts in the shape of the response models (``AlertOut``,
-``BatchResult``, ``Stats``): the routes send them as they are, without a second validation.
-Every method may raise ``StoreError`` when the database fails; the app answers it with a 503.
+``BatchResult``, ``HistoryPage``, ``Stats``): the routes send them as they are, without a second
+validation. Every method may raise ``StoreError`` when the database fails; the app answers it
+with a 503 and Retry-After.
+
+What an implementation must provide (a second one, e.g. PostgreSQL, passes the same tests):
+- idempotent writes by transaction_id, and ``AlertConflict`` (409) when a repeat's content
+  (``CONTENT_FIELDS``) differs from the stored alert's: the first alert stands;
+- an alert carries its latest ``HISTORY_INLINE`` triage entries and ``history_total``; every
+  entry stays readable, newest first, through ``history`` (``inline_history`` shapes them);
+- blocking methods: the routes call them in the thread pool, never on the event loop, except
+  ``try_add_now``, which must return None rather than wait for anything.
 """
 
 from __future__ import annotations
@@ -16,12 +25,16 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wallet_monitor.api.config import DEFAULT_PAGE, HISTOGRAM_BINS, STATS_HOURS
+from wallet_monitor.api.config import DEFAULT_PAGE, HISTOGRAM_BINS, HISTORY_INLINE, STATS_HOURS
 from wallet_monitor.api.schemas import SEVERITIES, STATUSES, AlertIn, AlertUpdate, severity_of
 
 logger = logging.getLogger(__name__)
 
 Alert = dict[str, Any]  # one stored alert, keys and order as AlertOut
+Entry = dict[str, Any]  # one triage entry: {"status", "note", "at"}
+# What an alert says about its transaction. A repeat that differs only elsewhere (timestamp
+# format, model_version: delivery metadata) is the same alert; one that differs here is not.
+CONTENT_FIELDS = ("wallet_id", "fraud_score", "amount", "type", "reasons")
 
 
 class StoreError(Exception):
@@ -36,23 +49,40 @@ class TransitionNotAllowed(ValueError):
     """The alert's status cannot change to the one asked for (see schemas.TRANSITIONS)."""
 
 
+class AlertConflict(ValueError):
+    """A transaction_id already stored (or earlier in the batch) with other content.
+
+    ``pairs`` holds (the refused alert, the content that stands) for each; nothing was stored.
+    """
+
+    def __init__(self, pairs: list[tuple[AlertIn, dict[str, Any]]]) -> None:
+        super().__init__(", ".join(_printable(a.transaction_id) for a, _ in pairs))
+        self.pairs = pairs
+
+    @property
+    def transaction_ids(self) -> list[str]:
+        return list(dict.fromkeys(a.transaction_id for a, _ in self.pairs))
+
+
 class AlertStore(ABC):
-    """Where alerts live. Safe to call from the event loop and the thread pool at once."""
+    """Where alerts live. Safe to call from several threads at once."""
 
     @abstractmethod
     def add(self, alert: AlertIn) -> tuple[bool, Alert]:
         """Store ``alert`` unless its transaction_id exists; return (created, stored alert).
 
-        A retry returns the alert as first stored, not the retry's body: POST /alert is
-        idempotent. Committed durably before it returns.
+        A retry returns the alert as first stored: POST /alert is idempotent. A repeat whose
+        ``CONTENT_FIELDS`` differ raises ``AlertConflict`` (see ``same_content``). Committed
+        durably before it returns.
         """
 
     def try_add_now(self, alert: AlertIn) -> tuple[bool, Alert] | None:
-        """``add``, but only if it cannot wait on a lock or the network; else None.
+        """``add``, but only if nothing at all has to be waited for; else None.
 
-        Called on the event loop, where waiting would stall every other request: on None the
-        route runs ``add`` in the thread pool. An implementation whose writes go over a network
-        keeps this default.
+        Called on the event loop, where any wait (a lock held by another thread or another
+        process, the network, a full pool) stalls every other request, /health included: on
+        None the route runs ``add`` in the thread pool. An implementation whose writes go over
+        a network keeps this default.
         """
         return None
 
@@ -60,8 +90,10 @@ class AlertStore(ABC):
     def add_many(self, alerts: list[AlertIn]) -> dict[str, Any]:
         """Store a batch all or nothing: ``{"created": [...], "existing": [...], "count": n}``.
 
-        ``created`` lists the transaction_ids stored now, ``existing`` those already stored
-        (or repeated earlier in the batch), both in the batch's order.
+        ``created`` lists the transaction_ids stored now, ``existing`` those stored before this
+        batch; each id once, in the order of its first appearance; ``count`` is ``len(alerts)``.
+        A conflict (with a stored alert, or between two alerts of the batch) raises
+        ``AlertConflict`` listing every one, and nothing is stored.
         """
 
     @abstractmethod
@@ -73,7 +105,18 @@ class AlertStore(ABC):
         """Apply a status change and/or note, appending it to the history; the updated alert.
 
         A note given as null clears the note; a status alone keeps it. Raises
-        ``AlertNotFound`` or ``TransitionNotAllowed``, and then changes nothing.
+        ``AlertNotFound`` or ``TransitionNotAllowed``, and then changes nothing. The cost of
+        an update must not grow with the alert's history.
+        """
+
+    @abstractmethod
+    def history(
+        self, alert_id: int, *, limit: int = DEFAULT_PAGE, before: int | None = None
+    ) -> tuple[list[Entry], int | None]:
+        """The alert's triage entries newest first; (page, next ``before``) as ``query`` pages.
+
+        Entry n (1 = opened) is the n-th of the alert's history; ``before`` continues below
+        it. Raises ``AlertNotFound``.
         """
 
     @abstractmethod
@@ -121,8 +164,25 @@ def opened_alert(alert_id: int, alert: AlertIn, now: str) -> Alert:
         "timestamp": alert.timestamp, "amount": alert.amount, "type": alert.type,
         "reasons": alert.reasons, "model_version": alert.model_version, "status": "open",
         "note": None, "created_at": now, "updated_at": now,
-        "history": [{"status": "open", "note": None, "at": now}],
+        "history": [{"status": "open", "note": None, "at": now}], "history_total": 1,
     }
+
+
+def inline_history(entries: list[Entry]) -> list[Entry]:
+    """What an alert carries of its history, oldest first: the latest HISTORY_INLINE entries."""
+    return entries[-HISTORY_INLINE:]
+
+
+def content(alert: AlertIn | Alert) -> dict[str, Any]:
+    """The ``CONTENT_FIELDS`` of an incoming or a stored alert."""
+    if isinstance(alert, dict):
+        return {f: alert.get(f) for f in CONTENT_FIELDS}
+    return {f: getattr(alert, f) for f in CONTENT_FIELDS}
+
+
+def same_content(alert: AlertIn, stored: AlertIn | Alert) -> bool:
+    """Whether ``alert`` repeats ``stored`` (an identical retry) rather than contradicting it."""
+    return content(alert) == content(stored)
 
 
 def _printable(s: str) -> str:
@@ -137,6 +197,15 @@ def log_stored(alert: AlertIn) -> None:
         _printable(alert.wallet_id), _printable(alert.transaction_id), alert.fraud_score,
         severity_of(alert.fraud_score),
     )
+
+
+def log_conflict(alert: AlertIn, stands: dict[str, Any]) -> None:
+    """Both versions of a refused repeat: the one that stands and the one refused."""
+    def show(c: dict[str, Any]) -> str:
+        return " ".join(f"{k}={_printable(str(v)) if isinstance(v, str) else v}" for k, v in c.items())
+
+    logger.warning("alert conflict transaction=%s: kept %s; refused %s",
+                   _printable(alert.transaction_id), show(content(stands)), show(content(alert)))
 
 
 def log_updated(alert_id: int, status: str) -> None:
