@@ -6,7 +6,8 @@ The model is `wallet_monitor.model.train`: one detector per behaviour plus a glo
 calibrated to the training traffic, combined into `fraud_score` in [0, 1] (higher is more
 suspicious: the share of training traffic that looks more normal). `is_anomaly` is
 `fraud_score >= threshold`, `threshold = 1 - contamination`, kept in the bundle. Training
-never reads labels.
+never reads labels. It computes no features (so it has no --geoip-db): the database that
+located the addresses comes from features.meta.json, beside features.csv, into the bundle.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from wallet_monitor.cli import CliParser, UserError, report, setup_logging
-from wallet_monitor.features import read_features
+from wallet_monitor.features import read_features, read_features_meta
 from wallet_monitor.io import write_json
 from wallet_monitor.model import (
     COMBINE,
@@ -68,7 +69,7 @@ def _parse(argv):
 def _summary(bundle: ModelBundle, load_s: float, fit_s: float, path: Path) -> dict:
     meta = bundle.metadata
     keys = ("model_type", "model_version", "contamination", "n_rows", "n_fit_rows", "trained_at",
-            "features_sha256", "library_versions", "params")
+            "features_sha256", "geoip", "library_versions", "params")
     return {
         **{k: getattr(meta, k) for k in keys},
         "n_features": len(bundle.feature_names),
@@ -85,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         features = read_features(args.data_dir / FEATURES_FILE)
+        geoip = read_features_meta(args.data_dir / FEATURES_FILE).get("geoip")
+        if geoip is None:
+            logger.warning("%s does not say which database located its addresses; the model "
+                           "will not record it", args.data_dir / FEATURES_FILE)
         t1 = time.perf_counter()
         bundle = train(features, args.model, args.contamination, args.seed, single=args.single,
-                       combine=args.combine)
+                       combine=args.combine, geoip=geoip)
         t2 = time.perf_counter()
         path = args.models_dir / MODEL_FILE
         save_bundle(bundle, path)

@@ -60,6 +60,9 @@ class BundleMetadata:
     trained_at: str
     library_versions: dict
     features_sha256: str
+    # Which database located the training features' addresses (features.geoip info: database,
+    # version, source); None when unknown. A default, so bundles saved before it still load.
+    geoip: dict | None = None
 
 
 @dataclass
