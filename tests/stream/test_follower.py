@@ -77,8 +77,10 @@ def _final(live) -> pd.DataFrame:
     path = live / STREAM_EPISODES_NAME
     if path.exists():
         raised = pd.read_csv(path, dtype={"transaction_id": str}).groupby("transaction_id").last()
-        got.loc[raised.index, ["fraud_score", "is_anomaly", "reasons"]] = raised[
-            ["fraud_score", "is_anomaly", "reasons"]]
+        # Either file's reasons may be all empty (read as floats) or text: compare as objects.
+        cols = ["fraud_score", "is_anomaly", "reasons"]
+        got = got.astype({"reasons": object})
+        got.loc[raised.index, cols] = raised[cols].astype({"reasons": object})
     return got
 
 
