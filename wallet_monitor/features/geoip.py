@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_PACKAGE = "iptocc"
 # Addresses a database remembers: a follower looks its retained rows' addresses up again every
-# batch; 2M entries (~250 MB) cover a month of a large exchange's distinct addresses.
+# batch; 2M entries (~300 MB) cover a month of a large exchange's distinct addresses.
 CACHE_MAX = 2_000_000
 # Malformed rows remembered as reported, so a follower's retained rows are not reported again
 # every batch; past this many the memory is cleared (and a few may be named twice).
