@@ -16,6 +16,9 @@ API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 LIVE_RATE ?= 200
 LIVE_ROWS ?= 6000
+# A MaxMind GeoIP2/GeoLite2 Country or City file to locate IP addresses with (default: bundled).
+GEOIP_DB ?=
+GEOIP := $(if $(GEOIP_DB),--geoip-db $(GEOIP_DB))
 
 .PHONY: venv run test lint docs generate features train detect api api-start api-stop live screenshot bench clean
 API_URL := http://$(API_HOST):$(API_PORT)
@@ -36,7 +39,7 @@ $(DATA)/transactions.csv: $(SYNTH_SRC) | $(STAMP)
 	$(PY) data_generator.py --data-dir $(DATA) --wallets $(WALLETS) --days $(DAYS) --holdout-days $(HOLDOUT) --seed $(SEED)
 
 $(DATA)/features.csv: $(FEATURES_SRC) $(DATA)/transactions.csv | $(STAMP)
-	$(PY) feature_engineering.py --data-dir $(DATA)
+	$(PY) feature_engineering.py --data-dir $(DATA) $(GEOIP)
 
 $(MODELS)/fraud_model.pkl: $(MODEL_SRC) $(DATA)/features.csv | $(STAMP)
 	$(PY) train_model.py --data-dir $(DATA) --models-dir $(MODELS) --model $(MODEL) --seed $(SEED)
@@ -47,7 +50,7 @@ train: $(MODELS)/fraud_model.pkl
 
 # Batch detection; alerts go to the API started in the background (see api-start).
 detect: $(MODELS)/fraud_model.pkl api-start
-	$(PY) detect_anomalies.py --data-dir $(DATA) --models-dir $(MODELS) --api-url $(API_URL)
+	$(PY) detect_anomalies.py --data-dir $(DATA) --models-dir $(MODELS) --api-url $(API_URL) $(GEOIP)
 
 # The alert API in the foreground (Ctrl-C stops it).
 api: $(STAMP)
@@ -72,7 +75,7 @@ live: $(MODELS)/fraud_model.pkl api-start
 	@echo "live demo: open $(API_URL)/ to watch alerts arrive ($(LIVE_ROWS) transactions at $(LIVE_RATE)/s)"
 	$(PY) bench/replay.py --data-dir $(DATA) --out-dir $(DATA)/live --limit 0
 	$(PY) bench/replay.py --data-dir $(DATA) --out-dir $(DATA)/live --no-setup --rate $(LIVE_RATE) --limit $(LIVE_ROWS) & \
-	$(PY) detect_anomalies.py --follow --data-dir $(DATA)/live --models-dir $(MODELS) --api-url $(API_URL) --max-idle 5 --no-figures; \
+	$(PY) detect_anomalies.py --follow --data-dir $(DATA)/live --models-dir $(MODELS) --api-url $(API_URL) --max-idle 5 --no-figures $(GEOIP); \
 	status=$$?; wait; exit $$status
 
 # The live demo first (alerts appear on the dashboard as rows arrive), then the batch pass over

@@ -1,13 +1,16 @@
 """Score new transactions with the trained model, report, and send alerts to the alert API.
 
     python detect_anomalies.py [--transactions FILE] [--api-url URL] [--no-alerts] [--follow]
+                               [--geoip-db FILE.mmdb]
 
 Batch: scores DATA_DIR/new_transactions.csv with the training period as history
 (`wallet_monitor.scoring.detect`: features, model, episode links), writes detections.csv and
 wallet_scores.csv, POSTs every flagged transaction to `/alert` (`wallet_monitor.delivery`:
 batches, retries, a spool so nothing is lost), and with labels.csv present prints and saves
 an evaluation. `--follow`: the same scoring on rows as they are appended
-(`wallet_monitor.stream`). `fraud_score` is in [0, 1], higher is more suspicious.
+(`wallet_monitor.stream`). `fraud_score` is in [0, 1], higher is more suspicious. Both
+locate addresses without a country as feature_engineering.py does (the bundled database, or
+--geoip-db), and warn when the model's features were located with another database.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ import pandas as pd
 from wallet_monitor.cli import CliParser, UserError, report, reports_dir, setup_logging
 from wallet_monitor.delivery import DEFAULT_API_URL, SPOOL_NAME, alert_records, send_alerts
 from wallet_monitor.evaluation import evaluate_file, format_metrics
-from wallet_monitor.features import load_logins, load_transactions, load_wallets
+from wallet_monitor.features import (
+    Locator,
+    load_logins,
+    load_transactions,
+    load_wallets,
+)
+from wallet_monitor.features.geoip import open_matching
 from wallet_monitor.figures import write_figures
 from wallet_monitor.io import write_json
 from wallet_monitor.model import ModelBundle, load_bundle
@@ -70,6 +79,9 @@ def _parse(argv):
                    help="with --follow: stop after this many seconds without new transactions")
     p.add_argument("--stop-after", type=int, default=None,
                    help="with --follow: stop after reading this many transaction rows")
+    p.add_argument("--geoip-db", type=Path, default=None, metavar="FILE.mmdb",
+                   help="locate IP addresses with this MaxMind GeoIP2/GeoLite2 Country or City "
+                   "database instead of the bundled one (use the one the model was trained with)")
     return p.parse_args(argv)
 
 
@@ -92,12 +104,14 @@ def _follow_main(args) -> int:
     stdin = str(tx_path) == "-"
     try:
         bundle = load_bundle(args.models_dir / MODEL_FILE)
+        database = open_matching(args.geoip_db, bundle.metadata.geoip)
         stats = follow(
             bundle, None if stdin else tx_path, args.data_dir,
             history=_history(args.data_dir, None if stdin else tx_path),
             wallets=_wallets(args.data_dir), logins_path=args.data_dir / LOGINS_FILE,
             api_url=None if args.no_alerts else args.api_url, api_key=args.api_key,
             max_idle=args.max_idle, stop_after=args.stop_after,
+            geo=Locator(database, summary_level=logging.DEBUG),
         )
     except UserError as exc:
         return report(PROG, exc)
@@ -115,12 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         bundle = load_bundle(args.models_dir / MODEL_FILE)
+        geo = Locator(open_matching(args.geoip_db, bundle.metadata.geoip))
         new_path = args.transactions or args.data_dir / NEW_TRANSACTIONS_FILE
         if not new_path.exists():
             raise InputError(f"{new_path}: not found")
         targets = load_transactions(new_path)
         detections = detect(bundle, targets, _history(args.data_dir, new_path),
-                            _wallets(args.data_dir), load_logins(args.data_dir / LOGINS_FILE))
+                            _wallets(args.data_dir), load_logins(args.data_dir / LOGINS_FILE),
+                            geo=geo)
     except UserError as exc:
         return report(PROG, exc)
     seconds = time.perf_counter() - t0

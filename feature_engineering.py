@@ -1,9 +1,11 @@
 """Turn wallets, transactions and logins into data/features.csv (the training period).
 
-    python feature_engineering.py [--data-dir DIR]
+    python feature_engineering.py [--data-dir DIR] [--geoip-db FILE.mmdb]
 
 The features themselves are `wallet_monitor.features.build_features` (point-in-time, one row
-per transaction); docs/FEATURES.md lists them. This script only reads, calls and writes.
+per transaction); docs/FEATURES.md lists them. Rows without a country are located from their
+ip_address, offline (the bundled database, or a MaxMind file with --geoip-db);
+features.meta.json records which database. This script only reads, calls and writes.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from wallet_monitor.cli import CliParser, UserError, report, setup_logging
 from wallet_monitor.features import (
     FEATURE_NAMES,
+    Locator,
     build_features,
     load_logins,
     load_transactions,
     load_wallets,
+    open_database,
     write_features,
 )
 from wallet_monitor.paths import DATA_DIR
@@ -37,6 +41,9 @@ def _parser() -> CliParser:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
                         help="folder with wallets.csv, transactions.csv (or generated_data.csv), "
                         "logins.csv; features.csv is written there (default: %(default)s)")
+    parser.add_argument("--geoip-db", type=Path, default=None, metavar="FILE.mmdb",
+                        help="locate IP addresses with this MaxMind GeoIP2/GeoLite2 Country or City "
+                        "database instead of the bundled one (rows with a country keep it)")
     return parser
 
 
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     t0 = time.perf_counter()
     try:
+        database = open_database(args.geoip_db)
+        logger.info("locating addresses without a country with %s", database.describe())
         tx_path = transactions_file(args.data_dir)
         transactions = load_transactions(tx_path)
         wallets_path = args.data_dir / WALLETS_FILE
@@ -56,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             len(transactions), tx_path.name, 0 if wallets is None else len(wallets),
             0 if logins is None else len(logins), t1 - t0,
         )
-        features = build_features(transactions, wallets=wallets, logins=logins)
+        features = build_features(transactions, wallets=wallets, logins=logins,
+                                  geo=Locator(database))
     except UserError as exc:
         return report(PROG, exc)
     t2 = time.perf_counter()
     out = args.data_dir / FEATURES_FILE
-    write_features(features, out)
+    write_features(features, out, meta={"geoip": database.info})
     t3 = time.perf_counter()
     logger.info(
         "computed %d features for %d transactions in %.2fs; wrote %s in %.2fs (total %.2fs)",

@@ -7,9 +7,11 @@ The model is `wallet_monitor.model.train`: one detector per behaviour plus a glo
 calibrated to the training traffic, combined into `fraud_score` in [0, 1] (higher is more
 suspicious: the share of training traffic that looks more normal). `is_anomaly` is
 `fraud_score >= threshold`, `threshold = 1 - contamination`, kept in the bundle. Training
-never reads labels. `--recalibrate` refits the bundle's calibrations and threshold on recent
-unlabelled traffic (`wallet_monitor.recalibration`), so the alert budget holds when traffic
-drifts; the detectors are kept and the bundle gets a new model_version.
+never reads labels. The database that located the features' addresses comes from
+features.meta.json, beside features.csv, into the bundle.
+`--recalibrate` refits the bundle's final calibration and threshold on recent unlabelled
+traffic (`wallet_monitor.recalibration`), so the alert budget holds when traffic drifts; the
+detectors are kept and the bundle gets a new model_version.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from wallet_monitor.features import (
     load_transactions,
     load_wallets,
     read_features,
+    read_features_meta,
 )
+from wallet_monitor.features.geoip import Locator, open_matching
 from wallet_monitor.io import write_json
 from wallet_monitor.model import (
     COMBINE,
@@ -83,6 +87,9 @@ def _parse(argv):
     p.add_argument("--recent", type=Path, default=None,
                    help="with --recalibrate: the recent transactions (default: "
                    "DATA_DIR/new_transactions.csv; the training period gives their history)")
+    p.add_argument("--geoip-db", type=Path, default=None, metavar="FILE.mmdb",
+                   help="with --recalibrate: a MaxMind GeoLite2/GeoIP2 Country or City database "
+                   "to locate addresses without a country (default: the bundled one)")
     p.add_argument("--alert-rate", type=float, default=DEFAULT_ALERT_RATE,
                    help="with --recalibrate: share of the recent rows to flag, episodes linked "
                    "(default: %(default)s)")
@@ -97,7 +104,7 @@ def _parse(argv):
 def _summary(bundle: ModelBundle, load_s: float, fit_s: float, path: Path) -> dict:
     meta = bundle.metadata
     keys = ("model_type", "model_version", "contamination", "n_rows", "n_fit_rows", "trained_at",
-            "features_sha256", "library_versions", "params", "recalibration")
+            "features_sha256", "geoip", "library_versions", "params", "recalibration")
     return {
         **{k: getattr(meta, k) for k in keys},
         "n_features": len(bundle.feature_names),
@@ -121,7 +128,8 @@ def _recalibrated(args) -> ModelBundle:
     wallets_path = args.data_dir / WALLETS_FILE
     features = build_features(recent, history,
                               load_wallets(wallets_path) if wallets_path.exists() else None,
-                              load_logins(args.data_dir / LOGINS_FILE))
+                              load_logins(args.data_dir / LOGINS_FILE),
+                              Locator(open_matching(args.geoip_db, bundle.metadata.geoip)))
     new = recalibrate(bundle, features, recent, args.alert_rate)
     logger.info("recalibrated %s on %d rows of %s: threshold %.5f -> %.5f (%.1f%% flagged with "
                 "episodes linked); model version %s", bundle.model_version, len(recent),
@@ -141,9 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             t1 = t0
         else:
             features = read_features(args.data_dir / FEATURES_FILE)
+            geoip = read_features_meta(args.data_dir / FEATURES_FILE).get("geoip")
+            if geoip is None:
+                logger.warning("%s does not say which database located its addresses; the "
+                               "model will not record it", args.data_dir / FEATURES_FILE)
             t1 = time.perf_counter()
             bundle = train(features, args.model, args.contamination, args.seed,
-                           single=args.single, combine=args.combine)
+                           single=args.single, combine=args.combine, geoip=geoip)
         t2 = time.perf_counter()
         save_bundle(bundle, path)
     except (UserError, ValueError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
-from wallet_monitor.features import build_features
+from wallet_monitor.features import Locator, build_features
 from wallet_monitor.model.bundle import ModelBundle, check_features
 from wallet_monitor.model.predict import score
 from wallet_monitor.schema import DETECTION_COLUMNS
@@ -18,20 +18,21 @@ from wallet_monitor.schema import DETECTION_COLUMNS
 
 def detect(
     bundle: ModelBundle, targets: pd.DataFrame, history=None, wallets=None, logins=None,
-    link=True,
+    link=True, geo: Locator | None = None,
 ) -> pd.DataFrame:
     """Score one batch of transactions; returns the detections.csv columns.
 
     `targets` are loaded transactions (timestamp as datetime64 UTC); `history` the earlier
     ones that give the look-back context. With `link`, rows that led up to a flagged row, or sent
     its funds on, are raised with it (link_episodes); the streaming path scores with link=False
-    and links over its recent rows itself.
+    and links over its recent rows itself. `geo` locates addresses without a given country
+    (default: the bundled database), as `build_features` says.
     """
     if len(targets) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in DETECTION_COLUMNS}).astype(
             {"fraud_score": float, "is_anomaly": bool}
         )
-    features = build_features(targets, history=history, wallets=wallets, logins=logins)
+    features = build_features(targets, history=history, wallets=wallets, logins=logins, geo=geo)
     check_features(bundle, [c for c in features.columns if c != "transaction_id"],
                    "the model was trained on other features than feature_engineering computes now")
     scored = score(bundle, features)

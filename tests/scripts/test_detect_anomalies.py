@@ -166,7 +166,8 @@ def test_the_prototype_format_flags_a_sane_share(small_data_dir, tmp_path):
     assert train_model.main(dirs) == 0
     assert detect_anomalies.main([*dirs, "--no-alerts", "--no-figures"]) == 0
     d = pd.read_csv(data / "detections.csv")
-    # The threshold flags about 2.5% of training-like traffic; a feature that drifts between
-    # the periods once made it 29%.
-    assert 0.005 < d["is_anomaly"].mean() < 0.08
+    # The threshold flags about 2.5% of training-like traffic, and episode links raise more on
+    # this small set (8.5% without countries, 8.8% with them located from the IPs, since the
+    # generator draws real addresses); a feature that drifts between the periods once made it 29%.
+    assert 0.005 < d["is_anomaly"].mean() < 0.10
 

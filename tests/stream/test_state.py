@@ -27,12 +27,17 @@ _T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
 
 _WALLETS = ["A", "B", "C", "D"]
+# Real addresses of known countries, private, IPv6, malformed: for events located from the IP.
+_REAL_IPS = ["8.8.8.8", "193.0.14.129", "2001:218::1", "81.2.69.160", "10.0.0.1", "abc", None]
 
 
 @st.composite
 def _events(draw):
     """Transactions (in (timestamp, id) order) and logins over up to ~70 days, so that events
-    leave the retained window while later ones still arrive."""
+    leave the retained window while later ones still arrive. Countries are given, given on
+    some rows only, or absent (located from the IP addresses)."""
+    countries = draw(st.sampled_from(["given", "some", "none"]))
+    ips = ["1.1.1.1", "2.2.2.2", "3.3.3.3"] if countries == "given" else _REAL_IPS
     n = draw(st.integers(2, 40))
     # Gaps cluster near the windows' edges (minutes, ~1 day, ~30 days) where off-by-ones live.
     gaps = draw(st.lists(st.sampled_from([0, 60, 1800, 3600, 86_000, 86_400, 90_000,
@@ -46,8 +51,7 @@ def _events(draw):
         "timestamp": t,
         "amount": draw(st.lists(st.sampled_from([1.0, 20.0, 99.5, 5000.0]), min_size=n, max_size=n)),
         "type": draw(st.lists(st.sampled_from(TX_TYPES), min_size=n, max_size=n)),
-        "ip_address": draw(st.lists(st.sampled_from(["1.1.1.1", "2.2.2.2", "3.3.3.3"]),
-                                    min_size=n, max_size=n)),
+        "ip_address": draw(st.lists(st.sampled_from(ips), min_size=n, max_size=n)),
         "counterparty_wallet_id": cp,
         "country": draw(st.lists(st.sampled_from(["US", "FR", "JP"]), min_size=n, max_size=n)),
         "device_id": draw(st.lists(st.sampled_from(["d1", "d2"]), min_size=n, max_size=n)),
@@ -60,11 +64,16 @@ def _events(draw):
         "login_id": [f"L{i:03d}" for i in range(m)],
         "wallet_id": draw(st.lists(st.sampled_from(_WALLETS), min_size=m, max_size=m)),
         "timestamp": pd.DatetimeIndex(lt).astype("datetime64[ns, UTC]"),
-        "ip_address": draw(st.lists(st.sampled_from(["1.1.1.1", "9.9.9.9"]), min_size=m, max_size=m)),
+        "ip_address": draw(st.lists(st.sampled_from(ips[:2] + ips[-3:]), min_size=m, max_size=m)),
         "success": draw(st.lists(st.sampled_from([0, 1]), min_size=m, max_size=m)),
         "country": draw(st.lists(st.sampled_from(["US", "RU"]), min_size=m, max_size=m)),
         "device_id": draw(st.lists(st.sampled_from(["d1", "d9"]), min_size=m, max_size=m)),
     }).sort_values(["timestamp", "login_id"], ignore_index=True)
+    if countries == "none":
+        tx, logins = tx.drop(columns="country"), logins.drop(columns="country")
+    elif countries == "some":
+        tx.loc[tx.index[::2], "country"] = None
+        logins.loc[logins.index[1::2], "country"] = None
     n_hist = draw(st.integers(0, n - 1))
     inner = st.sets(st.integers(n_hist + 1, n - 1), max_size=4) if n_hist + 1 < n else st.just(set())
     cuts = sorted(draw(inner))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import iptocc
 import pandas as pd
 import pytest
 
@@ -76,6 +77,18 @@ def test_flags_and_countries_are_valid(data):
     assert set(data["logins"]["success"]) == {0, 1}
     assert set(data["wallets"]["home_country"]) <= set(synth.COUNTRIES)
     assert set(data["logins"]["country"]) <= set(synth.COUNTRIES)
+
+
+def test_every_address_is_a_real_one_of_its_country_at_home_abroad_and_in_fraud(data):
+    # Read through the library directly: the generator's own plan, not the feature code.
+    tx, logins = data["tx"], data["logins"]
+    for frame in (tx, logins):
+        assert iptocc.country_code(frame["ip_address"].tolist()) == frame["country"].tolist()
+    home = data["wallets"]["home_country"]
+    abroad = tx["country"].to_numpy() != home.loc[tx["wallet_id"]].to_numpy()
+    # Trips, VPN exits and attackers: away from home, in legitimate traffic and in fraud.
+    assert abroad[~tx["fraud"].to_numpy()].sum() > 20 and abroad[tx["fraud"].to_numpy()].sum() > 0
+    assert tx["ip_address"].nunique() > 100
 
 
 @pytest.mark.parametrize("name", ["transactions.csv", "new_transactions.csv"])

@@ -12,12 +12,19 @@ from wallet_monitor.features.catalog import (
     FEATURE_NAMES,
 )
 from wallet_monitor.features.compute import build_features
-from wallet_monitor.features.files import read_features, write_features
+from wallet_monitor.features.files import read_features, read_features_meta, write_features
+from wallet_monitor.features.geoip import (
+    CountryDatabase,
+    GeoDatabaseError,
+    Locator,
+    open_database,
+)
 from wallet_monitor.features.load import load_logins, load_transactions, load_wallets
 from wallet_monitor.features.params import LOOKBACK, WINDOWS
 
 __all__ = [
     "CATALOG", "FEATURE_DIRECTIONS", "FEATURE_FAMILIES", "FEATURE_LABELS", "FEATURE_NAMES",
-    "LOOKBACK", "WINDOWS", "build_features", "load_logins", "load_transactions", "load_wallets",
-    "read_features", "write_features",
+    "LOOKBACK", "WINDOWS", "CountryDatabase", "GeoDatabaseError", "Locator", "build_features", "load_logins",
+    "load_transactions", "load_wallets", "open_database", "read_features", "read_features_meta",
+    "write_features",
 ]

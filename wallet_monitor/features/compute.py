@@ -34,16 +34,20 @@ from wallet_monitor.features.families import (
     velocity_family,
     window_totals,
 )
+from wallet_monitor.features.geoip import Locator
 from wallet_monitor.features.params import LOOKBACK
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED, TX_TYPES, InputError
 
 
-def build_features(targets, history=None, wallets=None, logins=None) -> pd.DataFrame:
+def build_features(targets, history=None, wallets=None, logins=None,
+                   geo: Locator | None = None) -> pd.DataFrame:
     """Point-in-time features for each target transaction, in the targets' order.
 
     Context is history ∪ targets (deduplicated by transaction_id, targets win) plus logins and
-    the wallets table. Returns `transaction_id` then float columns `FEATURE_NAMES`, no NaN/inf;
-    the index is the targets' index.
+    the wallets table. Each event's country is the given one, else where `geo` (default: the
+    bundled database) locates its ip_address: this is the one place every path derives it.
+    Returns `transaction_id` then float columns `FEATURE_NAMES`, no NaN/inf; the index is the
+    targets' index.
     """
     tgt = _prepare_transactions(targets)
     if len(tgt) == 0:
@@ -64,8 +68,14 @@ def build_features(targets, history=None, wallets=None, logins=None) -> pd.DataF
     elif tgt["transaction_id"].duplicated().any():
         tx = tgt.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
     tgt_rows = pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
+    geo = Locator() if geo is None else geo
+    tx["country"] = geo.fill(tx["ip_address"] if "ip_address" in tx_columns else None,
+                             tx["country"], tx["transaction_id"], "transactions")
     lg = None if logins is None else _prepare_logins(logins, t_lo, t_hi)
     login_columns = None if logins is None else set(logins.columns)
+    if lg is not None:
+        lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in login_columns else None,
+                                 lg["country"], lg["login_id"], "logins")
     features = _compute(tx, tgt_rows, lg, wallets, Columns.of(tx_columns, login_columns, wallets))
     out = pd.DataFrame(features, columns=FEATURE_NAMES, index=targets.index, copy=False)
     out.insert(0, "transaction_id", tx["transaction_id"].to_numpy()[tgt_rows].astype(str))

@@ -60,7 +60,8 @@ class Columns:
     def of(cls, tx_columns, login_columns, wallets) -> Columns:
         return cls(
             counterparty="counterparty_wallet_id" in tx_columns,
-            country="country" in tx_columns,
+            # Without a country column, the features locate each ip_address (features.geoip).
+            country="country" in tx_columns or "ip_address" in tx_columns,
             device="device_id" in tx_columns,
             logins=login_columns is not None,
             wallets=wallets is not None,
@@ -78,7 +79,7 @@ class Columns:
             )
         if not self.country:
             gaps.append(
-                "no transaction country: country_new, country_changed, travel_speed_log, "
+                "no transaction country or ip_address: country_new, country_changed, travel_speed_log, "
                 "country_not_home, country_known_days_log set to 0"
             )
         if not self.device:

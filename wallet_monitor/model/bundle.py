@@ -62,6 +62,9 @@ class BundleMetadata:
     library_versions: dict
     features_sha256: str
     recalibration: dict | None = None  # the recent traffic it was recalibrated on, if it was
+    # Which database located the training features' addresses (features.geoip info: database,
+    # version, source); None when unknown. A default, so bundles saved before it still load.
+    geoip: dict | None = None
 
 
 @dataclass

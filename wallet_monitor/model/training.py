@@ -69,6 +69,7 @@ def train(
     inputs: str = FOREST_INPUTS,
     one_sided: str = ONE_SIDED,
     evidence_from: float = EVIDENCE_FROM,
+    geoip: dict | None = None,
 ) -> ModelBundle:
     """Fit the detectors on training-period features and return the model bundle.
 
@@ -77,7 +78,8 @@ def train(
     plus a global detector); features in no family form an "other" one. `labels` and
     `directions` give each feature's words and suspicious side (default: the feature
     catalog's; +1 when unknown). `combine` is one of COMBINE_METHODS; `inputs` what the
-    forests see ("raw" features or "tail" scores).
+    forests see ("raw" features or "tail" scores). `geoip` says which database located the
+    features' addresses (features.meta.json); the bundle's metadata keeps it.
     """
     _check_args(model, contamination, combine)
     X_df = features.drop(columns=["transaction_id"], errors="ignore")
@@ -137,7 +139,7 @@ def train(
         tails=tails,
         reason_stats=ReasonStats(median=np.median(X_cal, axis=0),
                                  labels=[labels.get(c, c) for c in names]),
-        metadata=_metadata(features, model, params, contamination, seed, n, n_fit_rows),
+        metadata=_metadata(features, model, params, contamination, seed, n, n_fit_rows, geoip),
     )
 
 
@@ -220,7 +222,8 @@ def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed)
     return detectors, fam_scores, n_fit_rows
 
 
-def _metadata(features, model, params, contamination, seed, n, n_fit_rows) -> BundleMetadata:
+def _metadata(features, model, params, contamination, seed, n, n_fit_rows,
+              geoip) -> BundleMetadata:
     trained_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     sha = _features_hash(features)
     return BundleMetadata(
@@ -241,6 +244,7 @@ def _metadata(features, model, params, contamination, seed, n, n_fit_rows) -> Bu
             "joblib": joblib.__version__,
         },
         features_sha256=sha,
+        geoip=geoip,
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from wallet_monitor.delivery import SPOOL_NAME, DeliveryError, SpoolingSender, alert_records
+from wallet_monitor.features import Locator
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import DETECTION_COLUMNS
@@ -70,14 +71,14 @@ class Follower:
 
     def __init__(self, bundle: ModelBundle, source: TransactionSource, out_dir: Path, *,
                  history: pd.DataFrame | None = None, wallets: pd.DataFrame | None = None,
-                 sender: SpoolingSender | None = None):
+                 sender: SpoolingSender | None = None, geo: Locator | None = None):
         self.bundle, self.source, self.sender = bundle, source, sender
         out_dir.mkdir(parents=True, exist_ok=True)
         self.det_path = out_dir / STREAM_DETECTIONS_NAME
         self.ep_path = out_dir / STREAM_EPISODES_NAME
         self.ckpt_path = out_dir / CHECKPOINT_NAME
         self.stats = FollowStats()
-        self.state = StreamState(bundle, wallets, with_logins=source.has_logins)
+        self.state = StreamState(bundle, wallets, with_logins=source.has_logins, geo=geo)
         if history is not None and len(history):
             start = history["timestamp"].max() - horizon()
             self.state.add_history(history.loc[history["timestamp"] >= start])
@@ -193,10 +194,11 @@ class Follower:
         stop = stop or threading.Event()
         signalled: list[int] = []
         previous = _catch_signals(signalled)
-        logger.info("following %s (%d transactions, %d logins retained; alerts %s)",
-                    self.source.name, len(self.state.tx),
+        logger.info("following %s (%d transactions, %d logins retained; alerts %s; addresses "
+                    "without a country located with %s)", self.source.name, len(self.state.tx),
                     0 if self.state.logins is None else len(self.state.logins),
-                    self.sender.api_url if self.sender else "off")
+                    self.sender.api_url if self.sender else "off",
+                    self.state.geo.database.describe())
         idle_since = time.monotonic()
         read_rows = 0
         stats = self.stats
@@ -281,13 +283,16 @@ def follow(
     max_idle: float | None = None,
     stop_after: int | None = None,
     stop: threading.Event | None = None,
+    geo: Locator | None = None,
 ) -> FollowStats:
     """Score rows appended to `transactions_path` (None: stdin) and `logins_path` as they
     arrive: a `Follower` over a `FileSource`, alerting to `api_url` when it is set, with the
-    spool in `out_dir`. Stops as `Follower.run` says."""
+    spool in `out_dir`; `geo` locates addresses as the batch path does. Stops as
+    `Follower.run` says."""
     source = FileSource(transactions_path, logins_path)
     sender = SpoolingSender(api_url, api_key, out_dir / SPOOL_NAME) if api_url else None
-    follower = Follower(bundle, source, out_dir, history=history, wallets=wallets, sender=sender)
+    follower = Follower(bundle, source, out_dir, history=history, wallets=wallets, sender=sender,
+                        geo=geo)
     follower.resume()
     return follower.run(poll=poll, max_batch=max_batch, max_idle=max_idle,
                         stop_after=stop_after, stop=stop)

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from wallet_monitor.features import LOOKBACK, WINDOWS, build_features
+from wallet_monitor.features import LOOKBACK, WINDOWS, Locator, build_features
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
 from wallet_monitor.scoring import detect
@@ -53,6 +53,9 @@ class Retained:
         return codes.fillna(-1).to_numpy(dtype=np.int64)
 
     def add(self, df: pd.DataFrame) -> None:
+        # Columns count even without rows: which features can be computed is decided by the
+        # files' columns (an empty logins.csv with device_id still has that column), as in batch.
+        self.columns += [c for c in df.columns if c not in self.columns]
         if not len(df):
             return
         w = self._code(df["wallet_id"])
@@ -61,7 +64,6 @@ class Retained:
         ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
         self.chunks.append((df, w, cp, ts))
         self.ids.update(df[self.id_col].tolist())
-        self.columns += [c for c in df.columns if c not in self.columns]
 
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
@@ -122,8 +124,12 @@ class Retained:
 class StreamState:
     """Retained transactions and logins, and scoring of micro-batches against them."""
 
-    def __init__(self, bundle: ModelBundle, wallets=None, with_logins=True):
+    def __init__(self, bundle: ModelBundle, wallets=None, with_logins=True,
+                 geo: Locator | None = None):
         self.bundle, self.wallets = bundle, wallets
+        # Retained rows are located again with every batch that reads them (the same answer:
+        # the database caches it); the per-batch summary would repeat, so it is DEBUG here.
+        self.geo = Locator(summary_level=logging.DEBUG) if geo is None else geo
         self._codes: dict[str, int] = {}
         self.tx = Retained("transaction_id", self._codes, TX_REQUIRED)
         self.logins = Retained("login_id", self._codes, LOGIN_REQUIRED) if with_logins else None
@@ -148,7 +154,8 @@ class StreamState:
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
         history, logins = self._context(targets)
-        out = build_features(targets, history=history, wallets=self.wallets, logins=logins)
+        out = build_features(targets, history=history, wallets=self.wallets, logins=logins,
+                             geo=self.geo)
         self.add_history(targets)
         return out
 
@@ -158,7 +165,7 @@ class StreamState:
         late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
         if late:
             logger.warning("%d rows are older than events already scored; batch order may differ", late)
-        out = detect(self.bundle, targets, history, self.wallets, logins, link=False)
+        out = detect(self.bundle, targets, history, self.wallets, logins, link=False, geo=self.geo)
         self.add_history(targets)
         return out
 

@@ -1,12 +1,21 @@
-"""Where the simulated people are: countries, time zones, flight times and the IP plan.
+"""Where the simulated people are: countries, time zones, flight times and their addresses.
 
-Each country owns two first octets, so an IP always maps to one country and fraud draws its
-IPs from exactly the same ranges as everyone else. Devices are random 48-bit ids.
+Every IP address is a real one of its country: drawn from the address blocks the registries
+assigned to that country, as the bundled database (`iptocc`) has them, and checked against it,
+so a lookup of any generated address (home, trip, VPN exit or attacker) gives the country the
+generator meant, and fraud draws its IPs from exactly the same ranges as everyone else. The
+generator reads the database through that library, never through the feature code. Devices are
+random 48-bit ids.
 """
 
 from __future__ import annotations
 
+import functools
+
+import iptocc
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # code, UTC offset (minutes), latitude, longitude, share of users
 COUNTRY_TABLE = [
@@ -51,23 +60,60 @@ def _travel_hours_matrix() -> np.ndarray:
 # Fastest plausible trip between two countries, in hours: the bar "impossible travel" beats.
 TRAVEL_HOURS = _travel_hours_matrix()
 
-_ALLOWED_OCTETS = [o for o in range(11, 224) if o not in {10, 100, 127, 169, 172, 192, 198}]
-_FIRST_OCTETS = np.array(_ALLOWED_OCTETS[: 2 * len(COUNTRIES)], dtype=np.int64).reshape(-1, 2)
-_OCTET_COUNTRY = np.full(256, -1, dtype=np.int64)
-_OCTET_COUNTRY[_FIRST_OCTETS.ravel()] = np.repeat(np.arange(len(COUNTRIES)), 2)
+# The address plan comes from the real Internet: the database the `iptocc` wheel ships (the
+# registries' delegation files, pinned in requirements.txt, so the seed still fixes the bytes).
+_BLOCK_BITS = 12  # /20 blocks: one probe each maps the unicast space in about half a second
+_UNICAST = (1 << 24, 224 << 24)  # 1.0.0.0 up to the multicast range
+_MAX_DRAW_ROUNDS = 64  # a draw that lands in another country is redrawn; 64 misses in a row never happen
+_COUNTRY_INDEX = {c: i for i, c in enumerate(COUNTRIES)}
+
+
+def _dotted(ip: np.ndarray) -> list[str]:
+    parts = [pc.cast(pa.array((ip >> shift) & 255), pa.string()) for shift in (24, 16, 8, 0)]
+    return pc.binary_join_element_wise(*parts, ".").to_pylist()
 
 
 def ip_country(ip: np.ndarray) -> np.ndarray:
-    """Country index of integer IPv4 addresses (the generator's own IP plan)."""
-    return _OCTET_COUNTRY[(np.asarray(ip, dtype=np.int64) >> 24) & 255]
+    """Country index (into COUNTRIES; -1 for any other country or none) of integer IPv4
+    addresses, as the bundled database places them."""
+    ip = np.asarray(ip, dtype=np.int64)
+    uniq, inv = np.unique(ip.ravel(), return_inverse=True)
+    found = iptocc.country_code(_dotted(uniq)) if uniq.size else []
+    idx = np.fromiter((_COUNTRY_INDEX.get(c, -1) for c in found), np.int64, uniq.size)
+    return idx[inv].reshape(ip.shape)
+
+
+@functools.cache
+def _blocks() -> tuple[np.ndarray, np.ndarray]:
+    """The /20 blocks whose first address and the next block's are in the same one of
+    COUNTRIES, grouped by country: (block starts, offsets[country] .. offsets[country + 1])."""
+    starts = np.arange(*_UNICAST, 1 << _BLOCK_BITS, dtype=np.int64)
+    first = ip_country(starts + 1)
+    whole = np.flatnonzero((first[:-1] >= 0) & (first[:-1] == first[1:]))
+    order = whole[np.argsort(first[whole], kind="stable")]
+    counts = np.bincount(first[whole], minlength=len(COUNTRIES))
+    if (counts == 0).any():
+        raise RuntimeError(f"no address block found for {list(COUNTRIES[counts == 0])}")
+    return starts[order], np.concatenate([[0], np.cumsum(counts)])
 
 
 def random_ips(rng: np.random.Generator, country: np.ndarray) -> np.ndarray:
-    """Integer IPv4 addresses inside the ranges of `country` (indices), one per element."""
+    """Integer IPv4 addresses inside the real ranges of `country` (indices), one per element:
+    a random host of a random block of the country, drawn again until the database agrees."""
     country = np.asarray(country, dtype=np.int64)
-    o1 = _FIRST_OCTETS[country, rng.integers(0, 2, country.shape)]
-    rest = rng.integers(0, 1 << 16, country.shape) << 8 | rng.integers(1, 255, country.shape)
-    return o1 << 24 | rest
+    flat = country.ravel()
+    starts, offsets = _blocks()
+    out = np.empty(flat.size, dtype=np.int64)
+    todo = np.arange(flat.size)
+    for _ in range(_MAX_DRAW_ROUNDS):
+        if todo.size == 0:
+            return out.reshape(country.shape)
+        c = flat[todo]
+        block = offsets[c] + (rng.random(todo.size) * (offsets[c + 1] - offsets[c])).astype(np.int64)
+        host = rng.integers(0, 1 << (_BLOCK_BITS - 8), todo.size) << 8 | rng.integers(1, 255, todo.size)
+        out[todo] = starts[block] + host
+        todo = todo[ip_country(out[todo]) != c]
+    raise RuntimeError(f"could not draw addresses in {sorted(set(COUNTRIES[flat[todo]]))}")
 
 
 def random_devices(rng: np.random.Generator, shape) -> np.ndarray:
