@@ -13,6 +13,7 @@ from sklearn.linear_model import SGDOneClassSVM
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
+from wallet_monitor.model.compiled import forest_walk
 from wallet_monitor.model.params import (
     IFOREST_PARAMS,
     MODEL_TYPES,
@@ -130,6 +131,16 @@ class PackedForest:
 
     def raw_anomaly(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)  # what sklearn's trees compare
+        walk = forest_walk()
+        if walk is None:
+            depths = self._walk_numpy(X)
+        else:  # compiled: the same arithmetic, per row and tree, without the level-wide arrays
+            depths = walk(np.ascontiguousarray(X), self.left, self.right, self.feature,
+                          self.threshold, self.leaf_depth, self.levels)
+        return 2 ** -np.divide(depths, self.denominator, out=np.ones_like(depths),
+                               where=self.denominator != 0)
+
+    def _walk_numpy(self, X: np.ndarray) -> np.ndarray:
         n_trees = len(self.left)
         tree = np.arange(n_trees)[None, :]
         row = np.arange(len(X))[:, None]
@@ -141,8 +152,7 @@ class PackedForest:
         depths = np.zeros(len(X))
         for k in range(n_trees):
             depths += addend[:, k]
-        return 2 ** -np.divide(depths, self.denominator, out=np.ones_like(depths),
-                               where=self.denominator != 0)
+        return depths
 
 
 # forest -> (the estimators_ list it was packed from, the packed form or None)
