@@ -94,15 +94,17 @@ def prepare_logins(df: pd.DataFrame, geo: Locator) -> pd.DataFrame:
 
 def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
                          logins: pd.DataFrame | None, wallets, cols: Columns,
-                         index: pd.Index) -> pd.DataFrame:
+                         index: pd.Index, unique: bool = False) -> pd.DataFrame:
     """`build_features` on frames from `prepare_transactions` / `prepare_logins`: the same
     context rows, in the same order, through the same `_compute`; `cols` says which optional
-    columns the raw frames had (Columns.of over their column names)."""
+    columns the raw frames had (Columns.of over their column names). `unique`: the caller
+    knows no transaction_id repeats across history and targets (the follower refuses a
+    repeated id), so there is nothing to deduplicate."""
     if len(tgt) == 0:
         return _empty(index)
     t_lo, t_hi = _span(tgt)
     tx, tgt_rows = _context_rows(tgt, history if history is not None and len(history) else None,
-                                 t_lo, t_hi)
+                                 t_lo, t_hi, unique)
     lg = None
     if logins is not None:
         lts = logins["ts"].to_numpy()
@@ -121,17 +123,21 @@ def _span(tgt: pd.DataFrame) -> tuple[int, int]:
     return int(tgt["ts"].min()) - LOOKBACK.value, int(tgt["ts"].max())
 
 
-def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi: int):
+def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi: int,
+                  unique: bool = False):
     """History in [t_lo, t_hi] then the targets, each transaction once (targets win); and the
-    targets' rows in it."""
+    targets' rows in it (with `unique`, every id is known to be there once)."""
     tx = tgt
     if hist is not None:
         # Only events in [min target - LOOKBACK, max target] can matter (the invariant itself).
         hts = hist["ts"].to_numpy()
         tx = pd.concat([hist[(hts >= t_lo) & (hts <= t_hi)], tgt], ignore_index=True)
-        tx = tx.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
-    elif tgt["transaction_id"].duplicated().any():
+        if not unique:
+            tx = tx.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+    elif not unique and tgt["transaction_id"].duplicated().any():
         tx = tgt.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+    if unique:  # the targets are the last rows, in order
+        return tx, np.arange(len(tx) - len(tgt), len(tx))
     return tx, pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
 
 

@@ -58,6 +58,7 @@ class Retained:
         self.chunks: list[tuple] = []
         self.ids: set[str] = set()
         self.columns: list[str] = list(columns)
+        self.unique = True  # no id was ever added twice (the follower refuses repeats)
 
     def _code(self, values: pd.Series) -> np.ndarray:
         codes = values.map(self._codes)
@@ -81,7 +82,13 @@ class Retained:
         if prepared is None:
             prepared = self._prepare(df)
         self.chunks.append((df, prepared, frozenset(df.columns), w, cp, ts))
-        self.ids.update(df[self.id_col].tolist())
+        ids = df[self.id_col].tolist()
+        self.unique = self.unique and self.fresh(ids)
+        self.ids.update(ids)
+
+    def fresh(self, ids: list) -> bool:
+        """Whether `ids` repeat neither each other nor a retained id."""
+        return len(set(ids)) == len(ids) and not any(i in self.ids for i in ids)
 
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
@@ -200,7 +207,9 @@ class StreamState:
             if logins is None:  # no login selected: all the columns logins ever came with
                 logins, login_columns = self.logins.prepared_empty(), set(self.logins.columns)
         cols = Columns.of(tx_columns, login_columns, self.wallets)
-        return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index), tgt
+        unique = self.tx.unique and self.tx.fresh(targets["transaction_id"].tolist())
+        return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index,
+                                    unique), tgt
 
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
