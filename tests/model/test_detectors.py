@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from wallet_monitor.model import (
+    compiled,
     score,
 )
-from wallet_monitor.model import compiled
 from wallet_monitor.model.detectors import PackedForest, packed_forest, raw_anomaly
 from wallet_monitor.model.params import PACKED_MAX_ROWS, PARALLEL_MIN_ROWS, RAW_DECIMALS
 
