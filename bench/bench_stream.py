@@ -23,8 +23,10 @@ shared machine: compare the ratios of one run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -47,6 +49,9 @@ PY = sys.executable
 RATES = (200.0, 1000.0, 3000.0)  # the issue's offered rates
 FAST_RATE = 8000.0  # offered for the throughput run: above the 6,000 rows/s goal
 BASELINE = "2023f36"  # the code before issue 20
+# The follower is stopped (SIGTERM) once its checkpoint covers every row; this only ends a run
+# whose replay never starts (a replay that loads slowly on a busy machine must not end it).
+MAX_IDLE_S = 120
 
 
 def _free_port() -> int:
@@ -83,6 +88,13 @@ def _ensure_data(data: Path, models: Path) -> None:
     for cmd in steps:
         subprocess.run([PY, str(ROOT / cmd[0]), *map(str, cmd[1:])], check=True,
                        stderr=subprocess.DEVNULL)
+
+
+def _checkpoint_line(live: Path) -> int:
+    try:
+        return json.loads((live / "follow_checkpoint.json").read_text())["transactions"]["line"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _peak_kb(pid: int) -> int:
@@ -124,7 +136,7 @@ def _run(code: Path, data: Path, models: Path, live: Path, rate: float, limit: i
                        stderr=subprocess.DEVNULL)
         follower = subprocess.Popen(
             [PY, str(code / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
-             "--models-dir", str(models), "--api-url", url, "--max-idle", "10"],
+             "--models-dir", str(models), "--api-url", url, "--max-idle", str(MAX_IDLE_S)],
             env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / f"follower_{tag}.log", "w"),
         )
         while not (live / "follow_checkpoint.json").exists():
@@ -136,9 +148,14 @@ def _run(code: Path, data: Path, models: Path, live: Path, rate: float, limit: i
         if limit:
             cmd += ["--limit", str(limit)]
         subprocess.run([*cmd, "--no-setup"], check=True, stderr=subprocess.DEVNULL)
+        n_rows = len(pd.read_csv(timings, usecols=["transaction_id"]))
         peak = 0
         while follower.poll() is None:
             peak = max(peak, _peak_kb(follower.pid))
+            if _checkpoint_line(live) >= n_rows + 1:  # every row read, written and alerted
+                follower.send_signal(signal.SIGTERM)
+                follower.wait(120)
+                break
             time.sleep(0.2)
         if follower.returncode != 0:
             log = (OUT / f"follower_{tag}.log").read_text().strip().splitlines()
