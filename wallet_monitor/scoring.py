@@ -33,6 +33,13 @@ def detect(
             {"fraud_score": float, "is_anomaly": bool}
         )
     features = build_features(targets, history=history, wallets=wallets, logins=logins, geo=geo)
+    return detect_features(bundle, targets, features, link)
+
+
+def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.DataFrame,
+                    link: bool = True) -> pd.DataFrame:
+    """`detect` on the targets' features already computed (the follower computes them from
+    the events it keeps prepared)."""
     check_features(bundle, [c for c in features.columns if c != "transaction_id"],
                    "the model was trained on other features than feature_engineering computes now")
     scored = score(bundle, features)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from wallet_monitor.model import (
+    compiled,
     score,
 )
 from wallet_monitor.model.detectors import PackedForest, packed_forest, raw_anomaly
@@ -60,8 +61,11 @@ def test_small_and_large_inputs_score_the_same(planted):
         assert part["reasons"].tolist() == whole["reasons"].tolist()[lo : lo + 25]
 
 
-def test_packed_path_is_taken_for_small_batches(planted, monkeypatch):
+@pytest.mark.parametrize("compiled_walk", [False, True])
+def test_packed_path_is_taken_for_small_batches(planted, monkeypatch, compiled_walk):
     df, bundles = planted
+    if not compiled_walk:  # the numpy walk: only up to PACKED_MAX_ROWS
+        monkeypatch.setattr(compiled, "_WALK", [None])
     calls = []
     real = PackedForest.raw_anomaly
     monkeypatch.setattr(PackedForest, "raw_anomaly",
@@ -70,7 +74,10 @@ def test_packed_path_is_taken_for_small_batches(planted, monkeypatch):
     assert calls and set(calls) == {30}
     calls.clear()
     score(bundles["iforest", False], df.iloc[: PACKED_MAX_ROWS + 1])
-    assert calls == []
+    # Compiled, the walk is faster than sklearn's single thread at any size below
+    # PARALLEL_MIN_ROWS, where sklearn's threads take over.
+    assert calls == ([PACKED_MAX_ROWS + 1] * len(calls) if compiled_walk else [])
+    assert bool(calls) == compiled_walk
 
 
 def _pipe(forest):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import load_bench
+from wallet_monitor.delivery import SPOOL_NAME, SpoolingSender
 from wallet_monitor.features import (
     load_logins,
     load_transactions,
@@ -26,8 +28,10 @@ from wallet_monitor.stream import (
     CHECKPOINT_NAME,
     STREAM_DETECTIONS_NAME,
     STREAM_EPISODES_NAME,
+    Follower,
     follow,
 )
+from wallet_monitor.stream.source import FileSource
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -270,3 +274,38 @@ def test_follower_alerts_appended_rows_live_and_stops_cleanly_on_sigterm(chain, 
     assert ckpt["transactions"]["line"] == len(batch) + 1
     assert "stopped (stop requested)" in err
 
+
+
+def test_the_checkpoint_waits_for_alerts_in_flight_and_scoring_does_not(chain, bundle, batch,
+                                                                        tmp_path):
+    whole = _live(chain, tmp_path / "whole")
+    order = _ids(whole / "new_transactions.csv")
+    first_flagged = next(i for i, t in enumerate(order) if batch.loc[t, "is_anomaly"])
+    n = first_flagged + 1
+    live = _live(chain, tmp_path / "live", limit=n)
+    # A real listener that never answers: the alert POST hangs until the listener closes.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    sender = SpoolingSender(f"http://127.0.0.1:{listener.getsockname()[1]}", None,
+                            live / SPOOL_NAME)
+    follower = Follower(bundle, FileSource(live / "new_transactions.csv", live / "logins.csv"),
+                        live, history=load_transactions(live / "transactions.csv"),
+                        wallets=load_wallets(live / "wallets.csv"), sender=sender)
+    try:
+        follower.resume()
+        assert follower.poll_once(n) == n  # scored and written while the alert is in flight
+        assert len(_stream(live)) == n
+        assert json.loads((live / CHECKPOINT_NAME).read_text())["transactions"]["line"] == 0
+        listener.close()  # the POST fails: the alert goes to the spool
+        assert follower.outbox.drain(60)
+        follower.poll_once(n)  # nothing new: the checkpoint now covers the batch
+        assert json.loads((live / CHECKPOINT_NAME).read_text())["transactions"]["line"] == n + 1
+        spooled = [json.loads(line)["transaction_id"]
+                   for line in (live / SPOOL_NAME).read_text().splitlines()]
+        assert order[first_flagged] in spooled
+    finally:
+        listener.close()
+        follower.outbox.close()
+        sender.close()
+        follower.source.close()

@@ -51,23 +51,14 @@ def build_features(targets, history=None, wallets=None, logins=None,
     """
     tgt = _prepare_transactions(targets)
     if len(tgt) == 0:
-        cols = {"transaction_id": pd.Series(dtype=str)}
-        cols.update({name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES})
-        return pd.DataFrame(cols, index=targets.index)
+        return _empty(targets.index)
     tx_columns = set(targets.columns)
-    t_lo = int(tgt["ts"].min()) - LOOKBACK.value
-    t_hi = int(tgt["ts"].max())
-    tx = tgt
+    t_lo, t_hi = _span(tgt)
+    hist = None
     if history is not None and len(history):
         tx_columns |= set(history.columns)
         hist = _prepare_transactions(history)
-        # Only events in [min target - LOOKBACK, max target] can matter (the invariant itself).
-        hts = hist["ts"].to_numpy()
-        tx = pd.concat([hist[(hts >= t_lo) & (hts <= t_hi)], tgt], ignore_index=True)
-        tx = tx.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
-    elif tgt["transaction_id"].duplicated().any():
-        tx = tgt.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
-    tgt_rows = pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
+    tx, tgt_rows = _context_rows(tgt, hist, t_lo, t_hi)
     geo = Locator() if geo is None else geo
     tx["country"] = geo.fill(tx["ip_address"] if "ip_address" in tx_columns else None,
                              tx["country"], tx["transaction_id"], "transactions")
@@ -77,7 +68,82 @@ def build_features(targets, history=None, wallets=None, logins=None,
         lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in login_columns else None,
                                  lg["country"], lg["login_id"], "logins")
     features = _compute(tx, tgt_rows, lg, wallets, Columns.of(tx_columns, login_columns, wallets))
-    out = pd.DataFrame(features, columns=FEATURE_NAMES, index=targets.index, copy=False)
+    return _frame(features, tx, tgt_rows, targets.index)
+
+
+def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = None) -> pd.DataFrame:
+    """Transactions as `build_features` reads them, countries located (`locate`: look up
+    addresses; default: when the frame has an ip_address column). Every step is row by row,
+    so the follower prepares each row once, when it arrives, instead of with every batch
+    whose look-back it is in (`features_of_prepared`)."""
+    out = _prepare_transactions(df)
+    locate = "ip_address" in df.columns if locate is None else locate
+    out["country"] = geo.fill(out["ip_address"] if locate else None, out["country"],
+                              out["transaction_id"], "transactions")
+    return out
+
+
+def prepare_logins(df: pd.DataFrame, geo: Locator) -> pd.DataFrame:
+    """Logins (with login_id) as `build_features` reads them, countries located; row by row,
+    as `prepare_transactions`."""
+    lg = _prepare_logins(df, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+    lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in df.columns else None,
+                             lg["country"], lg["login_id"], "logins")
+    return lg
+
+
+def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
+                         logins: pd.DataFrame | None, wallets, cols: Columns,
+                         index: pd.Index, unique: bool = False) -> pd.DataFrame:
+    """`build_features` on frames from `prepare_transactions` / `prepare_logins`: the same
+    context rows, in the same order, through the same `_compute`; `cols` says which optional
+    columns the raw frames had (Columns.of over their column names). `unique`: the caller
+    knows no transaction_id repeats across history and targets (the follower refuses a
+    repeated id), so there is nothing to deduplicate."""
+    if len(tgt) == 0:
+        return _empty(index)
+    t_lo, t_hi = _span(tgt)
+    tx, tgt_rows = _context_rows(tgt, history if history is not None and len(history) else None,
+                                 t_lo, t_hi, unique)
+    lg = None
+    if logins is not None:
+        lts = logins["ts"].to_numpy()
+        lg = logins[(lts >= t_lo) & (lts <= t_hi)].reset_index(drop=True)
+    return _frame(_compute(tx, tgt_rows, lg, wallets, cols), tx, tgt_rows, index)
+
+
+def _empty(index: pd.Index) -> pd.DataFrame:
+    cols = {"transaction_id": pd.Series(dtype=str)}
+    cols.update({name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES})
+    return pd.DataFrame(cols, index=index)
+
+
+def _span(tgt: pd.DataFrame) -> tuple[int, int]:
+    """The times that can matter to the targets: [min target - LOOKBACK, max target]."""
+    return int(tgt["ts"].min()) - LOOKBACK.value, int(tgt["ts"].max())
+
+
+def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi: int,
+                  unique: bool = False):
+    """History in [t_lo, t_hi] then the targets, each transaction once (targets win); and the
+    targets' rows in it (with `unique`, every id is known to be there once)."""
+    tx = tgt
+    if hist is not None:
+        # Only events in [min target - LOOKBACK, max target] can matter (the invariant itself).
+        hts = hist["ts"].to_numpy()
+        tx = pd.concat([hist[(hts >= t_lo) & (hts <= t_hi)], tgt], ignore_index=True)
+        if not unique:
+            tx = tx.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+    elif not unique and tgt["transaction_id"].duplicated().any():
+        tx = tgt.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+    if unique:  # the targets are the last rows, in order
+        return tx, np.arange(len(tx) - len(tgt), len(tx))
+    return tx, pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
+
+
+def _frame(features: np.ndarray, tx: pd.DataFrame, tgt_rows: np.ndarray,
+           index: pd.Index) -> pd.DataFrame:
+    out = pd.DataFrame(features, columns=FEATURE_NAMES, index=index, copy=False)
     out.insert(0, "transaction_id", tx["transaction_id"].to_numpy()[tgt_rows].astype(str))
     return out
 

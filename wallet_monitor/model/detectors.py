@@ -13,6 +13,7 @@ from sklearn.linear_model import SGDOneClassSVM
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
+from wallet_monitor.model.compiled import forest_walk
 from wallet_monitor.model.params import (
     IFOREST_PARAMS,
     MODEL_TYPES,
@@ -130,6 +131,16 @@ class PackedForest:
 
     def raw_anomaly(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)  # what sklearn's trees compare
+        walk = forest_walk()
+        if walk is None:
+            depths = self._walk_numpy(X)
+        else:  # compiled: the same arithmetic, per row and tree, without the level-wide arrays
+            depths = walk(np.ascontiguousarray(X), self.left, self.right, self.feature,
+                          self.threshold, self.leaf_depth, self.levels)
+        return 2 ** -np.divide(depths, self.denominator, out=np.ones_like(depths),
+                               where=self.denominator != 0)
+
+    def _walk_numpy(self, X: np.ndarray) -> np.ndarray:
         n_trees = len(self.left)
         tree = np.arange(n_trees)[None, :]
         row = np.arange(len(X))[:, None]
@@ -141,8 +152,7 @@ class PackedForest:
         depths = np.zeros(len(X))
         for k in range(n_trees):
             depths += addend[:, k]
-        return 2 ** -np.divide(depths, self.denominator, out=np.ones_like(depths),
-                               where=self.denominator != 0)
+        return depths
 
 
 # forest -> (the estimators_ list it was packed from, the packed form or None)
@@ -169,7 +179,10 @@ def raw_anomaly(pipeline, X: np.ndarray) -> np.ndarray:
     if "forest" in pipeline.named_steps:
         forest = pipeline.named_steps["forest"]
         # Only what sklearn would score the same way: one step, the forest's width, finite values.
-        packed = (packed_forest(forest) if 0 < len(X) <= PACKED_MAX_ROWS and len(pipeline.steps) == 1
+        # Compiled, the walk beats sklearn's single-threaded one at every size (~40 vs 7 ms at
+        # 500 rows, 100 vs 60 ms at 5,000); from PARALLEL_MIN_ROWS sklearn's threads take over.
+        limit = PARALLEL_MIN_ROWS - 1 if forest_walk() is not None else PACKED_MAX_ROWS
+        packed = (packed_forest(forest) if 0 < len(X) <= limit and len(pipeline.steps) == 1
                   and X.shape[1] == forest.n_features_in_ else None)
         if packed is not None and np.isfinite(X).all():
             raw = packed.raw_anomaly(X)

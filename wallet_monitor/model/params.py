@@ -41,4 +41,5 @@ N_JOBS = -1
 # Below this many rows the forests score on one thread: starting workers costs more than it saves.
 PARALLEL_MIN_ROWS = 10_000
 # Up to this many rows forests are walked in numpy (PackedForest); past it sklearn is faster.
+# With the compiled walk (model/compiled.py) the packed walk is used up to PARALLEL_MIN_ROWS.
 PACKED_MAX_ROWS = 500

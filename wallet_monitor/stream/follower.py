@@ -3,9 +3,11 @@
 Each `poll_once` reads what arrived since the last poll as one micro-batch and runs it
 through read -> parse -> score -> link -> write -> alert, with the same feature function and
 model as the batch path (the micro-batch is the targets; the retained events of the wallets
-it touches are the history). A checkpoint (the source's position, the sizes of the outputs)
-is written atomically after each batch's alerts are delivered or spooled, so a restart
-resumes exactly there: no row skipped, none alerted twice.
+it touches are the history). The follower waits for rows with the source's `wait` (a file
+watch wakes it as a row is written), and alerts are delivered by an `Outbox` thread while the
+next batch is scored. A checkpoint (the source's position, the sizes of the outputs) is written
+atomically once every alert handed over is delivered or spooled, so a restart resumes exactly
+there: no row skipped, none alerted twice.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from wallet_monitor.features import Locator
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import DETECTION_COLUMNS
+from wallet_monitor.stream.outbox import Outbox
 from wallet_monitor.stream.parse import valid_logins, valid_transactions
 from wallet_monitor.stream.recent import RecentEpisodes
 from wallet_monitor.stream.source import FileSource, TransactionSource
@@ -32,7 +35,12 @@ from wallet_monitor.stream.state import StreamState, horizon
 
 logger = logging.getLogger(__name__)
 
-POLL_S = 0.1  # a row is picked up at most this long after it is written (when idle)
+# The longest wait for rows between two polls: a source that is told of new rows (a file
+# watch) returns at once; one that is not is polled at this interval.
+POLL_S = 0.1
+# A checkpoint waits for alerts in flight at most this long; then scoring pauses until they are
+# delivered or spooled, so checkpoints (and a broker's acknowledgements) keep coming under load.
+COMMIT_LAG_S = 0.5
 MAX_BATCH = 5000  # rows per micro-batch: bounds latency and memory while catching up
 STREAM_DETECTIONS_NAME = "stream_detections.csv"
 # Rows raised after they were scored, when a later row flagged the episode they belong to (or a
@@ -84,6 +92,8 @@ class Follower:
             self.state.add_history(history.loc[history["timestamp"] >= start])
         self.episodes = RecentEpisodes(bundle.threshold)
         self.det_bytes = self.ep_bytes = 0
+        self.outbox = None if sender is None else Outbox(sender)
+        self._checkpoint_due = False
 
     # ------------------------------------------------------------------ resume / checkpoint
 
@@ -143,6 +153,10 @@ class Follower:
     def poll_once(self, max_rows: int = MAX_BATCH) -> int:
         """One micro-batch: read, parse, score, link, write, alert, checkpoint. Returns the
         number of transaction rows read."""
+        if self.outbox is not None and self.outbox.error is not None:
+            raise self.outbox.error
+        if self._checkpoint_due and self.outbox.idle:
+            self._commit()  # nothing polled since: the position is the one scored and alerted
         polled = self.source.poll(max_rows)
         if polled.logins is not None:
             good, bad = valid_logins(polled.logins, self.state.logins.ids)
@@ -157,9 +171,20 @@ class Follower:
                 self._score(good)
             self.state.evict()
         if polled.moved:
-            self.checkpoint()
-            self.source.commit()
+            if self.outbox is None or self.outbox.idle:
+                self._commit()
+            elif self.outbox.oldest_age() > COMMIT_LAG_S:
+                self.outbox.drain()
+                self._commit()
+            else:
+                self._checkpoint_due = True
         return n_read
+
+    def _commit(self) -> None:
+        """Checkpoint and acknowledge: everything polled so far is written and alerted."""
+        self.checkpoint()
+        self.source.commit()
+        self._checkpoint_due = False
 
     def _score(self, good: pd.DataFrame) -> None:
         det = self.state.detect(good)
@@ -170,7 +195,7 @@ class Follower:
         self.stats.scored += len(det)
         self.stats.flagged += int(det["is_anomaly"].sum())
         self.stats.raised += len(raised)
-        if self.sender is None:
+        if self.outbox is None:
             return
         # A row already alerted stays as the API stored it (the API keeps the first alert of a
         # transaction); a row that now reaches the threshold is alerted.
@@ -179,9 +204,18 @@ class Follower:
             [pd.concat([det, good[["amount", "type"]]], axis=1).loc[
                 ~det["transaction_id"].isin(fresh["transaction_id"])], fresh],
             ignore_index=True)
-        if alerting["is_anomaly"].any() or self.sender.spool.exists():
-            records = alert_records(alerting, self.bundle.model_version)
-            self.stats.alerts_spooled = self.sender(records)
+        if alerting["is_anomaly"].any():  # the outbox retries the spool by itself
+            self.outbox.put(alert_records(alerting, self.bundle.model_version))
+
+    def _finish_delivery(self, raise_error: bool = True) -> None:
+        """Deliver or spool every alert handed over (a last try for the spool), then stop the
+        outbox; raises the DeliveryError that stopped delivery, if one did."""
+        if self.outbox is None:
+            return
+        self.outbox.close()
+        self.stats.alerts_spooled = self.outbox.spooled
+        if raise_error and self.outbox.error is not None:
+            raise self.outbox.error
 
     # ---------------------------------------------------------------------------------- run
 
@@ -220,16 +254,15 @@ class Follower:
                     stats.reason = f"idle for {max_idle:g}s"
                     break
                 if n < limit:
-                    # Poll every `poll` seconds from the start of the last read, not `poll` after
-                    # the batch's work: a row written meanwhile waits at most one cycle, not two.
-                    time.sleep(max(0.0, poll - (time.monotonic() - cycle_start)))
+                    # Wait at most `poll` from the start of the last read (a row written during
+                    # the batch's work is read at once); a file watch ends the wait at a write.
+                    self.source.wait(poll - (time.monotonic() - cycle_start))
             else:
                 stats.reason = "stop requested"
-            if self.sender is not None and self.sender.spool.exists():
-                self.sender.retry_at = 0.0
-                stats.alerts_spooled = self.sender([])  # a last try for what waits in the spool
+            self._finish_delivery()
             self.checkpoint()
         except DeliveryError as exc:
+            self._finish_delivery(raise_error=False)
             self.checkpoint()  # the refused alerts are in the spool; the rows are done
             stats.reason = str(exc)
             raise

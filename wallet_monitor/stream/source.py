@@ -13,11 +13,13 @@ import logging
 import os
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from wallet_monitor.stream.notify import FileWatch
 from wallet_monitor.stream.parse import RawRows, csv_rows, split_header
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,13 @@ class TransactionSource(ABC):
     def commit(self) -> None:  # noqa: B027 - optional: a file source has nothing to acknowledge
         """Everything polled so far is written and alerted (files: nothing to do)."""
 
+    def wait(self, timeout: float) -> None:
+        """Block until new rows may have arrived, at most `timeout` seconds. The default sleeps
+        the timeout out (a fixed poll interval); a source that is told of new rows (a file
+        watch, a broker's push) returns as soon as they come. Returning early without rows is
+        harmless: the follower polls and waits again."""
+        time.sleep(max(0.0, timeout))
+
     @property
     def finished(self) -> bool:
         """No more rows will ever come (the end of standard input)."""
@@ -92,6 +101,8 @@ class FileSource(TransactionSource):
         self.resumable = transactions_path is not None
         self._tx = _Tail(transactions_path)
         self._lg = _Tail(self.logins_path) if self.has_logins else None
+        # Set up before the first read, so a row written after any read wakes the next wait.
+        self._watch = FileWatch([transactions_path, self.logins_path])
 
     def context(self) -> Iterator[RawRows]:
         if self._lg is not None:
@@ -119,9 +130,19 @@ class FileSource(TransactionSource):
         return {"transactions": self._tx.position(),
                 "logins": None if self._lg is None else self._lg.position()}
 
+    def wait(self, timeout: float) -> None:
+        if self.transactions_path is None:
+            self._tx.arrived.wait(timeout)
+            self._tx.arrived.clear()  # cleared after the wake: rows read next include its lines
+        else:
+            self._watch.wait(timeout)
+
     @property
     def finished(self) -> bool:
         return self.transactions_path is None and self._tx.eof and not self._tx.pending
+
+    def close(self) -> None:
+        self._watch.close()
 
 
 class _Tail:
@@ -139,6 +160,7 @@ class _Tail:
         self.eof = False
         self.pending: list[bytes] = []
         self._lock = threading.Lock()
+        self.arrived = threading.Event()  # standard input: a line came in (or its end)
         if path is None:
             threading.Thread(target=self._pump_stdin, daemon=True).start()
 
@@ -146,8 +168,10 @@ class _Tail:
         for raw in sys.stdin.buffer:
             with self._lock:
                 self.pending.append(raw)
+            self.arrived.set()
         with self._lock:
             self.eof = True
+        self.arrived.set()
 
     def rows(self, max_lines: int | None = None, until: int | None = None) -> RawRows:
         return csv_rows(self.read(max_lines, until), self.header or [], self.name)

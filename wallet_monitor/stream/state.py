@@ -4,6 +4,12 @@ Features at t depend only on the wallets table and a bounded look-back of the wa
 (see `horizon`), so keeping that look-back is enough: memory stays bounded and the streaming
 features equal the batch ones for rows that arrive in (timestamp, transaction_id) order, a
 transaction's logins no later than the transaction.
+
+Each event is kept twice: as it arrived (for the episode links' restore) and as the features
+read it (`prepare_transactions` / `prepare_logins`: parsed times, stripped text, countries
+located), so a batch's look-back is prepared once, when its events arrive, not again with
+every batch that reads it. Both steps work row by row, so the features are those of
+`build_features` on the same events (tests/stream/test_state.py).
 """
 
 from __future__ import annotations
@@ -13,10 +19,16 @@ import logging
 import numpy as np
 import pandas as pd
 
-from wallet_monitor.features import LOOKBACK, WINDOWS, Locator, build_features
+from wallet_monitor.features import LOOKBACK, WINDOWS, Locator
+from wallet_monitor.features.compute import (
+    features_of_prepared,
+    prepare_logins,
+    prepare_transactions,
+)
+from wallet_monitor.features.context import Columns
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
-from wallet_monitor.scoring import detect
+from wallet_monitor.scoring import detect_features
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +46,19 @@ def horizon() -> pd.Timedelta:
 
 
 class Retained:
-    """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection."""
+    """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection.
 
-    def __init__(self, id_col: str, codes: dict[str, int], columns):
+    A chunk is (events as they arrived, the same prepared, their columns, owner wallet codes,
+    counterparty codes, times in ns)."""
+
+    def __init__(self, id_col: str, codes: dict[str, int], columns, prepare):
         self.id_col = id_col
         self._codes = codes  # shared wallet vocabulary: wallet_id -> int
-        self.chunks: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._prepare = prepare  # raw frame -> prepared frame (row by row)
+        self.chunks: list[tuple] = []
         self.ids: set[str] = set()
         self.columns: list[str] = list(columns)
+        self.unique = True  # no id was ever added twice (the follower refuses repeats)
 
     def _code(self, values: pd.Series) -> np.ndarray:
         codes = values.map(self._codes)
@@ -52,7 +69,7 @@ class Retained:
             codes = values.map(self._codes)
         return codes.fillna(-1).to_numpy(dtype=np.int64)
 
-    def add(self, df: pd.DataFrame) -> None:
+    def add(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None) -> None:
         # Columns count even without rows: which features can be computed is decided by the
         # files' columns (an empty logins.csv with device_id still has that column), as in batch.
         self.columns += [c for c in df.columns if c not in self.columns]
@@ -62,8 +79,16 @@ class Retained:
         cp = (self._code(df["counterparty_wallet_id"]) if "counterparty_wallet_id" in df
               else np.full(len(df), -1, np.int64))
         ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
-        self.chunks.append((df, w, cp, ts))
-        self.ids.update(df[self.id_col].tolist())
+        if prepared is None:
+            prepared = self._prepare(df)
+        self.chunks.append((df, prepared, frozenset(df.columns), w, cp, ts))
+        ids = df[self.id_col].tolist()
+        self.unique = self.unique and self.fresh(ids)
+        self.ids.update(ids)
+
+    def fresh(self, ids: list) -> bool:
+        """Whether `ids` repeat neither each other nor a retained id."""
+        return len(set(ids)) == len(ids) and not any(i in self.ids for i in ids)
 
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
@@ -78,14 +103,31 @@ class Retained:
 
     def select(self, wanted: np.ndarray) -> pd.DataFrame:
         """Events where a wanted wallet is the owner or the counterparty."""
+        return self._join([c[0].loc[m] for c, m in self._matches(wanted)])
+
+    def select_prepared(self, wanted: np.ndarray) -> tuple[pd.DataFrame | None, set[str] | None]:
+        """`select` as prepared events, and the columns the selected events arrived with (the
+        columns `select`'s frame would have); (None, None) when no event is selected."""
+        matches = self._matches(wanted)
+        if not matches:
+            return None, None
+        parts = [c[1].loc[m] for c, m in matches]
+        prepared = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return prepared, set().union(*(c[2] for c, _ in matches))
+
+    def prepared_empty(self) -> pd.DataFrame:
+        """No events, prepared: the frame a selection of nothing gives, with every column."""
+        return self._prepare(self._join([]))
+
+    def _matches(self, wanted: np.ndarray) -> list:
         lut = np.zeros(len(self._codes) + 1, bool)
         lut[wanted] = True
-        parts = []
-        for df, w, cp, _ in self.chunks:
-            m = lut[w] | lut[cp]  # code -1 hits the spare last slot, which stays False
+        out = []
+        for chunk in self.chunks:
+            m = lut[chunk[3]] | lut[chunk[4]]  # code -1 hits the spare last slot (False)
             if m.any():
-                parts.append(df.loc[m])
-        return self._join(parts)
+                out.append((chunk, m))
+        return out
 
     def compact(self, cutoff_ns: int, force: bool = False) -> None:
         """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
@@ -98,7 +140,7 @@ class Retained:
         if not self.chunks:
             return
         base = self.chunks[0]
-        expired = int((base[3] < cutoff_ns).sum())
+        expired = int((base[-1] < cutoff_ns).sum())
         recent = sum(len(c[0]) for c in self.chunks[1:])
         if force or max(expired, recent) > REBUILD_SHARE * len(base[0]):
             self.chunks = self._merged(self.chunks, cutoff_ns)
@@ -108,17 +150,21 @@ class Retained:
     def _merged(self, chunks, cutoff_ns):
         """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten)."""
         kept = []
-        for df, w, cp, ts in chunks:
+        for df, prep, columns, w, cp, ts in chunks:
             keep = ts >= cutoff_ns
             if not keep.all():
                 self.ids.difference_update(df.loc[~keep, self.id_col].tolist())
-                df, w, cp, ts = df.loc[keep], w[keep], cp[keep], ts[keep]
+                df, prep, w, cp, ts = df.loc[keep], prep.loc[keep], w[keep], cp[keep], ts[keep]
             if len(df):
-                kept.append((df, w, cp, ts))
+                kept.append((df, prep, columns, w, cp, ts))
         if len(kept) > 1:
-            return [(pd.concat([k[0] for k in kept], ignore_index=True),
-                     *(np.concatenate([k[i] for k in kept]) for i in (1, 2, 3)))]
-        return [(kept[0][0].reset_index(drop=True), *kept[0][1:])] if kept else []
+            return [(*(pd.concat([k[i] for k in kept], ignore_index=True) for i in (0, 1)),
+                     frozenset().union(*(k[2] for k in kept)),
+                     *(np.concatenate([k[i] for k in kept]) for i in (3, 4, 5)))]
+        if not kept:
+            return []
+        df, prep, *rest = kept[0]
+        return [(df.reset_index(drop=True), prep.reset_index(drop=True), *rest)]
 
 
 class StreamState:
@@ -131,8 +177,11 @@ class StreamState:
         # the database caches it); the per-batch summary would repeat, so it is DEBUG here.
         self.geo = Locator(summary_level=logging.DEBUG) if geo is None else geo
         self._codes: dict[str, int] = {}
-        self.tx = Retained("transaction_id", self._codes, TX_REQUIRED)
-        self.logins = Retained("login_id", self._codes, LOGIN_REQUIRED) if with_logins else None
+        self.tx = Retained("transaction_id", self._codes, TX_REQUIRED,
+                           lambda df: prepare_transactions(df, self.geo))
+        self.logins = (Retained("login_id", self._codes, LOGIN_REQUIRED,
+                                lambda df: prepare_logins(df, self.geo))
+                       if with_logins else None)
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
         self._keep = horizon().value
 
@@ -140,33 +189,42 @@ class StreamState:
         if self.logins is not None:
             self.logins.add(df)
 
-    def add_history(self, df: pd.DataFrame) -> None:
-        self.tx.add(df)
+    def add_history(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None) -> None:
+        self.tx.add(df, prepared)
         if len(df):
             self.watermark = max(self.watermark, int(df["timestamp"].max().value))
 
-    def _context(self, targets: pd.DataFrame):
+    def _features(self, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The batch's features against the retained events (what `build_features` gives with
+        the wanted wallets' events as history and logins), and the batch prepared."""
+        tgt = prepare_transactions(targets, self.geo)
         wanted = np.unique(self.tx._code(targets["wallet_id"]))
-        history = self.tx.select(wanted)
-        logins = None if self.logins is None else self.logins.select(wanted)
-        return history, logins
+        history, hist_columns = self.tx.select_prepared(wanted)
+        tx_columns = set(targets.columns) | (hist_columns or set())
+        logins = login_columns = None
+        if self.logins is not None:
+            logins, login_columns = self.logins.select_prepared(wanted)
+            if logins is None:  # no login selected: all the columns logins ever came with
+                logins, login_columns = self.logins.prepared_empty(), set(self.logins.columns)
+        cols = Columns.of(tx_columns, login_columns, self.wallets)
+        unique = self.tx.unique and self.tx.fresh(targets["transaction_id"].tolist())
+        return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index,
+                                    unique), tgt
 
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
-        history, logins = self._context(targets)
-        out = build_features(targets, history=history, wallets=self.wallets, logins=logins,
-                             geo=self.geo)
-        self.add_history(targets)
+        out, prepared = self._features(targets)
+        self.add_history(targets, prepared)
         return out
 
     def detect(self, targets: pd.DataFrame) -> pd.DataFrame:
         """`detect` of a micro-batch against the retained events; then retains it."""
-        history, logins = self._context(targets)
         late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
         if late:
             logger.warning("%d rows are older than events already scored; batch order may differ", late)
-        out = detect(self.bundle, targets, history, self.wallets, logins, link=False, geo=self.geo)
-        self.add_history(targets)
+        features, prepared = self._features(targets)
+        out = detect_features(self.bundle, targets, features, link=False)
+        self.add_history(targets, prepared)
         return out
 
     def evict(self, force: bool = False) -> None:

@@ -1,0 +1,60 @@
+"""The packed forest's walk compiled with numba, when numba is there.
+
+`forest_walk()` returns the compiled walk, or None where numba is missing or cannot compile it
+(the caller then walks in numpy, `PackedForest`'s own path). numba is imported on first use,
+never at import time, and the compiled code is cached on disk (`cache=True`), so only the first
+process on a machine pays the compile. The walk is the numpy walk's arithmetic exactly: the same
+float32 inputs compared with the float64 thresholds, the leaves' addends summed per row in tree
+order, so scores are bit for bit the same (tests/model/test_compiled.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+# Set to 1 to walk in numpy even where numba is installed (a comparison, or a broken install).
+DISABLE_ENV = "WALLET_MONITOR_NO_NUMBA"
+_WALK: list = []  # [the compiled walk or None], filled on first use
+
+
+def forest_walk():
+    """The compiled walk `(X32, left, right, feature, threshold, leaf_depth, levels) -> depths`,
+    or None."""
+    if not _WALK:
+        _WALK.append(None if os.environ.get(DISABLE_ENV) == "1" else _compile())
+    return _WALK[0]
+
+
+def _compile():
+    try:
+        import numba
+        import numpy as np
+    except ImportError:
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def walk(X, left, right, feature, threshold, leaf_depth, levels):  # pragma: no cover - jit
+        n, n_trees = X.shape[0], left.shape[0]
+        depths = np.zeros(n)
+        for k in range(n_trees):  # tree by tree (its nodes stay in cache); rows add in tree order
+            lk, rk, fk, tk = left[k], right[k], feature[k], threshold[k]
+            for r in range(n):
+                node = 0
+                for _ in range(levels):
+                    nxt = lk[node] if np.float64(X[r, fk[node]]) <= tk[node] else rk[node]
+                    if nxt == node:  # a leaf points at itself
+                        break
+                    node = nxt
+                depths[r] += leaf_depth[k, node]
+        return depths
+
+    try:  # compile (or load from the cache) now, so a failure falls back here, not mid-stream
+        walk(np.zeros((1, 1), np.float32), *(np.zeros((1, 1), np.intp),) * 3,
+             np.zeros((1, 1)), np.zeros((1, 1)), 1)
+    except Exception as exc:  # noqa: BLE001 - any numba failure means: walk in numpy
+        logger.warning("numba could not compile the forest walk (%s); walking in numpy", exc)
+        return None
+    return walk
