@@ -10,10 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 import feature_engineering
 import train_model
@@ -80,7 +82,8 @@ class AlertApiServer:
     def __init__(self, db, log, api_key: str | None = None, port: int | None = None,
                  timeout: float = 30.0, args: tuple[str, ...] = ()) -> None:
         self.port = _free_port() if port is None else port
-        self.db, self.log = Path(db), Path(log)
+        self.db = db if "://" in str(db) else Path(db)  # a database URL or an SQLite file
+        self.log = Path(log)
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_key = api_key
         self.headers = {"X-API-Key": api_key} if api_key else {}
@@ -178,6 +181,45 @@ def keyed_alert_api_server(tmp_path_factory):
     server = AlertApiServer(tmp / "alerts.db", tmp / "alert_api.log", api_key=ALERT_API_TEST_KEY)
     yield server
     server.stop()
+
+
+# ---- PostgreSQL: the machine's real server -------------------------------------------------
+# One database per test session (DROP DATABASE forces a checkpoint: seconds each on a busy
+# machine), and in it one schema per test (search_path in the URL), dropped after the test.
+
+PG_SERVER = os.environ.get("WM_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def pg_admin(database: str = "test") -> sa.Engine:
+    """An autocommit engine on the machine's PostgreSQL (CREATE/DROP DATABASE need one)."""
+    return sa.create_engine(f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/{database}",
+                            isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    """A database of this test session on the machine's PostgreSQL, dropped at the end."""
+    name = f"wm_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = pg_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A ``postgresql://`` URL of an empty schema of its own (dropped after the test)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_admin(pg_database)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    yield f"{PG_SERVER}/{pg_database}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
 
 
 # ---- the chain on small data: features and a trained default model ---------------------------

@@ -21,7 +21,7 @@ from tests.api.helpers import alert as _alert
 from tests.api.helpers import second_store, served
 from wallet_monitor.api.app import create_app
 from wallet_monitor.api.config import MAX_BODY_BYTES
-from wallet_monitor.api.sqlite_store import SqliteAlertStore
+from wallet_monitor.api.sql_store import SqlAlertStore
 from wallet_monitor.paths import ROOT
 
 # ---- a real uvicorn ------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_real_server_keeps_alerts_across_a_restart(start_alert_api, tmp_path: Pa
 
 def test_cli_binds_loopback_by_default() -> None:
     args = alert_api._parse_args([])
-    assert (args.host, args.db) == ("127.0.0.1", alert_api.DEFAULT_DB)
+    assert (args.host, args.db) == ("127.0.0.1", str(alert_api.DEFAULT_DB))
 
 
 # ---- another process holds the write lock (issue 19, finding 3) ----------------------------------
@@ -194,7 +194,7 @@ def test_a_write_that_cannot_get_the_lock_is_503_with_retry_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    store = partial(SqliteAlertStore, db_path, busy_timeout_ms=300)
+    store = partial(SqlAlertStore, db_path, busy_timeout_ms=300)
     with served(create_app(db_path, open_store=store)) as c:
         assert c.post("/alert", json=_alert("T0")).status_code == 201
         with _lock_held_by_another_process(db_path):
