@@ -12,8 +12,9 @@ alone, and the store begins each transaction itself, a write with ``BEGIN IMMEDI
 (``begin_write``) so that it takes the write lock up front instead of failing to upgrade a read
 snapshot later.
 
-PostgreSQL: a bounded pool per process (``PG_POOL_SIZE`` + ``PG_POOL_OVERFLOW``), connections
-checked before use so that a restarted server costs no failed request once it is back.
+PostgreSQL: a bounded pool per process (``PG_POOL_SIZE`` + ``PG_POOL_OVERFLOW``). Connections are
+not pinged before each use (a round trip per request): after a server restart the first request
+of each process fails (503, retried by the client) and SQLAlchemy then replaces the whole pool.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ PG_POOL_OVERFLOW = 10
 # A request waits this long for a free pooled connection before it is a 503.
 PG_POOL_TIMEOUT_S = 5.0
 PG_CONNECT_TIMEOUT_S = 3
+# Replace a pooled connection after an hour: no firewall or proxy keeps an idle one for ever.
+PG_POOL_RECYCLE_S = 3600
 # SQLITE_BUSY and SQLITE_LOCKED (primary result codes): another connection holds a lock.
 _BUSY_CODES = (5, 6)
 # The execution option naming the statement that begins an SQLite transaction (None: none).
@@ -79,7 +82,7 @@ def create_engine(url: URL, busy_timeout_ms: int = BUSY_TIMEOUT_MS, pool_size: i
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(
             url, pool_size=pool_size or PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW,
-            pool_timeout=PG_POOL_TIMEOUT_S, pool_pre_ping=True,
+            pool_timeout=PG_POOL_TIMEOUT_S, pool_recycle=PG_POOL_RECYCLE_S,
             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
         )
     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
