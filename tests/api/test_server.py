@@ -96,7 +96,7 @@ def test_cli_help() -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--db" in r.stdout and "--log-file" in r.stdout
     for flag in ("--allowed-host", "--timeout-keep-alive", "--timeout-headers", "--timeout-body",
-                 "--limit-concurrency"):
+                 "--limit-concurrency", "--workers"):
         assert flag in r.stdout
 
 
@@ -110,6 +110,26 @@ def test_cli_unusable_db_path_is_one_line_error(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert r.stderr.strip().splitlines()[-1].startswith("alert_api.py: error: cannot open database")
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("db", "says"), [
+    ("mysql://u@127.0.0.1/alerts", "unsupported database 'mysql'"),
+    ("postgresql://postgres@127.0.0.1:{port}/alerts", "127.0.0.1"),  # nobody listens there
+])
+def test_cli_unusable_db_url_is_one_line_error(
+    db: str, says: str, free_port: int, capsys: pytest.CaptureFixture
+) -> None:
+    assert alert_api.main(["--port", "0", "--db", db.format(port=free_port)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alert_api.py: error: cannot open database")
+    assert says in err[0]
+
+
+def test_cli_workers_must_be_positive(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        alert_api.main(["--workers", "0"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(": error: --workers must be at least 1, got 0")
 
 
 def test_real_server_keeps_alerts_across_a_restart(start_alert_api, tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from wallet_monitor.api import migrate
 from wallet_monitor.api.config import DEFAULT_PAGE, HISTOGRAM_BINS
@@ -159,7 +158,7 @@ def _histogram_bin(dialect: str, bins: int) -> sa.ColumnElement:
 class SqlAlertStore(AlertStore):
     """The alerts in the database ``db`` names (a URL or an SQLite file path), through a pool.
 
-    Opening brings the database to the current schema unless ``migrate=False`` (alert_api.py
+    Opening brings the database to the current schema unless ``migrate_schema=False`` (alert_api.py
     migrates once before forking workers) and raises ``StoreError`` (or ``OSError`` for an
     SQLite folder that cannot be made) when it cannot. ``checkpoint_seconds=None`` runs no
     checkpointer (SQLite), for a short-lived store.
@@ -201,7 +200,9 @@ class SqlAlertStore(AlertStore):
                 # The event loop's own connection: used only under _write_lock, never waits.
                 self._now_engine = create_engine(self.url, busy_timeout_ms=0, pool_size=1)
                 self._now_conn = self._now_engine.connect()
-        except SQLAlchemyError as exc:
+        except self._errors as exc:
+            if self._now_engine is not None:
+                self._now_engine.dispose()
             self.engine.dispose()
             raise StoreError(reason(exc)) from exc
         self._stop = threading.Event()
