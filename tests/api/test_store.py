@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from tests.api.conftest import both_backends
 from tests.api.helpers import Http, second_store, served
@@ -28,6 +30,7 @@ from wallet_monitor.api.store import (
     StoreError,
     TransitionNotAllowed,
 )
+from wallet_monitor.api.tables import metadata
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -272,3 +275,31 @@ def test_a_store_made_before_migrations_is_upgraded_in_place(tmp_path: Path) -> 
         assert store.history(1, limit=1)[0] == [updated["history"][-1]]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrate.head(),)]
+
+
+def _drift(engine: sa.Engine) -> list:
+    """What Alembic's autogenerate would change to make the database match tables.metadata."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True})
+        return compare_metadata(context, metadata)
+
+
+def test_the_migrations_build_exactly_the_tables_module(db: str | Path) -> None:
+    # A table or column added to tables.py without a revision (or the reverse) fails here.
+    engine = _engine(db)
+    migrate.upgrade(engine)
+    assert _drift(engine) == []
+    engine.dispose()
+
+
+def test_an_adopted_store_differs_only_in_type_names_sqlite_treats_alike(tmp_path: Path) -> None:
+    db = tmp_path / "alerts.db"
+    shutil.copy(DATA / "alerts_v0.db", db)
+    engine = _engine(db)
+    migrate.upgrade(engine)
+    # REAL and DOUBLE have the same (REAL) affinity; INTEGER PRIMARY KEY is the rowid, never null.
+    changes = sorted((op[0], op[3]) for diff in _drift(engine) for op in diff)
+    assert changes == [("modify_nullable", "id"), ("modify_type", "amount"),
+                       ("modify_type", "fraud_score")]
+    engine.dispose()
