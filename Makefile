@@ -14,6 +14,9 @@ SEED   ?= 42
 MODEL  ?= iforest
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
+# The alert database: a file or a URL (postgresql://USER@HOST:PORT/DBNAME); workers need PostgreSQL.
+API_DB ?= $(DATA)/alerts.db
+API_WORKERS ?= 1
 LIVE_RATE ?= 200
 LIVE_ROWS ?= 6000
 # A MaxMind GeoIP2/GeoLite2 Country or City file to locate IP addresses with (default: bundled).
@@ -54,13 +57,13 @@ detect: $(MODELS)/fraud_model.pkl api-start
 
 # The alert API in the foreground (Ctrl-C stops it).
 api: $(STAMP)
-	$(PY) alert_api.py --host $(API_HOST) --port $(API_PORT) --db $(DATA)/alerts.db
+	$(PY) alert_api.py --host $(API_HOST) --port $(API_PORT) --db $(API_DB) --workers $(API_WORKERS)
 
 # The alert API in the background, unless one already answers on $(API_URL).
 api-start: $(STAMP)
 	@mkdir -p $(DATA)
 	@if $(HEALTHY) 2>/dev/null; then echo "alert API already running at $(API_URL)"; else \
-	  nohup $(PY) alert_api.py --host $(API_HOST) --port $(API_PORT) --db $(DATA)/alerts.db \
+	  nohup $(PY) alert_api.py --host $(API_HOST) --port $(API_PORT) --db $(API_DB) --workers $(API_WORKERS) \
 	    > $(DATA)/alert_api.log 2>&1 & echo $$! > $(DATA)/alert_api.pid; \
 	  for i in $$(seq 100); do $(HEALTHY) 2>/dev/null && break; sleep 0.1; done; \
 	  $(HEALTHY) || { echo "alert API did not start; see $(DATA)/alert_api.log" >&2; exit 1; }; \

@@ -1,12 +1,14 @@
-"""Alert API: receives flagged transactions, stores them in SQLite, serves the dashboard.
+"""Alert API: receives flagged transactions, stores them (SQLite or PostgreSQL), serves the dashboard.
 
 The API itself is the package ``wallet_monitor.api`` (``create_app``; the storage and its
-durability are described in ``wallet_monitor/api/sqlite_store.py``); this script only parses
-the command line, checks the database opens and runs uvicorn.
+durability are described in ``wallet_monitor/api/sql_store.py`` and ``database.py``); this
+script only parses the command line, brings the database to the current schema (once, before
+any worker starts) and runs uvicorn: one process, or ``--workers N`` on PostgreSQL.
 
-Run: ``python alert_api.py [--host 127.0.0.1] [--port 8000] [--db PATH] [--log-file PATH]
-[--allowed-host NAME ...] [--timeout-headers S] [--timeout-body S] [--limit-concurrency N]``.
-The threat model and the limits are in docs/SECURITY.md.
+Run: ``python alert_api.py [--host 127.0.0.1] [--port 8000] [--db PATH|sqlite:///PATH|
+postgresql://USER@HOST:PORT/DBNAME] [--workers N] [--log-file PATH] [--allowed-host NAME ...]
+[--timeout-headers S] [--timeout-body S] [--limit-concurrency N]``.
+The threat model and the limits are in docs/SECURITY.md; several hosts in docs/DEPLOY.md.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from wallet_monitor.api.app import create_app
+from wallet_monitor.api.app import WorkerApp, create_app
 from wallet_monitor.api.config import (
     API_KEY_ENV,
     DEFAULT_BODY_TIMEOUT_S,
@@ -28,8 +30,9 @@ from wallet_monitor.api.config import (
     DEFAULT_LIMIT_CONCURRENCY,
     DEFAULT_PORT,
 )
-from wallet_monitor.api.server import ServerLimits, serve
-from wallet_monitor.api.sqlite_store import SqliteAlertStore
+from wallet_monitor.api.database import DatabaseUrlError, database_url
+from wallet_monitor.api.server import ServerLimits, serve, serve_workers
+from wallet_monitor.api.sql_store import SqlAlertStore
 from wallet_monitor.api.store import StoreError
 from wallet_monitor.cli import CliParser, UserError, report, setup_logging
 
@@ -44,7 +47,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = CliParser(description="Serve the alert API and dashboard.")
     parser.add_argument("--host", default=DEFAULT_HOST, help="bind address (default %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file (default %(default)s)")
+    parser.add_argument("--db", default=str(DEFAULT_DB),
+                        help="SQLite file, sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME "
+                             "(default %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes on the one port (PostgreSQL only; default 1)")
     parser.add_argument("--log-file", type=Path, help="also append the log to this file")
     parser.add_argument("--access-log", action="store_true",
                         help="log every request (off by default: each stored alert is logged anyway)")
@@ -63,6 +70,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         metavar="N", help="answer 503 while this many connections are open "
                                           "(default %(default)s)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
     for flag in ("timeout_keep_alive", "timeout_headers", "timeout_body", "limit_concurrency"):
@@ -78,10 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         return report(PROG, exc)
     try:
-        # Fail here with one line rather than with a traceback in the server's lifespan.
-        SqliteAlertStore(args.db, checkpoint_seconds=None).close()
-    except (OSError, StoreError) as exc:
+        url = database_url(args.db)
+        # Migrate here, once, before any worker starts; and fail with one line rather than
+        # with a traceback in the server's lifespan.
+        SqlAlertStore(args.db, checkpoint_seconds=None).close()
+    except (DatabaseUrlError, OSError, StoreError) as exc:
         return report(PROG, f"cannot open database {args.db}: {exc}")
+    workers = args.workers
+    if workers > 1 and url.get_backend_name() == "sqlite":
+        logger.warning("--workers %d needs PostgreSQL: SQLite takes one writer at a time, so "
+                       "more processes would only queue for its lock; running one", workers)
+        workers = 1
     if args.host not in LOOPBACK_HOSTS and not os.environ.get(API_KEY_ENV):
         logger.warning("listening on %s without ALERT_API_KEY: anyone who can reach it can "
                        "read and change alerts", args.host)
@@ -91,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("dashboard at http://%s:%d/", args.host, args.port)
     limits = ServerLimits(keep_alive=args.timeout_keep_alive, headers=args.timeout_headers,
                           body=args.timeout_body, concurrency=args.limit_concurrency)
-    app = create_app(args.db, allowed_hosts=[args.host, *args.allowed_host])
-    serve(app, args.host, args.port, limits,
-          log_config=None,  # setup_logging's format covers uvicorn's records too
-          access_log=args.access_log)
+    allowed = (args.host, *args.allowed_host)
+    options = {"log_config": None,  # setup_logging's format covers uvicorn's records too
+               "access_log": args.access_log}
+    if workers > 1:
+        serve_workers(WorkerApp(args.db, allowed, args.log_file), workers, args.host, args.port,
+                      limits, **options)
+    else:
+        serve(create_app(args.db, allowed_hosts=allowed), args.host, args.port, limits, **options)
     return 0
 
 

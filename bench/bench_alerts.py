@@ -1,15 +1,18 @@
-"""Load benchmark of the alert API against a real uvicorn on a free loopback port.
+"""Load benchmark of the alert API against real uvicorn servers on free loopback ports.
 
-Scenarios (each against a fresh database, bounded in time):
-  single   concurrent clients, one alert per POST /alert, keep-alive sessions
+Servers, each on a fresh database, in one run: SQLite at BASE_COMMIT (a temporary git worktree:
+the store before SQLAlchemy), SQLite now, PostgreSQL with 2 and 4 workers (fresh databases on
+--pg, dropped afterwards); or only ``--db URL [--workers N]``. Scenarios on each, bounded in time:
   batch    concurrent clients, BATCH_SIZE alerts per POST /alert
+  single   concurrent clients, one alert per POST /alert, keep-alive sessions
+  one      one client, one alert per POST, one at a time (posts/s and p99)
   rate     single posts at a fixed offered rate; latency counted from the scheduled send time
-  baseline the prototype's shape: a receiver that only prints each alert, one requests.post at a
-           time without a session
-Then the database must hold exactly the alerts that got a 2xx answer.
+and once: the prototype's shape, a receiver that only prints each alert, one requests.post at a
+time without a session. Then each database must hold exactly the alerts that got a 2xx answer.
 
-Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 10]``. Figures are noisy on a shared
-2-core machine: client and server compete for the same cores.
+Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 6]``, or ``... --db postgresql://
+postgres@127.0.0.1:5432/DB --workers 4``. Figures are noisy on a shared 2-core machine:
+client and server compete for the same cores.
 """
 
 from __future__ import annotations
@@ -18,20 +21,22 @@ import argparse
 import itertools
 import json
 import logging
+import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIO_SECONDS = 10.0
+SCENARIO_SECONDS = 6.0
 BASELINE_SECONDS = 5.0
 SINGLE_CLIENTS = 8
 BATCH_CLIENTS = 4
@@ -39,7 +44,11 @@ BATCH_SIZE = 500
 FIXED_RATE = 100.0
 RATE_WORKERS = 4
 REQUEST_TIMEOUT = 30.0
-GOALS = {"batch_per_s": 5000.0, "single_per_s": 500.0, "rate_p99_ms": 50.0}
+GOALS = {"batch_per_s": 5000.0, "batch_4_workers_per_s": 20000.0, "single_per_s": 500.0,
+         "rate_p99_ms": 50.0}
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_WORKERS = (2, 4)
+BASE_COMMIT = "2023f36"  # the SQLite store before SQLAlchemy (issue 21)
 
 logger = logging.getLogger("bench_alerts")
 
@@ -266,42 +275,167 @@ def _report(name: str, run: _Run, requests_label: str = "req") -> float:
     return per_s
 
 
-def _stored_ids(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [r[0] for r in conn.execute("SELECT transaction_id FROM alerts")]
+def _stored_ids(db: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(_sa_url(db), poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT transaction_id FROM alerts")]
+    engine.dispose()
+    return ids
+
+
+def _sa_url(db: str) -> str:
+    if "://" not in db:
+        return f"sqlite:///{db}"
+    return db.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@dataclass
+class _Setup:
+    """One server to measure: which code (a checkout), which database, how many workers."""
+
+    label: str
+    db: str
+    workers: int = 1
+    checkout: Path = ROOT
+
+
+@dataclass
+class _Result:
+    setup: _Setup
+    runs: dict[str, _Run]
+    peak_mb: float | None
+    ok: bool
+
+
+def _measure(setup: _Setup, seconds: float, tmp_dir: Path) -> _Result:
+    """Start `alert_api.py` of `setup`, run every scenario against it, check the database."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, str(setup.checkout / "alert_api.py"), "--port", str(port),
+           "--db", setup.db]
+    if setup.workers > 1:
+        cmd += ["--workers", str(setup.workers)]
+    logger.info("%s: alert_api.py on %s", setup.label, base)
+    # Its own checkout's package first (the venv's editable install is another checkout).
+    env = {**os.environ, "PYTHONPATH": str(setup.checkout)}
+    with open(tmp_dir / f"api-{port}.log", "ab") as log:
+        api = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=setup.checkout, env=env)
+    runs: dict[str, _Run] = {}
+    try:
+        _wait_ready(f"{base}/health", api, timeout=60)
+        url = f"{base}/alert"
+        runs["batch"] = _closed_loop(url, "B", BATCH_CLIENTS, BATCH_SIZE, seconds)
+        runs["single"] = _closed_loop(url, "S", SINGLE_CLIENTS, 1, seconds)
+        runs["one"] = _closed_loop(url, "O", 1, 1, seconds)
+        runs["rate"] = _fixed_rate(url, "R", FIXED_RATE, seconds)
+        peak_mb = _peak_rss_mb(api.pid) if setup.workers == 1 else None
+    finally:
+        _stop(api)
+    stored = _stored_ids(setup.db)
+    accepted = set().union(*(r.accepted for r in runs.values()))
+    missing, unexpected = accepted - set(stored), set(stored) - accepted
+    duplicates = len(stored) - len(set(stored))
+    print(f"  {setup.label}: database {len(stored):,} stored, {len(accepted):,} answered 2xx, "
+          f"{len(missing)} missing, {len(unexpected)} unexpected, {duplicates} duplicates")
+    return _Result(setup, runs, peak_mb, not (missing or unexpected or duplicates))
+
+
+@contextmanager
+def _checkout(commit: str) -> Iterator[Path]:
+    """The repository at `commit`, in a temporary git worktree removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=f"base-{commit}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", "--force", str(path), commit], cwd=ROOT,
+                   check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
+                       capture_output=True)
+
+
+@contextmanager
+def _pg_databases(server: str, n: int) -> Iterator[list[str]]:
+    """`n` fresh databases on the PostgreSQL `server`, dropped afterwards."""
+    import sqlalchemy as sa
+
+    names = [f"bench_alerts_{os.getpid()}_{k}" for k in range(n)]
+    admin = sa.create_engine(_sa_url(f"{server}/postgres"), isolation_level="AUTOCOMMIT",
+                             poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        for name in names:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield [f"{server}/{name}" for name in names]
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _table(results: list[_Result], seconds: float) -> None:
+    print()
+    print(f"alert API benchmark ({seconds:.0f} s per scenario; client and server share this "
+          f"machine's {os.cpu_count()} cores: noisy)")
+    for res in results:
+        print(f"{res.setup.label}:")
+        _report(f"  batch of {BATCH_SIZE}, {BATCH_CLIENTS} clients", res.runs["batch"], "batch")
+        _report(f"  single POST, {SINGLE_CLIENTS} clients", res.runs["single"])
+        _report("  single POST, one client", res.runs["one"])
+        _report(f"  single POST at {FIXED_RATE:.0f}/s offered", res.runs["rate"])
+        if res.peak_mb is not None:
+            print(f"  peak RSS {res.peak_mb:.0f} MB")
+
+
+def _rate(run: _Run) -> float:
+    return run.alerts / run.seconds if run.seconds else 0.0
+
+
+def _ratios(base: _Result, new: _Result) -> None:
+    for key, name in (("batch", "batched"), ("single", "single, 8 clients"), ("one", "single, one client")):
+        b, n = _rate(base.runs[key]), _rate(new.runs[key])
+        print(f"ratio {new.setup.label} / {base.setup.label}, {name}: {n / b:.2f}x" if b else "")
+    bp99, np99 = _pct(base.runs["one"].latencies, 0.99), _pct(new.runs["one"].latencies, 0.99)
+    print(f"p99 one client: {base.setup.label} {bp99:.2f} ms, {new.setup.label} {np99:.2f} ms")
+
+
+def _setups(args: argparse.Namespace, tmp_dir: Path, stack: ExitStack) -> list[_Setup]:
+    if args.db:
+        label = f"{'PostgreSQL' if args.db.startswith('postgres') else 'SQLite'}, {args.workers} worker(s)"
+        return [_Setup(label, args.db, args.workers)]
+    setups = []
+    if args.base_commit:
+        base = stack.enter_context(_checkout(args.base_commit))
+        setups.append(_Setup(f"SQLite at {args.base_commit}", str(tmp_dir / "base.db"), 1, base))
+    setups.append(_Setup("SQLite", str(tmp_dir / "alerts.db")))
+    pg = stack.enter_context(_pg_databases(args.pg, len(PG_WORKERS)))
+    setups += [_Setup(f"PostgreSQL, {w} workers", url, w) for w, url in zip(PG_WORKERS, pg, strict=True)]
+    return setups
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SCENARIO_SECONDS, help="per scenario")
     parser.add_argument("--baseline-seconds", type=float, default=BASELINE_SECONDS)
+    parser.add_argument("--db", help="measure only this database (a file or a URL)")
+    parser.add_argument("--workers", type=int, default=1, help="with --db: API worker processes")
+    parser.add_argument("--pg", default=PG_SERVER,
+                        help="PostgreSQL server of the comparison (default %(default)s)")
+    parser.add_argument("--base-commit", default=BASE_COMMIT,
+                        help="SQLite at this commit, measured in the same run ('' for none)")
     parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_receiver is not None:
         return _serve_baseline(args.baseline_receiver)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp, ExitStack() as stack:
         tmp_dir = Path(tmp)
-        db = tmp_dir / "alerts.db"
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        logger.info("starting alert_api.py on %s with %s", base, db)
-        api = _start(
-            [sys.executable, str(ROOT / "alert_api.py"), "--port", str(port), "--db", str(db)],
-            f"{base}/health", tmp_dir / "api.log",
-        )
-        try:
-            logger.info("single posts: %d clients, %.0f s", SINGLE_CLIENTS, args.seconds)
-            single = _closed_loop(f"{base}/alert", "S", SINGLE_CLIENTS, 1, args.seconds)
-            logger.info("batches of %d: %d clients, %.0f s", BATCH_SIZE, BATCH_CLIENTS, args.seconds)
-            batch = _closed_loop(f"{base}/alert", "B", BATCH_CLIENTS, BATCH_SIZE, args.seconds)
-            logger.info("single posts at %.0f/s for %.0f s", FIXED_RATE, args.seconds)
-            rate = _fixed_rate(f"{base}/alert", "R", FIXED_RATE, args.seconds)
-            peak_mb = _peak_rss_mb(api.pid)
-        finally:
-            _stop(api)
-
+        results = [_measure(setup, args.seconds, tmp_dir)
+                   for setup in _setups(args, tmp_dir, stack)]
         bport = _free_port()
         logger.info("baseline receiver on port %d, %.0f s", bport, args.baseline_seconds)
         receiver = _start(
@@ -313,37 +447,30 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             _stop(receiver)
 
-        stored = _stored_ids(db)
-        accepted = single.accepted | batch.accepted | rate.accepted
-
-    print()
-    print(f"alert API benchmark ({args.seconds:.0f} s per scenario, shared 2-core machine: noisy)")
-    single_per_s = _report(f"single POST, {SINGLE_CLIENTS} clients", single)
-    batch_per_s = _report(f"batch of {BATCH_SIZE}, {BATCH_CLIENTS} clients", batch, "batch")
-    _report(f"single POST at {FIXED_RATE:.0f}/s offered", rate)
-    base_per_s = _report("baseline: print-only, no session", baseline)
-    if peak_mb is not None:
-        print(f"alert API peak RSS {peak_mb:.0f} MB")
+    _table(results, args.seconds)
+    base_per_s = _report("prototype: print-only, no session", baseline)
+    ours = next((r for r in results if r.setup.checkout == ROOT and r.setup.workers == 1), results[0])
     if base_per_s:
-        print(f"ratio to baseline: single {single_per_s / base_per_s:.1f}x, "
-              f"batched {batch_per_s / base_per_s:.1f}x")
-    rate_p99 = _pct(rate.latencies, 0.99)
-    for label, ok in (
-        (f"batched >= {GOALS['batch_per_s']:,.0f} alerts/s", batch_per_s >= GOALS["batch_per_s"]),
-        (f"single >= {GOALS['single_per_s']:,.0f} alerts/s", single_per_s >= GOALS["single_per_s"]),
-        (f"p99 < {GOALS['rate_p99_ms']:.0f} ms at {FIXED_RATE:.0f}/s", rate_p99 < GOALS["rate_p99_ms"]),
-    ):
-        print(f"goal {label}: {'met' if ok else 'MISSED'}")
-
-    duplicates = len(stored) - len(set(stored))
-    missing = accepted - set(stored)
-    unexpected = set(stored) - accepted
-    print(f"database: {len(stored):,} stored, {len(accepted):,} answered 2xx, "
-          f"{len(missing)} missing, {len(unexpected)} unexpected, {duplicates} duplicates")
-    if missing or unexpected or duplicates:
-        print("database check FAILED: it must hold exactly the alerts that got a 2xx answer")
+        print(f"ratio to the prototype ({ours.setup.label}): single {_rate(ours.runs['single']) / base_per_s:.1f}x, "
+              f"batched {_rate(ours.runs['batch']) / base_per_s:.1f}x")
+    if len(results) > 1 and results[0].setup.checkout != ROOT:
+        _ratios(results[0], results[1])
+    for res in results:
+        if res.setup.checkout != ROOT:
+            continue
+        goal_batch = GOALS["batch_per_s"] if res.setup.workers < 4 else GOALS["batch_4_workers_per_s"]
+        for label, ok in (
+            (f"batched >= {goal_batch:,.0f} alerts/s", _rate(res.runs["batch"]) >= goal_batch),
+            (f"single (one client) >= {GOALS['single_per_s']:,.0f} posts/s",
+             _rate(res.runs["one"]) >= GOALS["single_per_s"]),
+            (f"p99 < {GOALS['rate_p99_ms']:.0f} ms at {FIXED_RATE:.0f}/s",
+             _pct(res.runs["rate"].latencies, 0.99) < GOALS["rate_p99_ms"]),
+        ):
+            print(f"goal {res.setup.label}, {label}: {'met' if ok else 'MISSED'}")
+    if not all(r.ok for r in results):
+        print("database check FAILED: each must hold exactly the alerts that got a 2xx answer")
         return 1
-    print("database check ok: exactly the alerts that got a 2xx answer")
+    print("database check ok: each holds exactly the alerts that got a 2xx answer")
     return 0
 
 

@@ -9,11 +9,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 import feature_engineering
 import train_model
@@ -80,7 +83,8 @@ class AlertApiServer:
     def __init__(self, db, log, api_key: str | None = None, port: int | None = None,
                  timeout: float = 30.0, args: tuple[str, ...] = ()) -> None:
         self.port = _free_port() if port is None else port
-        self.db, self.log = Path(db), Path(log)
+        self.db = db if "://" in str(db) else Path(db)  # a database URL or an SQLite file
+        self.log = Path(log)
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_key = api_key
         self.headers = {"X-API-Key": api_key} if api_key else {}
@@ -178,6 +182,95 @@ def keyed_alert_api_server(tmp_path_factory):
     server = AlertApiServer(tmp / "alerts.db", tmp / "alert_api.log", api_key=ALERT_API_TEST_KEY)
     yield server
     server.stop()
+
+
+# ---- PostgreSQL: the machine's real server -------------------------------------------------
+# One database per test session (DROP DATABASE forces a checkpoint: seconds each on a busy
+# machine), and in it one schema per test (search_path in the URL), dropped after the test.
+
+PG_SERVER = os.environ.get("WM_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def pg_admin(database: str = "test") -> sa.Engine:
+    """An autocommit engine on the machine's PostgreSQL (CREATE/DROP DATABASE need one)."""
+    return sa.create_engine(f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/{database}",
+                            isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    """A database of this test session on the machine's PostgreSQL, dropped at the end."""
+    name = f"wm_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = pg_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A ``postgresql://`` URL of an empty schema of its own (dropped after the test)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_admin(pg_database)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    yield f"{PG_SERVER}/{pg_database}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+PG_BIN = Path(os.environ.get("WM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of one test (``initdb`` + ``pg_ctl`` of the machine's binaries) on a
+    free port, to stop and start at will: a failed test never leaves the shared server down.
+
+    PostgreSQL refuses to run as root: as root, its commands run as the ``postgres`` user.
+    """
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="wm_pg_"))
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(self.dir, "postgres")
+        self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres",
+                  "--no-sync", "--no-instructions")
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self._as, str(PG_BIN / tool), *args], check=True, cwd=self.dir,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+                   " -c full_page_writes=off -c shared_buffers=16MB")
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-o", options,
+                  "-l", str(self.dir / "server.log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL server of this test alone (see ``PrivatePostgres``), removed after it."""
+    server = PrivatePostgres()
+    yield server
+    server.remove()
 
 
 # ---- the chain on small data: features and a trained default model ---------------------------

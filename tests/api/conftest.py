@@ -1,4 +1,9 @@
-"""Fixtures of the alert API tests: a database path and an in-process app served on it."""
+"""Fixtures of the alert API tests: a database and an in-process app served on it.
+
+``db`` is the SQLite file ``db_path`` here; test_store.py and test_routes.py override it with
+one parametrized over SQLite and PostgreSQL (``both_backends``), so every behaviour they check
+holds on both.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,18 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
+def db(db_path: Path) -> str | Path:
+    """The database the app serves: a file path or a URL (``SqlAlertStore(db)`` opens it)."""
+    return db_path
+
+
+def both_backends(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
+    """``db`` for ``request.param``: "sqlite" (``db_path``) or "postgresql" (``pg_url``)."""
+    return db_path if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def client(db: str | Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with served(create_app(db_path)) as c:
+    with served(create_app(db)) as c:
         yield c

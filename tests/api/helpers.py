@@ -14,7 +14,7 @@ import uvicorn
 
 from tests.conftest import _free_port
 from wallet_monitor.api.config import MAX_PAGE
-from wallet_monitor.api.sqlite_store import SqliteAlertStore
+from wallet_monitor.api.sql_store import SqlAlertStore
 
 
 class Http(requests.Session):
@@ -59,19 +59,19 @@ def alert(tx: str = "T1", wallet: str = "W1", score: float = 0.5, **extra) -> di
 
 
 @contextmanager
-def second_store(db_path: Path) -> Iterator[SqliteAlertStore]:
-    """Another store on the same file, as another process would open it."""
-    store = SqliteAlertStore(db_path, checkpoint_seconds=None)
+def second_store(db: str | Path) -> Iterator[SqlAlertStore]:
+    """Another store on the same database, as another process would open it."""
+    store = SqlAlertStore(db, checkpoint_seconds=None)
     try:
         yield store
     finally:
         store.close()
 
 
-def stored(db_path: Path) -> list[str]:
+def stored(db: str | Path) -> list[str]:
     """Every stored transaction_id in the order stored, read by a second store (committed only)."""
     ids: list[str] = []
-    with second_store(db_path) as store:
+    with second_store(db) as store:
         cursor = None
         while True:
             items, cursor = store.query(limit=MAX_PAGE, before_id=cursor)

@@ -1,5 +1,6 @@
 """Alert API endpoints (wallet_monitor/api/routes.py): every endpoint over HTTP to a real uvicorn
-on a loopback port, in this process, on a temporary SQLite file; the API key (deps.py)."""
+on a loopback port, in this process, on a temporary SQLite file and on a schema of the machine's
+PostgreSQL; the API key (deps.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import both_backends
 from tests.api.helpers import Http, served
 from tests.api.helpers import alert as _alert
 from tests.api.helpers import stored as _stored
@@ -22,17 +24,22 @@ from wallet_monitor.api.schemas import AlertOut
 KEY = "s3cret-key"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
+    return both_backends(request, db_path)
+
+
 # ---- POST /alert ---------------------------------------------------------------------------
 
 
-def test_prototype_minimal_body_is_stored(client: Http, db_path: Path) -> None:
+def test_prototype_minimal_body_is_stored(client: Http, db: str | Path) -> None:
     r = client.post("/alert", json={"wallet_id": "W7", "transaction_id": "T9", "fraud_score": -0.25})
     assert r.status_code == 201
     alert = AlertOut.model_validate(r.json())  # the contract's shape, field by field
     assert (alert.wallet_id, alert.transaction_id, alert.fraud_score) == ("W7", "T9", -0.25)
     assert (alert.severity, alert.status, alert.note) == ("low", "open", None)
     assert [(h.status, h.at) for h in alert.history] == [("open", alert.created_at)]
-    assert _stored(db_path) == ["T9"]
+    assert _stored(db) == ["T9"]
 
 
 def test_full_body_round_trips_through_get(client: Http) -> None:
@@ -56,7 +63,7 @@ def test_severity_follows_score(client: Http, score: float, severity: str) -> No
     assert client.post("/alert", json=_alert(score=score)).json()["severity"] == severity
 
 
-def test_retry_returns_existing_alert_and_stores_nothing(client: Http, db_path: Path) -> None:
+def test_retry_returns_existing_alert_and_stores_nothing(client: Http, db: str | Path) -> None:
     first = client.post("/alert", json=_alert("T1", score=0.5, model_version="m1"))
     # model_version is delivery metadata: a retry may differ there (other content is a 409)
     retries = [client.post("/alert", json=_alert("T1", score=0.5, model_version=f"m{i}"))
@@ -64,40 +71,40 @@ def test_retry_returns_existing_alert_and_stores_nothing(client: Http, db_path: 
     assert first.status_code == 201
     assert [r.status_code for r in retries] == [200, 200, 200]
     assert all(r.json() == first.json() for r in retries)  # the stored alert, not the retry's body
-    assert _stored(db_path) == ["T1"]
+    assert _stored(db) == ["T1"]
 
 
-def test_batch_reports_new_and_existing(client: Http, db_path: Path) -> None:
+def test_batch_reports_new_and_existing(client: Http, db: str | Path) -> None:
     client.post("/alert", json=_alert("T1"))
     batch = [_alert("T1"), _alert("T2"), _alert("T3")]
     r = client.post("/alert", json=batch)
     assert r.status_code == 200
     assert r.json() == {"created": ["T2", "T3"], "existing": ["T1"], "count": 3}
-    assert _stored(db_path) == ["T1", "T2", "T3"]
+    assert _stored(db) == ["T1", "T2", "T3"]
 
 
-def test_batch_retry_stores_nothing_new(client: Http, db_path: Path) -> None:
+def test_batch_retry_stores_nothing_new(client: Http, db: str | Path) -> None:
     batch = [_alert(f"T{i}") for i in range(5)]
     client.post("/alert", json=batch)
     again = client.post("/alert", json=batch).json()
     assert again["created"] == [] and again["existing"] == [f"T{i}" for i in range(5)]
-    assert len(_stored(db_path)) == 5
+    assert len(_stored(db)) == 5
 
 
-def test_batch_of_max_size_is_accepted(client: Http, db_path: Path) -> None:
+def test_batch_of_max_size_is_accepted(client: Http, db: str | Path) -> None:
     r = client.post("/alert", json=[_alert(f"T{i}") for i in range(MAX_BATCH)])
     assert r.status_code == 200 and len(r.json()["created"]) == MAX_BATCH
-    assert len(_stored(db_path)) == MAX_BATCH
+    assert len(_stored(db)) == MAX_BATCH
 
 
-def test_batch_with_one_invalid_item_stores_nothing(client: Http, db_path: Path) -> None:
+def test_batch_with_one_invalid_item_stores_nothing(client: Http, db: str | Path) -> None:
     body = b'[{"transaction_id": "T1", "wallet_id": "W", "fraud_score": 0.5},' \
            b' {"transaction_id": "T2", "wallet_id": "W", "fraud_score": NaN},' \
            b' {"transaction_id": "T3", "wallet_id": "W", "fraud_score": 0.7}]'
     r = client.post("/alert", content=body)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", 1, "fraud_score"]
-    assert _stored(db_path) == []
+    assert _stored(db) == []
 
 
 _LONG = "x" * 129
@@ -118,6 +125,9 @@ _BAD_BODIES = {
     "long type": (json.dumps(_alert(type="t" * 33)).encode(), 422),
     "long model version": (json.dumps(_alert(model_version="m" * 65)).encode(), 422),
     "score as string": (json.dumps(_alert(score="0.5")).encode(), 422),
+    # PostgreSQL's text cannot hold U+0000: refused on either database
+    "nul in an id": (json.dumps(_alert(tx="T\u0000")).encode(), 422),
+    "nul in reasons": (json.dumps(_alert(reasons="a\u0000b")).encode(), 422),
     "score as bool": (b'{"transaction_id": "T", "wallet_id": "W", "fraud_score": true}', 422),
     "wallet as number": (b'{"transaction_id": "T", "wallet_id": 12, "fraud_score": 0.5}', 422),
     "body is a number": (b"42", 422),
@@ -148,17 +158,17 @@ _BAD_BODIES = {
 
 @pytest.mark.parametrize(("body", "status"), _BAD_BODIES.values(), ids=_BAD_BODIES.keys())
 def test_bad_body_gets_4xx_json_and_stores_nothing(
-    client: Http, db_path: Path, body: bytes, status: int
+    client: Http, db: str | Path, body: bytes, status: int
 ) -> None:
     r = client.post("/alert", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == status
     assert r.headers["content-type"] == "application/json"
     assert r.json()["detail"]
-    assert _stored(db_path) == []
+    assert _stored(db) == []
 
 
 _ODD_GOOD_BODIES = {
-    "unicode and control characters": _alert("T\u00e9\U0001f600", "W\u202e\u0000x", 0.5),
+    "unicode and control characters": _alert("T\u00e9\U0001f600", "W\u202e\u0001\u001bx", 0.5),
     "null optional fields": _alert(timestamp=None, amount=None, type=None, reasons=None, model_version=None),
     "empty optional strings": _alert(timestamp="", type="", reasons=""),
     "huge finite score": _alert(score=1e308),
@@ -425,9 +435,9 @@ _PROTECTED = [("POST", "/alert"), ("GET", "/alerts"), ("GET", "/alerts/1"),
 
 
 @pytest.fixture
-def locked(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
+def locked(db: str | Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    with served(create_app(db_path, api_key=KEY)) as c:
+    with served(create_app(db, api_key=KEY)) as c:
         yield c
 
 
@@ -436,13 +446,13 @@ def locked(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
     "key", [None, "wrong", KEY + "x", ""], ids=["missing", "wrong", "longer", "empty"]
 )
 def test_protected_endpoint_needs_the_key(
-    locked: Http, db_path: Path, method: str, path: str, key: str | None
+    locked: Http, db: str | Path, method: str, path: str, key: str | None
 ) -> None:
     headers = {} if key is None else {"X-API-Key": key}
     r = locked.request(method, path, json=_alert(), headers=headers)
     assert r.status_code == 401
     assert r.json()["detail"]
-    assert _stored(db_path) == []
+    assert _stored(db) == []
 
 
 def test_right_key_opens_every_endpoint(locked: Http) -> None:

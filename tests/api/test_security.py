@@ -19,7 +19,7 @@ from tests.api.helpers import alert as _alert
 from tests.api.helpers import stored as _stored
 from wallet_monitor.api.app import create_app
 from wallet_monitor.api.config import HISTORY_INLINE
-from wallet_monitor.api.sqlite_store import SqliteAlertStore
+from wallet_monitor.api.sql_store import SqlAlertStore
 
 KEY = "s3cret-key"
 
@@ -199,7 +199,7 @@ def test_a_long_history_from_an_older_database_is_kept_and_paged(tmp_path: Path)
             " created_at, updated_at, history) VALUES ('T1', 'W1', 0.5, 'low', 'last', ?, ?, ?)",
             (entries[0]["at"], entries[-1]["at"], json.dumps(entries)),
         )
-    store = SqliteAlertStore(db, checkpoint_seconds=None)
+    store = SqlAlertStore(db, checkpoint_seconds=None)
     try:
         alert = store.get(1)
         assert alert["history"] == entries[-HISTORY_INLINE:]

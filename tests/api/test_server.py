@@ -21,7 +21,7 @@ from tests.api.helpers import alert as _alert
 from tests.api.helpers import second_store, served
 from wallet_monitor.api.app import create_app
 from wallet_monitor.api.config import MAX_BODY_BYTES
-from wallet_monitor.api.sqlite_store import SqliteAlertStore
+from wallet_monitor.api.sql_store import SqlAlertStore
 from wallet_monitor.paths import ROOT
 
 # ---- a real uvicorn ------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_cli_help() -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--db" in r.stdout and "--log-file" in r.stdout
     for flag in ("--allowed-host", "--timeout-keep-alive", "--timeout-headers", "--timeout-body",
-                 "--limit-concurrency"):
+                 "--limit-concurrency", "--workers"):
         assert flag in r.stdout
 
 
@@ -112,6 +112,26 @@ def test_cli_unusable_db_path_is_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(("db", "says"), [
+    ("mysql://u@127.0.0.1/alerts", "unsupported database 'mysql'"),
+    ("postgresql://postgres@127.0.0.1:{port}/alerts", "127.0.0.1"),  # nobody listens there
+])
+def test_cli_unusable_db_url_is_one_line_error(
+    db: str, says: str, free_port: int, capsys: pytest.CaptureFixture
+) -> None:
+    assert alert_api.main(["--port", "0", "--db", db.format(port=free_port)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alert_api.py: error: cannot open database")
+    assert says in err[0]
+
+
+def test_cli_workers_must_be_positive(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        alert_api.main(["--workers", "0"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(": error: --workers must be at least 1, got 0")
+
+
 def test_real_server_keeps_alerts_across_a_restart(start_alert_api, tmp_path: Path) -> None:
     db = tmp_path / "alerts.db"
     first = start_alert_api(db)
@@ -125,7 +145,7 @@ def test_real_server_keeps_alerts_across_a_restart(start_alert_api, tmp_path: Pa
 
 def test_cli_binds_loopback_by_default() -> None:
     args = alert_api._parse_args([])
-    assert (args.host, args.db) == ("127.0.0.1", alert_api.DEFAULT_DB)
+    assert (args.host, args.db) == ("127.0.0.1", str(alert_api.DEFAULT_DB))
 
 
 # ---- another process holds the write lock (issue 19, finding 3) ----------------------------------
@@ -194,7 +214,7 @@ def test_a_write_that_cannot_get_the_lock_is_503_with_retry_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ALERT_API_KEY", raising=False)
-    store = partial(SqliteAlertStore, db_path, busy_timeout_ms=300)
+    store = partial(SqlAlertStore, db_path, busy_timeout_ms=300)
     with served(create_app(db_path, open_store=store)) as c:
         assert c.post("/alert", json=_alert("T0")).status_code == 201
         with _lock_held_by_another_process(db_path):

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -20,9 +21,11 @@ from wallet_monitor.api.config import API_KEY_ENV, RETRY_AFTER_S
 from wallet_monitor.api.deps import ApiKey
 from wallet_monitor.api.docs import add_docs_assets, docs_router
 from wallet_monitor.api.guard import SecurityGuard
+from wallet_monitor.api.metrics import ApiMetrics, MetricsMiddleware
 from wallet_monitor.api.routes import ANSWERS, public_router, router
-from wallet_monitor.api.sqlite_store import SqliteAlertStore
+from wallet_monitor.api.sql_store import SqlAlertStore
 from wallet_monitor.api.store import AlertConflict, AlertStore, StoreError, log_conflict
+from wallet_monitor.cli import setup_logging
 from wallet_monitor.paths import STATIC_DIR
 
 logger = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
     # 503, not 500: the client's retry is safe (POST /alert is idempotent) and may succeed.
+    request.app.state.metrics.store_errors.inc()
     logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse({"detail": f"Database error: {exc}"}, status_code=503,
                         headers={"Retry-After": str(RETRY_AFTER_S)})
@@ -41,6 +45,7 @@ async def _conflict(request: Request, exc: AlertConflict) -> JSONResponse:
     for alert, stands in exc.pairs:
         log_conflict(alert, stands)
     ids = exc.transaction_ids
+    request.app.state.metrics.conflicts.inc(len(ids))
     return JSONResponse({"detail": f"Already stored with other content: {', '.join(ids)}",
                          "conflicts": ids}, status_code=409)
 
@@ -63,27 +68,28 @@ async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> 
 
 
 def create_app(
-    db_path: str | os.PathLike,
+    db: str | os.PathLike,
     api_key: str | None = None,
     *,
     static_dir: str | os.PathLike = STATIC_DIR,
     open_store: Callable[[], AlertStore] | None = None,
     allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
-    """The alert API over the SQLite file ``db_path`` (created at start-up if missing).
+    """The alert API over the database ``db``: a URL (``sqlite:///PATH``, ``postgresql://...``) or
+    an SQLite file path, created and brought to the current schema at start-up.
 
     ``api_key`` defaults to the ``ALERT_API_KEY`` environment variable; when set, every
     endpoint but ``/health``, ``/``, ``/static`` and the docs' own files needs it in the
     ``X-API-Key`` header (``/docs`` and ``/openapi.json`` included). ``static_dir`` holds the
     dashboard (``index.html`` is served at ``/``). ``open_store`` opens another ``AlertStore``
-    instead of ``SqliteAlertStore(db_path)``. ``allowed_hosts`` are Host names answered
+    instead of ``SqlAlertStore(db)``. ``allowed_hosts`` are Host names answered
     besides the loopback ones (``"*"``: any). Nothing is opened before start-up: building the
     app touches no file.
     """
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
     static_dir = Path(static_dir)
-    open_store = open_store or partial(SqliteAlertStore, Path(db_path))
+    open_store = open_store or partial(SqlAlertStore, db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +104,7 @@ def create_app(
     app = FastAPI(title="Wallet activity alert API", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.api_key = api_key.encode() if api_key else None
+    app.state.metrics = metrics = ApiMetrics()
     app.state.static_dir = static_dir
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(AlertConflict, _conflict)
@@ -111,4 +118,23 @@ def create_app(
     if static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=static_dir), name="static")
     app.add_middleware(SecurityGuard, allowed_hosts=tuple(allowed_hosts))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times refusals too
     return app
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    """``create_app`` as each worker process of ``alert_api.py --workers N`` builds it.
+
+    Picklable (uvicorn hands it to every worker it spawns), and called there: the worker sets up
+    its log, then serves a store that does not migrate (the parent did, once, before forking).
+    """
+
+    db: str
+    allowed_hosts: tuple[str, ...] = ()
+    log_file: Path | None = None
+
+    def __call__(self) -> FastAPI:
+        setup_logging(self.log_file)
+        return create_app(self.db, allowed_hosts=self.allowed_hosts,
+                          open_store=partial(SqlAlertStore, self.db, migrate_schema=False))

@@ -16,13 +16,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from wallet_monitor.api.config import DEFAULT_PAGE, MAX_BATCH, MAX_PAGE, RETRY_AFTER_S
 from wallet_monitor.api.deps import AlertPayload, StoreDep, UpdatePayload
+from wallet_monitor.api.metrics import CONTENT_TYPE
 from wallet_monitor.api.parsing import CURSOR_PATTERN, parse_cursor, parse_since
 from wallet_monitor.api.schemas import (
+    NO_NUL,
     AlertIn,
     AlertOut,
     AlertPage,
@@ -97,14 +99,20 @@ public_router = APIRouter(responses=answers(421))
         "type": "array", "items": _ALERT_SCHEMA, "minItems": 1, "maxItems": MAX_BATCH,
     }]}),
 )
-async def post_alert(store: StoreDep, payload: AlertPayload) -> JSONResponse:
+async def post_alert(request: Request, store: StoreDep, payload: AlertPayload) -> JSONResponse:
+    metrics = request.app.state.metrics
     if isinstance(payload, list):
+        metrics.received.inc(len(payload))
         result = await run_in_threadpool(store.add_many, payload)
+        metrics.stored.inc(len(result["created"]))
+        metrics.duplicates.inc(len(payload) - len(result["created"]))
         return JSONResponse(result, status_code=200)
+    metrics.received.inc()
     stored = store.try_add_now(payload)
     if stored is None:
         stored = await run_in_threadpool(store.add, payload)
     created, alert = stored
+    (metrics.stored if created else metrics.duplicates).inc()
     return JSONResponse(alert, status_code=201 if created else 200)
 
 
@@ -113,7 +121,7 @@ def list_alerts(
     store: StoreDep,
     status: Status | None = None,
     severity: Severity | None = None,
-    wallet_id: Annotated[str | None, Query(max_length=128)] = None,
+    wallet_id: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
     min_score: Annotated[float | None, Query(allow_inf_nan=False)] = None,
     since: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = DEFAULT_PAGE,
@@ -172,6 +180,12 @@ def health(store: StoreDep) -> JSONResponse:
         return JSONResponse({"status": "error", "database": problem}, status_code=503,
                             headers={"Retry-After": str(RETRY_AFTER_S)})
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+# Public, like /health: counts and latencies for a Prometheus scraper, no alert content.
+@public_router.get("/metrics", include_in_schema=False)
+def get_metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 @public_router.get("/", include_in_schema=False)

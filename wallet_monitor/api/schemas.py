@@ -47,6 +47,11 @@ def utc_now_iso() -> str:
     return utc_iso(datetime.now(UTC))
 
 
+# No U+0000 in any text: PostgreSQL's text cannot hold it, and no id, reason or note needs it
+# (a 422 on either database; the dashboard shows every other control character escaped).
+NO_NUL = r"^[^\x00]*$"
+
+
 class AlertIn(BaseModel):
     """One alert as a client posts it; unknown fields are ignored."""
 
@@ -54,14 +59,14 @@ class AlertIn(BaseModel):
     # literals) and 1e999 are rejected as non-finite instead of being stored.
     model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore")
 
-    transaction_id: Annotated[str, Field(min_length=1, max_length=128)]
-    wallet_id: Annotated[str, Field(min_length=1, max_length=128)]
+    transaction_id: Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
+    wallet_id: Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
     fraud_score: float
-    timestamp: Annotated[str | None, Field(max_length=64)] = None
+    timestamp: Annotated[str | None, Field(max_length=64, pattern=NO_NUL)] = None
     amount: Annotated[float | None, Field(ge=0)] = None
-    type: Annotated[str | None, Field(max_length=32)] = None
-    reasons: Annotated[str | None, Field(max_length=2000)] = None
-    model_version: Annotated[str | None, Field(max_length=64)] = None
+    type: Annotated[str | None, Field(max_length=32, pattern=NO_NUL)] = None
+    reasons: Annotated[str | None, Field(max_length=2000, pattern=NO_NUL)] = None
+    model_version: Annotated[str | None, Field(max_length=64, pattern=NO_NUL)] = None
 
 
 class HistoryEntry(BaseModel):
@@ -97,7 +102,7 @@ class AlertUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Status | None = None
-    note: Annotated[str | None, Field(max_length=2000)] = None
+    note: Annotated[str | None, Field(max_length=2000, pattern=NO_NUL)] = None
 
 
 class BatchResult(BaseModel):

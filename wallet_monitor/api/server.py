@@ -11,11 +11,15 @@ app only sees a request once its headers are complete.
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 from wallet_monitor.api.config import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -24,6 +28,7 @@ from wallet_monitor.api.config import (
     DEFAULT_LIMIT_CONCURRENCY,
     MAX_HEADER_BYTES,
 )
+from wallet_monitor.api.metrics import MULTIPROC_ENV
 
 
 @dataclass(frozen=True)
@@ -135,3 +140,18 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 def serve(app: Any, host: str, port: int, limits: ServerLimits, **kwargs: Any) -> None:
     """Run ``app`` until SIGINT or SIGTERM, with ``limits`` on every connection."""
     uvicorn.Server(LimitedConfig(app, host=host, port=port, limits=limits, **kwargs)).run()
+
+
+def serve_workers(app_factory: Callable[[], Any], workers: int, host: str, port: int,
+                  limits: ServerLimits, **kwargs: Any) -> None:
+    """Run ``workers`` processes of ``app_factory()`` on one socket until SIGINT or SIGTERM.
+
+    uvicorn's supervisor binds the socket here, spawns the workers (each builds its own app
+    from the picklable ``app_factory``), restarts one that dies, and on SIGTERM stops them all.
+    Every worker's metrics land in one fresh ``PROMETHEUS_MULTIPROC_DIR``, removed at the end.
+    """
+    config = LimitedConfig(app_factory, factory=True, host=host, port=port, limits=limits,
+                           workers=workers, **kwargs)
+    with tempfile.TemporaryDirectory(prefix="alert_api_metrics_") as metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir  # inherited by the workers, read at their import
+        Multiprocess(config, sockets=[config.bind_socket()]).run()

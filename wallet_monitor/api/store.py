@@ -1,17 +1,18 @@
 """The seam between the routes and a database: ``AlertStore``, its errors and shared helpers.
 
-The routes see only this interface, never a connection, so another database (a PostgreSQL store
-is planned) plugs in as another subclass without touching them. ``SqliteAlertStore``
-(sqlite_store.py) is the first implementation.
+The routes see only this interface, never a connection, so another store plugs in as another
+subclass without touching them. ``SqlAlertStore`` (sql_store.py) is the implementation, on
+SQLite or PostgreSQL.
 
 Every method returns JSON-ready dicts in the shape of the response models (``AlertOut``,
 ``BatchResult``, ``HistoryPage``, ``Stats``): the routes send them as they are, without a second
 validation. Every method may raise ``StoreError`` when the database fails; the app answers it
 with a 503 and Retry-After.
 
-What an implementation must provide (a second one, e.g. PostgreSQL, passes the same tests):
+What an implementation must provide (tests/api/test_store.py checks it on both databases):
 - idempotent writes by transaction_id, and ``AlertConflict`` (409) when a repeat's content
-  (``CONTENT_FIELDS``) differs from the stored alert's: the first alert stands;
+  (``CONTENT_FIELDS``) differs from the stored alert's: the first alert stands; also between
+  processes (several API workers on one database store each alert once);
 - an alert carries its latest ``HISTORY_INLINE`` triage entries and ``history_total``; every
   entry stays readable, newest first, through ``history`` (``inline_history`` shapes them);
 - blocking methods: the routes call them in the thread pool, never on the event loop, except

@@ -1,0 +1,58 @@
+"""The alert store's schema, in one SQLAlchemy ``MetaData``: the tables the store's SQL is built on.
+
+The database itself is created and upgraded by the Alembic revisions in ``migrations/versions``
+(``migrate.upgrade``), never by ``metadata.create_all``: a change here needs a new revision
+beside it (``alembic revision`` with ``script_location`` = wallet_monitor/api/migrations), so
+that a database made by an older version is upgraded in place. Another feature's tables (an
+outbox, say) belong here too, with their own revision.
+
+The same schema on SQLite and PostgreSQL: timestamps are ISO 8601 text (``utc_iso``: they sort
+as text, and ``since`` compares them as text), histories JSON text, scores double precision.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# 64-bit ids on PostgreSQL (BIGSERIAL); on SQLite, INTEGER PRIMARY KEY is the rowid itself.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# ISO 8601 text compared as bytes: PostgreSQL's locale collations may order punctuation otherwise.
+IsoTime = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+metadata = sa.MetaData()
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    # Unique: a repeat (a retry, or two workers receiving the same alert) is an insert that does
+    # nothing, so each transaction is stored once whichever process receives it.
+    sa.Column("transaction_id", sa.Text, nullable=False, unique=True),
+    sa.Column("wallet_id", sa.Text, nullable=False),
+    sa.Column("fraud_score", sa.Double, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.Text),
+    sa.Column("amount", sa.Double),
+    sa.Column("type", sa.Text),
+    sa.Column("reasons", sa.Text),
+    sa.Column("model_version", sa.Text),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", IsoTime, nullable=False),
+    sa.Column("updated_at", IsoTime, nullable=False),
+    # The latest HISTORY_INLINE triage entries (JSON, oldest first) and how many there are.
+    sa.Column("history", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("history_total", sa.Integer, nullable=False, server_default="1"),
+    sa.Index("alerts_wallet", "wallet_id"),
+    sa.Index("alerts_created", "created_at"),
+)
+
+# Every triage entry after the opening one (entry 1 is the alert's created_at), paged by seq.
+alert_history = sa.Table(
+    "alert_history", metadata,
+    sa.Column("alert_id", Id, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("at", IsoTime, nullable=False),
+    sqlite_with_rowid=False,
+)
