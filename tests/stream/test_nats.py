@@ -1,0 +1,172 @@
+"""The follower over NATS JetStream (the machine's server; a private one for its restart):
+sharded scoring equals batch with chains that cross shards, malformed messages, restarts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import _free_port, load_bench
+from wallet_monitor.features import load_logins, load_transactions, load_wallets
+from wallet_monitor.model import load_bundle
+from wallet_monitor.scoring import detect
+from wallet_monitor.stream import STREAM_DETECTIONS_NAME, STREAM_EPISODES_NAME
+from wallet_monitor.stream.nats_io import LoopThread, connect, delete_streams
+from wallet_monitor.stream.partition import parse_nats_url, partition_of
+from wallet_monitor.stream.publish import publish_events
+from wallet_monitor.stream.shard import follow_nats
+
+replay = load_bench("replay")
+NATS = "nats://127.0.0.1:4222"
+PARTITIONS = 8
+
+
+@pytest.fixture(scope="module")
+def bundle(chain):
+    return load_bundle(chain / "models" / "fraud_model.pkl")
+
+
+@pytest.fixture(scope="module")
+def batch(chain, bundle):
+    d = chain / "data"
+    out = detect(bundle, load_transactions(d / "new_transactions.csv"),
+                 load_transactions(d / "transactions.csv"), load_wallets(d / "wallets.csv"),
+                 load_logins(d / "logins.csv"))
+    return out.set_index("transaction_id")
+
+
+def _drop(url: str) -> None:
+    loop = LoopThread("nats-test")
+    try:
+        async def go():
+            nc = await connect(parse_nats_url(url), "wallet-monitor-test")
+            await delete_streams(nc.jetstream(), parse_nats_url(url))
+            await nc.close()
+        loop.run(go(), 30)
+    finally:
+        loop.stop()
+
+
+@pytest.fixture
+def stream_url():
+    """A stream name of its own on the machine's NATS, deleted afterwards."""
+    url = f"{NATS}/T{uuid.uuid4().hex[:10]}"
+    yield url
+    _drop(url)
+
+
+def _folder(chain, tmp_path) -> Path:
+    """A data folder with wallets, history and the logins before the holdout (the rest of the
+    holdout comes from the stream)."""
+    live = tmp_path / "live"
+    replay.prepare(chain / "data", live)
+    return live
+
+
+def _run_shard(live, bundle, url, shard, **kw):
+    return follow_nats(
+        bundle, url, live / f"shard{shard[0]}", shard=shard, partitions=PARTITIONS,
+        history=load_transactions(live / "transactions.csv"), wallets=load_wallets(live / "wallets.csv"),
+        logins=load_logins(live / "logins.csv"),
+        tx_columns=pd.read_csv(live / "transactions.csv", nrows=0).columns,
+        login_columns=pd.read_csv(live / "logins.csv", nrows=0).columns,
+        **{"max_idle": 1.5, "poll": 0.02, **kw})
+
+
+def _final(out_dir: Path) -> pd.DataFrame:
+    """Each transaction's last word in one shard's outputs (its rise, else its detection)."""
+    got = pd.read_csv(out_dir / STREAM_DETECTIONS_NAME, dtype={"transaction_id": str}).astype(
+        {"reasons": object}).set_index("transaction_id")
+    path = out_dir / STREAM_EPISODES_NAME
+    if path.exists() and path.stat().st_size:
+        raised = pd.read_csv(path, dtype={"transaction_id": str}).groupby("transaction_id").last()
+        cols = ["fraud_score", "is_anomaly", "reasons"]
+        got.loc[raised.index, cols] = raised[cols].astype({"reasons": object})
+    return got
+
+
+def _assert_like_batch(got: pd.DataFrame, batch: pd.DataFrame) -> None:
+    assert sorted(got.index) == sorted(batch.index)
+    want = batch.loc[got.index]
+    np.testing.assert_allclose(got["fraud_score"], want["fraud_score"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got["is_anomaly"].to_numpy(), want["is_anomaly"].to_numpy())
+    assert got["reasons"].fillna("").tolist() == want["reasons"].fillna("").tolist()
+
+
+def test_two_shards_score_like_the_batch_path_with_chains_that_cross_shards(
+        chain, bundle, batch, tmp_path, stream_url):
+    live = _folder(chain, tmp_path)
+    tx, logins = replay.holdout_events(chain / "data")
+    publish_events(stream_url, tx, logins, partitions=PARTITIONS)
+    results = {}
+    threads = [threading.Thread(target=lambda s=s: results.__setitem__(
+        s, _run_shard(live, bundle, stream_url, (s, 2), max_batch=40))) for s in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert sorted(results) == [0, 1]
+    parts = [_final(live / f"shard{s}") for s in (0, 1)]
+    assert not set(parts[0].index) & set(parts[1].index)  # each row scored by one shard
+    got = pd.concat(parts)
+    assert sum(r.scored for r in results.values()) == len(batch)
+    _assert_like_batch(got, batch)
+    # Rises in one shard made by a row that another shard scored: a cross-shard link.
+    shard_of = {t: s for s in (0, 1) for t in parts[s].index}
+    wallet = batch["wallet_id"].astype(str)
+    cross = [(t, s) for s in (0, 1) if (live / f"shard{s}" / STREAM_EPISODES_NAME).exists()
+             for t, via in pd.read_csv(live / f"shard{s}" / STREAM_EPISODES_NAME,
+                                       dtype={"transaction_id": str, "linked_to": str})[
+                 ["transaction_id", "linked_to"]].itertuples(index=False)
+             if shard_of.get(via, s) != s]
+    assert cross, "the data should hold an episode whose rows two shards score"
+    for t, s in cross:
+        assert partition_of(wallet[t], PARTITIONS) % 2 == s
+
+
+def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
+        chain, bundle, tmp_path, stream_url, caplog):
+    live = _folder(chain, tmp_path)
+    tx, logins = replay.holdout_events(chain / "data", limit=30)
+    bad_amount = tx.iloc[[5]].assign(transaction_id="bad-amount", amount="-3")
+    publish_events(stream_url, tx.iloc[:10], None, partitions=PARTITIONS)
+    publish_events(stream_url, bad_amount, None)
+
+    loop = LoopThread("nats-test")
+    address = parse_nats_url(stream_url)
+
+    async def garbage():
+        nc = await connect(address, "test")
+        js = nc.jetstream()
+        await js.publish(address.tx_subject(3), b"{not json")
+        await js.publish(address.tx_subject(4), b"[1, 2]")
+        await nc.close()
+    loop.run(garbage(), 30)
+    publish_events(stream_url, tx.iloc[10:], None)
+    stats = _run_shard(live, bundle, stream_url, (0, 1), max_idle=1.0)
+    assert stats.malformed == 3 and stats.scored == 30
+    assert "bad-amount" in " ".join(r for _, _, r in stats.malformed_lines) or any(
+        "amount" in r for _, _, r in stats.malformed_lines)
+
+    async def dead_letters():
+        nc = await connect(address, "test")
+        js = nc.jetstream()
+        info = await js.stream_info(address.stream, subjects_filter=address.invalid_subject)
+        await nc.close()
+        return info.state.subjects or {}
+    try:
+        assert loop.run(dead_letters(), 30).get(address.invalid_subject) == 3
+    finally:
+        loop.stop()
+    # Everything was acknowledged: a second run finds nothing to do.
+    again = _run_shard(live, bundle, stream_url, (0, 1), max_idle=0.5)
+    assert again.scored == 0 and again.malformed == 0

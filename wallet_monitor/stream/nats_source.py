@@ -1,0 +1,311 @@
+"""A follower's intake from NATS JetStream: one shard's partitions of a wallet-partitioned stream.
+
+Each partition p the shard owns is read by a durable pull consumer `wm-<p>` (filter
+`STREAM.*.<p>`: its transactions and logins). A poll fetches from all of them at once and
+hands over, in stream order, every message up to a bound B such that all of the shard's
+messages up to B are in (the rest wait in a buffer for the next poll): the shard reads its
+events in the order they were published. Messages are acknowledged in `commit`, once the
+follower has written, alerted and checkpointed them. On start each consumer is (re)created to
+begin after what was handled (its acknowledged floor, or the checkpoint where that is further):
+what was delivered but never acknowledged comes again, in order, at once, not after the
+acknowledgement wait; what was handled is replayed from the stream to rebuild the state.
+
+Transactions are messages on `STREAM.tx.<p>` whose sender's partition is p; the copy of a
+transfer on its receiver's partition is context (history for the receiver's features) unless
+the sender's partition is also this shard's. A message that is not a JSON object is bad (logged
+with its sequence number, counted, dead-lettered to STREAM.invalid, acknowledged). Scored rows of
+every shard arrive from STREAM_SCORED (`scored`), for the cross-shard episode links.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
+from wallet_monitor.stream.parse import RawRows
+from wallet_monitor.stream.partition import parse_nats_url, partition_of, shard_partitions
+from wallet_monitor.stream.source import Polled, TransactionSource
+
+logger = logging.getLogger(__name__)
+
+FETCH_WAIT_S = 0.05  # how long a poll waits on a partition with nothing new
+MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknowledged
+REPLAY_BATCH = 2000
+OP_TIMEOUT_S = 60.0  # a call into the NATS loop (long enough for a server restart)
+
+
+class NatsSource(TransactionSource):
+    """Shard `shard` of `shards` of the stream at `url` (nats://HOST:PORT/STREAM)."""
+
+    def __init__(self, url: str, shard: int = 0, shards: int = 1, *, partitions: int | None = None,
+                 ack_wait: float = 10.0, tx_columns=(), login_columns=(), context_logins=None):
+        self.address = parse_nats_url(url)
+        self.shard, self.shards, self.ack_wait = shard, shards, ack_wait
+        self.name = f"{self.address.stream} shard {shard}/{shards}"
+        self.has_logins, self.resumable = True, True
+        self.tx_columns, self.login_columns = list(tx_columns), list(login_columns)
+        self._context_logins = context_logins
+        self.invalid = 0  # messages that were no JSON object
+        self.pending = 0  # messages waiting in the consumers after the last poll
+        self.upto = 0  # every message of this shard up to this stream sequence is handed over
+        self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
+        self._unacked: dict[int, object] = {}  # handed over, not yet committed
+        self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
+        self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
+        self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
+        self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
+        self._loop = LoopThread(f"nats-{self.address.stream}-{shard}")
+        self._loop.run(self._connect(partitions), OP_TIMEOUT_S)
+
+    async def _connect(self, partitions):
+        self.nc = await connect(self.address, f"wallet-monitor-shard-{self.shard}-of-{self.shards}")
+        self.js = self.nc.jetstream()
+        self.partitions = await ensure_streams(self.js, self.address, partitions)
+        self.mine = shard_partitions(self.shard, self.shards, self.partitions)
+        self._mine = np.zeros(self.partitions, bool)
+        self._mine[self.mine] = True
+        self._subs: dict[int, object] = {}
+
+    # ------------------------------------------------------------------------ the interface
+
+    def owns(self, position: dict) -> bool:
+        return (position["stream"] == self.address.stream
+                and position["shard"] == [self.shard, self.shards]
+                and position["partitions"] == self.partitions)
+
+    def context(self) -> Iterator[RawRows]:
+        if self._context_logins is not None and len(self._context_logins):
+            frame = self._context_logins.astype(object)
+            yield self._rows("logins (history)", frame, np.arange(1, len(frame) + 1))
+
+    def replay(self, position: dict | None) -> Iterator[Polled]:
+        """What this shard handled before (each partition's acknowledged floor, or the checkpoint
+        `position` where that is further), as Polled chunks; then open the consumers after it."""
+        self._loop.run(self._floors(position), OP_TIMEOUT_S)
+        last = self._loop.run(self._last_seq(), OP_TIMEOUT_S)
+        top = min(max(self._done.values(), default=0), last)
+        if top > 0:
+            self._loop.run(self._open_replay(), OP_TIMEOUT_S)
+            seen = 0
+            while seen < top:
+                msgs = self._loop.run(self._replay_fetch(), OP_TIMEOUT_S)
+                if not msgs:
+                    break
+                seen = msgs[-1].metadata.sequence.stream
+                keep = [m for m in msgs if self._handled(m)]
+                yield self._split(keep, ack_bad=False)
+            self._loop.run(self._replay_sub.unsubscribe(), OP_TIMEOUT_S)
+        self.upto = top
+        self._loop.run(self._open_consumers(), OP_TIMEOUT_S)
+
+    def poll(self, max_rows: int) -> Polled:
+        msgs = self._loop.run(self._poll(max_rows), OP_TIMEOUT_S)
+        return self._split(msgs)
+
+    def position(self) -> dict:
+        return {"stream": self.address.stream, "shard": [self.shard, self.shards],
+                "partitions": self.partitions, "upto": self.upto}
+
+    def commit(self) -> None:
+        if self._unacked:
+            done, self._unacked = list(self._unacked.values()), {}
+            self._loop.run(self._ack(done), OP_TIMEOUT_S)
+        self._raw.clear()
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self.nc.close(), 10)
+        except Exception as exc:  # closing is best effort
+            logger.debug("closing NATS: %s", exc)
+        self._loop.stop()
+
+    # ---------------------------------------------------------------------- cross-shard use
+
+    def publish_scored(self, rows: list[dict], upto: int) -> None:
+        """This shard's scored rows (and that it has handled everything up to `upto`) for the
+        episode links of every shard; in chunks that stay under the message size limit."""
+        chunks = [rows[i:i + 1000] for i in range(0, len(rows), 1000)] or [[]]
+        self._loop.run(self._publish_scored(chunks, upto), OP_TIMEOUT_S)
+
+    def dead_letter(self, bad: list) -> None:
+        """Publish the messages behind `bad` [(name, seq, reason)] to STREAM.invalid."""
+        items = [(seq, reason, self._raw.get(seq, b"")) for _, seq, reason in bad]
+        if items:
+            self._loop.run(self._dead_letter(items), OP_TIMEOUT_S)
+
+    def start_scored(self) -> None:
+        """Start receiving every shard's scored rows, from the beginning of STREAM_SCORED."""
+        self._loop.run(self._subscribe_scored(), OP_TIMEOUT_S)
+
+    def consumer_pending(self) -> int:
+        return self.pending + len(self._buffer)
+
+    # -------------------------------------------------------------------------------- async
+
+    async def _last_seq(self) -> int:
+        return (await self.js.stream_info(self.address.stream)).state.last_seq
+
+    async def _floors(self, position):
+        ckpt = position["upto"] if position else 0
+        for p in self.mine:
+            try:
+                info = await self.js.consumer_info(self.address.stream, f"wm-{p}")
+                floor = info.ack_floor.stream_seq or 0
+            except NotFoundError:
+                floor = 0
+            self._done[p] = max(floor, ckpt)
+
+    def _handled(self, msg) -> bool:
+        p = _partition(msg.subject)
+        return p is not None and self._mine[p] and msg.metadata.sequence.stream <= self._done[p]
+
+    async def _open_replay(self):
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                                inactive_threshold=60.0)
+        self._replay_sub = await self.js.pull_subscribe(f"{self.address.stream}.>",
+                                                        stream=self.address.stream, config=config)
+
+    async def _replay_fetch(self):
+        try:
+            return await self._replay_sub.fetch(REPLAY_BATCH, timeout=1.0)
+        except (TimeoutError, NatsTimeout):
+            return []
+
+    async def _open_consumers(self):
+        for p in self.mine:
+            name = f"wm-{p}"
+            try:
+                await self.js.delete_consumer(self.address.stream, name)
+            except NotFoundError:
+                pass
+            config = ConsumerConfig(
+                durable_name=name, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+                max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=self._done[p] + 1)
+            self._subs[p] = await self.js.pull_subscribe(
+                f"{self.address.stream}.*.{p}", durable=name, stream=self.address.stream,
+                config=config)
+
+    async def _fetch(self, p, n):
+        try:
+            return p, await self._subs[p].fetch(n, timeout=FETCH_WAIT_S)
+        except (TimeoutError, NatsTimeout):
+            return p, []
+
+    async def _poll(self, max_rows):
+        last = await self._last_seq()
+        per = max(1, max_rows // max(len(self.mine), 1))
+        bound, pending = last, 0
+        for p, msgs in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
+            for m in msgs:
+                seq = m.metadata.sequence.stream
+                if seq <= self._done[p]:  # handled before a restart
+                    await m.ack()
+                elif seq not in self._unacked:
+                    self._buffer.setdefault(seq, m)
+            if msgs:
+                pending += msgs[-1].metadata.num_pending
+            if len(msgs) == per:  # more may wait: nothing after its last can be handed over
+                bound = min(bound, msgs[-1].metadata.sequence.stream)
+        self.pending = pending
+        ready = sorted(s for s in self._buffer if s <= bound)[:max_rows]
+        if len(ready) == max_rows:
+            bound = ready[-1]
+        self.upto = max(self.upto, bound)
+        out = [self._buffer.pop(s) for s in ready]
+        for m in out:
+            self._unacked[m.metadata.sequence.stream] = m
+        return out
+
+    async def _ack(self, msgs):
+        for m in msgs:
+            await m.ack()
+        await self.nc.flush(timeout=OP_TIMEOUT_S)  # the server has the acknowledgements
+
+    async def _publish_scored(self, chunks, upto):
+        subject = self.address.scored_subject(self.shard)
+        for i, chunk in enumerate(chunks):
+            body = {"shard": self.shard, "shards": self.shards,
+                    "upto": upto if i == len(chunks) - 1 else 0, "rows": chunk}
+            await self.js.publish(subject, json.dumps(body).encode(),
+                                  stream=self.address.scored_stream)
+
+    async def _dead_letter(self, items):
+        for seq, reason, raw in items:
+            await self.js.publish(self.address.invalid_subject, raw, headers={
+                "Wm-Seq": str(seq), "Wm-Reason": reason[:500],
+                "Nats-Msg-Id": f"invalid/{seq}"})
+
+    async def _subscribe_scored(self):
+        async def on_msg(msg):
+            self.scored.append(json.loads(msg.data))
+
+        self._scored_sub = await self.js.subscribe(
+            f"{self.address.scored_stream}.*", stream=self.address.scored_stream,
+            ordered_consumer=True, deliver_policy=DeliverPolicy.ALL, cb=on_msg,
+            pending_msgs_limit=-1, pending_bytes_limit=-1)
+
+    # ------------------------------------------------------------------------------ parsing
+
+    def _split(self, msgs, ack_bad: bool = True) -> Polled:
+        """Messages -> Polled: own transactions, logins, and transfer copies as context."""
+        own, copies, logins, bad = [], [], [], []
+        for m in msgs:
+            seq = m.metadata.sequence.stream
+            p = _partition(m.subject)
+            self._raw[seq] = m.data
+            try:
+                rec = json.loads(m.data)
+                if not isinstance(rec, dict):
+                    raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+            except ValueError as exc:
+                bad.append((self.address.stream, seq, f"not a JSON object: {exc}"))
+                self.invalid += 1
+                continue
+            if m.subject.startswith(f"{self.address.stream}.login."):
+                logins.append((seq, rec))
+                continue
+            sender = partition_of(rec.get("wallet_id", ""), self.partitions)
+            if sender == p:
+                own.append((seq, rec))
+                if ack_bad:
+                    self.published_at[seq] = m.metadata.timestamp.timestamp()
+            elif not self._mine[sender]:
+                copies.append((seq, rec))
+            # else: a copy of a transfer this shard also reads on its sender's partition
+        tx = self._rows(self.address.stream, _frame(own, self.tx_columns), [s for s, _ in own],
+                        bad)
+        context = self._rows(self.address.stream, _frame(copies, self.tx_columns),
+                             [s for s, _ in copies])
+        lg = self._rows(self.address.stream, _frame(logins, self.login_columns),
+                        [s for s, _ in logins])
+        return Polled(tx, lg, bool(msgs), context=context)
+
+    @staticmethod
+    def _rows(name, frame, where, bad=None) -> RawRows:
+        return RawRows(name, frame, np.asarray(where, dtype=np.int64), bad or [])
+
+
+def _partition(subject: str) -> int | None:
+    tail = subject.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _frame(items, columns) -> pd.DataFrame:
+    """Records as a text-valued frame with at least `columns` (None where absent)."""
+    df = pd.DataFrame([r for _, r in items], dtype=object)
+    for c in columns:
+        if c not in df:
+            df[c] = None
+    df = df.astype(object)
+    return df.where(df.notna() & (df != ""), None) if len(df) else df
