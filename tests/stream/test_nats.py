@@ -3,9 +3,10 @@ sharded scoring equals batch with chains that cross shards, malformed messages, 
 
 from __future__ import annotations
 
-import os
-import shutil
+import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from wallet_monitor.stream.partition import parse_nats_url, partition_of
 from wallet_monitor.stream.publish import publish_events
 from wallet_monitor.stream.shard import follow_nats
 
+ROOT = Path(__file__).resolve().parents[2]
 replay = load_bench("replay")
 NATS = "nats://127.0.0.1:4222"
 PARTITIONS = 8
@@ -170,3 +172,103 @@ def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
     # Everything was acknowledged: a second run finds nothing to do.
     again = _run_shard(live, bundle, stream_url, (0, 1), max_idle=0.5)
     assert again.scored == 0 and again.malformed == 0
+
+
+def _lines(path: Path) -> int:
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def _wait(cond, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _detector(chain, live, url, shard, api):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "detect_anomalies.py"), "--follow", url, "--shard", shard,
+         "--partitions", str(PARTITIONS), "--ack-wait", "2", "--max-idle", "6",
+         "--data-dir", str(live), "--models-dir", str(chain / "models"), "--api-url", api.url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_detector_killed_mid_stream_and_restarted_loses_and_repeats_no_alert(
+        chain, batch, tmp_path, stream_url, start_alert_api):
+    api = start_alert_api()
+    live = _folder(chain, tmp_path)
+    tx, logins = replay.holdout_events(chain / "data")
+    name = parse_nats_url(stream_url).stream
+    out = [live / f"nats-{name}-{s}-of-2" for s in (0, 1)]
+    procs = [_detector(chain, live, stream_url, f"{s}/2", api) for s in (0, 1)]
+    try:
+        publisher = threading.Thread(target=publish_events, args=(stream_url, tx, logins),
+                                     kwargs={"rate": 400, "partitions": PARTITIONS})
+        publisher.start()
+        _wait(lambda: _lines(out[0] / STREAM_DETECTIONS_NAME) > 300, what="shard 0 scoring")
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(timeout=30)
+        procs[0] = _detector(chain, live, stream_url, "0/2", api)
+        publisher.join(timeout=120)
+        errs = [p.communicate(timeout=240)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], errs
+    got = pd.concat([_final(o) for o in out])
+    _assert_like_batch(got, batch)
+    ids = api.transaction_ids()
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(batch.index[batch["is_anomaly"]])
+
+
+@pytest.fixture
+def private_nats(tmp_path):
+    """A nats-server with JetStream of the test's own on a free port (so restarting it never
+    touches the machine's); yields start() and stop()."""
+    port, store = _free_port(), tmp_path / "nats-store"
+    procs = []
+
+    def start():
+        procs.append(subprocess.Popen(
+            ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait(lambda: _listening(port), 30, "nats-server")
+
+    def stop():
+        procs[-1].terminate()
+        procs[-1].wait(timeout=30)
+
+    start()
+    yield f"nats://127.0.0.1:{port}/RESTART", start, stop
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_detector_reconnects_after_nats_restarts_and_goes_on(chain, bundle, batch, tmp_path,
+                                                                  private_nats):
+    url, start, stop = private_nats
+    live = _folder(chain, tmp_path)
+    tx, logins = replay.holdout_events(chain / "data")
+    half = len(tx) // 2
+    cut = tx["timestamp"].iloc[half]
+    publish_events(url, tx.iloc[:half], logins.loc[logins["timestamp"] < cut],
+                   partitions=PARTITIONS)
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault(
+        "stats", _run_shard(live, bundle, url, (0, 1), max_idle=8.0, max_batch=200)))
+    worker.start()
+    _wait(lambda: _lines(live / "shard0" / STREAM_DETECTIONS_NAME) >= half, what="first half")
+    stop()
+    time.sleep(1.0)
+    start()
+    publish_events(url, tx.iloc[half:], logins.loc[logins["timestamp"] >= cut])
+    worker.join(timeout=240)
+    assert result["stats"].scored == len(tx)
+    _assert_like_batch(_final(live / "shard0"), batch)

@@ -36,7 +36,12 @@ class LoopThread:
         self._thread.start()
 
     def run(self, coro, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()  # a call that timed out must not go on beside its retry
+            raise
 
     def stop(self) -> None:
         """Cancel what still runs on the loop (a client's background tasks), then stop it."""
@@ -56,8 +61,11 @@ class LoopThread:
 
 async def connect(address: StreamAddress, name: str):
     """A connection that reconnects forever: a NATS restart pauses the detector, no more."""
+    made = []
+
     async def _disconnected():
-        logger.warning("disconnected from %s; reconnecting", address.server)
+        if made and not (made[0].is_closed or made[0].is_draining):  # not our own close
+            logger.warning("disconnected from %s; reconnecting", address.server)
 
     async def _reconnected():
         logger.info("reconnected to %s", address.server)
@@ -66,10 +74,11 @@ async def connect(address: StreamAddress, name: str):
         logger.debug("nats: %s", exc)
 
     try:
-        return await nats.connect(
+        made.append(await nats.connect(
             address.server, name=name, connect_timeout=CONNECT_TIMEOUT_S,
             max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
-            disconnected_cb=_disconnected, reconnected_cb=_reconnected, error_cb=_error)
+            disconnected_cb=_disconnected, reconnected_cb=_reconnected, error_cb=_error))
+        return made[0]
     except Exception as exc:  # nats-py raises a zoo of connection errors
         raise UserError(f"cannot connect to NATS at {address.server}: {exc}") from None
 

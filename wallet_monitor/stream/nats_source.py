@@ -23,13 +23,15 @@ import asyncio
 import collections
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import Error as JsError
 
 from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
 from wallet_monitor.stream.parse import RawRows
@@ -38,10 +40,11 @@ from wallet_monitor.stream.source import Polled, TransactionSource
 
 logger = logging.getLogger(__name__)
 
-FETCH_WAIT_S = 0.05  # how long a poll waits on a partition with nothing new
+PULL_TIMEOUT_S = 5.0  # a no-wait pull request is answered at once; this is for a lost answer
 MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknowledged
 REPLAY_BATCH = 2000
-OP_TIMEOUT_S = 60.0  # a call into the NATS loop (long enough for a server restart)
+OP_TIMEOUT_S = 30.0  # one call into the NATS loop
+RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
 
 
 class NatsSource(TransactionSource):
@@ -91,25 +94,25 @@ class NatsSource(TransactionSource):
     def replay(self, position: dict | None) -> Iterator[Polled]:
         """What this shard handled before (each partition's acknowledged floor, or the checkpoint
         `position` where that is further), as Polled chunks; then open the consumers after it."""
-        self._loop.run(self._floors(position), OP_TIMEOUT_S)
-        last = self._loop.run(self._last_seq(), OP_TIMEOUT_S)
+        self._call(lambda: self._floors(position))
+        last = self._call(self._last_seq)
         top = min(max(self._done.values(), default=0), last)
         if top > 0:
-            self._loop.run(self._open_replay(), OP_TIMEOUT_S)
+            self._call(self._open_replay)
             seen = 0
             while seen < top:
-                msgs = self._loop.run(self._replay_fetch(), OP_TIMEOUT_S)
+                msgs = self._call(self._replay_fetch)
                 if not msgs:
                     break
                 seen = msgs[-1].metadata.sequence.stream
                 keep = [m for m in msgs if self._handled(m)]
                 yield self._split(keep, ack_bad=False)
-            self._loop.run(self._replay_sub.unsubscribe(), OP_TIMEOUT_S)
+            self._call(self._replay_sub.unsubscribe)
         self.upto = top
-        self._loop.run(self._open_consumers(), OP_TIMEOUT_S)
+        self._call(self._open_consumers)
 
     def poll(self, max_rows: int) -> Polled:
-        msgs = self._loop.run(self._poll(max_rows), OP_TIMEOUT_S)
+        msgs = self._call(lambda: self._poll(max_rows))
         return self._split(msgs)
 
     def position(self) -> dict:
@@ -119,7 +122,7 @@ class NatsSource(TransactionSource):
     def commit(self) -> None:
         if self._unacked:
             done, self._unacked = list(self._unacked.values()), {}
-            self._loop.run(self._ack(done), OP_TIMEOUT_S)
+            self._call(lambda: self._ack(done))
         self._raw.clear()
 
     def close(self) -> None:
@@ -135,20 +138,36 @@ class NatsSource(TransactionSource):
         """This shard's scored rows (and that it has handled everything up to `upto`) for the
         episode links of every shard; in chunks that stay under the message size limit."""
         chunks = [rows[i:i + 1000] for i in range(0, len(rows), 1000)] or [[]]
-        self._loop.run(self._publish_scored(chunks, upto), OP_TIMEOUT_S)
+        self._call(lambda: self._publish_scored(chunks, upto))
 
     def dead_letter(self, bad: list) -> None:
         """Publish the messages behind `bad` [(name, seq, reason)] to STREAM.invalid."""
         items = [(seq, reason, self._raw.get(seq, b"")) for _, seq, reason in bad]
         if items:
-            self._loop.run(self._dead_letter(items), OP_TIMEOUT_S)
+            self._call(lambda: self._dead_letter(items))
 
     def start_scored(self) -> None:
         """Start receiving every shard's scored rows, from the beginning of STREAM_SCORED."""
-        self._loop.run(self._subscribe_scored(), OP_TIMEOUT_S)
+        self._call(self._subscribe_scored)
 
     def consumer_pending(self) -> int:
         return self.pending + len(self._buffer)
+
+    def _call(self, make):
+        """Run the coroutine `make()` makes on the NATS loop; while the server is unreachable
+        (restarting), wait and try again: the detector pauses, and goes on once it is back."""
+        warned = False
+        while True:
+            try:
+                return self._loop.run(make(), OP_TIMEOUT_S)
+            except (NotFoundError, BadRequestError):
+                raise  # the stream or a consumer is gone: not a matter of waiting
+            except (NatsError, JsError, TimeoutError) as exc:
+                if not warned:
+                    logger.warning("NATS unavailable (%s: %s); waiting for it",
+                                   type(exc).__name__, exc)
+                    warned = True
+                time.sleep(RETRY_WAIT_S)
 
     # -------------------------------------------------------------------------------- async
 
@@ -178,45 +197,80 @@ class NatsSource(TransactionSource):
     async def _replay_fetch(self):
         try:
             return await self._replay_sub.fetch(REPLAY_BATCH, timeout=1.0)
-        except (TimeoutError, NatsTimeout):
+        except TimeoutError:
             return []
 
     async def _open_consumers(self):
+        self._inbox = self.nc.new_inbox()
+        self._reply_sub = await self.nc.subscribe(f"{self._inbox}.*", pending_msgs_limit=-1,
+                                                  pending_bytes_limit=-1)
+        self._queues = {p: asyncio.Queue() for p in self.mine}
         for p in self.mine:
             name = f"wm-{p}"
             try:
                 await self.js.delete_consumer(self.address.stream, name)
             except NotFoundError:
                 pass
-            config = ConsumerConfig(
-                durable_name=name, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+            await self.js.add_consumer(self.address.stream, ConsumerConfig(
+                durable_name=name, filter_subject=f"{self.address.stream}.*.{p}",
+                ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
                 max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=self._done[p] + 1)
-            self._subs[p] = await self.js.pull_subscribe(
-                f"{self.address.stream}.*.{p}", durable=name, stream=self.address.stream,
-                config=config)
+                opt_start_seq=self._done[p] + 1))
+            self._subs[p] = name
+        self._router = asyncio.ensure_future(self._route())
+
+    async def _route(self):
+        """Replies to the pull requests, to the queue of the partition that asked."""
+        async for m in self._reply_sub.messages:
+            p = int(m.subject.rsplit(".", 1)[-1])
+            self._queues[p].put_nowait(m)
 
     async def _fetch(self, p, n):
-        try:
-            return p, await self._subs[p].fetch(n, timeout=FETCH_WAIT_S)
-        except (TimeoutError, NatsTimeout):
-            return p, []
+        """Up to n messages of partition p that are there now; `drained`: the server said
+        there are no more (a no-wait pull request ends with 404 when it runs out)."""
+        queue = self._queues[p]
+        while not queue.empty():  # left over from a request that timed out: still delivered
+            m = queue.get_nowait()
+            if not (m.headers or {}).get("Status"):
+                self._keep(m)
+        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.address.stream}.{self._subs[p]}",
+                              json.dumps({"batch": n, "no_wait": True}).encode(),
+                              reply=f"{self._inbox}.{p}")
+        got, drained = [], False
+        while len(got) < n:
+            try:
+                m = await asyncio.wait_for(queue.get(), PULL_TIMEOUT_S)
+            except TimeoutError:
+                break
+            status = (m.headers or {}).get("Status")
+            if status:
+                drained = status == "404"
+                break
+            got.append(m)
+        return p, got, drained
+
+    def _keep(self, m) -> bool:
+        """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
+        seq = m.metadata.sequence.stream
+        p = _partition(m.subject)
+        if seq <= max(self._done.get(p, 0), self.upto):
+            asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
+            return False
+        if seq not in self._unacked:
+            self._buffer.setdefault(seq, m)
+        return True
 
     async def _poll(self, max_rows):
         last = await self._last_seq()
         per = max(1, max_rows // max(len(self.mine), 1))
         bound, pending = last, 0
-        for p, msgs in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
+        for _, msgs, drained in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
             for m in msgs:
-                seq = m.metadata.sequence.stream
-                if seq <= self._done[p]:  # handled before a restart
-                    await m.ack()
-                elif seq not in self._unacked:
-                    self._buffer.setdefault(seq, m)
+                self._keep(m)
             if msgs:
                 pending += msgs[-1].metadata.num_pending
-            if len(msgs) == per:  # more may wait: nothing after its last can be handed over
-                bound = min(bound, msgs[-1].metadata.sequence.stream)
+            if not drained:  # more may wait: nothing after what came can be handed over
+                bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
         self.pending = pending
         ready = sorted(s for s in self._buffer if s <= bound)[:max_rows]
         if len(ready) == max_rows:
