@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from tests.conftest import _free_port, load_bench
 from wallet_monitor.features import load_logins, load_transactions, load_wallets
 from wallet_monitor.model import load_bundle
 from wallet_monitor.scoring import detect
 from wallet_monitor.stream import STREAM_DETECTIONS_NAME, STREAM_EPISODES_NAME
+from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.nats_io import LoopThread, connect, delete_streams
 from wallet_monitor.stream.partition import parse_nats_url, partition_of
 from wallet_monitor.stream.publish import publish_events
@@ -111,7 +113,7 @@ def test_two_shards_score_like_the_batch_path_with_chains_that_cross_shards(
     publish_events(stream_url, tx, logins, partitions=PARTITIONS)
     results = {}
     threads = [threading.Thread(target=lambda s=s: results.__setitem__(
-        s, _run_shard(live, bundle, stream_url, (s, 2), max_batch=40))) for s in (0, 1)]
+        s, _run_shard(live, bundle, stream_url, (s, 2), max_batch=150))) for s in (0, 1)]
     for t in threads:
         t.start()
     for t in threads:
@@ -154,8 +156,18 @@ def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
         await nc.close()
     loop.run(garbage(), 30)
     publish_events(stream_url, tx.iloc[10:], None)
-    stats = _run_shard(live, bundle, stream_url, (0, 1), max_idle=1.0)
+    metrics = DetectorMetrics(_free_port(), shard="0/1")
+    try:
+        stats = _run_shard(live, bundle, stream_url, (0, 1), max_idle=1.0, metrics=metrics)
+        text = requests.get(f"http://127.0.0.1:{metrics.server.server_port}/metrics",
+                            timeout=10).text
+    finally:
+        metrics.close()
     assert stats.malformed == 3 and stats.scored == 30
+    assert 'wallet_monitor_rows_scored_total{shard="0/1"} 30.0' in text
+    assert 'wallet_monitor_consumer_pending{shard="0/1"} 0.0' in text
+    assert 'wallet_monitor_append_to_scored_seconds_count{shard="0/1"} 30.0' in text
+    assert "wallet_monitor_spool_depth" in text
     assert "bad-amount" in " ".join(r for _, _, r in stats.malformed_lines) or any(
         "amount" in r for _, _, r in stats.malformed_lines)
 
@@ -171,7 +183,7 @@ def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
         loop.stop()
     # Everything was acknowledged: a second run finds nothing to do.
     again = _run_shard(live, bundle, stream_url, (0, 1), max_idle=0.5)
-    assert again.scored == 0 and again.malformed == 0
+    assert again.scored == again.malformed == again.raised == 0
 
 
 def _lines(path: Path) -> int:
@@ -188,7 +200,7 @@ def _wait(cond, timeout=120.0, what="condition"):
 def _detector(chain, live, url, shard, api):
     return subprocess.Popen(
         [sys.executable, str(ROOT / "detect_anomalies.py"), "--follow", url, "--shard", shard,
-         "--partitions", str(PARTITIONS), "--ack-wait", "2", "--max-idle", "6",
+         "--partitions", str(PARTITIONS), "--ack-wait", "2", "--max-idle", "4",
          "--data-dir", str(live), "--models-dir", str(chain / "models"), "--api-url", api.url],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -203,9 +215,9 @@ def test_a_detector_killed_mid_stream_and_restarted_loses_and_repeats_no_alert(
     procs = [_detector(chain, live, stream_url, f"{s}/2", api) for s in (0, 1)]
     try:
         publisher = threading.Thread(target=publish_events, args=(stream_url, tx, logins),
-                                     kwargs={"rate": 400, "partitions": PARTITIONS})
+                                     kwargs={"rate": 600, "partitions": PARTITIONS})
         publisher.start()
-        _wait(lambda: _lines(out[0] / STREAM_DETECTIONS_NAME) > 300, what="shard 0 scoring")
+        _wait(lambda: _lines(out[0] / STREAM_DETECTIONS_NAME) > 150, what="shard 0 scoring")
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(timeout=30)
         procs[0] = _detector(chain, live, stream_url, "0/2", api)
@@ -251,18 +263,18 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_a_detector_reconnects_after_nats_restarts_and_goes_on(chain, bundle, batch, tmp_path,
+def test_a_detector_reconnects_after_nats_restarts_and_goes_on(chain, bundle, tmp_path,
                                                                   private_nats):
     url, start, stop = private_nats
     live = _folder(chain, tmp_path)
-    tx, logins = replay.holdout_events(chain / "data")
+    tx, logins = replay.holdout_events(chain / "data", limit=700)
     half = len(tx) // 2
     cut = tx["timestamp"].iloc[half]
     publish_events(url, tx.iloc[:half], logins.loc[logins["timestamp"] < cut],
                    partitions=PARTITIONS)
     result = {}
     worker = threading.Thread(target=lambda: result.setdefault(
-        "stats", _run_shard(live, bundle, url, (0, 1), max_idle=8.0, max_batch=200)))
+        "stats", _run_shard(live, bundle, url, (0, 1), max_idle=6.0, max_batch=100)))
     worker.start()
     _wait(lambda: _lines(live / "shard0" / STREAM_DETECTIONS_NAME) >= half, what="first half")
     stop()
@@ -271,4 +283,9 @@ def test_a_detector_reconnects_after_nats_restarts_and_goes_on(chain, bundle, ba
     publish_events(url, tx.iloc[half:], logins.loc[logins["timestamp"] >= cut])
     worker.join(timeout=240)
     assert result["stats"].scored == len(tx)
-    _assert_like_batch(_final(live / "shard0"), batch)
+    d = chain / "data"
+    targets = load_transactions(d / "new_transactions.csv")
+    want = detect(bundle, targets.loc[targets["transaction_id"].isin(tx["transaction_id"])],
+                  load_transactions(d / "transactions.csv"), load_wallets(d / "wallets.csv"),
+                  load_logins(d / "logins.csv")).set_index("transaction_id")
+    _assert_like_batch(_final(live / "shard0"), want)

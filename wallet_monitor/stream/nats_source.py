@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 PULL_TIMEOUT_S = 5.0  # a no-wait pull request is answered at once; this is for a lost answer
 MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknowledged
 REPLAY_BATCH = 2000
+SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
 
@@ -77,7 +78,8 @@ class NatsSource(TransactionSource):
         self.mine = shard_partitions(self.shard, self.shards, self.partitions)
         self._mine = np.zeros(self.partitions, bool)
         self._mine[self.mine] = True
-        self._subs: dict[int, object] = {}
+        self._subs: dict[int, str] = {}
+        self._queues: dict = {}
 
     # ------------------------------------------------------------------------ the interface
 
@@ -150,6 +152,10 @@ class NatsSource(TransactionSource):
         """Start receiving every shard's scored rows, from the beginning of STREAM_SCORED."""
         self._call(self._subscribe_scored)
 
+    def fetch_scored(self) -> None:
+        """Fetch the scored batches published since the last fetch (a poll also does)."""
+        self._call(self._poll_scored)
+
     def consumer_pending(self) -> int:
         return self.pending + len(self._buffer)
 
@@ -202,10 +208,8 @@ class NatsSource(TransactionSource):
 
     async def _open_consumers(self):
         self._inbox = self.nc.new_inbox()
-        self._reply_sub = await self.nc.subscribe(f"{self._inbox}.*", pending_msgs_limit=-1,
-                                                  pending_bytes_limit=-1)
-        self._queues = {p: asyncio.Queue() for p in self.mine}
         for p in self.mine:
+            await self._replies(p)
             name = f"wm-{p}"
             try:
                 await self.js.delete_consumer(self.address.stream, name)
@@ -217,25 +221,29 @@ class NatsSource(TransactionSource):
                 max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=self._done[p] + 1))
             self._subs[p] = name
-        self._router = asyncio.ensure_future(self._route())
 
-    async def _route(self):
-        """Replies to the pull requests, to the queue of the partition that asked."""
-        async for m in self._reply_sub.messages:
-            p = int(m.subject.rsplit(".", 1)[-1])
-            self._queues[p].put_nowait(m)
+    async def _replies(self, key) -> None:
+        """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
+        Delivered messages carry their own subject, so each key has its reply subject."""
+        queue = self._queues[key] = asyncio.Queue()
 
-    async def _fetch(self, p, n):
+        async def put(m):
+            queue.put_nowait(m)
+
+        await self.nc.subscribe(f"{self._inbox}.{key}", cb=put, pending_msgs_limit=-1,
+                                pending_bytes_limit=-1)
+
+    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
         """Up to n messages of partition p that are there now; `drained`: the server said
         there are no more (a no-wait pull request ends with 404 when it runs out)."""
-        queue = self._queues[p]
+        queue, keep = self._queues[p], keep or self._keep
         while not queue.empty():  # left over from a request that timed out: still delivered
             m = queue.get_nowait()
             if not (m.headers or {}).get("Status"):
-                self._keep(m)
-        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.address.stream}.{self._subs[p]}",
-                              json.dumps({"batch": n, "no_wait": True}).encode(),
-                              reply=f"{self._inbox}.{p}")
+                keep(m)
+        await self.nc.publish(
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream or self.address.stream}.{consumer or self._subs[p]}",
+            json.dumps({"batch": n, "no_wait": True}).encode(), reply=f"{self._inbox}.{p}")
         got, drained = [], False
         while len(got) < n:
             try:
@@ -244,7 +252,7 @@ class NatsSource(TransactionSource):
                 break
             status = (m.headers or {}).get("Status")
             if status:
-                drained = status == "404"
+                drained = status in ("404", "408")  # none left; 408: fewer than asked
                 break
             got.append(m)
         return p, got, drained
@@ -261,6 +269,8 @@ class NatsSource(TransactionSource):
         return True
 
     async def _poll(self, max_rows):
+        if "scored" in self._queues:
+            await self._poll_scored()
         last = await self._last_seq()
         per = max(1, max_rows // max(len(self.mine), 1))
         bound, pending = last, 0
@@ -301,13 +311,31 @@ class NatsSource(TransactionSource):
                 "Nats-Msg-Id": f"invalid/{seq}"})
 
     async def _subscribe_scored(self):
-        async def on_msg(msg):
-            self.scored.append(json.loads(msg.data))
+        """A durable consumer of STREAM_SCORED for this shard's linker, from the start (a durable
+        one, read with the same no-wait pulls, outlives a server restart)."""
+        self._linker_name = f"wm-linker-{self.shard}-of-{self.shards}"
+        try:
+            await self.js.delete_consumer(self.address.scored_stream, self._linker_name)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(self.address.scored_stream, ConsumerConfig(
+            durable_name=self._linker_name, ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.ALL))
+        await self._replies("scored")
 
-        self._scored_sub = await self.js.subscribe(
-            f"{self.address.scored_stream}.*", stream=self.address.scored_stream,
-            ordered_consumer=True, deliver_policy=DeliverPolicy.ALL, cb=on_msg,
-            pending_msgs_limit=-1, pending_bytes_limit=-1)
+    def _keep_scored(self, m) -> None:
+        self.scored.append(json.loads(m.data))
+
+    async def _poll_scored(self):
+        """Every shard's scored batches published since the last poll."""
+        while True:
+            _, got, drained = await self._fetch(
+                "scored", SCORED_BATCH, self.address.scored_stream, self._linker_name,
+                self._keep_scored)
+            for m in got:
+                self._keep_scored(m)
+            if drained or not got:
+                return
 
     # ------------------------------------------------------------------------------ parsing
 

@@ -126,6 +126,7 @@ class ShardFollower(Follower):
         written for the shard's rows as what they show."""
         deadline = time.monotonic() + LINK_WAIT_S
         while self.linker.released < upto and time.monotonic() < deadline:
+            self.source.fetch_scored()
             self.linker.take(self._drain_scored())
             rows = self.linker.release(cap=upto)
             if rows:
