@@ -99,6 +99,9 @@ class NatsSource(TransactionSource):
         self._call(lambda: self._floors(position))
         last = self._call(self._last_seq)
         top = min(max(self._done.values(), default=0), last)
+        # Every partition is handled up to its own floor: the least is what the shard can claim
+        # (a poll moves it on once the partitions answer).
+        handled = min(min(self._done.values(), default=0), last)
         if top > 0:
             self._call(self._open_replay)
             seen = 0
@@ -110,7 +113,7 @@ class NatsSource(TransactionSource):
                 keep = [m for m in msgs if self._handled(m)]
                 yield self._split(keep, ack_bad=False)
             self._call(self._replay_sub.unsubscribe)
-        self.upto = top
+        self.upto = handled
         self._call(self._open_consumers)
 
     def poll(self, max_rows: int) -> Polled:

@@ -59,8 +59,11 @@ class _Linker:
 
     def take(self, payloads) -> None:
         for body in payloads:
-            k = int(body["shard"])
-            self.upto[k] = max(self.upto.get(k, 0), int(body["upto"]))
+            # Rows scored under an earlier layout (before a shard was added) are linked too;
+            # progress counts only from this layout's shards.
+            if int(body.get("shards", self.shards)) == self.shards:
+                k = int(body["shard"])
+                self.upto[k] = max(self.upto.get(k, 0), int(body["upto"]))
             self.rows.extend(body["rows"])
 
     def release(self, cap: int | None = None) -> list[dict]:
