@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "cluster"
 PY = sys.executable
 CORES = os.cpu_count() or 1
+DEADLINE_S = 1200.0  # a run that takes longer has failed (a detector stuck or gone)
 
 
 def _cpu_s(pid: int) -> float:
@@ -155,13 +156,14 @@ def _cluster(args, data: Path, models: Path, limit: int | None, rate: float, tag
     name = parse_nats_url(url).stream
     live = OUT / f"live_{tag}"
     replay.prepare(data, live, limit=0)  # wallets, history, the logins before the holdout
+    tx, logins = replay.holdout_events(data, limit)
     api = Api(_fresh_db(args.db, tag), args.api_workers, tag)
     dets, cpu = [], {}
     try:
         for i in range(args.detectors):
             dets.append(subprocess.Popen(
                 [PY, str(ROOT / "detect_anomalies.py"), "--follow", url, "--shard",
-                 f"{i}/{args.detectors}", "--partitions", str(args.partitions), "--max-idle", "8",
+                 f"{i}/{args.detectors}", "--partitions", str(args.partitions), "--max-idle", "15",
                  "--data-dir", str(live), "--models-dir", str(models), "--api-url", api.url],
                 stdout=subprocess.DEVNULL, stderr=open(OUT / f"detector_{tag}_{i}.log", "w")))
         outs = [live / f"nats-{name}-{i}-of-{args.detectors}" for i in range(args.detectors)]
@@ -169,10 +171,12 @@ def _cluster(args, data: Path, models: Path, limit: int | None, rate: float, tag
             if any(d.poll() is not None for d in dets):
                 raise RuntimeError(f"a detector exited; see {OUT}/detector_{tag}_*.log")
             time.sleep(0.2)
-        tx, logins = replay.holdout_events(data, limit)
         published = publish_events(url, tx, logins, rate=rate, partitions=args.partitions)
+        deadline = time.monotonic() + DEADLINE_S
         while any(d.poll() is None for d in dets):
             cpu.update({d.pid: _cpu_s(d.pid) for d in dets if d.poll() is None})
+            if time.monotonic() > deadline or any(d.returncode not in (None, 0) for d in dets):
+                raise RuntimeError(f"detectors did not finish; see {OUT}/detector_{tag}_*.log")
             time.sleep(0.2)
         alerts = api.alerts()
     finally:

@@ -93,6 +93,7 @@ def _final(out_dir: Path) -> pd.DataFrame:
     path = out_dir / STREAM_EPISODES_NAME
     if path.exists() and path.stat().st_size:
         raised = pd.read_csv(path, dtype={"transaction_id": str}).groupby("transaction_id").last()
+        raised = raised.loc[raised.index.isin(got.index)]  # a new owner's rises of older rows
         cols = ["fraud_score", "is_anomaly", "reasons"]
         got.loc[raised.index, cols] = raised[cols].astype({"reasons": object})
     return got
@@ -289,3 +290,35 @@ def test_a_detector_reconnects_after_nats_restarts_and_goes_on(chain, bundle, tm
                   load_transactions(d / "transactions.csv"), load_wallets(d / "wallets.csv"),
                   load_logins(d / "logins.csv")).set_index("transaction_id")
     _assert_like_batch(_final(live / "shard0"), want)
+
+
+def test_adding_a_shard_moves_partitions_with_their_position_and_scores_like_batch(
+        chain, bundle, batch, tmp_path, stream_url):
+    live = _folder(chain, tmp_path)
+    tx, logins = replay.holdout_events(chain / "data")
+    publish_events(stream_url, tx, logins, partitions=PARTITIONS)
+    first = _run_shard(live, bundle, stream_url, (0, 1), stop_after=900, max_batch=300)
+    assert 0 < first.scored <= 900
+    results = {}
+    threads = [threading.Thread(target=lambda s=s: results.__setitem__(s, follow_nats(
+        bundle, stream_url, live / f"two{s}", shard=(s, 2),
+        history=load_transactions(live / "transactions.csv"),
+        wallets=load_wallets(live / "wallets.csv"), logins=load_logins(live / "logins.csv"),
+        tx_columns=pd.read_csv(live / "transactions.csv", nrows=0).columns,
+        login_columns=pd.read_csv(live / "logins.csv", nrows=0).columns,
+        max_idle=1.5, poll=0.02, max_batch=300))) for s in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert first.scored + sum(r.scored for r in results.values()) == len(batch)
+    # Each row's last word: its detection wherever it was scored, then rises in run order.
+    got = pd.concat([_final(live / "shard0"), *(_final(live / f"two{s}") for s in (0, 1))])
+    got = got.loc[~got.index.duplicated(keep="last")]
+    for s in (0, 1):
+        path = live / f"two{s}" / STREAM_EPISODES_NAME
+        if path.exists() and path.stat().st_size:
+            rises = pd.read_csv(path, dtype={"transaction_id": str}).groupby("transaction_id").last()
+            cols = ["fraud_score", "is_anomaly", "reasons"]
+            got.loc[rises.index, cols] = rises[cols].astype({"reasons": object})
+    _assert_like_batch(got, batch)

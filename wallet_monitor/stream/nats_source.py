@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 PULL_TIMEOUT_S = 5.0  # a no-wait pull request is answered at once; this is for a lost answer
 MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknowledged
 REPLAY_BATCH = 2000
+MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's fetch per row
 SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
@@ -249,10 +250,13 @@ class NatsSource(TransactionSource):
             json.dumps({"batch": n, "no_wait": True}).encode(), reply=f"{self._inbox}.{p}")
         got, drained = [], False
         while len(got) < n:
-            try:
-                m = await asyncio.wait_for(queue.get(), PULL_TIMEOUT_S)
-            except TimeoutError:
-                break
+            if not queue.empty():  # the common case while a batch streams in: no timer
+                m = queue.get_nowait()
+            else:
+                try:
+                    m = await asyncio.wait_for(queue.get(), PULL_TIMEOUT_S)
+                except TimeoutError:
+                    break
             status = (m.headers or {}).get("Status")
             if status:
                 drained = status in ("404", "408")  # none left; 408: fewer than asked
@@ -275,7 +279,10 @@ class NatsSource(TransactionSource):
         if "scored" in self._queues:
             await self._poll_scored()
         last = await self._last_seq()
-        per = max(1, max_rows // max(len(self.mine), 1))
+        # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
+        # (logins, transfer copies), spread over the partitions.
+        want = MESSAGES_PER_ROW * max_rows
+        per = max(1, want // max(len(self.mine), 1))
         bound, pending = last, 0
         for _, msgs, drained in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
             for m in msgs:
@@ -285,8 +292,8 @@ class NatsSource(TransactionSource):
             if not drained:  # more may wait: nothing after what came can be handed over
                 bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
         self.pending = pending
-        ready = sorted(s for s in self._buffer if s <= bound)[:max_rows]
-        if len(ready) == max_rows:
+        ready = sorted(s for s in self._buffer if s <= bound)[:want]
+        if len(ready) == want:
             bound = ready[-1]
         self.upto = max(self.upto, bound)
         out = [self._buffer.pop(s) for s in ready]
