@@ -5,7 +5,7 @@ A stream STREAM holds `STREAM.tx.<p>` (transactions), `STREAM.login.<p>` (logins
 count, recorded in the stream's description so publishers and consumers agree. A transfer is
 published to its sender's partition and, when it differs, to its receiver's too (the receiving
 wallet's inflow features and episode links read it). Scored rows go to a second stream,
-STREAM_SCORED (`STREAM.scored.<shard>`), which every shard reads to link episodes across
+STREAM_SCORED (subjects `STREAM_SCORED.<shard>`), which every shard reads to link episodes across
 shards (see docs/DEPLOY.md). Shard I of N consumes the partitions p with p mod N == I.
 """
 

@@ -171,7 +171,7 @@ class ShardFollower(Follower):
             good, _ = valid_transactions(polled.context, self.state.tx.ids)
             self.state.tx.add(good)  # the sender's shard reports a bad one
 
-    def poll_once(self, max_rows: int = 5000) -> int:
+    def poll_once(self, max_rows: int = MAX_BATCH) -> int:
         """One micro-batch: read, score the shard's rows, publish them, link what all shards
         scored, write, alert, checkpoint, acknowledge. Returns the rows read (1 while scored
         rows of other shards still wait to be linked, so an idle stop waits for them)."""
