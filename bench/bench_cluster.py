@@ -16,8 +16,9 @@ dataset (bench_stream's, made in bench/out/stream when absent) with
    clients posting batches of 500) and single posts/s from one client with p99. Several
    workers need a PostgreSQL store (--db postgresql://...) and an alert_api.py that takes
    --workers; otherwise the API runs one process and says so.
-The embedded path (bench_stream's run: file follower + SQLite, one process each) is measured
-in the same run on the same data. Figures are noisy on a shared machine.
+Steps 1-3 run on the embedded path too (`detect_anomalies.py --follow` on a file, the API on
+SQLite, one process each), in the same run on the same data. Figures are noisy on a shared
+machine: the load average at start is printed.
 
     python bench/bench_cluster.py [--db postgresql://postgres@127.0.0.1:5432/bench]
                                   [--api-workers 2] [--detectors 2]
@@ -199,6 +200,44 @@ def _cluster(args, data: Path, models: Path, limit: int | None, rate: float, tag
                                        [50, 99])}
 
 
+def _embedded(args, data: Path, models: Path, limit: int | None, rate: float, tag: str) -> dict:
+    """The embedded path on the same data: one file follower, the API on a SQLite file."""
+    live = OUT / f"embedded_{tag}"
+    timeline = replay.prepare(data, live, limit)
+    api = Api(_fresh_db(str(OUT / "embedded.db"), f"embedded_{tag}"), 1, f"embedded_{tag}")
+    try:
+        follower = subprocess.Popen(
+            [PY, str(ROOT / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
+             "--models-dir", str(models), "--api-url", api.url, "--max-idle", "15"],
+            stdout=subprocess.DEVNULL, stderr=open(OUT / f"embedded_{tag}.log", "w"))
+        while not (live / "follow_checkpoint.json").exists():
+            if follower.poll() is not None:
+                raise RuntimeError(f"follower exited; see {OUT / f'embedded_{tag}.log'}")
+            time.sleep(0.2)
+        timings = OUT / f"embedded_timings_{tag}.csv"
+        replay.replay(live, timeline, rate=rate or None, timings=timings)
+        cpu, deadline = 0.0, time.monotonic() + DEADLINE_S
+        while follower.poll() is None and time.monotonic() < deadline:
+            cpu = _cpu_s(follower.pid) or cpu
+            time.sleep(0.2)
+        alerts = api.alerts()
+    finally:
+        if follower.poll() is None:
+            follower.terminate()
+        api.stop()
+    det = pd.read_csv(live / "stream_detections.csv", dtype={"transaction_id": str})
+    t = pd.read_csv(timings, dtype={"transaction_id": str})
+    span = det["scored_at"].max() - t["appended_at"].min()
+    own = det.loc[det["is_anomaly"].astype(bool), "transaction_id"]
+    lat = alerts.loc[alerts["transaction_id"].isin(own)].merge(t, on="transaction_id")
+    every = det.merge(t, on="transaction_id")
+    return {"rows": len(det), "alerts": alerts, "rows_per_s": len(det) / span, "cpu_s": cpu,
+            "offered": len(t) / max(t["appended_at"].max() - t["appended_at"].min(), 1e-9),
+            "stored_ms": np.percentile((lat["created_s"] - lat["appended_at"]) * 1000, [50, 99]),
+            "scored_ms": np.percentile((every["scored_at"] - every["appended_at"]) * 1000,
+                                       [50, 99])}
+
+
 def _api_only(args, workers: int, n_batches: int = 40, single_s: float = 5.0) -> dict:
     api = Api(_fresh_db(args.db, f"api{workers}"), workers, f"api{workers}")
     try:
@@ -253,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partitions", type=int, default=64)
     p.add_argument("--rate", type=float, default=1000.0, help="rows/s offered for the latency")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    p.add_argument("--parts", default="cluster,embedded,api",
+                   help="which measurements to run (default: %(default)s)")
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     bench_stream.OUT.mkdir(parents=True, exist_ok=True)
@@ -261,29 +302,31 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models_dir or bench_stream.OUT / "models"
     bench_stream._ensure_data(data, models)
     want = _batch_flagged(data, models)
-    print(f"{CORES} cores; store {args.db.split('@')[-1]}; {args.detectors} detectors over NATS, "
+    uptime = Path("/proc/loadavg").read_text().split()[0]
+    print(f"{CORES} cores (load average {uptime} at start); store {args.db.split('@')[-1]}; {args.detectors} detectors over NATS, "
           f"{args.partitions} partitions", flush=True)
 
-    r = _cluster(args, data, models, None, 0.0, "throughput")
-    got = r["alerts"]["transaction_id"]
-    print(f"cluster throughput: {r['rows']} rows published at {r['offered']:.0f}/s, scored end "
-          f"to end at {r['rows_per_s']:.0f} rows/s ({r['rows_per_s'] / CORES:.0f} per core; "
-          f"{r['rows'] / max(r['cpu_s'], 1e-9):.0f} rows per detector CPU-second) with "
-          f"{r['workers']} API worker(s)   (goal >= 3,000 rows/s)")
-    print(f"  alerts: {got.nunique()} stored, {len(want - set(got))} of the batch path's "
-          f"{len(want)} flagged lost, {len(got) - got.nunique()} duplicated, "
-          f"{len(set(got) - want)} not flagged by batch   (goal 0 lost, 0 duplicated)")
-    r = _cluster(args, data, models, int(args.rate * args.seconds), args.rate, "latency")
-    print(f"cluster latency at {r['offered']:.0f} rows/s offered: publish -> stored p50 "
-          f"{r['stored_ms'][0]:.0f} ms, p99 {r['stored_ms'][1]:.0f} ms; publish -> scored p50 "
-          f"{r['scored_ms'][0]:.0f} ms, p99 {r['scored_ms'][1]:.0f} ms")
-    e = bench_stream._run(data, models, bench_stream.OUT / "live", 4000.0, None, "throughput")
-    print(f"embedded throughput (file follower + SQLite): {e['rows_per_s']:.0f} rows/s "
-          f"({e['rows_per_s'] / CORES:.0f} per core); {e['alerts']} alerts stored")
-    e = bench_stream._run(data, models, bench_stream.OUT / "live", args.rate,
-                          int(args.rate * args.seconds), "latency")
-    print(f"embedded latency at {e['offered_per_s']:.0f} rows/s offered: append -> stored p99 "
-          f"{e['lat_ms'][2]:.0f} ms; append -> scored p99 {e['scored_ms'][2]:.0f} ms")
+    for path, label in (("cluster", f"{args.detectors} detectors over NATS"),
+                        ("embedded", "embedded (file follower + SQLite)")):
+        if path not in args.parts:
+            continue
+        run = _cluster if path == "cluster" else _embedded
+        r = run(args, data, models, None, 0.0, "throughput")
+        got = r["alerts"]["transaction_id"]
+        print(f"{label} throughput: {r['rows']} rows offered at {r['offered']:.0f}/s, scored end "
+              f"to end at {r['rows_per_s']:.0f} rows/s ({r['rows_per_s'] / CORES:.0f} per core; "
+              f"{r['rows'] / max(r['cpu_s'], 1e-9):.0f} rows per detector CPU-second)   "
+              f"(goal >= 3,000 rows/s)")
+        print(f"  alerts: {got.nunique()} stored, {len(want - set(got))} of the batch path's "
+              f"{len(want)} flagged lost, {len(got) - got.nunique()} duplicated, "
+              f"{len(set(got) - want)} not flagged by batch   (goal 0 lost, 0 duplicated)",
+              flush=True)
+        r = run(args, data, models, int(args.rate * args.seconds), args.rate, "latency")
+        print(f"{label} latency at {r['offered']:.0f} rows/s offered: publish/append -> stored "
+              f"p50 {r['stored_ms'][0]:.0f} ms, p99 {r['stored_ms'][1]:.0f} ms; -> scored p50 "
+              f"{r['scored_ms'][0]:.0f} ms, p99 {r['scored_ms'][1]:.0f} ms", flush=True)
+    if "api" not in args.parts:
+        return 0
     for workers in (args.api_workers, 2 * args.api_workers):
         a = _api_only(args, workers)
         print(f"alert API, {a['workers']} worker(s) asked {workers}: {a['batched']:.0f} batched "
