@@ -50,6 +50,9 @@ from wallet_monitor.schema import (
 )
 from wallet_monitor.scoring import detect, wallet_scores
 from wallet_monitor.stream import follow
+from wallet_monitor.stream.metrics import DetectorMetrics
+from wallet_monitor.stream.partition import DEFAULT_PARTITIONS, parse_nats_url, parse_shard
+from wallet_monitor.stream.shard import follow_nats
 
 PROG = "detect_anomalies.py"
 logger = logging.getLogger(__name__)
@@ -72,9 +75,23 @@ def _parse(argv):
                    help="X-API-Key for the alert API (default: env ALERT_API_KEY)")
     p.add_argument("--no-alerts", action="store_true", help="do not send alerts")
     p.add_argument("--no-figures", action="store_true", help="skip reports/figures/*.png")
-    p.add_argument("--follow", action="store_true",
+    p.add_argument("--follow", nargs="?", const=True, default=False, metavar="nats://HOST:PORT/STREAM",
                    help="keep scoring rows appended to the transactions file ('-': stdin) and "
-                   "logins.csv; writes DATA_DIR/stream_detections.csv and follow_checkpoint.json")
+                   "logins.csv; writes DATA_DIR/stream_detections.csv and follow_checkpoint.json. "
+                   "With a nats:// URL: consume the stream's transactions and logins instead "
+                   "(docs/DEPLOY.md); outputs go to DATA_DIR/nats-STREAM-I-of-N/")
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="with --follow nats://: consume the partitions p with p mod N == I "
+                   "(default: %(default)s)")
+    p.add_argument("--partitions", type=int, default=None,
+                   help="with --follow nats://: the partition count of a stream this creates "
+                   f"(default {DEFAULT_PARTITIONS}); an existing stream's count must agree")
+    p.add_argument("--ack-wait", type=float, default=10.0,
+                   help="with --follow nats://: seconds before an unacknowledged message is "
+                   "delivered again (default: %(default)s)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="with --follow nats://: serve Prometheus metrics at "
+                   "http://127.0.0.1:PORT/metrics")
     p.add_argument("--max-idle", type=float, default=None,
                    help="with --follow: stop after this many seconds without new transactions")
     p.add_argument("--stop-after", type=int, default=None,
@@ -98,8 +115,53 @@ def _wallets(data_dir: Path) -> pd.DataFrame | None:
     return load_wallets(path) if path.exists() else None
 
 
+def _follow_nats(args) -> int:
+    """`--follow nats://...`: the data folder gives wallets and history; the stream, the rest."""
+    metrics = None
+    try:
+        address = parse_nats_url(args.follow)
+        shard = parse_shard(args.shard)
+        if args.partitions is not None and args.partitions < 1:
+            raise UserError(f"--partitions must be at least 1, got {args.partitions}")
+        bundle = load_bundle(args.models_dir / MODEL_FILE)
+        database = open_matching(args.geoip_db, bundle.metadata.geoip)
+        history = _history(args.data_dir, None)
+        logins_path = args.data_dir / LOGINS_FILE
+        logins = load_logins(logins_path) if logins_path.exists() else None
+        metrics = DetectorMetrics(args.metrics_port, shard=args.shard) if args.metrics_port else None
+        out_dir = args.data_dir / f"nats-{address.stream}-{shard[0]}-of-{shard[1]}"
+        stats = follow_nats(
+            bundle, args.follow, out_dir, shard=shard, partitions=args.partitions,
+            ack_wait=args.ack_wait, history=history, wallets=_wallets(args.data_dir),
+            logins=logins, tx_columns=_columns(transactions_file(args.data_dir)),
+            login_columns=_columns(logins_path),
+            api_url=None if args.no_alerts else args.api_url, api_key=args.api_key,
+            max_idle=args.max_idle, stop_after=args.stop_after, metrics=metrics,
+            geo=Locator(database, summary_level=logging.DEBUG))
+    except (UserError, OSError) as exc:
+        return report(PROG, exc)
+    finally:
+        if metrics is not None:
+            metrics.close()
+    if stats.alerts_spooled:
+        return report(PROG, f"alert API at {args.api_url} unreachable; {stats.alerts_spooled} "
+                      f"alerts wait in {out_dir / SPOOL_NAME}")
+    return 0
+
+
+def _columns(path: Path) -> list[str]:
+    """A CSV's header (the columns a stream's messages are read with), [] without the file."""
+    if path.suffix != ".csv" or not path.exists():
+        return []
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
 def _follow_main(args) -> int:
     """`--follow`: load the model, history and wallets table, then follow."""
+    if isinstance(args.follow, str) and args.follow.startswith("nats://"):
+        return _follow_nats(args)
+    if isinstance(args.follow, str):
+        return report(PROG, f"--follow takes a nats://HOST:PORT/STREAM URL, got {args.follow!r}", 2)
     tx_path = args.transactions or args.data_dir / NEW_TRANSACTIONS_FILE
     stdin = str(tx_path) == "-"
     try:

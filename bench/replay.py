@@ -8,6 +8,12 @@ second or `--speedup` times real time. A previous follower's checkpoint, detecti
 OUT_DIR are removed, since the files they refer to start over.
 
     python bench/replay.py --data-dir data --out-dir data/live --rate 50
+
+With `--to nats://HOST:PORT/STREAM` it publishes the holdout (and its logins) to NATS JetStream
+instead, partitioned by wallet (`wallet_monitor.stream.publish.publish_events`, importable by
+producers), creating the stream if needed:
+
+    python bench/replay.py --data-dir data --to nats://127.0.0.1:4222/WALLETS --rate 0
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from wallet_monitor.stream.publish import publish_events
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("replay")
@@ -120,6 +128,34 @@ def replay(out_dir: Path, timeline, rate: float | None = None, speedup: float | 
     return n_tx
 
 
+def holdout_events(data_dir: Path, limit: int | None = None):
+    """The holdout transactions (the first `limit` in time order) and the logins from the first
+    of them to the last, as text-valued frames."""
+    tx = pd.read_csv(data_dir / "new_transactions.csv", dtype=str, keep_default_na=False)
+    t = _times(data_dir / "new_transactions.csv")
+    order = np.argsort(t, kind="stable")[:limit]
+    logins = None
+    if (data_dir / "logins.csv").exists() and len(order):
+        lg = pd.read_csv(data_dir / "logins.csv", dtype=str, keep_default_na=False)
+        lt = _times(data_dir / "logins.csv")
+        logins = lg.loc[(lt >= t[order[0]]) & (lt <= t[order[-1]])]
+    return tx.iloc[order].reset_index(drop=True), logins
+
+
+def _to_nats(args) -> int:
+    tx, logins = holdout_events(args.data_dir, args.limit)
+    rate = args.rate or 0.0
+    try:
+        out = publish_events(args.to, tx, logins, rate=rate, partitions=args.partitions)
+    except Exception as exc:  # one line for the user, as the scripts do
+        print(f"replay.py: error: {exc}", file=sys.stderr)
+        return 1
+    if args.timings is not None:
+        pd.DataFrame(out.published_at, columns=["transaction_id", "appended_at"]).to_csv(
+            args.timings, index=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=ROOT / "data", help="source data directory")
@@ -132,12 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-setup", action="store_true",
                    help="OUT_DIR is already set up (by an earlier --limit 0 run): only append")
     p.add_argument("--timings", type=Path, help="write transaction_id,appended_at (epoch s) here")
+    p.add_argument("--to", metavar="nats://HOST:PORT/STREAM",
+                   help="publish to this NATS JetStream stream instead of appending to files")
+    p.add_argument("--partitions", type=int, default=None,
+                   help="with --to: partition count of a stream this creates (default 64)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not (args.data_dir / "new_transactions.csv").exists():
         print(f"replay.py: error: {args.data_dir / 'new_transactions.csv'} not found "
               "(run data_generator.py first)", file=sys.stderr)
         return 1
+    if args.to:
+        return _to_nats(args)
     if args.out_dir.resolve() == args.data_dir.resolve():
         print("replay.py: error: --out-dir must differ from --data-dir", file=sys.stderr)
         return 2

@@ -34,6 +34,9 @@ class Polled:
     transactions: RawRows
     logins: RawRows | None
     moved: bool  # the position changed: a checkpoint is due
+    # Transactions that are context only (another shard scores them; a broker source hands
+    # over the receiver's copy of a transfer): retained as history, never scored.
+    context: RawRows | None = None
 
 
 class TransactionSource(ABC):

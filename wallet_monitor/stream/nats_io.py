@@ -1,0 +1,119 @@
+"""NATS plumbing shared by the publisher and the consumer: nats-py (asyncio) on a private event
+loop in a daemon thread, so synchronous code (the follower loop, scripts) calls it with `run`;
+the streams created with the partition count they carry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import nats
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
+
+from wallet_monitor.cli import UserError
+from wallet_monitor.stream.partition import (
+    DEFAULT_PARTITIONS,
+    StreamAddress,
+    describe,
+    partitions_in,
+)
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+RECONNECT_WAIT_S = 0.5  # between reconnect attempts while the server is down (forever)
+SCORED_MAX_AGE_S = 7 * 24 * 3600.0  # scored rows are needed for EPISODE_REACH, kept a week
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; `run(coro)` waits for a coroutine's result."""
+
+    def __init__(self, name: str = "nats"):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro, timeout: float | None = None):
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()  # a call that timed out must not go on beside its retry
+            raise
+
+    def stop(self) -> None:
+        """Cancel what still runs on the loop (a client's background tasks), then stop it."""
+        async def _cancel_rest():
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        try:
+            self.run(_cancel_rest(), 5)
+        except Exception as exc:  # stopping is best effort
+            logger.debug("stopping the NATS loop: %s", exc)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+async def connect(address: StreamAddress, name: str):
+    """A connection that reconnects forever: a NATS restart pauses the detector, no more."""
+    made = []
+
+    async def _disconnected():
+        if made and not (made[0].is_closed or made[0].is_draining):  # not our own close
+            logger.warning("disconnected from %s; reconnecting", address.server)
+
+    async def _reconnected():
+        logger.info("reconnected to %s", address.server)
+
+    async def _error(exc):
+        logger.debug("nats: %s", exc)
+
+    try:
+        made.append(await nats.connect(
+            address.server, name=name, connect_timeout=CONNECT_TIMEOUT_S,
+            max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
+            disconnected_cb=_disconnected, reconnected_cb=_reconnected, error_cb=_error))
+        return made[0]
+    except Exception as exc:  # nats-py raises a zoo of connection errors
+        raise UserError(f"cannot connect to NATS at {address.server}: {exc}") from None
+
+
+async def ensure_streams(js, address: StreamAddress, partitions: int | None) -> int:
+    """Create the event and scored streams if needed; returns the partition count the event
+    stream records (`partitions`, or the default, for a new one). A count that disagrees with
+    the stream's is a UserError: publisher and consumers must agree."""
+    try:
+        info = await js.stream_info(address.stream)
+        have = partitions_in(info.config.description)
+        if have is None:
+            raise UserError(f"stream {address.stream} exists but was not created by wallet-monitor "
+                            "(no partition count in its description)")
+        if partitions is not None and partitions != have:
+            raise UserError(f"--partitions {partitions} disagrees with stream {address.stream}, "
+                            f"which has {have}")
+    except NotFoundError:
+        have = partitions or DEFAULT_PARTITIONS
+        await js.add_stream(StreamConfig(name=address.stream, subjects=address.subjects,
+                                         description=describe(have), duplicate_window=120.0))
+        logger.info("created stream %s with %d partitions", address.stream, have)
+    try:
+        await js.stream_info(address.scored_stream)
+    except NotFoundError:
+        await js.add_stream(StreamConfig(name=address.scored_stream,
+                                         subjects=[f"{address.scored_stream}.*"],
+                                         max_age=SCORED_MAX_AGE_S, duplicate_window=120.0))
+    return have
+
+
+async def delete_streams(js, address: StreamAddress) -> None:
+    """Remove both streams (tests and benchmarks clean up after themselves)."""
+    for name in (address.stream, address.scored_stream):
+        try:
+            await js.delete_stream(name)
+        except NotFoundError:
+            pass

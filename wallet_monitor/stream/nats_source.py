@@ -1,0 +1,403 @@
+"""A follower's intake from NATS JetStream: one shard's partitions of a wallet-partitioned stream.
+
+Each partition p the shard owns is read by a durable pull consumer `wm-<p>` (filter
+`STREAM.*.<p>`: its transactions and logins). A poll fetches from all of them at once and
+hands over, in stream order, every message up to a bound B such that all of the shard's
+messages up to B are in (the rest wait in a buffer for the next poll): the shard reads its
+events in the order they were published. Messages are acknowledged in `commit`, once the
+follower has written, alerted and checkpointed them. On start each consumer is (re)created to
+begin after what was handled (its acknowledged floor, or the checkpoint where that is further):
+what was delivered but never acknowledged comes again, in order, at once, not after the
+acknowledgement wait; what was handled is replayed from the stream to rebuild the state.
+
+Transactions are messages on `STREAM.tx.<p>` whose sender's partition is p; the copy of a
+transfer on its receiver's partition is context (history for the receiver's features) unless
+the sender's partition is also this shard's. A message that is not a JSON object is bad (logged
+with its sequence number, counted, dead-lettered to STREAM.invalid, acknowledged). Scored rows of
+every shard arrive from STREAM_SCORED (`scored`), for the cross-shard episode links.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from nats.errors import Error as NatsError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import Error as JsError
+
+from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
+from wallet_monitor.stream.parse import RawRows
+from wallet_monitor.stream.partition import parse_nats_url, partition_of, shard_partitions
+from wallet_monitor.stream.source import Polled, TransactionSource
+
+logger = logging.getLogger(__name__)
+
+PULL_TIMEOUT_S = 5.0  # a no-wait pull request is answered at once; this is for a lost answer
+MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknowledged
+REPLAY_BATCH = 2000
+MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's fetch per row
+SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
+OP_TIMEOUT_S = 30.0  # one call into the NATS loop
+RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
+
+
+class NatsSource(TransactionSource):
+    """Shard `shard` of `shards` of the stream at `url` (nats://HOST:PORT/STREAM)."""
+
+    def __init__(self, url: str, shard: int = 0, shards: int = 1, *, partitions: int | None = None,
+                 ack_wait: float = 10.0, tx_columns=(), login_columns=(), context_logins=None):
+        self.address = parse_nats_url(url)
+        self.shard, self.shards, self.ack_wait = shard, shards, ack_wait
+        self.name = f"{self.address.stream} shard {shard}/{shards}"
+        self.has_logins, self.resumable = True, True
+        self.tx_columns, self.login_columns = list(tx_columns), list(login_columns)
+        self._context_logins = context_logins
+        self.invalid = 0  # messages that were no JSON object
+        self.pending = 0  # messages waiting in the consumers after the last poll
+        self.upto = 0  # every message of this shard up to this stream sequence is handed over
+        self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
+        self._unacked: dict[int, object] = {}  # handed over, not yet committed
+        self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
+        self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
+        self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
+        self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
+        self._loop = LoopThread(f"nats-{self.address.stream}-{shard}")
+        self._loop.run(self._connect(partitions), OP_TIMEOUT_S)
+
+    async def _connect(self, partitions):
+        self.nc = await connect(self.address, f"wallet-monitor-shard-{self.shard}-of-{self.shards}")
+        self.js = self.nc.jetstream()
+        self.partitions = await ensure_streams(self.js, self.address, partitions)
+        self.mine = shard_partitions(self.shard, self.shards, self.partitions)
+        self._mine = np.zeros(self.partitions, bool)
+        self._mine[self.mine] = True
+        self._subs: dict[int, str] = {}
+        self._queues: dict = {}
+
+    # ------------------------------------------------------------------------ the interface
+
+    def owns(self, position: dict) -> bool:
+        return (position["stream"] == self.address.stream
+                and position["shard"] == [self.shard, self.shards]
+                and position["partitions"] == self.partitions)
+
+    def context(self) -> Iterator[RawRows]:
+        if self._context_logins is not None and len(self._context_logins):
+            frame = self._context_logins.astype(object)
+            yield self._rows("logins (history)", frame, np.arange(1, len(frame) + 1))
+
+    def replay(self, position: dict | None) -> Iterator[Polled]:
+        """What this shard handled before (each partition's acknowledged floor, or the checkpoint
+        `position` where that is further), as Polled chunks; then open the consumers after it."""
+        self._call(lambda: self._floors(position))
+        last = self._call(self._last_seq)
+        top = min(max(self._done.values(), default=0), last)
+        # Every partition is handled up to its own floor: the least is what the shard can claim
+        # (a poll moves it on once the partitions answer).
+        handled = min(min(self._done.values(), default=0), last)
+        if top > 0:
+            self._call(self._open_replay)
+            seen = 0
+            while seen < top:
+                msgs = self._call(self._replay_fetch)
+                if not msgs:
+                    break
+                seen = msgs[-1].metadata.sequence.stream
+                keep = [m for m in msgs if self._handled(m)]
+                yield self._split(keep, ack_bad=False)
+            self._call(self._replay_sub.unsubscribe)
+        self.upto = handled
+        self._call(self._open_consumers)
+
+    def poll(self, max_rows: int) -> Polled:
+        msgs = self._call(lambda: self._poll(max_rows))
+        return self._split(msgs)
+
+    def position(self) -> dict:
+        return {"stream": self.address.stream, "shard": [self.shard, self.shards],
+                "partitions": self.partitions, "upto": self.upto}
+
+    def commit(self) -> None:
+        if self._unacked:
+            done, self._unacked = list(self._unacked.values()), {}
+            self._call(lambda: self._ack(done))
+        self._raw.clear()
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self.nc.close(), 10)
+        except Exception as exc:  # closing is best effort
+            logger.debug("closing NATS: %s", exc)
+        self._loop.stop()
+
+    # ---------------------------------------------------------------------- cross-shard use
+
+    def publish_scored(self, rows: list[dict], upto: int) -> None:
+        """This shard's scored rows (and that it has handled everything up to `upto`) for the
+        episode links of every shard; in chunks that stay under the message size limit."""
+        chunks = [rows[i:i + 1000] for i in range(0, len(rows), 1000)] or [[]]
+        self._call(lambda: self._publish_scored(chunks, upto))
+
+    def dead_letter(self, bad: list) -> None:
+        """Publish the messages behind `bad` [(name, seq, reason)] to STREAM.invalid."""
+        items = [(seq, reason, self._raw.get(seq, b"")) for _, seq, reason in bad]
+        if items:
+            self._call(lambda: self._dead_letter(items))
+
+    def start_scored(self) -> None:
+        """Start receiving every shard's scored rows, from the beginning of STREAM_SCORED."""
+        self._call(self._subscribe_scored)
+
+    def fetch_scored(self) -> None:
+        """Fetch the scored batches published since the last fetch (a poll also does)."""
+        self._call(self._poll_scored)
+
+    def consumer_pending(self) -> int:
+        return self.pending + len(self._buffer)
+
+    def _call(self, make):
+        """Run the coroutine `make()` makes on the NATS loop; while the server is unreachable
+        (restarting), wait and try again: the detector pauses, and goes on once it is back."""
+        warned = False
+        while True:
+            try:
+                return self._loop.run(make(), OP_TIMEOUT_S)
+            except (NotFoundError, BadRequestError):
+                raise  # the stream or a consumer is gone: not a matter of waiting
+            except (NatsError, JsError, TimeoutError) as exc:
+                if not warned:
+                    logger.warning("NATS unavailable (%s: %s); waiting for it",
+                                   type(exc).__name__, exc)
+                    warned = True
+                time.sleep(RETRY_WAIT_S)
+
+    # -------------------------------------------------------------------------------- async
+
+    async def _last_seq(self) -> int:
+        return (await self.js.stream_info(self.address.stream)).state.last_seq
+
+    async def _floors(self, position):
+        ckpt = position["upto"] if position else 0
+        for p in self.mine:
+            try:
+                info = await self.js.consumer_info(self.address.stream, f"wm-{p}")
+                floor = info.ack_floor.stream_seq or 0
+            except NotFoundError:
+                floor = 0
+            self._done[p] = max(floor, ckpt)
+
+    def _handled(self, msg) -> bool:
+        p = _partition(msg.subject)
+        return p is not None and self._mine[p] and msg.metadata.sequence.stream <= self._done[p]
+
+    async def _open_replay(self):
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                                inactive_threshold=60.0)
+        self._replay_sub = await self.js.pull_subscribe(f"{self.address.stream}.>",
+                                                        stream=self.address.stream, config=config)
+
+    async def _replay_fetch(self):
+        try:
+            return await self._replay_sub.fetch(REPLAY_BATCH, timeout=1.0)
+        except TimeoutError:
+            return []
+
+    async def _open_consumers(self):
+        self._inbox = self.nc.new_inbox()
+        for p in self.mine:
+            await self._replies(p)
+            name = f"wm-{p}"
+            try:
+                await self.js.delete_consumer(self.address.stream, name)
+            except NotFoundError:
+                pass
+            await self.js.add_consumer(self.address.stream, ConsumerConfig(
+                durable_name=name, filter_subject=f"{self.address.stream}.*.{p}",
+                ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+                max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=self._done[p] + 1))
+            self._subs[p] = name
+
+    async def _replies(self, key) -> None:
+        """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
+        Delivered messages carry their own subject, so each key has its reply subject."""
+        queue = self._queues[key] = asyncio.Queue()
+
+        async def put(m):
+            queue.put_nowait(m)
+
+        await self.nc.subscribe(f"{self._inbox}.{key}", cb=put, pending_msgs_limit=-1,
+                                pending_bytes_limit=-1)
+
+    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
+        """Up to n messages of partition p that are there now; `drained`: the server said
+        there are no more (a no-wait pull request ends with 404 when it runs out)."""
+        queue, keep = self._queues[p], keep or self._keep
+        while not queue.empty():  # left over from a request that timed out: still delivered
+            m = queue.get_nowait()
+            if not (m.headers or {}).get("Status"):
+                keep(m)
+        await self.nc.publish(
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream or self.address.stream}.{consumer or self._subs[p]}",
+            json.dumps({"batch": n, "no_wait": True}).encode(), reply=f"{self._inbox}.{p}")
+        got, drained = [], False
+        while len(got) < n:
+            if not queue.empty():  # the common case while a batch streams in: no timer
+                m = queue.get_nowait()
+            else:
+                try:
+                    m = await asyncio.wait_for(queue.get(), PULL_TIMEOUT_S)
+                except TimeoutError:
+                    break
+            status = (m.headers or {}).get("Status")
+            if status:
+                drained = status in ("404", "408")  # none left; 408: fewer than asked
+                break
+            got.append(m)
+        return p, got, drained
+
+    def _keep(self, m) -> bool:
+        """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
+        seq = m.metadata.sequence.stream
+        p = _partition(m.subject)
+        if seq <= max(self._done.get(p, 0), self.upto):
+            asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
+            return False
+        if seq not in self._unacked:
+            self._buffer.setdefault(seq, m)
+        return True
+
+    async def _poll(self, max_rows):
+        if "scored" in self._queues:
+            await self._poll_scored()
+        last = await self._last_seq()
+        # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
+        # (logins, transfer copies), spread over the partitions.
+        want = MESSAGES_PER_ROW * max_rows
+        per = max(1, want // max(len(self.mine), 1))
+        bound, pending = last, 0
+        for _, msgs, drained in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
+            for m in msgs:
+                self._keep(m)
+            if msgs:
+                pending += msgs[-1].metadata.num_pending
+            if not drained:  # more may wait: nothing after what came can be handed over
+                bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
+        self.pending = pending
+        ready = sorted(s for s in self._buffer if s <= bound)[:want]
+        if len(ready) == want:
+            bound = ready[-1]
+        self.upto = max(self.upto, bound)
+        out = [self._buffer.pop(s) for s in ready]
+        for m in out:
+            self._unacked[m.metadata.sequence.stream] = m
+        return out
+
+    async def _ack(self, msgs):
+        for m in msgs:
+            await m.ack()
+        await self.nc.flush(timeout=OP_TIMEOUT_S)  # the server has the acknowledgements
+
+    async def _publish_scored(self, chunks, upto):
+        subject = self.address.scored_subject(self.shard)
+        for i, chunk in enumerate(chunks):
+            body = {"shard": self.shard, "shards": self.shards,
+                    "upto": upto if i == len(chunks) - 1 else 0, "rows": chunk}
+            await self.js.publish(subject, json.dumps(body).encode(),
+                                  stream=self.address.scored_stream)
+
+    async def _dead_letter(self, items):
+        for seq, reason, raw in items:
+            await self.js.publish(self.address.invalid_subject, raw, headers={
+                "Wm-Seq": str(seq), "Wm-Reason": reason[:500],
+                "Nats-Msg-Id": f"invalid/{seq}"})
+
+    async def _subscribe_scored(self):
+        """A durable consumer of STREAM_SCORED for this shard's linker, from the start (a durable
+        one, read with the same no-wait pulls, outlives a server restart)."""
+        self._linker_name = f"wm-linker-{self.shard}-of-{self.shards}"
+        try:
+            await self.js.delete_consumer(self.address.scored_stream, self._linker_name)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(self.address.scored_stream, ConsumerConfig(
+            durable_name=self._linker_name, ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.ALL))
+        await self._replies("scored")
+
+    def _keep_scored(self, m) -> None:
+        self.scored.append(json.loads(m.data))
+
+    async def _poll_scored(self):
+        """Every shard's scored batches published since the last poll."""
+        while True:
+            _, got, drained = await self._fetch(
+                "scored", SCORED_BATCH, self.address.scored_stream, self._linker_name,
+                self._keep_scored)
+            for m in got:
+                self._keep_scored(m)
+            if drained or not got:
+                return
+
+    # ------------------------------------------------------------------------------ parsing
+
+    def _split(self, msgs, ack_bad: bool = True) -> Polled:
+        """Messages -> Polled: own transactions, logins, and transfer copies as context."""
+        own, copies, logins, bad = [], [], [], []
+        for m in msgs:
+            seq = m.metadata.sequence.stream
+            p = _partition(m.subject)
+            self._raw[seq] = m.data
+            try:
+                rec = json.loads(m.data)
+                if not isinstance(rec, dict):
+                    raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+            except ValueError as exc:
+                bad.append((self.address.stream, seq, f"not a JSON object: {exc}"))
+                self.invalid += 1
+                continue
+            if m.subject.startswith(f"{self.address.stream}.login."):
+                logins.append((seq, rec))
+                continue
+            sender = partition_of(rec.get("wallet_id", ""), self.partitions)
+            if sender == p:
+                own.append((seq, rec))
+                if ack_bad:
+                    self.published_at[seq] = m.metadata.timestamp.timestamp()
+            elif not self._mine[sender]:
+                copies.append((seq, rec))
+            # else: a copy of a transfer this shard also reads on its sender's partition
+        tx = self._rows(self.address.stream, _frame(own, self.tx_columns), [s for s, _ in own],
+                        bad)
+        context = self._rows(self.address.stream, _frame(copies, self.tx_columns),
+                             [s for s, _ in copies])
+        lg = self._rows(self.address.stream, _frame(logins, self.login_columns),
+                        [s for s, _ in logins])
+        return Polled(tx, lg, bool(msgs), context=context)
+
+    @staticmethod
+    def _rows(name, frame, where, bad=None) -> RawRows:
+        return RawRows(name, frame, np.asarray(where, dtype=np.int64), bad or [])
+
+
+def _partition(subject: str) -> int | None:
+    tail = subject.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _frame(items, columns) -> pd.DataFrame:
+    """Records as a text-valued frame with at least `columns` (None where absent)."""
+    df = pd.DataFrame([r for _, r in items], dtype=object)
+    for c in columns:
+        if c not in df:
+            df[c] = None
+    df = df.astype(object)
+    return df.where(df.notna() & (df != ""), None) if len(df) else df

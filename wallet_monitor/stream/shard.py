@@ -1,0 +1,289 @@
+"""One shard of a detector fleet over NATS JetStream: score the shard's wallets, link episodes
+across shards, acknowledge once written and alerted.
+
+Scoring is wallet-local: a row's features read its wallet's events and the transfers into it,
+and both arrive on the wallet's partition (a transfer is published to its receiver's partition
+too, where it is context: history, never scored). Episode links are not: a chain's next hop
+(an outflow funded by a transfer from a wallet of another shard) links rows of two shards. So
+every shard publishes its scored rows to STREAM_SCORED, tagged with their event's stream
+sequence and how far (`upto`) the shard has handled its partitions; every shard links all
+scored rows, releasing them in stream-sequence order only up to the least `upto` of all
+shards. That order is the publish order, the one a single file follower reads in, so each
+shard's links are the single follower's and the batch path's; a shard writes and alerts the
+rises of its own rows only. Linking is replicated (it is light); scoring, the costly step,
+is split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.delivery import SPOOL_NAME, SpoolingSender, alert_records
+from wallet_monitor.features import Locator
+from wallet_monitor.io import write_json
+from wallet_monitor.model.bundle import ModelBundle
+from wallet_monitor.stream.follower import (
+    MAX_BATCH,
+    POLL_S,
+    STREAM_COLUMNS,
+    Follower,
+    FollowStats,
+    _append_detections,
+)
+from wallet_monitor.stream.metrics import DetectorMetrics
+from wallet_monitor.stream.nats_source import NatsSource
+from wallet_monitor.stream.parse import valid_logins, valid_transactions
+from wallet_monitor.stream.partition import partition_of
+
+logger = logging.getLogger(__name__)
+
+LINK_WAIT_S = 30.0  # on restart: how long to wait for the scored rows linked before the stop
+_SCORED_FIELDS = ("transaction_id", "wallet_id", "fraud_score", "reasons")
+
+
+class _Linker:
+    """Scored rows of all shards, released in stream-sequence order up to the least `upto`."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+        self.upto: dict[int, int] = {}
+        self.rows: list[dict] = []
+        self.released = 0
+
+    def take(self, payloads) -> None:
+        for body in payloads:
+            # Rows scored under an earlier layout (before a shard was added) are linked too;
+            # progress counts only from this layout's shards.
+            if int(body.get("shards", self.shards)) == self.shards:
+                k = int(body["shard"])
+                self.upto[k] = max(self.upto.get(k, 0), int(body["upto"]))
+            self.rows.extend(body["rows"])
+
+    def release(self, cap: int | None = None) -> list[dict]:
+        if len(self.upto) < self.shards:
+            return []
+        bound = min(self.upto.values())
+        if cap is not None:
+            bound = min(bound, cap)
+        ready = [r for r in self.rows if r["seq"] <= bound]
+        if ready:
+            self.rows = [r for r in self.rows if r["seq"] > bound]
+            ready.sort(key=lambda r: r["seq"])
+        self.released = max(self.released, bound)
+        return ready
+
+
+class ShardFollower(Follower):
+    """A Follower over a NatsSource: scores the shard's rows, links episodes over all shards'."""
+
+    source: NatsSource
+
+    def __init__(self, bundle, source: NatsSource, out_dir, *, metrics: DetectorMetrics | None = None,
+                 **kw):
+        super().__init__(bundle, source, out_dir, **kw)
+        self.linker = _Linker(source.shards)
+        self.metrics = metrics
+        self._published_upto = -1
+
+    def _own(self, wallets) -> np.ndarray:
+        parts = np.fromiter((partition_of(w, self.source.partitions) for w in wallets), np.int64,
+                            len(wallets))
+        return self.source._mine[parts] if len(parts) else np.zeros(0, bool)
+
+    # ------------------------------------------------------------------------------ resume
+
+    def resume(self) -> None:
+        """Take in the history logins and every event the shard handled before a stop; cut the
+        outputs back to the checkpoint; link again, quietly, the scored rows linked before."""
+        ckpt = self._load_checkpoint()
+        for raw in self.source.context():
+            good, _ = valid_logins(raw, self.state.logins.ids)
+            self.state.add_logins(good)
+        for polled in self.source.replay(ckpt):
+            self._take_context(polled)
+            good, _ = valid_transactions(polled.transactions, self.state.tx.ids)
+            self.state.add_history(good)
+        outputs = (self.det_path, self.ep_path)
+        sizes = (ckpt["detections_bytes"], ckpt["episodes_bytes"]) if ckpt else (0, 0)
+        for path, size in zip(outputs, sizes, strict=True):
+            if path.exists() and path.stat().st_size > size:
+                with path.open("r+b") as f:  # rows handled after the checkpoint come again
+                    f.truncate(size)
+        self.state.evict(force=True)
+        self.det_bytes = self.det_path.stat().st_size if self.det_path.exists() else 0
+        self.ep_bytes = self.ep_path.stat().st_size if self.ep_path.exists() else 0
+        self.source.start_scored()
+        if ckpt and ckpt.get("linked_upto"):
+            self._relink_quietly(ckpt["linked_upto"])
+        self.checkpoint()
+
+    def _relink_quietly(self, upto: int) -> None:
+        """Link again what was linked before the stop, writing nothing; then take what was
+        written for the shard's rows as what they show."""
+        deadline = time.monotonic() + LINK_WAIT_S
+        while self.linker.released < upto and time.monotonic() < deadline:
+            self.source.fetch_scored()
+            self.linker.take(self._drain_scored())
+            rows = self.linker.release(cap=upto)
+            if rows:
+                self._link(rows, quiet=True)
+            elif self.linker.released < upto:
+                time.sleep(0.05)
+        rec = self.episodes.recent
+        if not len(rec) or not self.det_path.exists():
+            return
+        det = pd.read_csv(self.det_path, dtype={"transaction_id": str},
+                          usecols=["transaction_id", "fraud_score"])
+        shown = rec["transaction_id"].map(det.groupby("transaction_id")["fraud_score"].last())
+        link = pd.Series("", index=rec.index, dtype=object)
+        if self.ep_path.exists() and self.ep_path.stat().st_size:
+            rises = pd.read_csv(self.ep_path, dtype={"transaction_id": str, "linked_to": str},
+                                usecols=["transaction_id", "fraud_score", "linked_to"],
+                                keep_default_na=False).groupby("transaction_id").last()
+            shown = np.maximum(shown, rec["transaction_id"].map(rises["fraud_score"]).fillna(0))
+            link = rec["transaction_id"].map(rises["linked_to"]).fillna("")
+        own = self._own(rec["wallet_id"].astype(str).to_numpy())
+        self.episodes.shown[own] = shown.fillna(0).to_numpy(dtype=float)[own]
+        self.episodes.shown_link[own] = link.astype(object).to_numpy()[own]
+
+    def checkpoint(self) -> None:
+        super().checkpoint()
+        if self.linker.released:  # the base checkpoint plus how far linking went
+            data = json.loads(self.ckpt_path.read_text())
+            data["linked_upto"] = self.linker.released
+            write_json(self.ckpt_path, data)
+
+    # ----------------------------------------------------------------------------- polling
+
+    def _take_context(self, polled) -> None:
+        if polled.logins is not None and len(polled.logins):
+            good, _ = valid_logins(polled.logins, self.state.logins.ids)
+            self.state.add_logins(good)
+            self.stats.logins += len(good)
+        if polled.context is not None and len(polled.context):
+            good, _ = valid_transactions(polled.context, self.state.tx.ids)
+            self.state.tx.add(good)  # the sender's shard reports a bad one
+
+    def poll_once(self, max_rows: int = MAX_BATCH) -> int:
+        """One micro-batch: read, score the shard's rows, publish them, link what all shards
+        scored, write, alert, checkpoint, acknowledge. Returns the rows read (1 while scored
+        rows of other shards still wait to be linked, so an idle stop waits for them)."""
+        polled = self.source.poll(max_rows)
+        self._take_context(polled)
+        raw = polled.transactions
+        seq_of = dict(zip(raw.frame["transaction_id"], raw.where, strict=True)) if len(raw.frame) else {}
+        scored: list[dict] = []
+        if len(raw):
+            good, bad = valid_transactions(raw, self.state.tx.ids)
+            self.stats.report_bad(bad)
+            self.source.dead_letter(bad)
+            if len(good):
+                scored = self._score_own(good, seq_of)
+            self.state.evict()
+        if scored or self.source.upto > self._published_upto:
+            self.source.publish_scored(scored, self.source.upto)
+            self._published_upto = self.source.upto
+        self.linker.take(self._drain_scored())
+        linked = self.linker.release()
+        if linked:
+            self._link(linked)
+        if polled.moved or linked:
+            self.checkpoint()
+            self.source.commit()
+        if self.metrics is not None:
+            self.metrics.pending.set(self.source.consumer_pending())
+            self.metrics.observe_spool(None if self.sender is None else self.sender.spool)
+        busy = bool(self.linker.rows) or self.source.consumer_pending() > 0
+        return len(raw) or int(busy or bool(linked))
+
+    def _drain_scored(self) -> list[dict]:
+        out = []
+        while self.source.scored:
+            out.append(self.source.scored.popleft())
+        return out
+
+    def _score_own(self, good: pd.DataFrame, seq_of: dict) -> list[dict]:
+        det = self.state.detect(good)
+        self.det_bytes = _append_detections(self.det_path, det)
+        self.stats.scored += len(det)
+        self.stats.flagged += int(det["is_anomaly"].sum())
+        seqs = good["transaction_id"].map(seq_of).to_numpy(dtype=np.int64)
+        published = [self.source.published_at.pop(int(s), None) for s in seqs]
+        if self.metrics is not None:
+            self.metrics.scored.inc(len(det))
+            self.metrics.flagged.inc(int(det["is_anomaly"].sum()))
+            now = time.time()
+            for at in published:
+                if at is not None:
+                    self.metrics.latency.observe(max(0.0, now - at))
+        if self.sender is not None:
+            alerting = pd.concat([det, good[["amount", "type"]]], axis=1)
+            if alerting["is_anomaly"].any() or self.sender.spool.exists():
+                self.stats.alerts_spooled = self.sender(
+                    alert_records(alerting, self.bundle.model_version))
+        cp = (good["counterparty_wallet_id"] if "counterparty_wallet_id" in good
+              else pd.Series(None, index=good.index))
+        ts = pd.to_datetime(det["timestamp"], utc=True)
+        return [{"seq": int(s), "transaction_id": str(t), "wallet_id": str(w),
+                 "timestamp": x.isoformat(), "fraud_score": float(f), "reasons": r,
+                 "type": k, "amount": float(a), "counterparty_wallet_id": None if pd.isna(c) else str(c)}
+                for s, t, w, x, f, r, k, a, c in zip(
+                    seqs, det["transaction_id"], det["wallet_id"], ts, det["fraud_score"],
+                    det["reasons"].fillna(""), good["type"], good["amount"], cp, strict=True)]
+
+    def _link(self, rows: list[dict], quiet: bool = False) -> None:
+        """Link released scored rows with the recent ones; write and alert the shard's rises."""
+        frame = pd.DataFrame(rows)
+        known = set(self.episodes.recent["transaction_id"].astype(str))
+        frame = frame.loc[~frame["transaction_id"].isin(known)].drop_duplicates("transaction_id")
+        if not len(frame):
+            return
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+        frame = frame.reset_index(drop=True)
+        raised = self.episodes.add(frame[["transaction_id", "wallet_id", "timestamp",
+                                          "fraud_score", "reasons"]], frame)
+        if quiet or not len(raised):
+            return
+        raised = raised.loc[self._own(raised["wallet_id"].astype(str).to_numpy())]
+        if not len(raised):
+            return
+        self.ep_bytes = _append_detections(self.ep_path, raised, [*STREAM_COLUMNS, "linked_to"])
+        self.stats.raised += len(raised)
+        fresh = raised.loc[~raised.pop("was_flagged")]
+        if self.metrics is not None:
+            self.metrics.flagged.inc(int(fresh["is_anomaly"].sum()))
+        if self.sender is not None and fresh["is_anomaly"].any():
+            self.stats.alerts_spooled = self.sender(alert_records(fresh, self.bundle.model_version))
+
+
+def follow_nats(bundle: ModelBundle, url: str, out_dir: Path, *, shard: tuple[int, int] = (0, 1),
+                partitions: int | None = None, ack_wait: float = 10.0,
+                history: pd.DataFrame | None = None, wallets: pd.DataFrame | None = None,
+                logins: pd.DataFrame | None = None, tx_columns=(), login_columns=(),
+                api_url: str | None = None, api_key: str | None = None, poll: float = POLL_S,
+                max_batch: int = MAX_BATCH, max_idle: float | None = None,
+                stop_after: int | None = None, stop: threading.Event | None = None,
+                geo: Locator | None = None, metrics: DetectorMetrics | None = None) -> FollowStats:
+    """Follow shard `shard` = (I, N) of the stream at `url`: a ShardFollower over a NatsSource,
+    writing to `out_dir` (detections, checkpoint, spool), alerting to `api_url` when set;
+    `history`, `wallets` and `logins` (the data folder's) are the look-back. Stops as
+    `Follower.run` says."""
+    source = NatsSource(url, *shard, partitions=partitions, ack_wait=ack_wait,
+                        tx_columns=tx_columns, login_columns=login_columns, context_logins=logins)
+    sender = SpoolingSender(api_url, api_key, out_dir / SPOOL_NAME) if api_url else None
+    try:
+        follower = ShardFollower(bundle, source, out_dir, history=history, wallets=wallets,
+                                 sender=sender, geo=geo, metrics=metrics)
+        follower.resume()
+    except BaseException:
+        source.close()
+        raise
+    return follower.run(poll=poll, max_batch=max_batch, max_idle=max_idle,
+                        stop_after=stop_after, stop=stop)
