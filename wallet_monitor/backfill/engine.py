@@ -1,0 +1,176 @@
+"""The chain on Dask: features and detections of inputs past one machine's memory.
+
+Each wallet partition runs the pandas functions unchanged (`build_features`, `scoring.detect`
+with link=False); episode links, the one step that crosses wallets, run as a second pass over
+time blocks (`partition`); outputs come back in the input's order (`_row`). The result equals
+the pandas engine's row for row. The model bundle and the wallets table are sent to every
+worker once (`Client.scatter`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+
+import pandas as pd
+
+from wallet_monitor.backfill.inputs import read_input, row_divisions
+from wallet_monitor.backfill.partition import (
+    EPISODE_HALO,
+    part_divisions,
+    route_by_block,
+    route_by_wallet,
+    route_logins,
+)
+from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
+from wallet_monitor.features import FEATURE_NAMES, Locator, build_features, open_database
+from wallet_monitor.model.bundle import ModelBundle
+from wallet_monitor.schema import DETECTION_COLUMNS
+from wallet_monitor.scoring import detect
+
+logger = logging.getLogger(__name__)
+
+# Transactions (with their context) per wallet partition: the pandas features need about
+# 2.3 GB per million rows, and scoring 2.9 GB, so a partition stays well under a 6 GB worker.
+PARTITION_ROWS = 600_000
+LINK_COLUMNS = [c for c in EPISODE_TX_COLUMNS if c not in DETECTION_COLUMNS]
+
+
+@functools.lru_cache(maxsize=4)
+def _locator(geoip_db) -> Locator:
+    """One Locator per worker process and database (the database is opened once there)."""
+    return Locator(open_database(geoip_db))
+
+
+def _n_parts(rows: int, partitions: int | None) -> int:
+    return partitions or max(1, math.ceil(rows / PARTITION_ROWS))
+
+
+def _by_wallet(frame, n: int, target: bool):
+    meta = frame._meta.assign(_part=pd.Series(dtype="int64"), _target=pd.Series(dtype=bool))
+    routed = frame.map_partitions(route_by_wallet, n, target, meta=meta)
+    return routed.set_index("_part", divisions=part_divisions(n))
+
+
+def _logins_by_wallet(frame, n: int):
+    meta = frame._meta.assign(_part=pd.Series(dtype="int64"))
+    routed = frame.map_partitions(route_logins, n, meta=meta)
+    return routed.set_index("_part", divisions=part_divisions(n))
+
+
+def _split(tx: pd.DataFrame, history: pd.DataFrame | None):
+    """A wallet partition's targets and the context around them."""
+    tx = tx.reset_index(drop=True)
+    target = tx["_target"].to_numpy(dtype=bool)
+    context = [tx[~target]]
+    if history is not None:
+        context.insert(0, history.reset_index(drop=True))
+    context = pd.concat(context, ignore_index=True)
+    return tx[target].reset_index(drop=True), context if len(context) else None
+
+
+def _features_part(tx, logins, wallets, geoip_db) -> pd.DataFrame:
+    targets, context = _split(tx, None)
+    logins = None if logins is None else logins.reset_index(drop=True)
+    out = build_features(targets, history=context, wallets=wallets, logins=logins,
+                         geo=_locator(geoip_db))
+    out["_row"] = targets["_row"].to_numpy()
+    return out
+
+
+def _detect_part(tx, history, logins, wallets, bundle: ModelBundle, geoip_db) -> pd.DataFrame:
+    targets, context = _split(tx, history)
+    logins = None if logins is None else logins.reset_index(drop=True)
+    out = detect(bundle, targets, history=context, wallets=wallets, logins=logins, link=False,
+                 geo=_locator(geoip_db))
+    for col in [*LINK_COLUMNS, "_row"]:
+        if col in targets.columns:
+            out[col] = targets[col].to_numpy()
+    return _typed(out)
+
+
+def _typed(out: pd.DataFrame) -> pd.DataFrame:
+    return out.astype({"transaction_id": "str", "wallet_id": "str", "fraud_score": "float64",
+                       "is_anomaly": "bool", "reasons": "str"})
+
+
+def _link_block(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Episode links over one time block and its halo; the block's own rows."""
+    rows = rows.reset_index(drop=True)
+    if not len(rows):
+        return rows.drop(columns=["_core"])
+    linked = link_episodes(rows, threshold)
+    rows[["fraud_score", "is_anomaly", "reasons"]] = linked[["fraud_score", "is_anomaly",
+                                                             "reasons"]]
+    return rows[rows["_core"].to_numpy(dtype=bool)].drop(columns=["_core"])
+
+
+def _in_order(frame, parts):
+    """`frame` back in the input's order: one partition per input part, sorted by `_row`."""
+    return frame.set_index("_row", divisions=row_divisions(parts))
+
+
+def features_frame(client, transactions, wallets=None, logins=None, geoip_db=None,
+                   partitions: int | None = None):
+    """Features of every transaction of input `transactions` (a CSV or Parquet path), as a
+    Dask frame indexed by `_row` in the input's order: `transaction_id` then FEATURE_NAMES."""
+    tx, parts, _ = read_input(transactions, "transactions")
+    n = _n_parts(sum(p.rows for p in parts), partitions)
+    logger.info("features on Dask: %d input parts, %d wallet partitions", len(parts), n)
+    lg = None if logins is None else read_input(logins, "logins")[0]
+    by_wallet = _by_wallet(tx, n, True)
+    lg_by_wallet = None if lg is None else _logins_by_wallet(lg, n)
+    wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
+    meta = pd.DataFrame({"transaction_id": pd.Series(dtype="str"),
+                         **{c: pd.Series(dtype="float64") for c in FEATURE_NAMES},
+                         "_row": pd.Series(dtype="int64")})
+    feats = by_wallet.map_partitions(_features_part, lg_by_wallet, wallets_f, geoip_db,
+                                     meta=meta, align_dataframes=False)
+    return _in_order(feats, parts)
+
+
+def detections_frame(client, bundle: ModelBundle, transactions, history=None, wallets=None,
+                     logins=None, geoip_db=None, partitions: int | None = None,
+                     block: pd.Timedelta | None = None):
+    """Detections of input `transactions` with input `history` as look-back context: the
+    detections.csv columns plus `type`, `counterparty_wallet_id`, `amount` where present, as
+    a Dask frame indexed by `_row` in the input's order."""
+    tx, parts, (t_min, t_max) = read_input(transactions, "transactions",
+                                           lambda f: f["timestamp"].min(),
+                                           lambda f: f["timestamp"].max())
+    hist, hist_parts, _ = (None, [], None) if history is None else read_input(history,
+                                                                              "transactions")
+    lg = None if logins is None else read_input(logins, "logins")[0]
+    rows = sum(p.rows for p in parts)
+    n = _n_parts(rows + sum(p.rows for p in hist_parts), partitions)
+    t_min, t_max = (pd.Timestamp(t).value if pd.notna(t) else 0 for t in (t_min, t_max))
+    by_wallet = _by_wallet(tx, n, True)
+    hist_w = None if hist is None else _by_wallet(hist, n, False)
+    lg_w = None if lg is None else _logins_by_wallet(lg, n)
+    bundle_f = client.scatter(bundle, broadcast=True)
+    wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
+    sample = _detect_meta(tx._meta)
+    scored = by_wallet.map_partitions(
+        _detect_part, hist_w, lg_w, wallets_f, bundle_f, geoip_db, meta=sample,
+        align_dataframes=False)
+    # Second pass: time blocks at least EPISODE_HALO long, about as many as wallet partitions.
+    span = max(t_max - t_min, 1)
+    block_ns = max(block.value if block is not None else -(-span // n), EPISODE_HALO.value)
+    n_blocks = span // block_ns + 1
+    logger.info("detection on Dask: %d rows, %d input parts, %d wallet partitions, %d time "
+                "blocks of %.1f h", rows, len(parts), n, n_blocks, block_ns / 3.6e12)
+    blocks = scored.map_partitions(route_by_block, t_min, block_ns, n_blocks, meta=sample.assign(
+        _block=pd.Series(dtype="int64"), _core=pd.Series(dtype=bool)))
+    blocks = blocks.set_index("_block", divisions=tuple(range(n_blocks)) + (n_blocks - 1,))
+    linked = blocks.map_partitions(_link_block, bundle.threshold, meta=sample)
+    return _in_order(linked, parts)
+
+
+def _detect_meta(tx_meta: pd.DataFrame) -> pd.DataFrame:
+    """The (empty) frame `_detect_part` returns for transactions typed as `tx_meta`."""
+    cols = {"transaction_id": pd.Series(dtype="str"), "wallet_id": pd.Series(dtype="str"),
+            "timestamp": tx_meta["timestamp"], "fraud_score": pd.Series(dtype="float64"),
+            "is_anomaly": pd.Series(dtype="bool"), "reasons": pd.Series(dtype="str")}
+    cols.update({c: tx_meta[c] for c in [*LINK_COLUMNS, "_row"] if c in tx_meta.columns})
+    return pd.DataFrame({k: v.reset_index(drop=True) for k, v in cols.items()})

@@ -1,0 +1,165 @@
+"""Input files as Dask frames: each partition is one part file (or a few row groups) of a
+Parquet input, or one block of lines of a CSV, read on a worker and validated by the pandas
+loaders' own checks (`features.load.check_transactions` / `check_logins`).
+
+Every row gets `_row`, its place in the input (`part << 32 | row in part`), so outputs can be
+written back in the input's order. A malformed part stops the run with the message the pandas
+path gives (file, column, first rows: the CSV's line numbers, counted up front, or the
+Parquet row numbers across its part files); duplicate ids across parts are found by one
+`value_counts` over the whole column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from wallet_monitor.features.load import (
+    Where,
+    check_logins,
+    check_transactions,
+    is_parquet,
+    parquet_parts,
+    read_csv_block,
+    read_parquet_part,
+)
+from wallet_monitor.schema import LOGIN_OPTIONAL, TX_OPTIONAL, InputError
+
+PART_ROWS = 1_000_000  # rows per read partition: a Parquet part file's row groups are grouped up to it
+CSV_BLOCK_BYTES = 64 << 20  # ~600k transaction lines: a partition of about PART_ROWS / 2
+_ROW_BITS = 32  # `_row` = part << 32 | row in part: parts of up to 4 billion rows
+
+TX_TEXT = ("transaction_id", "wallet_id", "timestamp", "type", "ip_address") + TX_OPTIONAL
+LOGIN_TEXT = ("login_id", "wallet_id", "timestamp", "ip_address", "success") + LOGIN_OPTIONAL
+_KINDS = {"transactions": (TX_TEXT, check_transactions, "transaction_id"),
+          "logins": (LOGIN_TEXT, check_logins, "login_id")}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One partition of an input: Parquet `files` (with `groups`, those row groups of its one
+    file) or the CSV bytes [start, end); `first_row` data rows of the input come before it."""
+
+    path: str
+    index: int
+    first_row: int
+    files: tuple[str, ...] = ()
+    groups: tuple[int, ...] | None = None
+    start: int = 0
+    end: int = 0
+    rows: int = 0  # data rows in the part (a CSV's: lines)
+
+    def where(self) -> Where:
+        return Where.of(Path(self.path), self.first_row)
+
+
+def plan_parts(path) -> list[Part]:
+    """The partitions of input `path` (CSV, or Parquet: a file or a folder of part files)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    return _parquet_plan(path) if is_parquet(path) else _csv_plan(path)
+
+
+def _parquet_plan(path: Path) -> list[Part]:
+    parts: list[Part] = []
+    first = 0
+    files = parquet_parts(path)
+    if not files:
+        raise InputError(f"{path.name}: no part files (*.parquet) in the folder")
+    for f in files:
+        try:
+            meta = pq.ParquetFile(f).metadata
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path.name}: cannot be read as Parquet ({exc})") from exc
+        group: list[int] = []
+        rows = 0
+        for g in range(meta.num_row_groups):
+            n = meta.row_group(g).num_rows
+            if group and rows + n > PART_ROWS:
+                parts.append(Part(str(path), len(parts), first, (str(f),), tuple(group),
+                                  rows=rows))
+                first, group, rows = first + rows, [], 0
+            group.append(g)
+            rows += n
+        parts.append(Part(str(path), len(parts), first, (str(f),), tuple(group) or None,
+                          rows=rows))
+        first += rows
+    return parts
+
+
+def _csv_plan(path: Path, block: int = CSV_BLOCK_BYTES) -> list[Part]:
+    """Blocks of whole lines, and the data lines before each (one pass counting newlines; a
+    quoted field with a newline in it would shift the line numbers, as it would in messages of
+    the pandas path)."""
+    parts: list[Part] = []
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        start = len(fh.readline())
+        lines_before = 0
+        while start < size:
+            fh.seek(min(start + block, size))
+            end = min(fh.tell() + len(fh.readline()), size) if start + block < size else size
+            fh.seek(start)
+            lines = fh.read(end - start).count(b"\n")
+            parts.append(Part(str(path), len(parts), lines_before, start=start, end=end,
+                              rows=lines))
+            lines_before += lines
+            start = end
+    return parts or [Part(str(path), 0, 0, start=size, end=size)]
+
+
+def load_part(part: Part, kind: str) -> pd.DataFrame:
+    """One partition, read and validated (ids are checked across parts by `check_unique`)."""
+    text, check, _ = _KINDS[kind]
+    path = Path(part.path)
+    if part.files:
+        df = read_parquet_part(path, [Path(f) for f in part.files], text,
+                               None if part.groups is None else list(part.groups))
+    else:
+        df = read_csv_block(path, part.start, part.end, text)
+    df = check(df, part.where(), unique=False)
+    df["_row"] = np.int64(part.index << _ROW_BITS) + np.arange(len(df), dtype=np.int64)
+    return df
+
+
+def read_input(path, kind: str, *extra):
+    """Input `path` of `kind` ("transactions" or "logins") as a Dask frame with `_row`, and its
+    parts; ids are checked unique across every part. `extra` are lazy results computed in the
+    same read (e.g. a column's min and max); returns (frame, parts, computed extras)."""
+    import dask
+    import dask.dataframe as dd
+
+    parts = plan_parts(path)
+    frame = dd.from_map(load_part, parts, kind=kind, enforce_metadata=False)
+    col = _KINDS[kind][2]
+    counts = frame[col].value_counts(split_out=max(1, len(parts) // 4))
+    repeated, *values = dask.compute(counts[counts > 1], *(f(frame) for f in extra))
+    if len(repeated):
+        _report_repeats(frame, col, parts, repeated)
+    return frame, parts, values
+
+
+def row_divisions(parts: list[Part]) -> tuple[int, ...]:
+    """Divisions on `_row` with one output partition per input part, in the input's order."""
+    n = len(parts)
+    return tuple(p << _ROW_BITS for p in range(n)) + (((n - 1) << _ROW_BITS) + (1 << _ROW_BITS) - 1,)
+
+
+def _report_repeats(frame, col: str, parts: list[Part], repeated: pd.Series) -> None:
+    """Raise the pandas loaders' "duplicate id" message: the later occurrences, first rows in
+    the input's order."""
+    rows = frame[frame[col].isin(list(repeated.index))][[col, "_row"]].compute()
+    rows = rows.sort_values("_row", kind="stable")
+    later = rows[rows[col].duplicated(keep="first")]
+    shown = []
+    for value, row in zip(later[col].head(3), later["_row"].head(3), strict=True):
+        where = parts[int(row) >> _ROW_BITS].where()
+        shown.append(f"{where.word} {where.first + (int(row) & ((1 << _ROW_BITS) - 1))} ({value!r})")
+    more = f" and {len(later) - len(shown)} more" if len(later) > len(shown) else ""
+    name = Path(parts[0].path).name
+    raise InputError(f"{name}: column '{col}': duplicate id at {', '.join(shown)}{more}")
