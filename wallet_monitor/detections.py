@@ -44,7 +44,8 @@ class DetectionWriter:
         self._wallets.append(_wallet_partial(det, self.rows))
         if self._fh is not None:
             iso = pd.to_datetime(det["timestamp"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-            det.assign(timestamp=iso).to_csv(self._fh, index=False, header=self.rows == 0)
+            det.assign(timestamp=iso).to_csv(self._fh, index=False, header=not self._parts)
+            self._parts += 1
         elif len(det) or self._parts == 0:
             pq.write_table(pa.Table.from_pandas(det, preserve_index=False),
                            self.tmp / f"part-{self._parts:05d}.parquet")
@@ -54,7 +55,7 @@ class DetectionWriter:
 
     def __exit__(self, kind, value, tb) -> None:
         if self._fh is not None:
-            if self.rows == 0:
+            if not self._parts:
                 pd.DataFrame(columns=DETECTION_COLUMNS).to_csv(self._fh, index=False)
             self._fh.close()
         if kind is not None:

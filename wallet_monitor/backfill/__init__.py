@@ -8,6 +8,12 @@ result back in the input's order, `sample_features` draws training rows.
 
 from wallet_monitor.backfill.cluster import connect
 from wallet_monitor.backfill.engine import detections_frame, features_frame
-from wallet_monitor.backfill.runs import gather, sample_features
+from wallet_monitor.backfill.runs import (
+    detect_to_file,
+    features_to_file,
+    gather,
+    sample_features,
+)
 
-__all__ = ["connect", "detections_frame", "features_frame", "gather", "sample_features"]
+__all__ = ["connect", "detect_to_file", "detections_frame", "features_frame", "features_to_file",
+           "gather", "sample_features"]

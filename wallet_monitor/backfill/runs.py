@@ -1,5 +1,6 @@
 """What the scripts call with `--engine dask`: results gathered in the input's order, one
-partition at a time, with progress in the log; a training sample drawn from a Dask frame."""
+partition at a time, with progress in the log (and the dashboard's address), written by the
+pandas path's own writers; a training sample drawn from a Dask frame."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from wallet_monitor.features.files import check_features
+from wallet_monitor.backfill.cluster import connect
+from wallet_monitor.backfill.engine import detections_frame, features_frame
+from wallet_monitor.detections import write_detections
+from wallet_monitor.features.files import check_features, write_feature_parts
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +54,32 @@ def sample_features(path, rows: int, seed: int = 0) -> pd.DataFrame:
     features = sample.compute().reset_index(drop=True)
     logger.info("sampled %d of %d feature rows from %s", len(features), total, path)
     return check_features(features, path)
+
+
+def features_to_file(scheduler, transactions, out, wallets=None, logins=None, geoip_db=None,
+                     meta: dict | None = None, partitions: int | None = None) -> int:
+    """feature_engineering.py on Dask: features of input `transactions` written to `out`
+    (features.csv or features.parquet/) in the input's order; returns the rows written."""
+    with connect(scheduler) as client:
+        frame = features_frame(client, transactions, wallets, logins, geoip_db, partitions)
+        return write_feature_parts(gather(client, frame, "features"), out, meta=meta)
+
+
+def detect_to_file(scheduler, bundle, transactions, out, history=None, wallets=None,
+                   logins=None, geoip_db=None, partitions: int | None = None):
+    """detect_anomalies.py's batch scoring on Dask: detections of input `transactions` written
+    to `out` (detections.csv or detections.parquet/) in the input's order. Returns the
+    `DetectionWriter` (counts, wallet scores) and the flagged rows with `amount` and `type`
+    (what the alerts carry)."""
+    flagged: list[pd.DataFrame] = []
+
+    def parts(client, frame):
+        for part in gather(client, frame, "detections"):
+            flagged.append(part[part["is_anomaly"].to_numpy(dtype=bool)])
+            yield part
+
+    with connect(scheduler) as client:
+        frame = detections_frame(client, bundle, transactions, history, wallets, logins,
+                                 geoip_db, partitions)
+        writer = write_detections(parts(client, frame), out)
+    return writer, pd.concat(flagged, ignore_index=True) if flagged else None
