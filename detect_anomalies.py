@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         if not new_path.exists():
             raise InputError(f"{new_path}: not found")
         targets = load_transactions(new_path)
+        logins = load_logins(input_file(args.data_dir, LOGINS_FILE))
         detections = detect(bundle, targets, _history(args.data_dir, new_path),
-                            _wallets(args.data_dir), load_logins(args.data_dir / LOGINS_FILE),
-                            geo=geo)
+                            _wallets(args.data_dir), logins, geo=geo)
     except UserError as exc:
         return report(PROG, exc)
     seconds = time.perf_counter() - t0

@@ -52,6 +52,7 @@ from wallet_monitor.schema import (
     LOGINS_FILE,
     NEW_TRANSACTIONS_FILE,
     WALLETS_FILE,
+    input_file,
     transactions_file,
 )
 
@@ -130,15 +131,15 @@ def _recalibrated(args) -> ModelBundle:
     """The bundle recalibrated on the recent transactions, their features built as detection
     builds them (the training period as history)."""
     bundle = load_bundle(args.models_dir / MODEL_FILE)
-    recent_path = args.recent or args.data_dir / NEW_TRANSACTIONS_FILE
+    recent_path = args.recent or input_file(args.data_dir, NEW_TRANSACTIONS_FILE)
     recent = load_transactions(recent_path)
     history_path = transactions_file(args.data_dir)
     history = (load_transactions(history_path) if history_path.exists()
                and history_path.resolve() != recent_path.resolve() else None)
-    wallets_path = args.data_dir / WALLETS_FILE
+    wallets_path = input_file(args.data_dir, WALLETS_FILE)
     features = build_features(recent, history,
                               load_wallets(wallets_path) if wallets_path.exists() else None,
-                              load_logins(args.data_dir / LOGINS_FILE),
+                              load_logins(input_file(args.data_dir, LOGINS_FILE)),
                               Locator(open_matching(args.geoip_db, bundle.metadata.geoip)))
     new = recalibrate(bundle, features, recent, args.alert_rate)
     logger.info("recalibrated %s on %d rows of %s: threshold %.5f -> %.5f (%.1f%% flagged with "

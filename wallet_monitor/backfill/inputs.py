@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from wallet_monitor.features.load import (
+    RowsError,
     Where,
     check_logins,
     check_transactions,
@@ -27,7 +28,13 @@ from wallet_monitor.features.load import (
     read_csv_block,
     read_parquet_part,
 )
-from wallet_monitor.schema import LOGIN_OPTIONAL, TX_OPTIONAL, InputError
+from wallet_monitor.schema import (
+    LOGIN_OPTIONAL,
+    LOGIN_REQUIRED,
+    TX_OPTIONAL,
+    TX_REQUIRED,
+    InputError,
+)
 
 PART_ROWS = 1_000_000  # rows per read partition: a Parquet part file's row groups are grouped up to it
 CSV_BLOCK_BYTES = 64 << 20  # ~600k transaction lines: a partition of about PART_ROWS / 2
@@ -35,8 +42,12 @@ _ROW_BITS = 32  # `_row` = part << 32 | row in part: parts of up to 4 billion ro
 
 TX_TEXT = ("transaction_id", "wallet_id", "timestamp", "type", "ip_address") + TX_OPTIONAL
 LOGIN_TEXT = ("login_id", "wallet_id", "timestamp", "ip_address", "success") + LOGIN_OPTIONAL
-_KINDS = {"transactions": (TX_TEXT, check_transactions, "transaction_id"),
-          "logins": (LOGIN_TEXT, check_logins, "login_id")}
+_KINDS = {"transactions": (TX_TEXT, check_transactions, "transaction_id", TX_REQUIRED),
+          "logins": (LOGIN_TEXT, check_logins, "login_id", LOGIN_REQUIRED)}
+# The order the loaders check in (empty values column by column, then each parse): a file's
+# error is its first failing check, wherever in the file.
+_PROBLEMS = ("empty value", "unparsable timestamp", "not a positive number", "unknown type",
+             "expected 0/1", "duplicate id")
 
 
 @dataclass(frozen=True)
@@ -92,10 +103,11 @@ def _parquet_plan(path: Path) -> list[Part]:
     return parts
 
 
-def _csv_plan(path: Path, block: int = CSV_BLOCK_BYTES) -> list[Part]:
+def _csv_plan(path: Path, block: int | None = None) -> list[Part]:
     """Blocks of whole lines, and the data lines before each (one pass counting newlines; a
     quoted field with a newline in it would shift the line numbers, as it would in messages of
     the pandas path)."""
+    block = block or CSV_BLOCK_BYTES
     parts: list[Part] = []
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -115,7 +127,7 @@ def _csv_plan(path: Path, block: int = CSV_BLOCK_BYTES) -> list[Part]:
 
 def load_part(part: Part, kind: str) -> pd.DataFrame:
     """One partition, read and validated (ids are checked across parts by `check_unique`)."""
-    text, check, _ = _KINDS[kind]
+    text, check = _KINDS[kind][:2]
     path = Path(part.path)
     if part.files:
         df = read_parquet_part(path, [Path(f) for f in part.files], text,
@@ -138,7 +150,11 @@ def read_input(path, kind: str, *extra):
     frame = dd.from_map(load_part, parts, kind=kind, enforce_metadata=False)
     col = _KINDS[kind][2]
     counts = frame[col].value_counts(split_out=max(1, len(parts) // 4))
-    repeated, *values = dask.compute(counts[counts > 1], *(f(frame) for f in extra))
+    try:
+        repeated, *values = dask.compute(counts[counts > 1], *(f(frame) for f in extra))
+    except RowsError:
+        _report_rows(parts, kind)
+        raise
     if len(repeated):
         _report_repeats(frame, col, parts, repeated)
     return frame, parts, values
@@ -150,6 +166,33 @@ def row_divisions(parts: list[Part]) -> tuple[int, ...]:
     return tuple(p << _ROW_BITS for p in range(n)) + (((n - 1) << _ROW_BITS) + (1 << _ROW_BITS) - 1,)
 
 
+def _part_error(part: Part, kind: str):
+    """What the loaders' checks find in one part: None, or (step, col, problem, rows, count)."""
+    try:
+        load_part(part, kind)
+    except RowsError as exc:
+        required = _KINDS[kind][3]
+        problem = next(i for i, w in enumerate(_PROBLEMS) if exc.problem.startswith(w))
+        column = required.index(exc.col) if exc.col in required else len(required)
+        return (problem, column), exc.col, exc.problem, exc.shown, exc.count
+    return None
+
+
+def _report_rows(parts: list[Part], kind: str) -> None:
+    """Raise the error the pandas loader gives for the whole input: its first failing check,
+    with the first rows and the count over every part that fails it."""
+    import dask
+
+    found = [f for f in dask.compute(*(dask.delayed(_part_error)(p, kind) for p in parts)) if f]
+    if not found:
+        return
+    first = min(f[0] for f in found)
+    same = [f for f in found if f[0] == first]
+    shown = [row for f in same for row in f[3]]
+    raise RowsError(Path(parts[0].path).name, same[0][1], same[0][2], shown,
+                    sum(f[4] for f in same))
+
+
 def _report_repeats(frame, col: str, parts: list[Part], repeated: pd.Series) -> None:
     """Raise the pandas loaders' "duplicate id" message: the later occurrences, first rows in
     the input's order."""
@@ -159,7 +202,5 @@ def _report_repeats(frame, col: str, parts: list[Part], repeated: pd.Series) -> 
     shown = []
     for value, row in zip(later[col].head(3), later["_row"].head(3), strict=True):
         where = parts[int(row) >> _ROW_BITS].where()
-        shown.append(f"{where.word} {where.first + (int(row) & ((1 << _ROW_BITS) - 1))} ({value!r})")
-    more = f" and {len(later) - len(shown)} more" if len(later) > len(shown) else ""
-    name = Path(parts[0].path).name
-    raise InputError(f"{name}: column '{col}': duplicate id at {', '.join(shown)}{more}")
+        shown.append((f"{where.word} {where.first + (int(row) & ((1 << _ROW_BITS) - 1))}", value))
+    raise RowsError(Path(parts[0].path).name, col, "duplicate id", shown, len(later))

@@ -195,11 +195,25 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+class RowsError(InputError):
+    """A check that failed on rows: the message names file, column and the first rows; the
+    parts are kept so the Dask engine can merge one file's errors from its partitions."""
+
+    def __init__(self, name: str, col: str, problem: str, shown: list[tuple[str, object]],
+                 count: int):
+        self.name, self.col, self.problem, self.shown, self.count = name, col, problem, shown, count
+        rows = ", ".join(f"{label} ({value!r})" for label, value in shown[:_MAX_REPORTED_ROWS])
+        more = f" and {count - len(shown[:_MAX_REPORTED_ROWS])} more" if count > _MAX_REPORTED_ROWS else ""
+        super().__init__(f"{name}: column '{col}': {problem} at {rows}{more}")
+
+    def __reduce__(self):  # raised on a Dask worker, unpickled on the client
+        return (RowsError, (self.name, self.col, self.problem, self.shown, self.count))
+
+
 def _fail(where: Where, col: str, problem: str, values: pd.Series, bad: np.ndarray) -> None:
     rows = np.flatnonzero(bad)[:_MAX_REPORTED_ROWS]
-    shown = ", ".join(f"{where.word} {r + where.first} ({_plain(values.iloc[r])!r})" for r in rows)
-    more = f" and {int(bad.sum()) - len(rows)} more" if bad.sum() > len(rows) else ""
-    raise InputError(f"{where.name}: column '{col}': {problem} at {shown}{more}")
+    shown = [(f"{where.word} {r + where.first}", _plain(values.iloc[r])) for r in rows]
+    raise RowsError(where.name, col, problem, shown, int(bad.sum()))
 
 
 def _check_columns(df: pd.DataFrame, where: Where, required: tuple[str, ...]) -> None:
