@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing as mp
 import resource
 import shutil
@@ -123,6 +124,8 @@ def _run(target, *args) -> dict:
 
 
 def _child(target, args, queue) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("wallet_monitor.backfill").setLevel(logging.INFO)
     result = target(*args) or {}
     result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     queue.put(result)
@@ -140,7 +143,7 @@ def _line(name: str, r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("/work/bq24"))
-    p.add_argument("--rows", type=int, default=10_000_000)
+    p.add_argument("--rows", type=int, default=10_000_000, help="rows of the backfill (0: skip)")
     p.add_argument("--compare-rows", type=int, default=1_000_000,
                    help="rows for pandas beside Dask (0: skip)")
     p.add_argument("--workers", type=int, default=2)
@@ -164,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
               f"pandas/dask {per_core_pandas / per_core_dask:.2f}x (goal <= 1.5x); "
               f"detections identical: {_same(run)}")
         results["compare"] = {"pandas": pandas_r, "dask": dask_r}
-    run = _run_dir(args.data, args.rows)
-    big = _run(_dask_step, run, bundle, args.workers, args.partitions)
-    print(_line(f"dask engine ({args.workers} workers)", big))
-    results["backfill"] = big
+    if args.rows:
+        run = _run_dir(args.data, args.rows)
+        big = _run(_dask_step, run, bundle, args.workers, args.partitions)
+        print(_line(f"dask engine ({args.workers} workers)", big))
+        results["backfill"] = big
     (OUT / f"results_{args.rows}.json").write_text(json.dumps(results, indent=2))
     return 0
 

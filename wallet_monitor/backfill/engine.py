@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from wallet_monitor.backfill.inputs import read_input, row_divisions
+from wallet_monitor.backfill.inputs import read_inputs, row_divisions
 from wallet_monitor.backfill.partition import (
     EPISODE_HALO,
     part_divisions,
@@ -24,7 +24,13 @@ from wallet_monitor.backfill.partition import (
     route_logins,
 )
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
-from wallet_monitor.features import FEATURE_NAMES, Locator, build_features, open_database
+from wallet_monitor.features import (
+    FEATURE_NAMES,
+    LOOKBACK,
+    Locator,
+    build_features,
+    open_database,
+)
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import DETECTION_COLUMNS
 from wallet_monitor.scoring import detect
@@ -115,10 +121,11 @@ def features_frame(client, transactions, wallets=None, logins=None, geoip_db=Non
                    partitions: int | None = None):
     """Features of every transaction of input `transactions` (a CSV or Parquet path), as a
     Dask frame indexed by `_row` in the input's order: `transaction_id` then FEATURE_NAMES."""
-    tx, parts, _ = read_input(transactions, "transactions")
+    (tx_in, lg_in), _ = read_inputs([(transactions, "transactions"),
+                                     None if logins is None else (logins, "logins")])
+    tx, parts, lg = tx_in.frame, tx_in.parts, None if lg_in is None else lg_in.frame
     n = _n_parts(sum(p.rows for p in parts), partitions)
     logger.info("features on Dask: %d input parts, %d wallet partitions", len(parts), n)
-    lg = None if logins is None else read_input(logins, "logins")[0]
     by_wallet = _by_wallet(tx, n, True)
     lg_by_wallet = None if lg is None else _logins_by_wallet(lg, n)
     wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
@@ -136,15 +143,18 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     """Detections of input `transactions` with input `history` as look-back context: the
     detections.csv columns plus `type`, `counterparty_wallet_id`, `amount` where present, as
     a Dask frame indexed by `_row` in the input's order."""
-    tx, parts, (t_min, t_max) = read_input(transactions, "transactions",
-                                           lambda f: f["timestamp"].min(),
-                                           lambda f: f["timestamp"].max())
-    hist, hist_parts, _ = (None, [], None) if history is None else read_input(history,
-                                                                              "transactions")
-    lg = None if logins is None else read_input(logins, "logins")[0]
+    (tx_in, hist_in, lg_in), (t_min, t_max) = read_inputs(
+        [(transactions, "transactions"), None if history is None else (history, "transactions"),
+         None if logins is None else (logins, "logins")],
+        lambda f: f["timestamp"].min(), lambda f: f["timestamp"].max())
+    tx, parts = tx_in.frame, tx_in.parts
     rows = sum(p.rows for p in parts)
-    n = _n_parts(rows + sum(p.rows for p in hist_parts), partitions)
+    n = _n_parts(rows + (0 if hist_in is None else sum(p.rows for p in hist_in.parts)), partitions)
     t_min, t_max = (pd.Timestamp(t).value if pd.notna(t) else 0 for t in (t_min, t_max))
+    # Only context in [first target - LOOKBACK, last target] can matter (the point-in-time
+    # invariant; build_features drops the rest itself): not shuffled at all.
+    hist = None if hist_in is None else _within(hist_in.frame, t_min - LOOKBACK.value, t_max)
+    lg = None if lg_in is None else _within(lg_in.frame, t_min - LOOKBACK.value, t_max)
     by_wallet = _by_wallet(tx, n, True)
     hist_w = None if hist is None else _by_wallet(hist, n, False)
     lg_w = None if lg is None else _logins_by_wallet(lg, n)
@@ -165,6 +175,11 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     blocks = blocks.set_index("_block", divisions=tuple(range(n_blocks)) + (n_blocks - 1,))
     linked = blocks.map_partitions(_link_block, bundle.threshold, meta=sample)
     return _in_order(linked, parts)
+
+
+def _within(frame, lo: int, hi: int):
+    ts = frame["timestamp"]
+    return frame[(ts >= pd.Timestamp(lo, tz="UTC")) & (ts <= pd.Timestamp(hi, tz="UTC"))]
 
 
 def _detect_meta(tx_meta: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ Every row gets `_row`, its place in the input (`part << 32 | row in part`), so o
 written back in the input's order. A malformed part stops the run with the message the pandas
 path gives (file, column, first rows: the CSV's line numbers, counted up front, or the
 Parquet row numbers across its part files); duplicate ids across parts are found by one
-`value_counts` over the whole column.
+`value_counts` over a hash of the whole column.
 """
 
 from __future__ import annotations
@@ -139,25 +139,63 @@ def load_part(part: Part, kind: str) -> pd.DataFrame:
     return df
 
 
-def read_input(path, kind: str, *extra):
-    """Input `path` of `kind` ("transactions" or "logins") as a Dask frame with `_row`, and its
-    parts; ids are checked unique across every part. `extra` are lazy results computed in the
-    same read (e.g. a column's min and max); returns (frame, parts, computed extras)."""
-    import dask
+@dataclass
+class Input:
+    """One input as a Dask frame (rows with `_row`), its parts, and the lazy count of its
+    repeated ids (checked by `read_inputs`)."""
+
+    frame: object
+    parts: list[Part]
+    kind: str
+    repeated: object
+
+
+def _lazy_input(path, kind: str) -> Input:
     import dask.dataframe as dd
 
     parts = plan_parts(path)
     frame = dd.from_map(load_part, parts, kind=kind, enforce_metadata=False)
-    col = _KINDS[kind][2]
-    counts = frame[col].value_counts(split_out=max(1, len(parts) // 4))
+    # Counted by a 64-bit hash of the id (8 bytes a row through the shuffle, not the text);
+    # a repeated hash is then checked on the ids themselves.
+    hashes = frame[_KINDS[kind][2]].map_partitions(_id_hash, meta=("id", "uint64"))
+    counts = hashes.value_counts(split_out=max(1, len(parts) // 4))
+    return Input(frame, parts, kind, counts[counts > 1])
+
+
+def _id_hash(ids: pd.Series) -> pd.Series:
+    return pd.Series(pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy(),
+                     index=ids.index, name="id")
+
+
+def read_inputs(specs, *extra) -> tuple[list[Input | None], list]:
+    """Inputs `specs` ((path, kind) pairs, kind "transactions" or "logins"; None skipped) as
+    Dask frames, validated in one pass over all of them: every part read and checked, ids
+    unique across parts. `extra` are functions of the first input's frame whose results are
+    computed in the same pass (e.g. a column's min and max). A malformed input raises the
+    pandas loader's message; with several, the first in `specs` order (as the pandas path
+    loads them)."""
+    import dask
+
+    inputs = [None if spec is None else _lazy_input(*spec) for spec in specs]
+    present = [i for i in inputs if i is not None]
     try:
-        repeated, *values = dask.compute(counts[counts > 1], *(f(frame) for f in extra))
+        repeated = dask.compute(*(i.repeated for i in present),
+                                *(f(present[0].frame) for f in extra))
     except RowsError:
-        _report_rows(parts, kind)
+        for i in present:
+            _report_rows(i.parts, i.kind)
         raise
-    if len(repeated):
-        _report_repeats(frame, col, parts, repeated)
-    return frame, parts, values
+    values = list(repeated[len(present):])
+    for i, found in zip(present, repeated[:len(present)], strict=True):
+        if len(found):
+            _report_repeats(i.frame, _KINDS[i.kind][2], i.parts, found)
+    return inputs, values
+
+
+def read_input(path, kind: str) -> tuple[object, list[Part]]:
+    """One input as `read_inputs` reads it: (frame, parts)."""
+    (found,), _ = read_inputs([(path, kind)])
+    return found.frame, found.parts
 
 
 def row_divisions(parts: list[Part]) -> tuple[int, ...]:
@@ -196,9 +234,13 @@ def _report_rows(parts: list[Part], kind: str) -> None:
 def _report_repeats(frame, col: str, parts: list[Part], repeated: pd.Series) -> None:
     """Raise the pandas loaders' "duplicate id" message: the later occurrences, first rows in
     the input's order."""
-    rows = frame[frame[col].isin(list(repeated.index))][[col, "_row"]].compute()
+    hashes = set(repeated.index.tolist())
+    rows = frame[[col, "_row"]].map_partitions(
+        lambda df: df[_id_hash(df[col]).isin(hashes)]).compute()
     rows = rows.sort_values("_row", kind="stable")
     later = rows[rows[col].duplicated(keep="first")]
+    if not len(later):  # only the hashes collided
+        return
     shown = []
     for value, row in zip(later[col].head(3), later["_row"].head(3), strict=True):
         where = parts[int(row) >> _ROW_BITS].where()
