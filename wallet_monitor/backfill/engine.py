@@ -87,6 +87,8 @@ def _features_part(tx, logins, wallets, geoip_db) -> pd.DataFrame:
 
 def _detect_part(tx, history, logins, wallets, bundle: ModelBundle, geoip_db) -> pd.DataFrame:
     targets, context = _split(tx, history)
+    if not len(targets):
+        return _detect_meta(targets)
     logins = None if logins is None else logins.reset_index(drop=True)
     out = detect(bundle, targets, history=context, wallets=wallets, logins=logins, link=False,
                  geo=_locator(geoip_db))
