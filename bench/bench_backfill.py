@@ -94,10 +94,10 @@ def _dask_step(run: Path, bundle_path: Path, workers: int, partitions: int | Non
     wallets = load_wallets(run / "wallets.parquet")
     with connect(workers=workers) as client:
         t0 = time.perf_counter()
-        frame = detections_frame(client, bundle, run / "new_transactions.parquet",
-                                 run / "transactions.parquet", wallets, run / "logins.parquet",
-                                 partitions=partitions)
-        writer = write_detections(gather(client, frame, "detections"),
+        work = detections_frame(client, bundle, run / "new_transactions.parquet",
+                                run / "transactions.parquet", wallets, run / "logins.parquet",
+                                partitions=partitions)
+        writer = write_detections(gather(client, work, "detections"),
                                   run / "detections_dask.parquet")
         seconds = time.perf_counter() - t0
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)

@@ -168,10 +168,10 @@ def test_a_worker_lost_mid_run_is_recomputed_not_a_failed_run(chain, scheduler, 
     data = chain / "data"
     flag = tmp_path / "killed"
     with distributed.Client(scheduler) as client:
-        frame = features_frame(client, data / "transactions.csv", load_wallets(data / "wallets.csv"),
-                               data / "logins.csv", partitions=3)
-        frame = frame.map_partitions(_exit_once, str(flag), meta=frame._meta)
-        got = pd.concat(list(gather(client, frame, "features")), ignore_index=True)
+        work = features_frame(client, data / "transactions.csv", load_wallets(data / "wallets.csv"),
+                              data / "logins.csv", partitions=3)
+        work.frame = work.frame.map_partitions(_exit_once, str(flag), meta=work.frame._meta)
+        got = pd.concat(list(gather(client, work, "features")), ignore_index=True)
     assert flag.exists()
     expected = pd.read_csv(data / "features.csv")
     pd.testing.assert_frame_equal(got.round(6), expected, check_dtype=False, atol=1e-6)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
-from wallet_monitor.backfill.inputs import read_inputs, row_divisions
+from wallet_monitor.backfill.inputs import Input, read_inputs, row_divisions, time_range
 from wallet_monitor.backfill.partition import (
     EPISODE_HALO,
     part_divisions,
@@ -41,6 +42,10 @@ logger = logging.getLogger(__name__)
 # 2.3 GB per million rows, and scoring 2.9 GB, so a partition stays well under a 6 GB worker.
 PARTITION_ROWS = 600_000
 LINK_COLUMNS = [c for c in EPISODE_TX_COLUMNS if c not in DETECTION_COLUMNS]
+# Episode links run per block of this much time, each with EPISODE_HALO (29 h) of rows either
+# side: 2 days keep the halo's extra rows near the block's own and a block's rows ~3M at 10M
+# rows over two weeks.
+LINK_BLOCK = pd.Timedelta(days=2)
 
 
 @functools.lru_cache(maxsize=4)
@@ -103,15 +108,19 @@ def _typed(out: pd.DataFrame) -> pd.DataFrame:
                        "is_anomaly": "bool", "reasons": "str"})
 
 
-def _link_block(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Episode links over one time block and its halo; the block's own rows."""
+def _link_blocks(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Episode links over each time block of a partition with its halo; the blocks' own rows."""
     rows = rows.reset_index(drop=True)
-    if not len(rows):
-        return rows.drop(columns=["_core"])
-    linked = link_episodes(rows, threshold)
-    rows[["fraud_score", "is_anomaly", "reasons"]] = linked[["fraud_score", "is_anomaly",
-                                                             "reasons"]]
-    return rows[rows["_core"].to_numpy(dtype=bool)].drop(columns=["_core"])
+    out = []
+    for _, block in rows.groupby("_block", sort=True):
+        block = block.reset_index(drop=True)
+        linked = link_episodes(block, threshold)
+        block[["fraud_score", "is_anomaly", "reasons"]] = linked[["fraud_score", "is_anomaly",
+                                                                  "reasons"]]
+        out.append(block[block["_core"].to_numpy(dtype=bool)])
+    if not out:
+        return rows.drop(columns=["_core", "_block"])
+    return pd.concat(out, ignore_index=True).drop(columns=["_core", "_block"])
 
 
 def _in_order(frame, parts):
@@ -119,64 +128,72 @@ def _in_order(frame, parts):
     return frame.set_index("_row", divisions=row_divisions(parts))
 
 
+@dataclass
+class Work:
+    """A Dask frame of results, indexed by `_row` in the input's order, and the inputs it reads
+    (validated in the same pass by `runs.gather`)."""
+
+    frame: object
+    inputs: list[Input | None]
+
+
 def features_frame(client, transactions, wallets=None, logins=None, geoip_db=None,
-                   partitions: int | None = None):
-    """Features of every transaction of input `transactions` (a CSV or Parquet path), as a
-    Dask frame indexed by `_row` in the input's order: `transaction_id` then FEATURE_NAMES."""
-    (tx_in, lg_in), _ = read_inputs([(transactions, "transactions"),
-                                     None if logins is None else (logins, "logins")])
-    tx, parts, lg = tx_in.frame, tx_in.parts, None if lg_in is None else lg_in.frame
-    n = _n_parts(sum(p.rows for p in parts), partitions)
-    logger.info("features on Dask: %d input parts, %d wallet partitions", len(parts), n)
-    by_wallet = _by_wallet(tx, n, True)
-    lg_by_wallet = None if lg is None else _logins_by_wallet(lg, n)
+                   partitions: int | None = None) -> Work:
+    """Features of every transaction of input `transactions` (a CSV or Parquet path):
+    `transaction_id` then FEATURE_NAMES."""
+    inputs = read_inputs([(transactions, "transactions"),
+                          None if logins is None else (logins, "logins")])
+    tx_in, lg_in = inputs
+    n = _n_parts(sum(p.rows for p in tx_in.parts), partitions)
+    logger.info("features on Dask: %d input parts, %d wallet partitions", len(tx_in.parts), n)
+    by_wallet = _by_wallet(tx_in.frame, n, True)
+    lg_by_wallet = None if lg_in is None else _logins_by_wallet(lg_in.frame, n)
     wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
     meta = pd.DataFrame({"transaction_id": pd.Series(dtype="str"),
                          **{c: pd.Series(dtype="float64") for c in FEATURE_NAMES},
                          "_row": pd.Series(dtype="int64")})
     feats = by_wallet.map_partitions(_features_part, lg_by_wallet, wallets_f, geoip_db,
                                      meta=meta, align_dataframes=False)
-    return _in_order(feats, parts)
+    return Work(_in_order(feats, tx_in.parts), inputs)
 
 
 def detections_frame(client, bundle: ModelBundle, transactions, history=None, wallets=None,
                      logins=None, geoip_db=None, partitions: int | None = None,
-                     block: pd.Timedelta | None = None):
+                     block: pd.Timedelta = LINK_BLOCK) -> Work:
     """Detections of input `transactions` with input `history` as look-back context: the
-    detections.csv columns plus `type`, `counterparty_wallet_id`, `amount` where present, as
-    a Dask frame indexed by `_row` in the input's order."""
-    (tx_in, hist_in, lg_in), (t_min, t_max) = read_inputs(
-        [(transactions, "transactions"), None if history is None else (history, "transactions"),
-         None if logins is None else (logins, "logins")],
-        lambda f: f["timestamp"].min(), lambda f: f["timestamp"].max())
-    tx, parts = tx_in.frame, tx_in.parts
-    rows = sum(p.rows for p in parts)
+    detections.csv columns plus `type`, `counterparty_wallet_id`, `amount` where present."""
+    inputs = read_inputs([(transactions, "transactions"),
+                          None if history is None else (history, "transactions"),
+                          None if logins is None else (logins, "logins")])
+    tx_in, hist_in, lg_in = inputs
+    rows = sum(p.rows for p in tx_in.parts)
     n = _n_parts(rows + (0 if hist_in is None else sum(p.rows for p in hist_in.parts)), partitions)
-    t_min, t_max = (pd.Timestamp(t).value if pd.notna(t) else 0 for t in (t_min, t_max))
-    # Only context in [first target - LOOKBACK, last target] can matter (the point-in-time
-    # invariant; build_features drops the rest itself): not shuffled at all.
-    hist = None if hist_in is None else _within(hist_in.frame, t_min - LOOKBACK.value, t_max)
-    lg = None if lg_in is None else _within(lg_in.frame, t_min - LOOKBACK.value, t_max)
-    by_wallet = _by_wallet(tx, n, True)
+    hist = None if hist_in is None else hist_in.frame
+    lg = None if lg_in is None else lg_in.frame
+    span = time_range(tx_in.parts)
+    if span is not None:
+        # Only context in [first target - LOOKBACK, last target] can matter (the point-in-time
+        # invariant; build_features drops the rest itself): not shuffled at all.
+        lo, hi = span[0] - LOOKBACK.value, span[1]
+        hist = None if hist is None else _within(hist, lo, hi)
+        lg = None if lg is None else _within(lg, lo, hi)
+    by_wallet = _by_wallet(tx_in.frame, n, True)
     hist_w = None if hist is None else _by_wallet(hist, n, False)
     lg_w = None if lg is None else _logins_by_wallet(lg, n)
     bundle_f = client.scatter(bundle, broadcast=True)
     wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
-    sample = _detect_meta(tx._meta)
+    sample = _detect_meta(tx_in.frame._meta)
     scored = by_wallet.map_partitions(
         _detect_part, hist_w, lg_w, wallets_f, bundle_f, geoip_db, meta=sample,
         align_dataframes=False)
-    # Second pass: time blocks at least EPISODE_HALO long, about as many as wallet partitions.
-    span = max(t_max - t_min, 1)
-    block_ns = max(block.value if block is not None else -(-span // n), EPISODE_HALO.value)
-    n_blocks = span // block_ns + 1
-    logger.info("detection on Dask: %d rows, %d input parts, %d wallet partitions, %d time "
-                "blocks of %.1f h", rows, len(parts), n, n_blocks, block_ns / 3.6e12)
-    blocks = scored.map_partitions(route_by_block, t_min, block_ns, n_blocks, meta=sample.assign(
+    block_ns = max(block.value, EPISODE_HALO.value)
+    logger.info("detection on Dask: %d rows, %d input parts, %d wallet partitions, episode "
+                "links in blocks of %.1f h", rows, len(tx_in.parts), n, block_ns / 3.6e12)
+    blocks = scored.map_partitions(route_by_block, block_ns, meta=sample.assign(
         _block=pd.Series(dtype="int64"), _core=pd.Series(dtype=bool)))
-    blocks = blocks.set_index("_block", divisions=tuple(range(n_blocks)) + (n_blocks - 1,))
-    linked = blocks.map_partitions(_link_block, bundle.threshold, meta=sample)
-    return _in_order(linked, parts)
+    linked = blocks.shuffle("_block", npartitions=n).map_partitions(
+        _link_blocks, bundle.threshold, meta=sample)
+    return Work(_in_order(linked, tx_in.parts), inputs)
 
 
 def _within(frame, lo: int, hi: int):

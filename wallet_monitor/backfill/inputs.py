@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wallet_monitor.features.load import (
@@ -24,6 +25,7 @@ from wallet_monitor.features.load import (
     check_logins,
     check_transactions,
     is_parquet,
+    parquet_frame,
     parquet_parts,
     read_csv_block,
     read_parquet_part,
@@ -154,7 +156,8 @@ def _lazy_input(path, kind: str) -> Input:
     import dask.dataframe as dd
 
     parts = plan_parts(path)
-    frame = dd.from_map(load_part, parts, kind=kind, enforce_metadata=False)
+    frame = dd.from_map(load_part, parts, kind=kind, meta=_meta(parts[0], kind),
+                        enforce_metadata=False)
     # Counted by a 64-bit hash of the id (8 bytes a row through the shuffle, not the text);
     # a repeated hash is then checked on the ids themselves.
     hashes = frame[_KINDS[kind][2]].map_partitions(_id_hash, meta=("id", "uint64"))
@@ -167,35 +170,91 @@ def _id_hash(ids: pd.Series) -> pd.Series:
                      index=ids.index, name="id")
 
 
-def read_inputs(specs, *extra) -> tuple[list[Input | None], list]:
+def _meta(part: Part, kind: str) -> pd.DataFrame:
+    """The (empty) frame `load_part` returns for this input, from its first row only."""
+    text, check = _KINDS[kind][:2]
+    path = Path(part.path)
+    if part.files:
+        source = pq.ParquetFile(part.files[0])
+        batch = next(source.iter_batches(batch_size=1), None)
+        table = (pa.Table.from_batches([batch]) if batch is not None
+                 else source.schema_arrow.empty_table())
+        df = parquet_frame(table, text)
+    else:
+        with open(path, "rb") as fh:
+            fh.seek(part.start)
+            end = part.start + len(fh.readline())
+        df = read_csv_block(path, part.start, min(end, part.end), text)
+    try:
+        df = check(df, part.where(), unique=False)
+    except RowsError:
+        pass  # the first row is malformed: the read reports it, with every part's
+    df["_row"] = np.zeros(len(df), np.int64)
+    return df.iloc[:0]
+
+
+def read_inputs(specs) -> list[Input | None]:
     """Inputs `specs` ((path, kind) pairs, kind "transactions" or "logins"; None skipped) as
-    Dask frames, validated in one pass over all of them: every part read and checked, ids
-    unique across parts. `extra` are functions of the first input's frame whose results are
-    computed in the same pass (e.g. a column's min and max). A malformed input raises the
-    pandas loader's message; with several, the first in `specs` order (as the pandas path
-    loads them)."""
+    lazy Dask frames; `check_inputs` validates them, in the same pass as the work reads them."""
+    return [None if spec is None else _lazy_input(*spec) for spec in specs]
+
+
+def check_inputs(inputs: list[Input | None], repeated: list | None = None) -> None:
+    """Raise the pandas loader's message for the first malformed input, in `inputs` order (as
+    the pandas path loads them): a failing check's first rows and count over every part, or
+    ids repeated across parts (`repeated`: each input's computed `Input.repeated`; None:
+    compute them here)."""
     import dask
 
-    inputs = [None if spec is None else _lazy_input(*spec) for spec in specs]
     present = [i for i in inputs if i is not None]
     try:
-        repeated = dask.compute(*(i.repeated for i in present),
-                                *(f(present[0].frame) for f in extra))
+        if repeated is None:
+            repeated = list(dask.compute(*(i.repeated for i in present)))
     except RowsError:
         for i in present:
             _report_rows(i.parts, i.kind)
         raise
-    values = list(repeated[len(present):])
-    for i, found in zip(present, repeated[:len(present)], strict=True):
+    for i, found in zip(present, repeated, strict=True):
         if len(found):
             _report_repeats(i.frame, _KINDS[i.kind][2], i.parts, found)
-    return inputs, values
+
+
+def report_rows(inputs: list[Input | None]) -> None:
+    """After a RowsError from a partition: raise the whole input's message (the first input
+    in order that has one)."""
+    for i in inputs:
+        if i is not None:
+            _report_rows(i.parts, i.kind)
+
+
+def time_range(parts: list[Part]) -> tuple[int, int] | None:
+    """(min, max) of the `timestamp` column in ns, from the Parquet files' statistics; None
+    where they do not say (CSV, text timestamps, no statistics)."""
+    lo, hi = None, None
+    for part in parts:
+        if not part.files:
+            return None
+        meta = pq.ParquetFile(part.files[0]).metadata
+        names = [meta.schema.column(j).name for j in range(meta.num_columns)]
+        if "timestamp" not in names:
+            return None
+        col = names.index("timestamp")
+        for g in part.groups if part.groups is not None else range(meta.num_row_groups):
+            stats = meta.row_group(g).column(col).statistics
+            if stats is None or not stats.has_min_max or not hasattr(stats.min, "year"):
+                return None
+            a, b = pd.Timestamp(stats.min), pd.Timestamp(stats.max)
+            a, b = (t.tz_localize("UTC") if t.tzinfo is None else t for t in (a, b))
+            lo = a.value if lo is None else min(lo, a.value)
+            hi = b.value if hi is None else max(hi, b.value)
+    return None if lo is None else (lo, hi)
 
 
 def read_input(path, kind: str) -> tuple[object, list[Part]]:
-    """One input as `read_inputs` reads it: (frame, parts)."""
-    (found,), _ = read_inputs([(path, kind)])
-    return found.frame, found.parts
+    """One input, validated now: (frame, parts)."""
+    inputs = read_inputs([(path, kind)])
+    check_inputs(inputs)
+    return inputs[0].frame, inputs[0].parts
 
 
 def row_divisions(parts: list[Part]) -> tuple[int, ...]:

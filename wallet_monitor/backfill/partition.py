@@ -55,16 +55,16 @@ def part_divisions(n: int) -> tuple[int, ...]:
     return tuple(range(n)) + (n - 1,)
 
 
-def route_by_block(df: pd.DataFrame, t0: int, block_ns: int, n_blocks: int) -> pd.DataFrame:
-    """`df` with `_block` (the time block of its timestamp) and `_core` True, plus copies, with
-    `_core` False, in the neighbouring block whose halo it lies in (blocks are at least
-    EPISODE_HALO long, so only the next and the previous can be)."""
+def route_by_block(df: pd.DataFrame, block_ns: int) -> pd.DataFrame:
+    """`df` with `_block` (its timestamp's block of `block_ns`, counted from the epoch) and
+    `_core` True, plus copies, with `_core` False, in the neighbouring block whose halo it
+    lies in (blocks are at least EPISODE_HALO long, so only the next and the previous can be)."""
     ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
-    block = np.clip((ts - t0) // block_ns, 0, n_blocks - 1)
+    block = ts // block_ns
     halo = EPISODE_HALO.value
     parts = [df.assign(_block=block, _core=True)]
-    prev = (block > 0) & (ts - (t0 + block * block_ns) < halo)
-    nxt = (block < n_blocks - 1) & (t0 + (block + 1) * block_ns - ts <= halo)
+    prev = ts - block * block_ns < halo
+    nxt = (block + 1) * block_ns - ts <= halo
     if prev.any():
         parts.append(df[prev].assign(_block=block[prev] - 1, _core=False))
     if nxt.any():

@@ -12,19 +12,35 @@ import pandas as pd
 
 from wallet_monitor.backfill.cluster import connect
 from wallet_monitor.backfill.engine import detections_frame, features_frame
+from wallet_monitor.backfill.inputs import check_inputs, report_rows
 from wallet_monitor.detections import write_detections
 from wallet_monitor.features.files import check_features, write_feature_parts
+from wallet_monitor.features.load import RowsError
 
 logger = logging.getLogger(__name__)
 
 _PROGRESS_EVERY_S = 10.0  # a progress line at most this often (and at the end)
 
 
-def gather(client, frame, what: str):
-    """The partitions of Dask `frame`, computed together on the cluster and yielded in order
-    (index dropped); each is released once yielded, so the client holds one at a time."""
-    parts = frame.to_delayed()
-    futures = client.compute(parts)
+def gather(client, work, what: str):
+    """The partitions of `work` (an engine.Work) once its inputs are validated (a first pass
+    over them: a malformed input raises the pandas loader's message), computed together on
+    the cluster and yielded in order (index dropped); each is released once yielded, so the
+    client holds one at a time."""
+    check_inputs(work.inputs)
+    futures = client.compute(work.frame.to_delayed())
+    try:
+        yield from _in_order(futures, what)
+    except RowsError:
+        client.cancel(futures)
+        report_rows(work.inputs)
+        raise
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def _in_order(futures, what: str):
     t0 = last = time.perf_counter()
     rows = 0
     for i, future in enumerate(futures):
@@ -61,8 +77,8 @@ def features_to_file(scheduler, transactions, out, wallets=None, logins=None, ge
     """feature_engineering.py on Dask: features of input `transactions` written to `out`
     (features.csv or features.parquet/) in the input's order; returns the rows written."""
     with connect(scheduler) as client:
-        frame = features_frame(client, transactions, wallets, logins, geoip_db, partitions)
-        return write_feature_parts(gather(client, frame, "features"), out, meta=meta)
+        work = features_frame(client, transactions, wallets, logins, geoip_db, partitions)
+        return write_feature_parts(gather(client, work, "features"), out, meta=meta)
 
 
 def detect_to_file(scheduler, bundle, transactions, out, history=None, wallets=None,
@@ -73,13 +89,13 @@ def detect_to_file(scheduler, bundle, transactions, out, history=None, wallets=N
     (what the alerts carry)."""
     flagged: list[pd.DataFrame] = []
 
-    def parts(client, frame):
-        for part in gather(client, frame, "detections"):
+    def parts(client, work):
+        for part in gather(client, work, "detections"):
             flagged.append(part[part["is_anomaly"].to_numpy(dtype=bool)])
             yield part
 
     with connect(scheduler) as client:
-        frame = detections_frame(client, bundle, transactions, history, wallets, logins,
-                                 geoip_db, partitions)
-        writer = write_detections(parts(client, frame), out)
+        work = detections_frame(client, bundle, transactions, history, wallets, logins,
+                                geoip_db, partitions)
+        writer = write_detections(parts(client, work), out)
     return writer, pd.concat(flagged, ignore_index=True) if flagged else None

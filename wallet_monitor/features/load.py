@@ -147,10 +147,18 @@ def read_parquet_part(path: Path, files: list[Path], string_cols: tuple[str, ...
     except (pa.ArrowInvalid, OSError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{path.name}: cannot be read as Parquet ({reason})") from exc
+    return parquet_frame(table, string_cols)
+
+
+def parquet_frame(table: pa.Table, string_cols: tuple[str, ...]) -> pd.DataFrame:
+    """A Parquet table as the loaders read it: `string_cols` as text (an id written as
+    integers reads as the CSV would read it), timestamps as they are."""
     table = table.rename_columns([str(c).strip() for c in table.column_names])
     for col in string_cols:
         i = table.schema.get_field_index(col)
-        if i >= 0 and not pa.types.is_timestamp(table.schema.field(i).type):
+        kind = table.schema.field(i).type if i >= 0 else None
+        if kind is not None and not (pa.types.is_timestamp(kind) or pa.types.is_string(kind)
+                                     or pa.types.is_large_string(kind)):
             table = table.set_column(i, col, pc.cast(table.column(i), pa.string()))
     return table.to_pandas()
 
