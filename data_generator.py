@@ -44,6 +44,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fraud-rate", type=float, default=DEFAULT_FRAUD_RATE,
                    help=f"target share of fraudulent transactions, in [0, {MAX_FRAUD_RATE}]")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder the CSV files are written to")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="csv: NAME.csv; parquet: NAME.parquet/, folders of part files of 1M rows "
+                   "written a chunk at a time (for the Dask engine's backfills)")
     return p
 
 
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     t0 = time.perf_counter()
     frames = generate(args.wallets, args.days, args.holdout_days, args.seed, args.fraud_rate)
-    write(frames, args.data_dir)
+    write(frames, args.data_dir, args.format)
     _log_summary(frames)
     logger.info("done in %.1fs", time.perf_counter() - t0)
     return 0

@@ -1,7 +1,8 @@
 """Score new transactions with the trained model, report, and send alerts to the alert API.
 
     python detect_anomalies.py [--transactions FILE] [--api-url URL] [--no-alerts] [--follow]
-                               [--geoip-db FILE.mmdb]
+                               [--geoip-db FILE.mmdb] [--engine pandas|dask]
+                               [--scheduler tcp://HOST:8786] [--output-format csv|parquet]
 
 Batch: scores DATA_DIR/new_transactions.csv with the training period as history
 (`wallet_monitor.scoring.detect`: features, model, episode links), writes detections.csv and
@@ -11,11 +12,12 @@ an evaluation. `--follow`: the same scoring on rows as they are appended
 (`wallet_monitor.stream`). `fraud_score` is in [0, 1], higher is more suspicious. Both
 locate addresses without a country as feature_engineering.py does (the bundled database, or
 --geoip-db), and warn when the model's features were located with another database.
+`--engine dask`: the same batch scoring on a Dask cluster (`wallet_monitor.backfill`), the
+same detections; evaluation and figures are left to a run that fits in memory.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -24,9 +26,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from wallet_monitor.cli import CliParser, UserError, report, reports_dir, setup_logging
+from wallet_monitor.backfill import detect_to_file
+from wallet_monitor.cli import (
+    CliParser,
+    UserError,
+    add_engine_arguments,
+    report,
+    reports_dir,
+    setup_logging,
+)
 from wallet_monitor.delivery import DEFAULT_API_URL, SPOOL_NAME, alert_records, send_alerts
-from wallet_monitor.evaluation import evaluate_file, format_metrics
+from wallet_monitor.detections import write_detections
+from wallet_monitor.evaluation import evaluate_file, format_metrics, write_detection_report
 from wallet_monitor.features import (
     Locator,
     load_logins,
@@ -35,7 +46,6 @@ from wallet_monitor.features import (
 )
 from wallet_monitor.features.geoip import open_matching
 from wallet_monitor.figures import write_figures
-from wallet_monitor.io import write_json
 from wallet_monitor.model import ModelBundle, load_bundle
 from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR
 from wallet_monitor.schema import (
@@ -46,11 +56,13 @@ from wallet_monitor.schema import (
     WALLET_SCORES_FILE,
     WALLETS_FILE,
     InputError,
+    input_file,
     transactions_file,
 )
-from wallet_monitor.scoring import detect, wallet_scores
+from wallet_monitor.scoring import detect
 from wallet_monitor.stream import follow
 from wallet_monitor.stream.metrics import DetectorMetrics
+from wallet_monitor.stream.parse import csv_header
 from wallet_monitor.stream.partition import DEFAULT_PARTITIONS, parse_nats_url, parse_shard
 from wallet_monitor.stream.shard import follow_nats
 
@@ -99,6 +111,7 @@ def _parse(argv):
     p.add_argument("--geoip-db", type=Path, default=None, metavar="FILE.mmdb",
                    help="locate IP addresses with this MaxMind GeoIP2/GeoLite2 Country or City "
                    "database instead of the bundled one (use the one the model was trained with)")
+    add_engine_arguments(p, "detections")
     return p.parse_args(argv)
 
 
@@ -111,7 +124,7 @@ def _history(data_dir: Path, scored: Path | None) -> pd.DataFrame | None:
 
 
 def _wallets(data_dir: Path) -> pd.DataFrame | None:
-    path = data_dir / WALLETS_FILE
+    path = input_file(data_dir, WALLETS_FILE)
     return load_wallets(path) if path.exists() else None
 
 
@@ -133,8 +146,8 @@ def _follow_nats(args) -> int:
         stats = follow_nats(
             bundle, args.follow, out_dir, shard=shard, partitions=args.partitions,
             ack_wait=args.ack_wait, history=history, wallets=_wallets(args.data_dir),
-            logins=logins, tx_columns=_columns(transactions_file(args.data_dir)),
-            login_columns=_columns(logins_path),
+            logins=logins, tx_columns=csv_header(transactions_file(args.data_dir)),
+            login_columns=csv_header(logins_path),
             api_url=None if args.no_alerts else args.api_url, api_key=args.api_key,
             max_idle=args.max_idle, stop_after=args.stop_after, metrics=metrics,
             geo=Locator(database, summary_level=logging.DEBUG))
@@ -149,11 +162,37 @@ def _follow_nats(args) -> int:
     return 0
 
 
-def _columns(path: Path) -> list[str]:
-    """A CSV's header (the columns a stream's messages are read with), [] without the file."""
-    if path.suffix != ".csv" or not path.exists():
-        return []
-    return list(pd.read_csv(path, nrows=0).columns)
+def _history_path(data_dir: Path, scored: Path) -> Path | None:
+    path = transactions_file(data_dir)
+    return None if not path.exists() or path.resolve() == scored.resolve() else path
+
+
+def _detections_path(args) -> Path:
+    out = args.data_dir / DETECTIONS_FILE
+    return out.with_suffix(".parquet") if args.output_format == "parquet" else out
+
+
+def _dask_main(args, t0: float) -> int:
+    """`--engine dask`: score on the cluster, write the outputs and send the alerts."""
+    try:
+        bundle = load_bundle(args.models_dir / MODEL_FILE)
+        open_matching(args.geoip_db, bundle.metadata.geoip)  # warns on another database
+        new_path = args.transactions or input_file(args.data_dir, NEW_TRANSACTIONS_FILE)
+        logins = input_file(args.data_dir, LOGINS_FILE)
+        writer, flagged = detect_to_file(
+            args.scheduler, bundle, new_path, _detections_path(args),
+            _history_path(args.data_dir, new_path), _wallets(args.data_dir),
+            logins if logins.exists() else None, args.geoip_db, args.dask_partitions)
+    except UserError as exc:
+        return report(PROG, exc)
+    seconds = time.perf_counter() - t0
+    _log_outputs(args, writer, seconds)
+    status = 0 if args.no_alerts or flagged is None else _deliver(args, flagged, flagged, bundle)
+    logger.info("--engine dask: evaluation and figures skipped (run them where the detections "
+                "fit in memory)")
+    write_detection_report(reports_dir(args) / "metrics.json", new_path, bundle, writer.rows,
+                           writer.flagged, None, seconds)
+    return status
 
 
 def _follow_main(args) -> int:
@@ -189,74 +228,53 @@ def main(argv: list[str] | None = None) -> int:
     if args.follow:
         return _follow_main(args)
     t0 = time.perf_counter()
+    if args.engine == "dask":
+        return _dask_main(args, t0)
     try:
         bundle = load_bundle(args.models_dir / MODEL_FILE)
         geo = Locator(open_matching(args.geoip_db, bundle.metadata.geoip))
-        new_path = args.transactions or args.data_dir / NEW_TRANSACTIONS_FILE
+        new_path = args.transactions or input_file(args.data_dir, NEW_TRANSACTIONS_FILE)
         if not new_path.exists():
             raise InputError(f"{new_path}: not found")
         targets = load_transactions(new_path)
+        logins = load_logins(input_file(args.data_dir, LOGINS_FILE))
         detections = detect(bundle, targets, _history(args.data_dir, new_path),
-                            _wallets(args.data_dir), load_logins(args.data_dir / LOGINS_FILE),
-                            geo=geo)
+                            _wallets(args.data_dir), logins, geo=geo)
     except UserError as exc:
         return report(PROG, exc)
     seconds = time.perf_counter() - t0
-    _write_outputs(args.data_dir, detections, seconds)
+    writer = write_detections([detections], _detections_path(args))
+    _log_outputs(args, writer, seconds)
     # Alerts first: evaluation and figures are for the analyst and must never hold them back.
     status = 0 if args.no_alerts else _deliver(args, targets, detections, bundle)
     metrics = evaluate_file(detections, args.data_dir / LABELS_FILE)
     if metrics is not None:
         print(format_metrics(metrics, title=f"Evaluation of {bundle.model_version}"))
-    _write_report(reports_dir(args), new_path, bundle, detections, metrics, seconds)
+    write_detection_report(reports_dir(args) / "metrics.json", new_path, bundle, writer.rows,
+                           writer.flagged, metrics, seconds)
     if not args.no_figures and len(detections):
         write_figures(detections, bundle.threshold, metrics, reports_dir(args) / "figures")
     logger.info("reports written to %s", reports_dir(args))
     return status
 
 
-def _write_outputs(data_dir: Path, detections: pd.DataFrame, seconds: float) -> None:
-    wallets_out = wallet_scores(detections)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    iso = pd.to_datetime(detections["timestamp"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    detections.assign(timestamp=iso).to_csv(data_dir / DETECTIONS_FILE, index=False)
-    wallets_out.to_csv(data_dir / WALLET_SCORES_FILE, index=False)
-    n_flag = int(detections["is_anomaly"].sum())
+def _log_outputs(args, writer, seconds: float) -> None:
+    """wallet_scores.csv, and the run's summary in the log."""
+    wallets_out = writer.wallet_scores()
+    wallets_out.to_csv(args.data_dir / WALLET_SCORES_FILE, index=False)
     logger.info("scored %d transactions in %.1fs: %d flagged (%.2f%%); wrote %s and %s",
-                len(detections), seconds, n_flag, 100 * n_flag / max(len(detections), 1),
-                data_dir / DETECTIONS_FILE, data_dir / WALLET_SCORES_FILE)
+                writer.rows, seconds, writer.flagged, 100 * writer.flagged / max(writer.rows, 1),
+                writer.path, args.data_dir / WALLET_SCORES_FILE)
     for r in wallets_out.head(5).itertuples():
         logger.info("top wallet %s score %.4f (%d of %d flagged): %s", r.wallet_id,
                     r.wallet_score, r.n_anomalies, r.n_transactions, r.reasons)
 
 
-def _write_report(reports_dir: Path, new_path: Path, bundle: ModelBundle,
-                  detections: pd.DataFrame, metrics: dict | None, seconds: float) -> None:
-    """reports/metrics.json: training's summary (kept) plus this detection and evaluation."""
-    path = reports_dir / "metrics.json"
-    try:
-        report_json = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        report_json = {}
-    if not isinstance(report_json, dict):
-        report_json = {}
-    report_json["detection"] = {
-        "transactions": str(new_path),
-        "model_version": bundle.model_version,
-        "rows": len(detections),
-        "flagged": int(detections["is_anomaly"].sum()),
-        "threshold": bundle.threshold,
-        "seconds": round(seconds, 2),
-        "dead_detectors": bundle.metadata.params.get("dead", {}),
-        "recalibration": bundle.metadata.recalibration,
-    }
-    report_json["evaluation"] = metrics
-    write_json(path, report_json, durable=False, indent=2)
-
-
 def _deliver(args, targets: pd.DataFrame, detections: pd.DataFrame, bundle: ModelBundle) -> int:
+    """POST the flagged rows of `detections` (`targets`: the same rows' amount and type)."""
     extra = targets[["amount", "type"]].reset_index(drop=True)
-    records = alert_records(pd.concat([detections, extra], axis=1), bundle.model_version)
+    rows = detections.drop(columns=["amount", "type"], errors="ignore").reset_index(drop=True)
+    records = alert_records(pd.concat([rows, extra], axis=1), bundle.model_version)
     spool = args.data_dir / SPOOL_NAME
     try:
         result = send_alerts(records, args.api_url, spool, api_key=args.api_key)

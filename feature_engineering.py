@@ -1,11 +1,16 @@
 """Turn wallets, transactions and logins into data/features.csv (the training period).
 
     python feature_engineering.py [--data-dir DIR] [--geoip-db FILE.mmdb]
+                                  [--engine pandas|dask] [--scheduler tcp://HOST:8786]
+                                  [--output-format csv|parquet]
 
 The features themselves are `wallet_monitor.features.build_features` (point-in-time, one row
 per transaction); docs/FEATURES.md lists them. Rows without a country are located from their
 ip_address, offline (the bundled database, or a MaxMind file with --geoip-db);
-features.meta.json records which database. This script only reads, calls and writes.
+features.meta.json records which database. Each input may be `NAME.parquet` (a file or a
+folder of part files) in place of `NAME.csv`. `--engine dask` runs the same features on a Dask
+cluster (`wallet_monitor.backfill`) for data past one machine's memory, with the same result.
+This script only reads, calls and writes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from wallet_monitor.cli import CliParser, UserError, report, setup_logging
+from wallet_monitor.backfill import features_to_file
+from wallet_monitor.cli import CliParser, UserError, add_engine_arguments, report, setup_logging
 from wallet_monitor.features import (
     FEATURE_NAMES,
     Locator,
@@ -27,7 +33,13 @@ from wallet_monitor.features import (
     write_features,
 )
 from wallet_monitor.paths import DATA_DIR
-from wallet_monitor.schema import FEATURES_FILE, LOGINS_FILE, WALLETS_FILE, transactions_file
+from wallet_monitor.schema import (
+    FEATURES_FILE,
+    LOGINS_FILE,
+    WALLETS_FILE,
+    input_file,
+    transactions_file,
+)
 
 PROG = "feature_engineering.py"
 logger = logging.getLogger(__name__)
@@ -44,6 +56,7 @@ def _parser() -> CliParser:
     parser.add_argument("--geoip-db", type=Path, default=None, metavar="FILE.mmdb",
                         help="locate IP addresses with this MaxMind GeoIP2/GeoLite2 Country or City "
                         "database instead of the bundled one (rows with a country keep it)")
+    add_engine_arguments(parser, "features")
     return parser
 
 
@@ -55,10 +68,21 @@ def main(argv: list[str] | None = None) -> int:
         database = open_database(args.geoip_db)
         logger.info("locating addresses without a country with %s", database.describe())
         tx_path = transactions_file(args.data_dir)
-        transactions = load_transactions(tx_path)
-        wallets_path = args.data_dir / WALLETS_FILE
+        wallets_path = input_file(args.data_dir, WALLETS_FILE)
         wallets = load_wallets(wallets_path) if wallets_path.exists() else None
-        logins = load_logins(args.data_dir / LOGINS_FILE)
+        logins_path = input_file(args.data_dir, LOGINS_FILE)
+        out = args.data_dir / FEATURES_FILE
+        if args.output_format == "parquet":
+            out = out.with_suffix(".parquet")
+        if args.engine == "dask":
+            rows = features_to_file(args.scheduler, tx_path, out, wallets,
+                                    logins_path if logins_path.exists() else None, args.geoip_db,
+                                    {"geoip": database.info}, args.dask_partitions)
+            logger.info("computed %d features for %d transactions on Dask; wrote %s (total %.2fs)",
+                        len(FEATURE_NAMES), rows, out, time.perf_counter() - t0)
+            return 0
+        transactions = load_transactions(tx_path)
+        logins = load_logins(logins_path)
         t1 = time.perf_counter()
         logger.info(
             "loaded %d transactions (%s), %d wallets, %d logins in %.2fs",
@@ -70,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         return report(PROG, exc)
     t2 = time.perf_counter()
-    out = args.data_dir / FEATURES_FILE
     write_features(features, out, meta={"geoip": database.info})
     t3 = time.perf_counter()
     logger.info(
@@ -78,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         len(FEATURE_NAMES), len(features), t2 - t1, out, t3 - t2, t3 - t0,
     )
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

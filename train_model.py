@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from wallet_monitor.backfill import sample_features
 from wallet_monitor.cli import CliParser, UserError, report, reports_dir, setup_logging
 from wallet_monitor.features import (
     build_features,
@@ -30,6 +31,7 @@ from wallet_monitor.features import (
     read_features,
     read_features_meta,
 )
+from wallet_monitor.features.files import features_file
 from wallet_monitor.features.geoip import Locator, open_matching
 from wallet_monitor.io import write_json
 from wallet_monitor.model import (
@@ -50,6 +52,7 @@ from wallet_monitor.schema import (
     LOGINS_FILE,
     NEW_TRANSACTIONS_FILE,
     WALLETS_FILE,
+    input_file,
     transactions_file,
 )
 
@@ -60,7 +63,8 @@ logger = logging.getLogger(__name__)
 def _parse(argv):
     p = CliParser(prog=PROG, description="Train the unsupervised fraud model on data/features.csv.")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                   help="folder holding features.csv (default: %(default)s)")
+                   help="folder holding features.csv or features.parquet/ (the newer of "
+                   "the two; default: %(default)s)")
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR,
                    help="fraud_model.pkl is written here (default: %(default)s)")
     p.add_argument("--reports-dir", type=Path, default=None,
@@ -93,7 +97,14 @@ def _parse(argv):
     p.add_argument("--alert-rate", type=float, default=DEFAULT_ALERT_RATE,
                    help="with --recalibrate: share of the recent rows to flag, episodes linked "
                    "(default: %(default)s)")
+    p.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                   help="pandas: read every feature row (default); dask: draw --sample rows at "
+                   "random from a Dask frame over features.csv or features.parquet/")
+    p.add_argument("--sample", type=int, default=1_000_000,
+                   help="with --engine dask: training rows to draw (default: %(default)s)")
     args = p.parse_args(argv)
+    if args.sample < 1:
+        p.error(f"--sample must be positive, got {args.sample}")
     if not 0 < args.contamination < 0.5:
         p.error(f"--contamination must be in (0, 0.5), got {args.contamination}")
     if not 0 < args.alert_rate < 0.5:
@@ -120,15 +131,15 @@ def _recalibrated(args) -> ModelBundle:
     """The bundle recalibrated on the recent transactions, their features built as detection
     builds them (the training period as history)."""
     bundle = load_bundle(args.models_dir / MODEL_FILE)
-    recent_path = args.recent or args.data_dir / NEW_TRANSACTIONS_FILE
+    recent_path = args.recent or input_file(args.data_dir, NEW_TRANSACTIONS_FILE)
     recent = load_transactions(recent_path)
     history_path = transactions_file(args.data_dir)
     history = (load_transactions(history_path) if history_path.exists()
                and history_path.resolve() != recent_path.resolve() else None)
-    wallets_path = args.data_dir / WALLETS_FILE
+    wallets_path = input_file(args.data_dir, WALLETS_FILE)
     features = build_features(recent, history,
                               load_wallets(wallets_path) if wallets_path.exists() else None,
-                              load_logins(args.data_dir / LOGINS_FILE),
+                              load_logins(input_file(args.data_dir, LOGINS_FILE)),
                               Locator(open_matching(args.geoip_db, bundle.metadata.geoip)))
     new = recalibrate(bundle, features, recent, args.alert_rate)
     logger.info("recalibrated %s on %d rows of %s: threshold %.5f -> %.5f (%.1f%% flagged with "
@@ -148,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             bundle = _recalibrated(args)
             t1 = t0
         else:
-            features = read_features(args.data_dir / FEATURES_FILE)
-            geoip = read_features_meta(args.data_dir / FEATURES_FILE).get("geoip")
+            features_path = features_file(args.data_dir, FEATURES_FILE)
+            features = (sample_features(features_path, args.sample, args.seed)
+                        if args.engine == "dask" else read_features(features_path))
+            geoip = read_features_meta(features_path).get("geoip")
             if geoip is None:
                 logger.warning("%s does not say which database located its addresses; the "
-                               "model will not record it", args.data_dir / FEATURES_FILE)
+                               "model will not record it", features_path)
             t1 = time.perf_counter()
             bundle = train(features, args.model, args.contamination, args.seed,
                            single=args.single, combine=args.combine, geoip=geoip)

@@ -29,6 +29,21 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def add_engine_arguments(parser: CliParser, output: str) -> None:
+    """--engine, --scheduler, --dask-partitions and --output-format (feature_engineering.py, detect_anomalies.py)."""
+    parser.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                        help="pandas: in this process (default); dask: on a Dask cluster, for "
+                        "data past this machine's memory (same result)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                        help="with --engine dask: this scheduler (default: a local cluster, one "
+                        "worker per core, a memory limit per worker)")
+    parser.add_argument("--dask-partitions", type=int, default=None,
+                        help="with --engine dask: wallet partitions (default: one per ~600k rows)")
+    parser.add_argument("--output-format", choices=("csv", "parquet"), default="csv",
+                        help=f"csv: {output}.csv (default); parquet: {output}.parquet/, a folder "
+                        "of part files")
+
+
 def setup_logging(log_file: Path | None = None) -> None:
     """INFO to stderr (and to `log_file` when given), one format for every script."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]

@@ -6,6 +6,7 @@ and training never see them.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from wallet_monitor.io import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +106,25 @@ def evaluate_file(detections: pd.DataFrame, labels_path: Path) -> dict | None:
         return None
 
 
+def write_detection_report(path: Path, new_path: Path, bundle, rows: int, flagged: int,
+                           metrics: dict | None, seconds: float) -> None:
+    """reports/metrics.json: training's summary (kept) plus this detection and evaluation
+    (`bundle`: the ModelBundle that scored)."""
+    try:
+        report_json = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        report_json = {}
+    if not isinstance(report_json, dict):
+        report_json = {}
+    report_json["detection"] = {
+        "transactions": str(new_path),
+        "model_version": bundle.model_version,
+        "rows": rows,
+        "flagged": flagged,
+        "threshold": bundle.threshold,
+        "seconds": round(seconds, 2),
+        "dead_detectors": bundle.metadata.params.get("dead", {}),
+        "recalibration": bundle.metadata.recalibration,
+    }
+    report_json["evaluation"] = metrics
+    write_json(path, report_json, durable=False, indent=2)

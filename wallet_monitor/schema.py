@@ -40,10 +40,21 @@ class InputError(UserError, ValueError):
     """A malformed input file; the message names file, column and first offending rows."""
 
 
+def input_file(data_dir, name: str) -> Path:
+    """Path of input `name` (e.g. wallets.csv) in `data_dir`: the CSV, else `NAME.parquet` (a
+    file or a folder of part files) in its place; the CSV's path when neither exists."""
+    path = Path(data_dir) / name
+    parquet = path.with_suffix(".parquet")
+    if not path.exists() and parquet.exists():
+        return parquet
+    return path
+
+
 def transactions_file(data_dir, name: str = TRANSACTIONS_FILE) -> Path:
-    """Path of the transactions file, falling back to the prototype's generated_data.csv."""
+    """Path of the transactions file (CSV or Parquet), falling back to the prototype's
+    generated_data.csv."""
     data_dir = Path(data_dir)
-    path = data_dir / name
+    path = input_file(data_dir, name)
     legacy = data_dir / PROTOTYPE_TRANSACTIONS_FILE
     if not path.exists() and legacy.exists():
         return legacy

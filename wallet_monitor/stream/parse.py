@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -122,3 +123,10 @@ def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
                      for n, r in zip(raw.where[~ok], reasons[~ok], strict=True)]
     bad.sort(key=lambda b: b[1])
     return raw.frame.loc[ok].reset_index(drop=True), bad
+
+
+def csv_header(path: Path) -> list[str]:
+    """A CSV's header (the columns a stream's messages are read with), [] without the file."""
+    if path.suffix != ".csv" or not path.exists():
+        return []
+    return list(pd.read_csv(path, nrows=0).columns)

@@ -2,13 +2,15 @@
 
 `assemble` merges legitimate and injected events in time order, numbers them and builds the
 frames (labels and episodes included); `write` writes the five contract CSVs with ISO-8601
-UTC timestamps and amounts with exactly two decimals. Text is built in Arrow, never one
+UTC timestamps and amounts with exactly two decimals (or, as Parquet, folders of part files
+written a chunk at a time). Text is built in Arrow, never one
 Python string per row.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from wallet_monitor import schema
 from wallet_monitor.synth.geo import COUNTRIES, ip_country
@@ -160,7 +163,11 @@ def assemble(world: World, tx: dict, logins: dict, ledger: Ledger,
     }
 
 
-# --- CSV -------------------------------------------------------------------------------------
+# --- CSV and Parquet --------------------------------------------------------------------------
+
+# Rows per Parquet part file: one part is converted to Arrow at a time, and a Dask partition
+# reads one part (about 1 GB of features work per part).
+PARQUET_CHUNK_ROWS = 1_000_000
 
 _TIME_OF_DAY: list[str] = []
 
@@ -198,10 +205,14 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return table
 
 
-def write(frames: dict[str, pd.DataFrame], data_dir) -> dict[str, Path]:
-    """Write the five contract CSVs into ``data_dir``; returns their paths."""
+def write(frames: dict[str, pd.DataFrame], data_dir, fmt: str = "csv",
+          chunk_rows: int = PARQUET_CHUNK_ROWS) -> dict[str, Path]:
+    """Write the five contract files into ``data_dir`` (CSV, or with ``fmt="parquet"``
+    ``NAME.parquet/`` folders of part files of ``chunk_rows`` rows); returns their paths."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        return _write_parquet(frames, data_dir, chunk_rows)
     paths = {}
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
     for key, fname in FILES.items():
@@ -214,4 +225,26 @@ def write(frames: dict[str, pd.DataFrame], data_dir) -> dict[str, Path]:
                 pacsv.write_csv(_to_arrow(df), sink, options)
         paths[key] = path
         logger.info("wrote %s: %d rows", path, len(df))
+    return paths
+
+
+def _write_parquet(frames: dict[str, pd.DataFrame], data_dir: Path,
+                   chunk_rows: int) -> dict[str, Path]:
+    """Each contract file as ``NAME.parquet/part-NNNNN.parquet``, one chunk of rows converted
+    and written at a time; timestamps as UTC timestamps, amounts as floats (the cents / 100
+    the CSV's two decimals read back as)."""
+    paths = {}
+    for key, fname in FILES.items():
+        df = frames[key]
+        path = (data_dir / fname).with_suffix(".parquet")
+        if path.is_dir():
+            shutil.rmtree(path)
+        path.mkdir()
+        for i, start in enumerate(range(0, max(len(df), 1), chunk_rows)):
+            chunk = pa.Table.from_pandas(df.iloc[start:start + chunk_rows], preserve_index=False)
+            pq.write_table(chunk, path / f"part-{i:05d}.parquet")
+        paths[key] = path
+        logger.info("wrote %s: %d rows", path, len(df))
+        if (data_dir / fname).exists():
+            logger.warning("%s is read in place of %s while it exists", data_dir / fname, path)
     return paths

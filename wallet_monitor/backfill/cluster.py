@@ -1,0 +1,49 @@
+"""The Dask cluster a run uses: a scheduler's address, or a local cluster sized to the machine.
+
+A local cluster has one single-threaded worker process per core (the feature arrays hold the
+GIL between numpy calls) and a memory limit per worker, so a partition that grows too large
+spills or restarts that worker instead of the machine running out of memory. A worker lost
+mid-run has its tasks recomputed by Dask (`distributed.scheduler.allowed-failures`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+# Share of the machine's memory the local workers may take together: the rest is left to the
+# client process, which gathers one output partition at a time.
+LOCAL_MEMORY_SHARE = 0.75
+
+
+def _machine_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None,
+            memory_limit: int | str | None = None):
+    """A `distributed.Client` on `scheduler` (`tcp://HOST:8786`), or on a local cluster of
+    `workers` processes (default: one per core) with `memory_limit` each (default: the
+    LOCAL_MEMORY_SHARE of the machine split between them); closed on exit."""
+    from distributed import Client, LocalCluster
+
+    # Every shuffle logs its start and end as a warning: noise in a run's log.
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
+
+    if scheduler:
+        with Client(scheduler) as client:
+            logger.info("Dask scheduler %s; dashboard %s", scheduler, client.dashboard_link)
+            yield client
+        return
+    workers = workers or os.cpu_count() or 1
+    limit = memory_limit or int(_machine_memory() * LOCAL_MEMORY_SHARE / workers)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=limit,
+                      processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+        logger.info("local Dask cluster: %d workers, memory limit %s each; dashboard %s",
+                    workers, f"{limit / 1e9:.1f} GB" if isinstance(limit, int) else limit,
+                    client.dashboard_link)
+        yield client
