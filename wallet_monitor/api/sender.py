@@ -118,8 +118,10 @@ class Sender:
             if self.leader:
                 self._lock_conn.execute(sa.text("SELECT 1"))  # the session (and lock) lives
             else:
-                self.leader = bool(self._lock_conn.execute(
-                    sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": SENDER_LOCK_KEY}).scalar())
+                # Per schema: two stores in one database (search_path) each get their sender.
+                self.leader = bool(self._lock_conn.execute(sa.text(
+                    "SELECT pg_try_advisory_lock(:key, hashtext(current_schema()))"),
+                    {"key": SENDER_LOCK_KEY}).scalar())
                 if self.leader:
                     logger.info("notification sender active in this process (lock %#x)",
                                 SENDER_LOCK_KEY)
