@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import both_backends
-from tests.api.helpers import Http, alert, served, second_store
+from tests.api.helpers import Http, alert, second_store, served
 from tests.api.receivers import WebhookReceiver, wait_for
 from wallet_monitor.api.app import create_app
 from wallet_monitor.api.sender import NotifySettings
