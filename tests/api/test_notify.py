@@ -220,3 +220,18 @@ def test_a_subscription_failing_for_the_pause_period_is_paused_then_resumed(
         r = c.post(f"/webhooks/{sub['id']}/resume")
         assert r.status_code == 200 and r.json()["active"] and r.json()["paused_reason"] is None
         assert c.post("/webhooks/999/resume").status_code == 404
+
+
+def test_two_api_workers_on_postgresql_run_one_sender_and_deliver_each_notification_once(
+        pg_url, start_alert_api, receiver) -> None:  # pg_url first: dropped last
+    server = start_alert_api(db=pg_url, args=("--workers", "2"))
+    with Http(server.url) as c:
+        _subscribe(c, receiver)
+        ids = [f"W{i}" for i in range(40)]
+        for start in range(0, 40, 4):  # new connections: both workers take some
+            with Http(server.url) as fresh:
+                fresh.post("/alert", json=[alert(tx) for tx in ids[start:start + 4]])
+        items = wait_for(lambda: _all_delivered(c, 40), what="every delivery delivered")
+    assert Counter(receiver.ids()) == Counter({d["id"]: 1 for d in items})
+    assert sorted(b["data"]["transaction_id"] for *_, b in receiver.received) == sorted(ids)
+    assert server.log_tail(100_000).count("notification sender active in this process") == 1

@@ -91,7 +91,7 @@ _NOT_FOUND = answers(404, 422)
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated,
-             responses=answers(403, 422))
+             responses=answers(400, 403, 422))
 def create_webhook(request: Request, body: WebhookIn) -> WebhookCreated:
     secret = new_secret()
     sub = _outbox(request).subscribe(str(body.url), list(dict.fromkeys(body.events)),

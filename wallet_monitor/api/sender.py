@@ -84,6 +84,7 @@ class Sender:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request; ours say more
         # No proxy from the environment, no redirects: a delivery goes where its URL says.
         self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, follow_redirects=False,
                                          trust_env=False, headers={"user-agent": USER_AGENT})
