@@ -12,7 +12,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import _free_port
 
@@ -51,7 +51,7 @@ class WebhookReceiver:
                 try:
                     Webhook(receiver.secret).verify(body, headers)
                     verified = True
-                except (WebhookVerificationError, TypeError, ValueError):
+                except Exception:  # WebhookVerificationError, or no secret set yet
                     pass
                 with receiver._lock:
                     slow = len(receiver.received) < receiver.slow_first
