@@ -8,8 +8,13 @@ Scenarios (each against a fresh database, bounded in time):
            time without a session
 Then the database must hold exactly the alerts that got a 2xx answer.
 
-Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 10]``. Figures are noisy on a shared
-2-core machine: client and server compete for the same cores.
+notify   ingestion with notifications (issue 23): the ``rate`` scenario's p99 on the code before
+         the outbox (``--base-rev``, checked out in a temporary git worktree), on this code with no
+         subscription, and on this code with a webhook subscription to a dead receiver (a port
+         nothing listens on: every delivery fails and is retried), interleaved over two rounds.
+
+Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 10] [--notify-only]``. Figures are noisy
+on a shared 2-core machine: client and server compete for the same cores.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import itertools
 import json
 import logging
+import os
 import socket
 import sqlite3
 import subprocess
@@ -39,6 +45,9 @@ BATCH_SIZE = 500
 FIXED_RATE = 100.0
 RATE_WORKERS = 4
 REQUEST_TIMEOUT = 30.0
+NOTIFY_ROUNDS = 2
+# The commit before the outbox: issue 21's SQLAlchemy store, no notifications.
+BASE_REV = "fd9f569"
 GOALS = {"batch_per_s": 5000.0, "single_per_s": 500.0, "rate_p99_ms": 50.0}
 
 logger = logging.getLogger("bench_alerts")
@@ -79,10 +88,11 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None
     raise RuntimeError(f"server did not answer {url} within {timeout} s")
 
 
-def _start(cmd: list[str], ready_url: str, log_path: Path) -> subprocess.Popen:
+def _start(cmd: list[str], ready_url: str, log_path: Path, cwd: Path = ROOT,
+           env: dict[str, str] | None = None) -> subprocess.Popen:
     # The server's log goes to a file: an unread pipe would fill up and block it.
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     try:
         _wait_ready(ready_url, proc)
     except BaseException:
@@ -271,15 +281,84 @@ def _stored_ids(db: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT transaction_id FROM alerts")]
 
 
+def _notify_server(tmp_dir: Path, name: str, root: Path, dead_hook: bool) -> tuple[subprocess.Popen, str]:
+    """An alert API of ``root``'s code on a fresh database; with a webhook to a dead port."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("ALERT_API_KEY", None)
+    proc = _start([sys.executable, str(root / "alert_api.py"), "--port", str(port),
+                   "--db", str(tmp_dir / f"{name}.db")], f"{base}/health",
+                  tmp_dir / f"{name}.log", cwd=root, env=env)
+    if dead_hook:
+        dead = f"http://127.0.0.1:{_free_port()}/hook"  # nothing listens there
+        r = requests.post(f"{base}/webhooks", json={"url": dead, "events": ["alert.created"]},
+                          timeout=REQUEST_TIMEOUT)
+        r.raise_for_status()
+    return proc, base
+
+
+def _notify_bench(tmp_dir: Path, seconds: float, base_rev: str) -> dict[str, _Run]:
+    """The fixed-rate scenario on: the base commit, no subscription, a dead receiver."""
+    base_root = tmp_dir / "base"
+    try:
+        subprocess.run(["git", "worktree", "add", "--detach", str(base_root), base_rev], cwd=ROOT,
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        logger.warning("no base run: git worktree add %s failed: %s", base_rev, exc)
+        base_root = None
+    setups = [("no subscription", ROOT, False), ("dead receiver", ROOT, True)]
+    if base_root is not None:
+        setups.insert(0, (f"base {base_rev} (no outbox)", base_root, False))
+    runs = {label: _Run() for label, _, _ in setups}
+    servers = {}
+    try:
+        for k, (label, root, dead) in enumerate(setups):
+            servers[label] = _notify_server(tmp_dir, f"notify{k}", root, dead)
+        for r in range(NOTIFY_ROUNDS):
+            for label, _, _ in setups:
+                logger.info("notify round %d: %s, %.0f/s for %.0f s", r + 1, label, FIXED_RATE, seconds)
+                runs[label].merge(_fixed_rate(f"{servers[label][1]}/alert", f"N{r}", FIXED_RATE, seconds))
+                runs[label].seconds += seconds
+    finally:
+        for proc, _ in servers.values():
+            _stop(proc)
+        if base_root is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_root)], cwd=ROOT,
+                           check=False, capture_output=True)
+    return runs
+
+
+def _notify_report(runs: dict[str, _Run]) -> None:
+    print()
+    print(f"ingestion with notifications: single POST at {FIXED_RATE:.0f}/s offered, "
+          f"{NOTIFY_ROUNDS} interleaved rounds each")
+    p99 = {label: _pct(run.latencies, 0.99) for label, run in runs.items()}
+    for label, run in runs.items():
+        _report(label, run)
+    reference = p99.get("no subscription")
+    for label, value in p99.items():
+        if label != "no subscription" and reference:
+            print(f"p99 {label} / no subscription: {value / reference:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SCENARIO_SECONDS, help="per scenario")
     parser.add_argument("--baseline-seconds", type=float, default=BASELINE_SECONDS)
     parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--notify-only", action="store_true",
+                        help="run only the notifications scenario")
+    parser.add_argument("--base-rev", default=BASE_REV,
+                        help="the commit the notifications scenario compares with (default %(default)s)")
     args = parser.parse_args(argv)
     if args.baseline_receiver is not None:
         return _serve_baseline(args.baseline_receiver)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.notify_only:
+        with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
+            _notify_report(_notify_bench(Path(tmp), args.seconds, args.base_rev))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
         tmp_dir = Path(tmp)
@@ -315,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
         stored = _stored_ids(db)
         accepted = single.accepted | batch.accepted | rate.accepted
+        notify_runs = _notify_bench(tmp_dir, args.seconds, args.base_rev)
 
     print()
     print(f"alert API benchmark ({args.seconds:.0f} s per scenario, shared 2-core machine: noisy)")
@@ -334,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"p99 < {GOALS['rate_p99_ms']:.0f} ms at {FIXED_RATE:.0f}/s", rate_p99 < GOALS["rate_p99_ms"]),
     ):
         print(f"goal {label}: {'met' if ok else 'MISSED'}")
+    _notify_report(notify_runs)
 
     duplicates = len(stored) - len(set(stored))
     missing = accepted - set(stored)
