@@ -149,18 +149,20 @@ def test_a_refused_batch_records_no_notification(any_db, receiver) -> None:
 
 def test_receiver_down_while_alerts_arrive_then_up_gets_every_notification_once(
         any_db, free_port) -> None:
+    # ... with the API restarted in between: the outbox is in the database, not in memory.
     receiver = WebhookReceiver(port=free_port)
     settings = NotifySettings(retry_delays_s=(0.5,) * 8, jitter=0.2, timeout_s=1.0, poll_s=0.05)
+    ids = [f"D{i}" for i in range(30)]
     try:
         with _app(any_db, settings) as c:
             _subscribe(c, receiver)
             receiver.stop()
-            ids = [f"D{i}" for i in range(30)]
             for tx in ids[:10]:
                 assert c.post("/alert", json=alert(tx)).status_code == 201
             assert c.post("/alert", json=[alert(tx) for tx in ids[10:]]).status_code == 200
             wait_for(lambda: all(d["attempts"] >= 1 and d["last_error"] for d in _deliveries(c))
                      and len(_deliveries(c)) == 30, what="every delivery tried and failed once")
+        with _app(any_db, settings) as c:
             receiver.start()
             items = wait_for(lambda: _all_delivered(c, 30), what="every delivery delivered")
     finally:

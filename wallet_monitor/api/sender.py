@@ -106,6 +106,9 @@ class Sender:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._client.aclose()
+            if self._done:  # attempts made but not yet recorded: record them, or they are resent
+                with suppress(Exception):
+                    await asyncio.to_thread(self.outbox.record, self._done)
             await asyncio.to_thread(self._drop_lock)
 
     # ---- one sender per database -------------------------------------------------------------
@@ -180,10 +183,11 @@ class Sender:
 
     async def _attempt(self, group: list[Due]) -> None:
         first = group[0]
-        if first.kind == "email":
-            error = await self._email(group)
-        else:
-            error = await self._post(first)
+        try:
+            error = await (self._email(group) if first.kind == "email" else self._post(first))
+        except Exception as exc:  # a bug must not leave the delivery in flight for ever
+            logger.exception("delivery %s failed unexpectedly", first.id)
+            error = f"internal error: {type(exc).__name__}: {exc}"
         if error is not None:
             logger.info("delivery %s (subscription %d, attempt %d) failed: %s", first.id,
                         first.subscription_id, first.attempts + 1, error)

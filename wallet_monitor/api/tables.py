@@ -94,4 +94,5 @@ deliveries = sa.Table(
     sa.Column("delivered_at", IsoTime),
     sa.Index("deliveries_due", "status", "next_at"),
     sa.Index("deliveries_subscription", "subscription_id", "status"),
+    sa.Index("deliveries_created", "created_at"),  # GET /deliveries: newest first
 )

@@ -52,6 +52,7 @@ def upgrade() -> None:
     )
     op.create_index("deliveries_due", "deliveries", ["status", "next_at"])
     op.create_index("deliveries_subscription", "deliveries", ["subscription_id", "status"])
+    op.create_index("deliveries_created", "deliveries", ["created_at"])
 
 
 def downgrade() -> None:
