@@ -5,6 +5,9 @@ the ``standardwebhooks`` library. Retry waits are shortened (``FAST``); nothing 
 from __future__ import annotations
 
 import base64
+import os
+import re
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,13 +230,26 @@ def test_a_subscription_failing_for_the_pause_period_is_paused_then_resumed(
 def test_two_api_workers_on_postgresql_run_one_sender_and_deliver_each_notification_once(
         pg_url, start_alert_api, receiver) -> None:  # pg_url first: dropped last
     server = start_alert_api(db=pg_url, args=("--workers", "2"))
+    active = re.compile(r"notification sender active in this process \(pid (\d+)")
+
+    def post(ids: list[str]) -> None:
+        for start in range(0, len(ids), 4):  # new connections: both workers take some
+            with Http(server.url) as fresh:
+                assert fresh.post("/alert", json=[alert(tx) for tx in ids[start:start + 4]]).ok
+
+    # Healthy once one worker answers: wait for both (a loaded machine starts them seconds apart).
+    wait_for(lambda: server.log_tail(1_000_000).count("Application startup complete") >= 2,
+             timeout=60, what="both workers started")
     with Http(server.url) as c:
         _subscribe(c, receiver)
         ids = [f"W{i}" for i in range(40)]
-        for start in range(0, 40, 4):  # new connections: both workers take some
-            with Http(server.url) as fresh:
-                fresh.post("/alert", json=[alert(tx) for tx in ids[start:start + 4]])
-        items = wait_for(lambda: _all_delivered(c, 40), what="every delivery delivered")
+        post(ids)
+        wait_for(lambda: _all_delivered(c, 40), what="every delivery delivered")
+        (leader,) = active.findall(server.log_tail(1_000_000))  # one sender of two workers
+        os.kill(int(leader), signal.SIGKILL)  # its lock goes with its connection
+        post([f"X{i}" for i in range(8)])
+        ids += [f"X{i}" for i in range(8)]
+        items = wait_for(lambda: _all_delivered(c, 48), what="delivered after the sender died")
     assert Counter(receiver.ids()) == Counter({d["id"]: 1 for d in items})
     assert sorted(b["data"]["transaction_id"] for *_, b in receiver.received) == sorted(ids)
-    assert server.log_tail(100_000).count("notification sender active in this process") == 1
+    assert len(set(active.findall(server.log_tail(1_000_000))) - {leader}) == 1  # the next one

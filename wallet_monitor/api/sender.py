@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import smtplib
 import time
 from contextlib import suppress
@@ -127,8 +128,8 @@ class Sender:
                     "SELECT pg_try_advisory_lock(:key, hashtext(current_schema()))"),
                     {"key": SENDER_LOCK_KEY}).scalar())
                 if self.leader:
-                    logger.info("notification sender active in this process (lock %#x)",
-                                SENDER_LOCK_KEY)
+                    logger.info("notification sender active in this process (pid %d, lock %#x)",
+                                os.getpid(), SENDER_LOCK_KEY)
         except SQLAlchemyError as exc:
             if self.leader:
                 logger.warning("notification sender lock lost: %s", reason(exc))
