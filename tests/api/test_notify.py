@@ -253,3 +253,21 @@ def test_two_api_workers_on_postgresql_run_one_sender_and_deliver_each_notificat
     assert Counter(receiver.ids()) == Counter({d["id"]: 1 for d in items})
     assert sorted(b["data"]["transaction_id"] for *_, b in receiver.received) == sorted(ids)
     assert len(set(active.findall(server.log_tail(1_000_000))) - {leader}) == 1  # the next one
+
+
+def test_a_failing_receiver_is_probed_one_delivery_at_a_time_not_flooded(db_path, receiver) -> None:
+    receiver.answer = 500
+    settings = NotifySettings(retry_delays_s=(0.3,) * 20, jitter=0.1, timeout_s=1.0, poll_s=0.05)
+    with _app(db_path, settings) as c:
+        _subscribe(c, receiver)
+        c.post("/alert", json=alert("FIRST"))
+        wait_for(lambda: receiver.received, what="the first attempt")
+        c.post("/alert", json=[alert(f"B{i}") for i in range(30)])
+        wait_for(lambda: len(receiver.received) >= 4, what="a few probes")
+        # 31 deliveries due, but while it fails it gets one attempt at a time (one per 0.3 s),
+        # not one per delivery: fewer attempts than deliveries, though many rounds went by.
+        assert sum(d["attempts"] for d in _deliveries(c)) <= len(receiver.received) < 31
+        receiver.answer = 204
+        items = wait_for(lambda: _all_delivered(c, 31), what="the backlog once it answers")
+    ok = {d["id"] for d in items}
+    assert set(receiver.ids()) == ok  # each one delivered; a failed try repeats its id later

@@ -49,6 +49,9 @@ DELIVERY_TIMEOUT_S = 10.0
 # How often the sender looks for due deliveries: the first attempt comes within ~this of the
 # commit (the issue asks for two seconds); one indexed query that finds nothing costs ~50 us.
 SENDER_POLL_S = 0.5
+# While a receiver fails, one delivery (a probe) is tried at a time, at most this long apart;
+# the others wait for a success: a dead receiver costs one attempt per interval, not one per alert.
+PROBE_MAX_S = 300
 # A subscription whose deliveries kept failing this long (no success between) is paused.
 PAUSE_AFTER_S = 24 * 3600
 # Deliveries in flight at once: one hanging receiver must not hold up the others.

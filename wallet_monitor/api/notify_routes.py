@@ -83,7 +83,10 @@ class DeliveryList(BaseModel):
 
 
 def _outbox(request: Request) -> Outbox:
-    return request.app.state.store.outbox
+    outbox = getattr(request.app.state.store, "outbox", None)
+    if outbox is None:  # an AlertStore plugged in through open_store may have none
+        raise HTTPException(404, "This alert store sends no notifications")
+    return outbox
 
 
 router = APIRouter(responses=answers(421, 503))

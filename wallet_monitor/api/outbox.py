@@ -6,6 +6,11 @@ and ingestion never waits for a receiver. The sender (sender.py) reads what is d
 and records each attempt with ``record``: the retry schedule (backoff with jitter), the failed
 state after the last try, and the pause of a subscription that has failed for a day.
 
+A failing subscription is probed, not flooded: after a failed attempt it gets ``retry_at`` (the
+failed delivery's next try, at most ``PROBE_MAX_S`` away), and until an attempt succeeds only
+one of its deliveries is due at a time, from then on. A receiver that is down costs one attempt
+per interval however many alerts arrive; once it answers, its backlog flows at once.
+
 A delivery is one (notification, subscription) pair; its id (``msg_...``) is the
 ``webhook-id`` header, the same on every retry, so a receiver drops a repeat by id.
 """
@@ -23,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wallet_monitor.api.config import PAUSE_AFTER_S, RETRY_DELAYS_S, RETRY_JITTER
+from wallet_monitor.api.config import PAUSE_AFTER_S, PROBE_MAX_S, RETRY_DELAYS_S, RETRY_JITTER
 from wallet_monitor.api.schemas import SEVERITIES, utc_iso
 from wallet_monitor.api.tables import deliveries, subscriptions
 
@@ -93,12 +98,14 @@ class Outbox:
         retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
         jitter: float = RETRY_JITTER,
         pause_after_s: float = PAUSE_AFTER_S,
+        probe_max_s: float = PROBE_MAX_S,
     ) -> None:
         self._connect = connect
         self._write = write
         self.retry_delays_s = tuple(retry_delays_s)
         self.jitter = jitter
         self.pause_after_s = pause_after_s
+        self.probe_max_s = probe_max_s
         self._random = random.Random()
 
     # ---- inside the store's transaction ------------------------------------------------------
@@ -132,13 +139,23 @@ class Outbox:
     # ---- the sender --------------------------------------------------------------------------
 
     def due(self, now: str, limit: int, skip: frozenset[str] | set[str] = frozenset(),
-            kinds: Sequence[str] = ("webhook",)) -> list[Due]:
-        """Deliveries of ``kinds`` to send now (not digests), oldest first, but those in ``skip``."""
-        query = (_DUE.where(deliveries.c.next_at <= now, sa.not_(deliveries.c.digest),
-                            subscriptions.c.kind.in_(kinds))
-                 .order_by(deliveries.c.next_at).limit(limit + len(skip)))
+            kinds: Sequence[str] = ("webhook",),
+            busy: frozenset[int] | set[int] = frozenset()) -> list[Due]:
+        """Deliveries of ``kinds`` to send now (not digests), oldest first, but those in ``skip``.
+
+        Every due delivery of a healthy subscription; of a failing one (``retry_at`` set), one
+        probe once ``retry_at`` has come, unless it is ``busy`` (has deliveries in flight).
+        """
+        s, d = subscriptions.c, deliveries.c
+        ready = _DUE.where(d.next_at <= now, sa.not_(d.digest), s.kind.in_(kinds))
         with self._connect() as conn:
-            rows = conn.execute(query).all()
+            failing = conn.execute(sa.select(s.id).where(s.retry_at <= now, s.kind.in_(kinds))
+                                   ).scalars().all()
+            rows = [probe for sub_id in failing if sub_id not in busy
+                    for probe in conn.execute(ready.where(d.subscription_id == sub_id)
+                                              .order_by(d.next_at).limit(1))]
+            rows += conn.execute(ready.where(s.retry_at.is_(None)).order_by(d.next_at)
+                                 .limit(limit + len(skip))).all()
         return [Due(*r) for r in rows if r[0] not in skip][:limit]
 
     def due_digest(self, now: str, oldest_before: str, limit: int) -> list[Due]:
@@ -164,6 +181,7 @@ class Outbox:
         bad_subs = {o.due.subscription_id for o in outcomes if o.error is not None} - ok_subs
         d, s = deliveries.c, subscriptions.c
         paused = []
+        probe_at: dict[int, float] = {}  # failing subscription -> seconds to its next probe
         with self._connect() as conn, self._write(conn):
             for o in outcomes:
                 tries = o.due.attempts + 1
@@ -171,21 +189,27 @@ class Outbox:
                                           "last_error": o.error}
                 if o.error is None:
                     values |= {"status": "delivered", "delivered_at": stamp}
-                elif tries > last:
-                    values["status"] = "failed"
                 else:
-                    wait = self.retry_delays_s[tries - 1]
+                    wait = self.retry_delays_s[min(tries, last) - 1]
                     wait *= self._random.uniform(1 - self.jitter, 1 + self.jitter)
-                    values["next_at"] = _later(now, wait)
+                    sub = o.due.subscription_id
+                    probe_at[sub] = min(probe_at.get(sub, wait), wait, self.probe_max_s)
+                    if tries > last:
+                        values["status"] = "failed"
+                    else:
+                        values["next_at"] = _later(now, wait)
                 conn.execute(deliveries.update().where(d.id == o.due.id, d.status == "pending")
                              .values(**values))
             if ok_subs:
                 conn.execute(subscriptions.update().where(s.id.in_(ok_subs))
-                             .values(failing_since=None))
+                             .values(failing_since=None, retry_at=None))
             if bad_subs:
                 conn.execute(subscriptions.update().where(s.id.in_(bad_subs),
                                                           s.failing_since.is_(None))
                              .values(failing_since=stamp))
+                for sub_id in bad_subs:
+                    conn.execute(subscriptions.update().where(s.id == sub_id)
+                                 .values(retry_at=_later(now, probe_at[sub_id])))
                 cutoff = _later(now, -self.pause_after_s)
                 paused = list(conn.execute(
                     sa.select(s.id).where(s.id.in_(bad_subs), s.active,
@@ -251,7 +275,8 @@ class Outbox:
         """Reactivate a (paused) subscription; None if there is none."""
         with self._connect() as conn, self._write(conn):
             found = conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id)
-                                 .values(active=True, paused_reason=None, failing_since=None)).rowcount
+                                 .values(active=True, paused_reason=None, failing_since=None,
+                                         retry_at=None)).rowcount
         return self.subscription(sub_id) if found else None
 
     def configure_email(self, to: Sequence[str] | None, min_severity: str = "high") -> None:

@@ -77,7 +77,8 @@ class Sender:
         self._lock_engine = lock_engine
         self._lock_conn: sa.Connection | None = None
         self.leader = lock_engine is None
-        self._inflight: dict[str, asyncio.Task] = {}  # delivery id -> its task, until recorded
+        self._inflight: dict[str, Due] = {}  # sent or being sent, until recorded
+        self._tasks: set[asyncio.Task] = set()
         self._digest: asyncio.Task | None = None
         self._done: list[Outcome] = []
         self._wake = asyncio.Event()
@@ -102,7 +103,7 @@ class Sender:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
         finally:
-            tasks = [*self._inflight.values(), *([self._digest] if self._digest else [])]
+            tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -160,14 +161,15 @@ class Sender:
             for sub_id in paused:
                 logger.warning("subscription %d paused: its deliveries failed for %g h", sub_id,
                                self.settings.pause_after_s / 3600)
-        room = MAX_IN_FLIGHT - len(self._inflight)
+        room = MAX_IN_FLIGHT - len(self._tasks)  # a digest is one task
         now = datetime.now(UTC)
         stamp = utc_iso(now)
         email = self.settings.email
         if room > 0:
             kinds = ("webhook", "email") if email else ("webhook",)
+            busy = frozenset(d.subscription_id for d in self._inflight.values())
             for due in await asyncio.to_thread(self.outbox.due, stamp, room,
-                                               frozenset(self._inflight), kinds):
+                                               frozenset(self._inflight), kinds, busy):
                 self._start([due])
         if email and self._digest is None:
             oldest = utc_iso(now - timedelta(minutes=email.digest_minutes))
@@ -178,8 +180,10 @@ class Sender:
 
     def _start(self, group: list[Due]) -> asyncio.Task:
         task = asyncio.create_task(self._attempt(group))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         for due in group:
-            self._inflight[due.id] = task
+            self._inflight[due.id] = due
         return task
 
     async def _attempt(self, group: list[Due]) -> None:

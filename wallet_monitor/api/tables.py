@@ -71,6 +71,8 @@ subscriptions = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("paused_reason", sa.Text),
     sa.Column("failing_since", IsoTime),  # the first failed attempt since the last success
+    # While failing: when to try one delivery again (a probe); the rest wait for a success.
+    sa.Column("retry_at", IsoTime),
     sa.Column("created_at", IsoTime, nullable=False),
 )
 

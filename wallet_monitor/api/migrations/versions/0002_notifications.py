@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("paused_reason", sa.Text),
         sa.Column("failing_since", _ISO_TIME),
+        sa.Column("retry_at", _ISO_TIME),
         sa.Column("created_at", _ISO_TIME, nullable=False),
     )
     op.create_table(
