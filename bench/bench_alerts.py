@@ -11,7 +11,9 @@ Then the database must hold exactly the alerts that got a 2xx answer.
 notify   ingestion with notifications (issue 23): the ``rate`` scenario's p99 on the code before
          the outbox (``--base-rev``, checked out in a temporary git worktree), on this code with no
          subscription, and on this code with a webhook subscription to a dead receiver (a port
-         nothing listens on: every delivery fails and is retried), interleaved over two rounds.
+         nothing listens on: its deliveries fail and it is probed), interleaved over three rounds;
+         besides latency it prints the server's CPU time per alert, which load on the machine
+         disturbs far less.
 
 Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 10] [--notify-only]``. Figures are noisy
 on a shared 2-core machine: client and server compete for the same cores.
@@ -45,7 +47,7 @@ BATCH_SIZE = 500
 FIXED_RATE = 100.0
 RATE_WORKERS = 4
 REQUEST_TIMEOUT = 30.0
-NOTIFY_ROUNDS = 2
+NOTIFY_ROUNDS = 3
 # The commit before the outbox: issue 21's SQLAlchemy store, no notifications.
 BASE_REV = "fd9f569"
 GOALS = {"batch_per_s": 5000.0, "single_per_s": 500.0, "rate_p99_ms": 50.0}
@@ -60,6 +62,8 @@ class _Run:
     failed: int = 0
     alerts: int = 0
     seconds: float = 0.0
+    cpu: float = 0.0  # server CPU seconds (notify scenario)
+    rounds: list[_Run] = field(default_factory=list)
 
     def merge(self, other: _Run) -> None:
         self.latencies += other.latencies
@@ -298,6 +302,12 @@ def _notify_server(tmp_dir: Path, name: str, root: Path, dead_hook: bool) -> tup
     return proc, base
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _notify_bench(tmp_dir: Path, seconds: float, base_rev: str) -> dict[str, _Run]:
     """The fixed-rate scenario on: the base commit, no subscription, a dead receiver."""
     base_root = tmp_dir / "base"
@@ -311,15 +321,21 @@ def _notify_bench(tmp_dir: Path, seconds: float, base_rev: str) -> dict[str, _Ru
     if base_root is not None:
         setups.insert(0, (f"base {base_rev} (no outbox)", base_root, False))
     runs = {label: _Run() for label, _, _ in setups}
-    servers = {}
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
         for k, (label, root, dead) in enumerate(setups):
             servers[label] = _notify_server(tmp_dir, f"notify{k}", root, dead)
         for r in range(NOTIFY_ROUNDS):
             for label, _, _ in setups:
                 logger.info("notify round %d: %s, %.0f/s for %.0f s", r + 1, label, FIXED_RATE, seconds)
-                runs[label].merge(_fixed_rate(f"{servers[label][1]}/alert", f"N{r}", FIXED_RATE, seconds))
+                proc, url = servers[label]
+                cpu = _cpu_seconds(proc.pid)
+                run = _fixed_rate(f"{url}/alert", f"N{r}", FIXED_RATE, seconds)
+                run.cpu = _cpu_seconds(proc.pid) - cpu
+                runs[label].rounds.append(run)
+                runs[label].merge(run)
                 runs[label].seconds += seconds
+                runs[label].cpu += run.cpu
     finally:
         for proc, _ in servers.values():
             _stop(proc)
@@ -336,6 +352,9 @@ def _notify_report(runs: dict[str, _Run]) -> None:
     p99 = {label: _pct(run.latencies, 0.99) for label, run in runs.items()}
     for label, run in runs.items():
         _report(label, run)
+        rounds = ", ".join(f"{_pct(r.latencies, 0.5):.1f}/{_pct(r.latencies, 0.99):.1f}" for r in run.rounds)
+        print(f"    server CPU {run.cpu / max(run.alerts, 1) * 1000:.2f} ms per alert; "
+              f"p50/p99 ms by round: {rounds}")
     reference = p99.get("no subscription")
     for label, value in p99.items():
         if label != "no subscription" and reference:
