@@ -163,8 +163,10 @@ def test_receiver_down_while_alerts_arrive_then_up_gets_every_notification_once(
             for tx in ids[:10]:
                 assert c.post("/alert", json=alert(tx)).status_code == 201
             assert c.post("/alert", json=[alert(tx) for tx in ids[10:]]).status_code == 200
-            wait_for(lambda: all(d["attempts"] >= 1 and d["last_error"] for d in _deliveries(c))
-                     and len(_deliveries(c)) == 30, what="every delivery tried and failed once")
+            # Failing: probed one delivery at a time, the others waiting.
+            wait_for(lambda: sum(d["attempts"] for d in _deliveries(c)) >= 2,
+                     what="two failed attempts")
+            assert c.get("/webhooks").json()["items"][0]["failing_since"] is not None
         with _app(any_db, settings) as c:
             receiver.start()
             items = wait_for(lambda: _all_delivered(c, 30), what="every delivery delivered")
@@ -173,7 +175,7 @@ def test_receiver_down_while_alerts_arrive_then_up_gets_every_notification_once(
     assert Counter(receiver.ids()) == Counter({d["id"]: 1 for d in items})
     assert sorted(b["data"]["transaction_id"] for *_, b in receiver.received) == sorted(ids)
     assert all(verified for _, _, verified, _ in receiver.received)
-    assert all(d["attempts"] >= 2 for d in items)
+    assert max(d["attempts"] for d in items) >= 2
 
 
 def test_a_slow_receiver_is_cut_off_at_the_timeout_and_retried_with_the_same_id(
