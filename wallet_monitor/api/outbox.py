@@ -147,21 +147,25 @@ class Outbox:
         probe once ``retry_at`` has come, unless it is ``busy`` (has deliveries in flight).
         """
         s, d = subscriptions.c, deliveries.c
-        ready = _DUE.where(d.next_at <= now, sa.not_(d.digest), s.kind.in_(kinds))
+        ready = _DUE.where(d.next_at <= now, sa.not_(d.digest)).order_by(d.next_at)
+        rows: list[sa.Row] = []
+        # Subscription by subscription (index deliveries_subscription): a dead receiver's
+        # backlog is never scanned to find another's due deliveries.
         with self._connect() as conn:
-            failing = conn.execute(sa.select(s.id).where(s.retry_at <= now, s.kind.in_(kinds))
-                                   ).scalars().all()
-            rows = [probe for sub_id in failing if sub_id not in busy
-                    for probe in conn.execute(ready.where(d.subscription_id == sub_id)
-                                              .order_by(d.next_at).limit(1))]
-            rows += conn.execute(ready.where(s.retry_at.is_(None)).order_by(d.next_at)
-                                 .limit(limit + len(skip))).all()
+            for sub_id, retry_at in conn.execute(
+                    sa.select(s.id, s.retry_at).where(s.kind.in_(kinds)).order_by(s.id)).all():
+                if retry_at is None:
+                    rows += conn.execute(ready.where(d.subscription_id == sub_id)
+                                         .limit(limit + len(skip))).all()
+                elif retry_at <= now and sub_id not in busy:
+                    rows[:0] = conn.execute(ready.where(d.subscription_id == sub_id).limit(1)).all()
         return [Due(*r) for r in rows if r[0] not in skip][:limit]
 
     def due_digest(self, now: str, oldest_before: str, limit: int) -> list[Due]:
         """The digest deliveries due now, once the oldest of them is older than ``oldest_before``."""
+        emails = sa.select(subscriptions.c.id).where(subscriptions.c.kind == "email")
         where = (deliveries.c.status == "pending", deliveries.c.digest,
-                 deliveries.c.next_at <= now)
+                 deliveries.c.next_at <= now, deliveries.c.subscription_id.in_(emails.scalar_subquery()))
         with self._connect() as conn:
             oldest = conn.execute(sa.select(sa.func.min(deliveries.c.created_at)).where(*where)).scalar()
             if oldest is None or oldest > oldest_before:

@@ -95,6 +95,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("delivered_at", IsoTime),
     sa.Index("deliveries_due", "status", "next_at"),
-    sa.Index("deliveries_subscription", "subscription_id", "status"),
+    # The sender reads each subscription's due deliveries through it: never another's backlog.
+    sa.Index("deliveries_subscription", "subscription_id", "status", "next_at"),
     sa.Index("deliveries_created", "created_at"),  # GET /deliveries: newest first
 )

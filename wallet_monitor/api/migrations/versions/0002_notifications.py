@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", _ISO_TIME),
     )
     op.create_index("deliveries_due", "deliveries", ["status", "next_at"])
-    op.create_index("deliveries_subscription", "deliveries", ["subscription_id", "status"])
+    op.create_index("deliveries_subscription", "deliveries", ["subscription_id", "status", "next_at"])
     op.create_index("deliveries_created", "deliveries", ["created_at"])
 
 
