@@ -7,8 +7,10 @@ any worker starts) and runs uvicorn: one process, or ``--workers N`` on PostgreS
 
 Run: ``python alert_api.py [--host 127.0.0.1] [--port 8000] [--db PATH|sqlite:///PATH|
 postgresql://USER@HOST:PORT/DBNAME] [--workers N] [--log-file PATH] [--allowed-host NAME ...]
-[--timeout-headers S] [--timeout-body S] [--limit-concurrency N]``.
-The threat model and the limits are in docs/SECURITY.md; several hosts in docs/DEPLOY.md.
+[--timeout-headers S] [--timeout-body S] [--limit-concurrency N] [--smtp-url smtp://[USER:PASS@]
+HOST:PORT --email-to ADDR[,ADDR] [--email-min-severity high] [--digest-minutes 15]]``.
+The threat model and the limits are in docs/SECURITY.md; several hosts in docs/DEPLOY.md;
+webhooks and email in docs/NOTIFICATIONS.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from wallet_monitor.api.config import (
     DEFAULT_PORT,
 )
 from wallet_monitor.api.database import DatabaseUrlError, database_url
+from wallet_monitor.api.mailer import DEFAULT_FROM, EmailSettings, parse_addresses, parse_smtp_url
+from wallet_monitor.api.schemas import SEVERITIES
+from wallet_monitor.api.sender import NotifySettings
 from wallet_monitor.api.server import ServerLimits, serve, serve_workers
 from wallet_monitor.api.sql_store import SqlAlertStore
 from wallet_monitor.api.store import StoreError
@@ -69,7 +74,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit-concurrency", type=int, default=DEFAULT_LIMIT_CONCURRENCY,
                         metavar="N", help="answer 503 while this many connections are open "
                                           "(default %(default)s)")
+    _email_args(parser)
     args = parser.parse_args(argv)
+    _check_email(parser, args)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if not 0 <= args.port <= 65535:
@@ -78,6 +85,38 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
     return args
+
+
+def _email_args(parser: argparse.ArgumentParser) -> None:
+    email = parser.add_argument_group("email notifications (docs/NOTIFICATIONS.md)")
+    email.add_argument("--smtp-url", metavar="URL",
+                       help="smtp://[USER:PASS@]HOST:PORT (STARTTLS when offered) or smtps://...")
+    email.add_argument("--email-to", metavar="ADDR[,ADDR]", help="who gets the alert emails")
+    email.add_argument("--email-min-severity", choices=SEVERITIES, default="high",
+                       help="alerts at least this severe are emailed (default %(default)s)")
+    email.add_argument("--digest-minutes", type=float, default=15.0, metavar="M",
+                       help="critical alerts go at once, the others in a digest every M minutes "
+                            "(default %(default)g)")
+    email.add_argument("--email-from", default=DEFAULT_FROM, metavar="ADDR",
+                       help="the From address (default %(default)s)")
+
+
+def _check_email(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``args.notify``: the NotifySettings the email flags give (one-line errors otherwise)."""
+    args.notify = NotifySettings()
+    if args.smtp_url is None and args.email_to is None:
+        return
+    if args.smtp_url is None or args.email_to is None:
+        parser.error("--smtp-url and --email-to go together")
+    if not args.digest_minutes > 0:
+        parser.error(f"--digest-minutes must be positive, got {args.digest_minutes}")
+    try:
+        parse_smtp_url(args.smtp_url)
+        to = parse_addresses(args.email_to)
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.notify = NotifySettings(email=EmailSettings(
+        args.smtp_url, to, args.email_min_severity, args.digest_minutes, args.email_from))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         url = database_url(args.db)
         # Migrate here, once, before any worker starts; and fail with one line rather than
         # with a traceback in the server's lifespan.
-        SqlAlertStore(args.db, checkpoint_seconds=None).close()
+        store = SqlAlertStore(args.db, checkpoint_seconds=None)
+        try:  # the email subscription too, once (workers do not)
+            email = args.notify.email
+            store.outbox.configure_email(email and email.to, email.min_severity if email else "high")
+        finally:
+            store.close()
     except (DatabaseUrlError, OSError, StoreError) as exc:
         return report(PROG, f"cannot open database {args.db}: {exc}")
     workers = args.workers
@@ -111,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     options = {"log_config": None,  # setup_logging's format covers uvicorn's records too
                "access_log": args.access_log}
     if workers > 1:
-        serve_workers(WorkerApp(args.db, allowed, args.log_file), workers, args.host, args.port,
-                      limits, **options)
+        serve_workers(WorkerApp(args.db, allowed, args.log_file, args.notify), workers, args.host,
+                      args.port, limits, **options)
     else:
-        serve(create_app(args.db, allowed_hosts=allowed), args.host, args.port, limits, **options)
+        serve(create_app(args.db, allowed_hosts=allowed, notify=args.notify, configure_email=False),
+              args.host, args.port, limits, **options)
     return 0
 
 

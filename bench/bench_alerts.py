@@ -10,7 +10,14 @@ the store before SQLAlchemy), SQLite now, PostgreSQL with 2 and 4 workers (fresh
 and once: the prototype's shape, a receiver that only prints each alert, one requests.post at a
 time without a session. Then each database must hold exactly the alerts that got a 2xx answer.
 
-Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 6]``, or ``... --db postgresql://
+notify   ingestion with notifications (issue 23): the ``rate`` scenario's p99 on the code before
+         the outbox (``--base-rev``, checked out in a temporary git worktree), on this code with no
+         subscription, and on this code with a webhook subscription to a dead receiver (a port
+         nothing listens on: its deliveries fail and it is probed), interleaved over three rounds;
+         besides latency it prints the server's CPU time per alert, which load on the machine
+         disturbs far less.
+
+Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 6] [--notify-only]``, or ``... --db postgresql://
 postgres@127.0.0.1:5432/DB --workers 4``. Figures are noisy on a shared 2-core machine:
 client and server compete for the same cores.
 """
@@ -49,6 +56,8 @@ GOALS = {"batch_per_s": 5000.0, "batch_4_workers_per_s": 20000.0, "single_per_s"
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_WORKERS = (2, 4)
 BASE_COMMIT = "2023f36"  # the SQLite store before SQLAlchemy (issue 21)
+NOTIFY_ROUNDS = 3
+BASE_REV = "fd9f569"  # the commit before the outbox: issue 21's SQLAlchemy store, no notifications
 
 logger = logging.getLogger("bench_alerts")
 
@@ -60,6 +69,8 @@ class _Run:
     failed: int = 0
     alerts: int = 0
     seconds: float = 0.0
+    cpu: float = 0.0  # server CPU seconds (notify scenario)
+    rounds: list[_Run] = field(default_factory=list)
 
     def merge(self, other: _Run) -> None:
         self.latencies += other.latencies
@@ -88,10 +99,11 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None
     raise RuntimeError(f"server did not answer {url} within {timeout} s")
 
 
-def _start(cmd: list[str], ready_url: str, log_path: Path) -> subprocess.Popen:
+def _start(cmd: list[str], ready_url: str, log_path: Path, cwd: Path = ROOT,
+           env: dict[str, str] | None = None) -> subprocess.Popen:
     # The server's log goes to a file: an unread pipe would fill up and block it.
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     try:
         _wait_ready(ready_url, proc)
     except BaseException:
@@ -416,6 +428,82 @@ def _setups(args: argparse.Namespace, tmp_dir: Path, stack: ExitStack) -> list[_
     return setups
 
 
+def _notify_server(tmp_dir: Path, name: str, root: Path, dead_hook: bool) -> tuple[subprocess.Popen, str]:
+    """An alert API of ``root``'s code on a fresh database; with a webhook to a dead port."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("ALERT_API_KEY", None)
+    proc = _start([sys.executable, str(root / "alert_api.py"), "--port", str(port),
+                   "--db", str(tmp_dir / f"{name}.db")], f"{base}/health",
+                  tmp_dir / f"{name}.log", cwd=root, env=env)
+    if dead_hook:
+        dead = f"http://127.0.0.1:{_free_port()}/hook"  # nothing listens there
+        r = requests.post(f"{base}/webhooks", json={"url": dead, "events": ["alert.created"]},
+                          timeout=REQUEST_TIMEOUT)
+        r.raise_for_status()
+    return proc, base
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _notify_bench(tmp_dir: Path, seconds: float, base_rev: str) -> dict[str, _Run]:
+    """The fixed-rate scenario on: the base commit, no subscription, a dead receiver."""
+    base_root = tmp_dir / "base"
+    try:
+        subprocess.run(["git", "worktree", "add", "--detach", str(base_root), base_rev], cwd=ROOT,
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        logger.warning("no base run: git worktree add %s failed: %s", base_rev, exc)
+        base_root = None
+    setups = [("no subscription", ROOT, False), ("dead receiver", ROOT, True)]
+    if base_root is not None:
+        setups.insert(0, (f"base {base_rev} (no outbox)", base_root, False))
+    runs = {label: _Run() for label, _, _ in setups}
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
+    try:
+        for k, (label, root, dead) in enumerate(setups):
+            servers[label] = _notify_server(tmp_dir, f"notify{k}", root, dead)
+        for r in range(NOTIFY_ROUNDS):
+            for label, _, _ in setups:
+                logger.info("notify round %d: %s, %.0f/s for %.0f s", r + 1, label, FIXED_RATE, seconds)
+                proc, url = servers[label]
+                cpu = _cpu_seconds(proc.pid)
+                run = _fixed_rate(f"{url}/alert", f"N{r}", FIXED_RATE, seconds)
+                run.cpu = _cpu_seconds(proc.pid) - cpu
+                runs[label].rounds.append(run)
+                runs[label].merge(run)
+                runs[label].seconds += seconds
+                runs[label].cpu += run.cpu
+    finally:
+        for proc, _ in servers.values():
+            _stop(proc)
+        if base_root is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_root)], cwd=ROOT,
+                           check=False, capture_output=True)
+    return runs
+
+
+def _notify_report(runs: dict[str, _Run]) -> None:
+    print()
+    print(f"ingestion with notifications: single POST at {FIXED_RATE:.0f}/s offered, "
+          f"{NOTIFY_ROUNDS} interleaved rounds each")
+    p99 = {label: _pct(run.latencies, 0.99) for label, run in runs.items()}
+    for label, run in runs.items():
+        _report(label, run)
+        rounds = ", ".join(f"{_pct(r.latencies, 0.5):.1f}/{_pct(r.latencies, 0.99):.1f}" for r in run.rounds)
+        print(f"    server CPU {run.cpu / max(run.alerts, 1) * 1000:.2f} ms per alert; "
+              f"p50/p99 ms by round: {rounds}")
+    reference = p99.get("no subscription")
+    for label, value in p99.items():
+        if label != "no subscription" and reference:
+            print(f"p99 {label} / no subscription: {value / reference:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SCENARIO_SECONDS, help="per scenario")
@@ -427,10 +515,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-commit", default=BASE_COMMIT,
                         help="SQLite at this commit, measured in the same run ('' for none)")
     parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--notify-only", action="store_true",
+                        help="run only the notifications scenario")
+    parser.add_argument("--base-rev", default=BASE_REV,
+                        help="the commit the notifications scenario compares with (default %(default)s)")
     args = parser.parse_args(argv)
     if args.baseline_receiver is not None:
         return _serve_baseline(args.baseline_receiver)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.notify_only:
+        with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
+            _notify_report(_notify_bench(Path(tmp), args.seconds, args.base_rev))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp, ExitStack() as stack:
         tmp_dir = Path(tmp)
@@ -446,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline = _baseline(f"http://127.0.0.1:{bport}/alert", args.baseline_seconds)
         finally:
             _stop(receiver)
+        notify_runs = _notify_bench(tmp_dir, args.seconds, args.base_rev)
 
     _table(results, args.seconds)
     base_per_s = _report("prototype: print-only, no session", baseline)
@@ -467,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
              _pct(res.runs["rate"].latencies, 0.99) < GOALS["rate_p99_ms"]),
         ):
             print(f"goal {res.setup.label}, {label}: {'met' if ok else 'MISSED'}")
+    _notify_report(notify_runs)
     if not all(r.ok for r in results):
         print("database check FAILED: each must hold exactly the alerts that got a 2xx answer")
         return 1

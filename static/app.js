@@ -33,6 +33,7 @@
     selected: null,        // the alert shown in the detail panel
     history: null,         // {id, total, entries}: the selected alert's whole history, once loaded
     walletSig: "",
+    notifySig: "",
     timer: null,           // the next scheduled poll
     inflight: false,
     again: false,          // a filter change or triage arrived mid-poll: poll again at once
@@ -237,12 +238,15 @@
     const generation = state.generation;
     try {
       const filters = readFilters();
-      const [alerts, stats] = await Promise.all([fetchAlerts(filters), api("/stats")]);
+      const [alerts, stats, subs, failed] = await Promise.all([
+        fetchAlerts(filters), api("/stats"), api("/webhooks"),
+        api(`/deliveries?status=failed&limit=${PAGE_SIZE}`)]);
       if (generation === state.generation && !state.locked) {
         state.items = alerts.items;
         state.hasMore = alerts.hasMore;
         renderTable();
         renderStats(stats);
+        renderNotifications(subs.items || [], failed.items || []);
         if (state.selected) await refreshDetail();
         setLive("ok");
         hideBanner();
@@ -359,7 +363,9 @@
     $("empty").hidden = true;
     $("more").hidden = true;
     $("table-info").textContent = "";
-    for (const id of ["status-counters", "severity-counters", "chart-hourly", "chart-scores"]) {
+    state.notifySig = "";
+    for (const id of ["status-counters", "severity-counters", "chart-hourly", "chart-scores",
+                      "n-subs", "n-failed"]) {
       $(id).replaceChildren();
     }
     closeDetail();
@@ -696,6 +702,55 @@
     lock();
   }
 
+  // ---- notifications: subscriptions and failed deliveries ----------------------------------------
+
+  function renderNotifications(subs, failed) {
+    const sig = JSON.stringify([subs, failed]);
+    if (sig === state.notifySig) return;
+    state.notifySig = sig;
+    const paused = subs.filter((s) => !s.active).length;
+    $("n-summary").textContent = `${subs.length} subscription${subs.length === 1 ? "" : "s"}` +
+      (paused ? `, ${paused} paused` : "") + `, ${failed.length} failed deliver${failed.length === 1 ? "y" : "ies"}`;
+    $("n-subs").replaceChildren(...subs.map((s) => el("tr", { cls: s.active ? "" : "paused" }, [
+      el("td", { text: `#${s.id}` }),
+      el("td", { cls: "mono", text: s.url, title: s.url }),
+      el("td", { text: s.events.join(", ") }),
+      el("td", { text: s.min_severity }),
+      el("td", { text: s.active ? "active" : "paused", title: s.paused_reason || "" }),
+      el("td", { cls: "num", text: String(s.pending) }),
+      el("td", { cls: "num", text: String(s.failed) }),
+    ])));
+    $("n-subs-empty").hidden = subs.length > 0;
+    $("n-failed").replaceChildren(...failed.map((d) => {
+      const retry = el("button", { cls: "btn btn-ghost btn-small", text: "Retry",
+        attrs: { type: "button", "data-retry": d.id } });
+      return el("tr", {}, [
+        el("td", { text: fmtTime(d.created_at) }),
+        el("td", { text: `#${d.alert_id}` }),
+        el("td", { text: d.event }),
+        el("td", { text: `#${d.subscription_id}` }),
+        el("td", { cls: "num", text: String(d.attempts) }),
+        el("td", { text: d.last_error || "", title: d.last_error || "" }),
+        el("td", {}, [retry]),
+      ]);
+    }));
+    $("n-failed-empty").hidden = failed.length > 0;
+  }
+
+  async function retryDelivery(id) {
+    $("n-error").hidden = true;
+    try {
+      await api(`/deliveries/${encodeURIComponent(id)}/retry`, { method: "POST" });
+      refresh();
+    } catch (err) {
+      if (err instanceof AuthError) lock();
+      else {
+        $("n-error").textContent = visible(`Could not retry ${id}: ${err.message}`);
+        $("n-error").hidden = false;
+      }
+    }
+  }
+
   // ---- wiring ---------------------------------------------------------------------------------
 
   function init() {
@@ -745,6 +800,11 @@
       if (!state.selected) return;
       $("f-wallet").value = state.selected.wallet_id;
       filtersChanged();
+    });
+
+    $("n-failed").addEventListener("click", (e) => {
+      const btn = e.target.closest("button[data-retry]");
+      if (btn) retryDelivery(btn.dataset.retry);
     });
 
     $("key-form").addEventListener("submit", submitKey);

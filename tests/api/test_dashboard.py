@@ -23,8 +23,12 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from tests.api.helpers import served
+from tests.api.receivers import WebhookReceiver, wait_for
 from tests.conftest import AlertApiServer  # the same server the tests start
+from wallet_monitor.api.app import create_app
 from wallet_monitor.api.config import HISTORY_INLINE
+from wallet_monitor.api.sender import NotifySettings
 from wallet_monitor.cli import report
 from wallet_monitor.paths import ROOT
 
@@ -564,3 +568,31 @@ def _snap(url: str, out: Path, n_rows: int | None) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---- notifications -------------------------------------------------------------------------------
+
+def test_notifications_list_subscriptions_and_retry_a_failed_delivery(tmp_path, page, free_port):
+    # A receiver that is down, and one retry 0.2 s later: the delivery fails at once.
+    settings = NotifySettings(retry_delays_s=(0.2,), jitter=0.1, timeout_s=1.0, poll_s=0.05)
+    receiver = WebhookReceiver(port=free_port, start=False)
+    with served(create_app(tmp_path / "alerts.db", notify=settings)) as c:
+        receiver.secret = c.post("/webhooks", json={"url": receiver.url,
+                                                    "events": ["alert.created"]}).json()["secret"]
+        created = c.post("/alert", json={"transaction_id": "TN", "wallet_id": "W", "fraud_score": 0.9}).json()
+        _open(page, c.base)
+        page.click("#notifications summary")
+        expect(page.locator("#n-subs tr")).to_have_count(1)
+        expect(page.locator("#n-subs tr td").nth(1)).to_have_text(receiver.url)
+        failed = page.locator("#n-failed tr")
+        expect(failed).to_have_count(1, timeout=APPEAR_MS)
+        expect(failed.locator("td").nth(1)).to_have_text(f"#{created['id']}")
+        expect(page.locator("#n-summary")).to_contain_text("1 failed delivery")
+        receiver.start()
+        try:
+            failed.locator("button[data-retry]").click()
+            expect(failed).to_have_count(0, timeout=APPEAR_MS)
+            wait_for(lambda: c.get("/deliveries").json()["items"][0]["status"] == "delivered")
+        finally:
+            receiver.stop()
+    assert [verified for _, _, verified, _ in receiver.received] == [True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -22,7 +23,9 @@ from wallet_monitor.api.deps import ApiKey
 from wallet_monitor.api.docs import add_docs_assets, docs_router
 from wallet_monitor.api.guard import SecurityGuard
 from wallet_monitor.api.metrics import ApiMetrics, MetricsMiddleware
+from wallet_monitor.api.notify_routes import router as notify_router
 from wallet_monitor.api.routes import ANSWERS, public_router, router
+from wallet_monitor.api.sender import NotifySettings, Sender
 from wallet_monitor.api.sql_store import SqlAlertStore
 from wallet_monitor.api.store import AlertConflict, AlertStore, StoreError, log_conflict
 from wallet_monitor.cli import setup_logging
@@ -74,6 +77,8 @@ def create_app(
     static_dir: str | os.PathLike = STATIC_DIR,
     open_store: Callable[[], AlertStore] | None = None,
     allowed_hosts: Iterable[str] = (),
+    notify: NotifySettings | None = None,
+    configure_email: bool = True,
 ) -> FastAPI:
     """The alert API over the database ``db``: a URL (``sqlite:///PATH``, ``postgresql://...``) or
     an SQLite file path, created and brought to the current schema at start-up.
@@ -83,8 +88,11 @@ def create_app(
     ``X-API-Key`` header (``/docs`` and ``/openapi.json`` included). ``static_dir`` holds the
     dashboard (``index.html`` is served at ``/``). ``open_store`` opens another ``AlertStore``
     instead of ``SqlAlertStore(db)``. ``allowed_hosts`` are Host names answered
-    besides the loopback ones (``"*"``: any). Nothing is opened before start-up: building the
-    app touches no file.
+    besides the loopback ones (``"*"``: any). ``notify`` sets how notifications are sent
+    (retries, timeouts, email); a sender task runs beside the API while it serves, and
+    ``configure_email`` records ``notify.email`` as the email subscription at start-up (the
+    parent of ``--workers`` does it once). Nothing is opened before start-up: building the app
+    touches no file.
     """
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
@@ -96,9 +104,15 @@ def create_app(
         store = open_store()
         app.state.store = store
         logger.info("alert store ready at %s", store)
+        sender = None
         try:
+            sender = await _start_sender(store, notify or NotifySettings(), configure_email)
+            app.state.sender = sender
             yield
         finally:
+            if sender is not None:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
             store.close()
 
     app = FastAPI(title="Wallet activity alert API", lifespan=lifespan,
@@ -112,6 +126,7 @@ def create_app(
     app.add_exception_handler(405, _method_not_allowed)
     keyed = {"dependencies": [ApiKey], "responses": {401: ANSWERS[401]}} if api_key else {}
     app.include_router(router, **keyed)
+    app.include_router(notify_router, **keyed)
     app.include_router(docs_router(), **keyed)
     app.include_router(public_router)
     add_docs_assets(app)
@@ -120,6 +135,23 @@ def create_app(
     app.add_middleware(SecurityGuard, allowed_hosts=tuple(allowed_hosts))
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times refusals too
     return app
+
+
+async def _start_sender(store: AlertStore, settings: NotifySettings,
+                        configure_email: bool) -> asyncio.Task | None:
+    """The notification sender of ``store`` as a task (None for a store without an outbox)."""
+    outbox = getattr(store, "outbox", None)
+    if outbox is None:
+        return None
+    outbox.retry_delays_s, outbox.jitter = settings.retry_delays_s, settings.jitter
+    outbox.pause_after_s = settings.pause_after_s
+    email = settings.email
+    if configure_email:
+        await asyncio.to_thread(outbox.configure_email, email and email.to,
+                                email.min_severity if email else "high")
+    postgres = getattr(store, "dialect", None) == "postgresql"
+    sender = Sender(outbox, settings, lock_engine=store.engine if postgres else None)
+    return asyncio.create_task(sender.run(), name="notification-sender")
 
 
 @dataclass(frozen=True)
@@ -133,8 +165,10 @@ class WorkerApp:
     db: str
     allowed_hosts: tuple[str, ...] = ()
     log_file: Path | None = None
+    notify: NotifySettings | None = None
 
     def __call__(self) -> FastAPI:
         setup_logging(self.log_file)
         return create_app(self.db, allowed_hosts=self.allowed_hosts,
-                          open_store=partial(SqlAlertStore, self.db, migrate_schema=False))
+                          open_store=partial(SqlAlertStore, self.db, migrate_schema=False),
+                          notify=self.notify, configure_email=False)

@@ -36,3 +36,25 @@ DEFAULT_BODY_TIMEOUT_S = 60
 DEFAULT_LIMIT_CONCURRENCY = 512
 # Request line plus headers; browsers and clients send a few KB (431 above it).
 MAX_HEADER_BYTES = 64 * 1024
+
+# ---- notifications (docs/NOTIFICATIONS.md; the reasons in docs/DECISIONS.md) -----------------
+# Waits before retry 1, 2, ... of a failed delivery: the first within ~10 s (a receiver that
+# restarts), then spread over ~23.6 h; after the last one the delivery is failed.
+RETRY_DELAYS_S = (10, 60, 300, 1800, 7200, 18000, 28800, 28800)
+# Each wait is multiplied by a uniform factor in [1 - J, 1 + J]: receivers that come back are
+# not hit by every retry at the same instant.
+RETRY_JITTER = 0.2
+# A receiver must answer (status line and headers) within this long, connection included.
+DELIVERY_TIMEOUT_S = 10.0
+# How often the sender looks for due deliveries: the first attempt comes within ~this of the
+# commit (the issue asks for two seconds); one indexed query that finds nothing costs ~50 us.
+SENDER_POLL_S = 0.5
+# While a receiver fails, one delivery (a probe) is tried at a time, at most this long apart;
+# the others wait for a success: a dead receiver costs one attempt per interval, not one per alert.
+PROBE_MAX_S = 300
+# A subscription whose deliveries kept failing this long (no success between) is paused.
+PAUSE_AFTER_S = 24 * 3600
+# Deliveries in flight at once: one hanging receiver must not hold up the others.
+MAX_IN_FLIGHT = 32
+# Alerts in one digest email at most; the rest go in the next one.
+DIGEST_MAX = 500

@@ -47,6 +47,7 @@ from wallet_monitor.api.database import (
     reason,
     write_transaction,
 )
+from wallet_monitor.api.outbox import Outbox
 from wallet_monitor.api.schemas import (
     TRANSITIONS,
     AlertIn,
@@ -145,6 +146,13 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list]:
     return columns
 
 
+def _opened_alerts(conn: sa.Connection, new: list[AlertIn], now: str) -> list[Alert]:
+    """The alerts of a batch just inserted, as ``opened_alert`` shapes them (ids read back)."""
+    ids = dict(conn.execute(sa.select(alerts.c.transaction_id, alerts.c.id).where(
+        alerts.c.transaction_id.in_([a.transaction_id for a in new]))).all())
+    return [opened_alert(ids[a.transaction_id], a, now) for a in new]
+
+
 def _histogram_bin(dialect: str, bins: int) -> sa.ColumnElement:
     """``min(int(clip(score, 0, 1) * bins), bins - 1)`` in SQL, the same double arithmetic."""
     score = alerts.c.fraud_score
@@ -186,6 +194,8 @@ class SqlAlertStore(AlertStore):
         # SQLite: one writer at a time in this process; PostgreSQL locks rows itself.
         self._write_lock: AbstractContextManager = threading.Lock() if self._sqlite else nullcontext()
         self._now_engine: sa.Engine | None = None
+        # Notifications are recorded in the transaction of their alert (outbox.py).
+        self.outbox = Outbox(self._connection, lambda conn: self._write(conn, self._write_lock))
         self._now_conn: sa.Connection | None = None
         try:
             if self._sqlite:
@@ -294,7 +304,10 @@ class SqlAlertStore(AlertStore):
         with self._write(conn, lock):
             inserted = self._insert_id.execute(conn, _row(alert, now, _opened(now))).fetchone()
             new_id = None if inserted is None else inserted[0]
-            if new_id is None:
+            if new_id is not None:
+                self.outbox.enqueue(conn, "alert.created",
+                                    lambda: [opened_alert(new_id, alert, now)], now)
+            else:
                 # Stored before (by this or another process): read it within the transaction.
                 existing = _to_dict(self._get_tx.execute(conn, {"tx": alert.transaction_id}).fetchone())
         if new_id is None:
@@ -326,6 +339,9 @@ class SqlAlertStore(AlertStore):
                           if not same_content(first[tx], stored[tx])]
             if conflicts:
                 raise AlertConflict(conflicts)  # rolls the transaction back: nothing stored
+            if inserted:
+                self.outbox.enqueue(conn, "alert.created", lambda: _opened_alerts(
+                    conn, [a for tx, a in first.items() if tx in inserted], now), now)
         created = [a for tx, a in first.items() if tx in inserted]
         for alert in created:
             log_stored(alert)
@@ -369,6 +385,9 @@ class SqlAlertStore(AlertStore):
                     status=new_status, note=note, updated_at=now, history_total=total + 1,
                     history=json.dumps(inline_history([*json.loads(history), entry]))))
                 alert = self._fetch(conn, alert_id)
+                if update.status is not None:
+                    self.outbox.enqueue(conn, "alert.status_changed",
+                                        lambda: [{**alert, "previous_status": status}], now)
             log_updated(alert_id, new_status)
             return alert
 

@@ -17,6 +17,10 @@ What an implementation must provide (tests/api/test_store.py checks it on both d
   entry stays readable, newest first, through ``history`` (``inline_history`` shapes them);
 - blocking methods: the routes call them in the thread pool, never on the event loop, except
   ``try_add_now``, which must return None rather than wait for anything.
+
+Notifications (issue 23) are optional: a store with an ``outbox`` attribute (outbox.Outbox,
+``SqlAlertStore`` has one) records them in the transaction of each alert or status change, and
+create_app runs a sender for it; a store without one serves no /webhooks (404).
 """
 
 from __future__ import annotations

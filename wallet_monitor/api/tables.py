@@ -56,3 +56,46 @@ alert_history = sa.Table(
     sa.Column("at", IsoTime, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# ---- notifications (revision 0002): subscriptions and the outbox of their deliveries ---------
+
+# A receiver of notifications: a webhook URL, or (kind "email") the addresses of --email-to.
+subscriptions = sa.Table(
+    "subscriptions", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False, server_default="webhook"),  # webhook | email
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),  # comma-separated event types
+    sa.Column("min_severity", sa.Text, nullable=False, server_default="low"),
+    sa.Column("secret", sa.Text),  # whsec_...: the HMAC key of the signatures (webhooks)
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("paused_reason", sa.Text),
+    sa.Column("failing_since", IsoTime),  # the first failed attempt since the last success
+    # While failing: when to try one delivery again (a probe); the rest wait for a success.
+    sa.Column("retry_at", IsoTime),
+    sa.Column("created_at", IsoTime, nullable=False),
+)
+
+# The outbox: one row per (notification, subscription), written in the transaction that stores
+# the alert or its status change; the sender delivers it and records each attempt here.
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # msg_...: webhook-id, the idempotency key
+    sa.Column("subscription_id", Id, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("alert_id", Id, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("digest", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("payload", sa.Text, nullable=False),  # the JSON body, as signed and sent
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),  # | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", IsoTime, nullable=False),
+    sa.Column("created_at", IsoTime, nullable=False),
+    sa.Column("last_attempt_at", IsoTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", IsoTime),
+    sa.Index("deliveries_due", "status", "next_at"),
+    # The sender reads each subscription's due deliveries through it: never another's backlog.
+    sa.Index("deliveries_subscription", "subscription_id", "status", "next_at"),
+    sa.Index("deliveries_created", "created_at"),  # GET /deliveries: newest first
+)
