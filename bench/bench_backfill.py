@@ -1,7 +1,7 @@
 """Backfill on Dask: 10M transactions (Parquet) through features and scoring, and the pandas
 engine beside Dask on the same 1M.
 
-    .venv/bin/python bench/bench_backfill.py [--data /work/bq24] [--rows 10000000]
+    .venv/bin/python bench/bench_backfill.py [--data data/backfill] [--rows 10000000]
                                              [--compare-rows 1000000] [--workers 2]
 
 --data holds the generator's Parquet folders (`data_generator.py --format parquet`); when it
@@ -142,7 +142,7 @@ def _line(name: str, r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=Path("/work/bq24"))
+    p.add_argument("--data", type=Path, default=ROOT / "data" / "backfill")
     p.add_argument("--rows", type=int, default=10_000_000, help="rows of the backfill (0: skip)")
     p.add_argument("--compare-rows", type=int, default=1_000_000,
                    help="rows for pandas beside Dask (0: skip)")
