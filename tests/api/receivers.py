@@ -1,9 +1,11 @@
 """Real notification receivers on loopback ports: a webhook endpoint that verifies every
-signature with the ``standardwebhooks`` library, and an SMTP server (aiosmtpd)."""
+signature with the ``standardwebhooks`` library, and an SMTP server (aiosmtpd), optionally
+offering STARTTLS and AUTH."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import _free_port
@@ -87,20 +90,42 @@ class WebhookReceiver:
 
 
 class SmtpReceiver:
-    """aiosmtpd on 127.0.0.1:``port``: every message it accepts, parsed, in ``messages``."""
+    """aiosmtpd on ``host``:``port``: every message it accepts, parsed, in ``messages``.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``tls_context`` (the server's certificate) makes it offer STARTTLS; ``tls`` says, for each
+    message, whether its session was encrypted. ``accept_logins`` makes it offer AUTH even
+    without TLS and accept any password: each one it receives is kept in ``logins`` as
+    ``(user, password, over_tls)``.
+    """
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1",
+                 tls_context: ssl.SSLContext | None = None, accept_logins: bool = False) -> None:
         self.port = port or _free_port()
-        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"smtp://{host}:{self.port}"
         self.messages: list[Message] = []
+        self.tls: list[bool] = []
+        self.logins: list[tuple[str, str, bool]] = []
+        self._kwargs: dict = {}
+        if tls_context is not None:
+            self._kwargs["tls_context"] = tls_context
+        if accept_logins:
+            self._kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
         self._controller: Controller | None = None
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
         self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+        self.tls.append(session.ssl is not None)
         return "250 OK"
 
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        self.logins.append((auth_data.login.decode(), auth_data.password.decode(),
+                            session.ssl is not None))
+        return AuthResult(success=True)
+
     def start(self) -> SmtpReceiver:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self, hostname=self.host, port=self.port, **self._kwargs)
         self._controller.start()
         return self
 

@@ -2,8 +2,9 @@
 
 ``smtp://[user:pass@]host:port`` upgrades to TLS with STARTTLS whenever the server offers it;
 ``smtps://`` speaks TLS from the start. A password is never sent over a connection that is
-not encrypted, except to a loopback server. Sending is blocking (smtplib): the sender runs it in
-a thread.
+not encrypted, except to a loopback server. Certificates are verified (a private CA: the
+standard ``SSL_CERT_FILE`` environment variable). Sending is blocking (smtplib): the sender
+runs it in a thread.
 """
 
 from __future__ import annotations
