@@ -285,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--models-dir", type=Path, default=None)
     p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server (nats://HOST:PORT)")
-    p.add_argument("--db", default=None, help="alert store URL or SQLite file (default: a SQLite "
-                   "file in bench/out/cluster; postgresql://USER@HOST:PORT/DB for PostgreSQL)")
+    p.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/bench",
+                   help="alert store URL (a fresh database per measurement, dropped after; "
+                   "default: %(default)s) or a SQLite file")
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--detectors", type=int, default=2)
     p.add_argument("--partitions", type=int, default=64)
