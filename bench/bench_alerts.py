@@ -42,6 +42,8 @@ from pathlib import Path
 
 import requests
 
+from wallet_monitor.api.database import database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_SECONDS = 6.0
 BASELINE_SECONDS = 5.0
@@ -290,17 +292,11 @@ def _report(name: str, run: _Run, requests_label: str = "req") -> float:
 def _stored_ids(db: str) -> list[str]:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(_sa_url(db), poolclass=sa.NullPool)
+    engine = sa.create_engine(database_url(db), poolclass=sa.NullPool)
     with engine.connect() as conn:
         ids = [r[0] for r in conn.exec_driver_sql("SELECT transaction_id FROM alerts")]
     engine.dispose()
     return ids
-
-
-def _sa_url(db: str) -> str:
-    if "://" not in db:
-        return f"sqlite:///{db}"
-    return db.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @dataclass
@@ -373,7 +369,7 @@ def _pg_databases(server: str, n: int) -> Iterator[list[str]]:
     import sqlalchemy as sa
 
     names = [f"bench_alerts_{os.getpid()}_{k}" for k in range(n)]
-    admin = sa.create_engine(_sa_url(f"{server}/postgres"), isolation_level="AUTOCOMMIT",
+    admin = sa.create_engine(database_url(f"{server}/postgres"), isolation_level="AUTOCOMMIT",
                              poolclass=sa.NullPool)
     with admin.connect() as conn:
         for name in names:
