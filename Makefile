@@ -90,9 +90,12 @@ run: live detect
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Test files are spread over TEST_WORKERS processes (one file stays in one process: its
+# module fixtures are built once).
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # docs/FEATURES.md from the feature catalog (a test fails while it is out of date).
 docs: $(STAMP)
