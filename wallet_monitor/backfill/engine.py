@@ -3,8 +3,8 @@
 Each wallet partition runs the pandas functions unchanged (`build_features`, `scoring.detect`
 with link=False); episode links, the one step that crosses wallets, run as a second pass over
 time blocks (`partition`); outputs come back in the input's order (`_row`). The result equals
-the pandas engine's row for row. The model bundle and the wallets table are sent to every
-worker once (`Client.scatter`).
+the pandas engine's row for row. The model bundle and the wallets table travel in the graph
+once (`_shared`): a worker that holds them and is lost is recomputed like any task.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -148,7 +149,7 @@ def features_frame(client, transactions, wallets=None, logins=None, geoip_db=Non
     logger.info("features on Dask: %d input parts, %d wallet partitions", len(tx_in.parts), n)
     by_wallet = _by_wallet(tx_in.frame, n, True)
     lg_by_wallet = None if lg_in is None else _logins_by_wallet(lg_in.frame, n)
-    wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
+    wallets_f = _shared(wallets, "wallets")
     meta = pd.DataFrame({"transaction_id": pd.Series(dtype="str"),
                          **{c: pd.Series(dtype="float64") for c in FEATURE_NAMES},
                          "_row": pd.Series(dtype="int64")})
@@ -180,8 +181,8 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     by_wallet = _by_wallet(tx_in.frame, n, True)
     hist_w = None if hist is None else _by_wallet(hist, n, False)
     lg_w = None if lg is None else _logins_by_wallet(lg, n)
-    bundle_f = client.scatter(bundle, broadcast=True)
-    wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
+    bundle_f = _shared(bundle, "bundle")
+    wallets_f = _shared(wallets, "wallets")
     sample = _detect_meta(tx_in.frame._meta)
     scored = by_wallet.map_partitions(
         _detect_part, hist_w, lg_w, wallets_f, bundle_f, geoip_db, meta=sample,
@@ -194,6 +195,17 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     linked = blocks.shuffle("_block", npartitions=n).map_partitions(
         _link_blocks, bundle.threshold, meta=sample)
     return Work(_in_order(linked, tx_in.parts), inputs)
+
+
+def _shared(value, what: str):
+    """`value` as one task of the graph, computed once per worker that needs it. Not
+    `Client.scatter`: scattered data lost with its worker cannot be recomputed (the active
+    memory manager keeps one replica of a broadcast), and the run would fail."""
+    if value is None:
+        return None
+    import dask
+
+    return dask.delayed(value, name=f"{what}-{uuid.uuid4().hex}")
 
 
 def _within(frame, lo: int, hi: int):

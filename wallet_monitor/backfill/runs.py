@@ -27,8 +27,13 @@ def gather(client, work, what: str):
     over them: a malformed input raises the pandas loader's message), computed together on
     the cluster and yielded in order (index dropped); each is released once yielded, so the
     client holds one at a time."""
+    import dask
+
     check_inputs(work.inputs)
-    futures = client.compute(work.frame.to_delayed())
+    # The graph carries the model bundle and the wallets table once (engine._shared): tens of
+    # MB by design, not the mistake Dask's 10 MB warning is for.
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "256MB"}):
+        futures = client.compute(work.frame.to_delayed())
     try:
         yield from _in_order(futures, what)
     except RowsError:
