@@ -36,6 +36,7 @@ from wallet_monitor.features.families import (
 )
 from wallet_monitor.features.geoip import Locator
 from wallet_monitor.features.params import LOOKBACK
+from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED, TX_TYPES, InputError
 
 
@@ -94,12 +95,14 @@ def prepare_logins(df: pd.DataFrame, geo: Locator) -> pd.DataFrame:
 
 def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
                          logins: pd.DataFrame | None, wallets, cols: Columns,
-                         index: pd.Index, unique: bool = False) -> pd.DataFrame:
+                         index: pd.Index, unique: bool = False,
+                         vocab: Vocabulary | None = None) -> pd.DataFrame:
     """`build_features` on frames from `prepare_transactions` / `prepare_logins`: the same
     context rows, in the same order, through the same `_compute`; `cols` says which optional
     columns the raw frames had (Columns.of over their column names). `unique`: the caller
     knows no transaction_id repeats across history and targets (the follower refuses a
-    repeated id), so there is nothing to deduplicate."""
+    repeated id), so there is nothing to deduplicate. `vocab`: the frames' strings are coded
+    with it (`Vocabulary.code`), so the context codes nothing again."""
     if len(tgt) == 0:
         return _empty(index)
     t_lo, t_hi = _span(tgt)
@@ -109,7 +112,7 @@ def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
     if logins is not None:
         lts = logins["ts"].to_numpy()
         lg = logins[(lts >= t_lo) & (lts <= t_hi)].reset_index(drop=True)
-    return _frame(_compute(tx, tgt_rows, lg, wallets, cols), tx, tgt_rows, index)
+    return _frame(_compute(tx, tgt_rows, lg, wallets, cols, vocab), tx, tgt_rows, index)
 
 
 def _empty(index: pd.Index) -> pd.DataFrame:
@@ -148,10 +151,11 @@ def _frame(features: np.ndarray, tx: pd.DataFrame, tgt_rows: np.ndarray,
     return out
 
 
-def _compute(tx, tgt_rows, lg, wallets, cols: Columns) -> np.ndarray:
+def _compute(tx, tgt_rows, lg, wallets, cols: Columns, vocab: Vocabulary | None = None
+             ) -> np.ndarray:
     """Feature matrix (targets x FEATURE_NAMES) for the context `tx` and logins `lg`."""
     cols.log_missing()
-    ctx = make_context(tx, tgt_rows, lg, wallets, cols)
+    ctx = make_context(tx, tgt_rows, lg, wallets, cols, vocab)
     f = FeatureMatrix(ctx.perm, FEATURE_NAMES)
     totals = window_totals(ctx)
     prev_max = amount_family(ctx, totals, f)
