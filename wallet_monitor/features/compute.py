@@ -173,7 +173,8 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in TX_REQUIRED if c not in df.columns and c != "ip_address"]
     if missing:
         raise InputError(f"transactions: missing required column(s) {missing}")
-    kind_codes, kinds = pd.factorize(as_str(df["type"]).str.strip().str.lower())
+    # "" (missing) and an unknown type both get -1
+    kind_codes, kinds = pd.factorize(text(df, "type", len(df), lower=True))
     lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
     out = pd.DataFrame(
         {
