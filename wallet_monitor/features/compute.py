@@ -147,7 +147,8 @@ def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi:
 def _frame(features: np.ndarray, tx: pd.DataFrame, tgt_rows: np.ndarray,
            index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(features, columns=FEATURE_NAMES, index=index, copy=False)
-    out.insert(0, "transaction_id", tx["transaction_id"].to_numpy()[tgt_rows].astype(str))
+    # Only the targets' ids leave the arrow column (the context's can be 100x as many).
+    out.insert(0, "transaction_id", tx["transaction_id"].take(tgt_rows).to_numpy().astype(str))
     return out
 
 
