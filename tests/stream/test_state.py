@@ -174,3 +174,36 @@ def test_the_bulk_of_the_retained_events_is_rebuilt_rarely_and_memory_stays_boun
     assert max(sizes) <= (1 + 2 * REBUILD_SHARE) * in_horizon + COMPACT_CHUNKS * 5
     assert len(state.tx.ids) == len(state.tx)  # the ids of evicted events are forgotten too
 
+
+
+def test_the_vocabulary_forgets_codes_of_evicted_events_and_features_still_equal_batch(monkeypatch):
+    # A new IP address and device on every event for 120 days: the codes stay bounded by the
+    # events of the look-back, and a batch scored after the vocabulary was compacted (codes
+    # renumbered) still gets the batch path's features.
+    monkeypatch.setattr(stream_state, "VOCAB_MIN", 50)
+    n, step, gap = 2400, 30, pd.Timedelta(hours=4)
+    tx = pd.DataFrame({
+        "transaction_id": [f"T{i:05d}" for i in range(n)], "wallet_id": ["A", "B", "C"] * (n // 3),
+        "timestamp": [_T0 + i * gap for i in range(n)],
+        "amount": [5.0] * n, "type": ["deposit", "transfer", "redeem"] * (n // 3),
+        "ip_address": [f"10.0.{i // 250}.{i % 250}" for i in range(n)],
+        "counterparty_wallet_id": [None, "D", None] * (n // 3),
+        "device_id": [f"d{i % 4}" for i in range(n)],
+        "country": ["US", "FR"] * (n // 2),
+    })
+    state = StreamState({}, _WALLET_TABLE, with_logins=False)
+    sizes = []
+    for lo in range(0, n - step, step):
+        state.features(tx.iloc[lo : lo + step])
+        state.evict()
+        sizes.append(state.vocab.size("ip"))
+    in_horizon = int(horizon() / gap)
+    # Compacted once the codes double: at most twice those of the events kept (Retained.compact
+    # keeps up to 2 * REBUILD_SHARE more than the horizon, and the polls not yet merged).
+    kept = (1 + 2 * REBUILD_SHARE) * in_horizon + COMPACT_CHUNKS * step
+    assert max(sizes) <= 2 * (kept + 20)
+    assert max(sizes) < n // 2
+    got = state.features(tx.iloc[n - step :])
+    want = build_features(tx.iloc[n - step :], history=tx.iloc[: n - step], wallets=_WALLET_TABLE)
+    np.testing.assert_array_equal(got.drop(columns="transaction_id").to_numpy(),
+                                  want.drop(columns="transaction_id").to_numpy())

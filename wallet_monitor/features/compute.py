@@ -36,6 +36,7 @@ from wallet_monitor.features.families import (
 )
 from wallet_monitor.features.geoip import Locator
 from wallet_monitor.features.params import LOOKBACK
+from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED, TX_TYPES, InputError
 
 
@@ -94,12 +95,14 @@ def prepare_logins(df: pd.DataFrame, geo: Locator) -> pd.DataFrame:
 
 def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
                          logins: pd.DataFrame | None, wallets, cols: Columns,
-                         index: pd.Index, unique: bool = False) -> pd.DataFrame:
+                         index: pd.Index, unique: bool = False,
+                         vocab: Vocabulary | None = None) -> pd.DataFrame:
     """`build_features` on frames from `prepare_transactions` / `prepare_logins`: the same
     context rows, in the same order, through the same `_compute`; `cols` says which optional
     columns the raw frames had (Columns.of over their column names). `unique`: the caller
     knows no transaction_id repeats across history and targets (the follower refuses a
-    repeated id), so there is nothing to deduplicate."""
+    repeated id), so there is nothing to deduplicate. `vocab`: the frames' strings are coded
+    with it (`Vocabulary.code`), so the context codes nothing again."""
     if len(tgt) == 0:
         return _empty(index)
     t_lo, t_hi = _span(tgt)
@@ -109,7 +112,7 @@ def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
     if logins is not None:
         lts = logins["ts"].to_numpy()
         lg = logins[(lts >= t_lo) & (lts <= t_hi)].reset_index(drop=True)
-    return _frame(_compute(tx, tgt_rows, lg, wallets, cols), tx, tgt_rows, index)
+    return _frame(_compute(tx, tgt_rows, lg, wallets, cols, vocab), tx, tgt_rows, index)
 
 
 def _empty(index: pd.Index) -> pd.DataFrame:
@@ -144,14 +147,16 @@ def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi:
 def _frame(features: np.ndarray, tx: pd.DataFrame, tgt_rows: np.ndarray,
            index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(features, columns=FEATURE_NAMES, index=index, copy=False)
-    out.insert(0, "transaction_id", tx["transaction_id"].to_numpy()[tgt_rows].astype(str))
+    # Only the targets' ids leave the arrow column (the context's can be 100x as many).
+    out.insert(0, "transaction_id", tx["transaction_id"].take(tgt_rows).to_numpy().astype(str))
     return out
 
 
-def _compute(tx, tgt_rows, lg, wallets, cols: Columns) -> np.ndarray:
+def _compute(tx, tgt_rows, lg, wallets, cols: Columns, vocab: Vocabulary | None = None
+             ) -> np.ndarray:
     """Feature matrix (targets x FEATURE_NAMES) for the context `tx` and logins `lg`."""
     cols.log_missing()
-    ctx = make_context(tx, tgt_rows, lg, wallets, cols)
+    ctx = make_context(tx, tgt_rows, lg, wallets, cols, vocab)
     f = FeatureMatrix(ctx.perm, FEATURE_NAMES)
     totals = window_totals(ctx)
     prev_max = amount_family(ctx, totals, f)
@@ -169,7 +174,8 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in TX_REQUIRED if c not in df.columns and c != "ip_address"]
     if missing:
         raise InputError(f"transactions: missing required column(s) {missing}")
-    kind_codes, kinds = pd.factorize(as_str(df["type"]).str.strip().str.lower())
+    # "" (missing) and an unknown type both get -1
+    kind_codes, kinds = pd.factorize(text(df, "type", len(df), lower=True))
     lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
     out = pd.DataFrame(
         {

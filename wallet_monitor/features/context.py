@@ -18,13 +18,12 @@ from wallet_monitor.features.arrays import (
     NS_PER_H,
     codes,
     csum,
-    flag,
     rank_strings,
     text,
-    utc_ns,
 )
 from wallet_monitor.features.events import KIND_LOGIN, KIND_OWN, Events
 from wallet_monitor.features.params import LOOKBACK, MIN_RATE_SPAN, WINDOWS
+from wallet_monitor.features.vocab import Vocabulary, WalletFacts, table_facts
 from wallet_monitor.schema import TX_TYPES
 
 logger = logging.getLogger(__name__)
@@ -158,24 +157,24 @@ class Context:
 
 
 def make_context(tx: pd.DataFrame, tgt_rows: np.ndarray, lg: pd.DataFrame | None, wallets,
-                 cols: Columns) -> Context:
-    """Sort the context's events once and locate the targets among them."""
+                 cols: Columns, vocab: Vocabulary | None = None) -> Context:
+    """Sort the context's events once and locate the targets among them. With `vocab`, the
+    frames' wallet, country, IP and device columns are its codes (`Vocabulary.code`)."""
     n_tx = len(tx)
     n_lg = 0 if lg is None else len(lg)
-    empty = pd.Series([], dtype="string[pyarrow]")
-    w_own, w_cp, w_lg, w_tab, wallet_vocab = codes(
-        tx["wallet_id"],
-        tx["counterparty_wallet_id"],
-        lg["wallet_id"] if lg is not None else empty,
-        wallets["wallet_id"] if wallets is not None else empty,
-    )
-    c_tx, c_lg, c_home, country_vocab = codes(
-        tx["country"],
-        lg["country"] if lg is not None else empty,
-        text(wallets, "home_country", 0, upper=True) if cols.home else empty,
-    )
-    ip_tx, ip_lg, _ = codes(tx["ip_address"], lg["ip_address"] if lg is not None else empty)
-    dv_tx, dv_lg, _ = codes(tx["device_id"], lg["device_id"] if lg is not None else empty)
+    if vocab is None:
+        w_own, w_cp, w_lg, access_codes, country_vocab, facts = _code_strings(tx, lg, wallets,
+                                                                              cols)
+    else:
+        def coded(frame, col):
+            return (np.zeros(0, np.int64) if frame is None
+                    else frame[col].to_numpy(dtype=np.int64))
+        w_own, w_cp, w_lg = coded(tx, "wallet_id"), coded(tx, "counterparty_wallet_id"), \
+            coded(lg, "wallet_id")
+        access_codes = {"ip": (coded(tx, "ip_address"), coded(lg, "ip_address")),
+                        "country": (coded(tx, "country"), coded(lg, "country")),
+                        "device": (coded(tx, "device_id"), coded(lg, "device_id"))}
+        country_vocab, facts = vocab.names("country"), vocab.wallet_facts()
 
     # Incoming transfers: a transfer's receiving wallet sees it as an inflow event.
     tcode = tx["tcode"].to_numpy()
@@ -208,43 +207,54 @@ def make_context(tx: pd.DataFrame, tgt_rows: np.ndarray, lg: pd.DataFrame | None
     type_e = np.full(ev.n, -1, np.int8)
     type_e[own] = tcode[src[own]]
     sL = ev.start(P, LOOKBACK)
-    age_ns, span_h, kyc, home = _wallet_facts(wallets, w_tab, len(wallet_vocab), c_home, t, w)
+    age_ns, span_h = _target_facts(facts, t, w)
     return Context(
         ev=ev, cols=cols, P=P, perm=perm, t=t, w=w, kind=k, src=src, own=own, type_e=type_e,
         is_type={name: own & (type_e == i) for i, name in enumerate(TX_TYPES)},
         amount=amount, amt_fx=np.round(amount * AMOUNT_SCALE).astype(np.int64),
         s1=ev.start(P, WINDOWS["1h"]), s24=ev.start(P, WINDOWS["24h"]), sL=sL,
-        age_ns=age_ns, span_h=span_h, kyc_w=kyc[w], home_w=home[w],
+        age_ns=age_ns, span_h=span_h, kyc_w=facts.kyc[w], home_w=facts.home[w],
         n_in=n_in, n_lg=n_lg, w_own=w_own, w_cp=w_cp, incoming=incoming,
-        access_codes={"ip": (ip_tx, ip_lg), "country": (c_tx, c_lg), "device": (dv_tx, dv_lg)},
+        access_codes=access_codes,
         country_vocab=country_vocab,
         success=None if lg is None else lg["success"].to_numpy(),
     )
 
 
-def _wallet_facts(wallets, w_tab, n_wallets, c_home, t, w):
-    """Per target: wallet age, the span its usual rates are measured over; per wallet: KYC
-    and home country codes."""
-    reg = np.full(n_wallets, NAT, np.int64)
-    kyc = np.full(n_wallets, 0.5)  # unknown KYC sits between verified (1) and not (0)
-    home = np.full(n_wallets, -1, np.int64)
-    if wallets is not None and len(wallets):
-        reg[w_tab] = utc_ns(wallets["registration_date"])
-        kyc[w_tab] = flag(wallets["kyc_verified"])
-        if len(c_home):
-            home[w_tab] = c_home
-    reg_w = reg[w]
+def _code_strings(tx: pd.DataFrame, lg: pd.DataFrame | None, wallets, cols: Columns):
+    """The context's strings as codes over vocabularies of this context alone: wallet codes
+    (own, counterparty, login), the access codes, the country names and the wallet facts."""
+    empty = pd.Series([], dtype="string[pyarrow]")
+    w_own, w_cp, w_lg, w_tab, wallet_vocab = codes(
+        tx["wallet_id"],
+        tx["counterparty_wallet_id"],
+        lg["wallet_id"] if lg is not None else empty,
+        wallets["wallet_id"] if wallets is not None else empty,
+    )
+    c_tx, c_lg, c_home, country_vocab = codes(
+        tx["country"],
+        lg["country"] if lg is not None else empty,
+        text(wallets, "home_country", 0, upper=True) if cols.home else empty,
+    )
+    ip_tx, ip_lg, _ = codes(tx["ip_address"], lg["ip_address"] if lg is not None else empty)
+    dv_tx, dv_lg, _ = codes(tx["device_id"], lg["device_id"] if lg is not None else empty)
+    access = {"ip": (ip_tx, ip_lg), "country": (c_tx, c_lg), "device": (dv_tx, dv_lg)}
+    facts = table_facts(wallets, w_tab, len(wallet_vocab), c_home)
+    return w_own, w_cp, w_lg, access, country_vocab, facts
+
+
+def _target_facts(facts: WalletFacts, t, w):
+    """Per target: wallet age, and the span its usual rates are measured over."""
+    reg_w = facts.reg[w]
     listed = reg_w != NAT
     if listed.all():
         age_ns = t - reg_w
     else:
-        # A wallet absent from the table gets the table's median registration, not "brand new".
-        known_reg = reg[reg != NAT]
-        fill = np.int64(np.median(known_reg)) if len(known_reg) else t
+        fill = t if facts.fill is None else np.int64(facts.fill)
         age_ns = np.where(listed, t - reg_w, t - fill)
     span_ns = np.where(listed, age_ns, LOOKBACK.value)
     span_h = np.clip(span_ns, MIN_RATE_SPAN.value, LOOKBACK.value) / NS_PER_H
-    return age_ns, span_h, kyc, home
+    return age_ns, span_h
 
 
 class FeatureMatrix:

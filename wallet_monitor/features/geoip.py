@@ -216,19 +216,24 @@ class Locator:
         ip, given = ip.reset_index(drop=True), given.reset_index(drop=True)
         looked, status = self.lookup(ip)
         has = given.notna().to_numpy()
-        located = status == LOCATED
-        disagree = has & located & given.ne(looked).fillna(False).to_numpy(dtype=bool)
         malformed = status == MALFORMED
+        if logger.isEnabledFor(self.summary_level):
+            self._summary(given, looked, has, status, what)
+        if malformed.any():
+            self._warn_malformed(ip, ids.reset_index(drop=True), malformed, what)
+        return given.where(has, looked)
+
+    def _summary(self, given: pd.Series, looked: pd.Series, has: np.ndarray, status: np.ndarray,
+                 what: str) -> None:
+        located, malformed = status == LOCATED, status == MALFORMED
+        disagree = has & located & given.ne(looked).fillna(False).to_numpy(dtype=bool)
         logger.log(
             self.summary_level,
             "%s: ip_address located to a country for %d of %d rows (%d rows without a given "
             "country filled from it), %d not located (private, reserved or unallocated: "
             "country unknown), %d malformed; %d given countries disagree with the lookup and "
-            "are kept (%s)", what, located.sum(), len(ip), (located & ~has).sum(),
+            "are kept (%s)", what, located.sum(), len(status), (located & ~has).sum(),
             (status == UNKNOWN).sum(), malformed.sum(), disagree.sum(), self.database.describe())
-        if malformed.any():
-            self._warn_malformed(ip, ids.reset_index(drop=True), malformed, what)
-        return given.where(has, looked)
 
     def _warn_malformed(self, ip: pd.Series, ids: pd.Series, malformed: np.ndarray,
                         what: str) -> None:

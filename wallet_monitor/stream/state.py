@@ -26,6 +26,7 @@ from wallet_monitor.features.compute import (
     prepare_transactions,
 )
 from wallet_monitor.features.context import Columns
+from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
 from wallet_monitor.scoring import detect_features
@@ -36,6 +37,10 @@ logger = logging.getLogger(__name__)
 EVICT_SLACK = pd.Timedelta(hours=1)
 COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
 REBUILD_SHARE = 0.25  # see Retained.compact
+# The vocabulary is compacted (codes no retained event uses forgotten) once it holds this many
+# times the codes kept at the last compaction: bounded memory, a compaction every few minutes.
+VOCAB_GROWTH = 2
+VOCAB_MIN = 10_000  # codes below which the vocabulary is not compacted
 
 
 def horizon() -> pd.Timedelta:
@@ -48,26 +53,17 @@ def horizon() -> pd.Timedelta:
 class Retained:
     """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection.
 
-    A chunk is (events as they arrived, the same prepared, their columns, owner wallet codes,
-    counterparty codes, times in ns)."""
+    A chunk is (events as they arrived, the same prepared and coded, their columns, owner wallet
+    codes, counterparty codes, times in ns)."""
 
-    def __init__(self, id_col: str, codes: dict[str, int], columns, prepare):
+    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare):
         self.id_col = id_col
-        self._codes = codes  # shared wallet vocabulary: wallet_id -> int
-        self._prepare = prepare  # raw frame -> prepared frame (row by row)
+        self.vocab = vocab  # shared by the transactions and logins kept
+        self._prepare = prepare  # raw frame -> prepared frame, coded (row by row)
         self.chunks: list[tuple] = []
         self.ids: set[str] = set()
         self.columns: list[str] = list(columns)
         self.unique = True  # no id was ever added twice (the follower refuses repeats)
-
-    def _code(self, values: pd.Series) -> np.ndarray:
-        codes = values.map(self._codes)
-        fresh = (codes.isna() & values.notna()).to_numpy()
-        if fresh.any():
-            for v in pd.unique(values[fresh]):
-                self._codes[v] = len(self._codes)
-            codes = values.map(self._codes)
-        return codes.fillna(-1).to_numpy(dtype=np.int64)
 
     def add(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None) -> None:
         # Columns count even without rows: which features can be computed is decided by the
@@ -75,13 +71,10 @@ class Retained:
         self.columns += [c for c in df.columns if c not in self.columns]
         if not len(df):
             return
-        w = self._code(df["wallet_id"])
-        cp = (self._code(df["counterparty_wallet_id"]) if "counterparty_wallet_id" in df
-              else np.full(len(df), -1, np.int64))
         ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
         if prepared is None:
             prepared = self._prepare(df)
-        self.chunks.append((df, prepared, frozenset(df.columns), w, cp, ts))
+        self.chunks.append((df, prepared, frozenset(df.columns), *_wallet_codes(prepared), ts))
         ids = df[self.id_col].tolist()
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
@@ -120,7 +113,7 @@ class Retained:
         return self._prepare(self._join([]))
 
     def _matches(self, wanted: np.ndarray) -> list:
-        lut = np.zeros(len(self._codes) + 1, bool)
+        lut = np.zeros(self.vocab.size("wallet") + 1, bool)
         lut[wanted] = True
         out = []
         for chunk in self.chunks:
@@ -167,6 +160,21 @@ class Retained:
         return [(df.reset_index(drop=True), prep.reset_index(drop=True), *rest)]
 
 
+    def recode(self, recoded: list[pd.DataFrame]) -> None:
+        """Take the chunks' prepared frames back from `Vocabulary.compact`, in chunk order."""
+        self.chunks = [(df, prep, columns, *_wallet_codes(prep), ts)
+                       for (df, _, columns, _, _, ts), prep in zip(self.chunks, recoded,
+                                                                   strict=True)]
+
+
+def _wallet_codes(prepared: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Owner and counterparty wallet codes of coded events (-1: no counterparty)."""
+    w = prepared["wallet_id"].to_numpy(dtype=np.int64)
+    if "counterparty_wallet_id" not in prepared:
+        return w, np.full(len(w), -1, np.int64)
+    return w, prepared["counterparty_wallet_id"].to_numpy(dtype=np.int64)
+
+
 class StreamState:
     """Retained transactions and logins, and scoring of micro-batches against them."""
 
@@ -176,14 +184,15 @@ class StreamState:
         # Retained rows are located again with every batch that reads them (the same answer:
         # the database caches it); the per-batch summary would repeat, so it is DEBUG here.
         self.geo = Locator(summary_level=logging.DEBUG) if geo is None else geo
-        self._codes: dict[str, int] = {}
-        self.tx = Retained("transaction_id", self._codes, TX_REQUIRED,
-                           lambda df: prepare_transactions(df, self.geo))
-        self.logins = (Retained("login_id", self._codes, LOGIN_REQUIRED,
-                                lambda df: prepare_logins(df, self.geo))
+        self.vocab = Vocabulary(wallets, wallets is not None and "home_country" in wallets)
+        self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
+                           lambda df: self.vocab.code(prepare_transactions(df, self.geo)))
+        self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
+                                lambda df: self.vocab.code(prepare_logins(df, self.geo)))
                        if with_logins else None)
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
         self._keep = horizon().value
+        self._vocab_kept = VOCAB_MIN  # codes after the last Vocabulary.compact
 
     def add_logins(self, df: pd.DataFrame) -> None:
         if self.logins is not None:
@@ -197,8 +206,8 @@ class StreamState:
     def _features(self, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The batch's features against the retained events (what `build_features` gives with
         the wanted wallets' events as history and logins), and the batch prepared."""
-        tgt = prepare_transactions(targets, self.geo)
-        wanted = np.unique(self.tx._code(targets["wallet_id"]))
+        tgt = self.vocab.code(prepare_transactions(targets, self.geo))
+        wanted = np.unique(tgt["wallet_id"].to_numpy())
         history, hist_columns = self.tx.select_prepared(wanted)
         tx_columns = set(targets.columns) | (hist_columns or set())
         logins = login_columns = None
@@ -209,7 +218,7 @@ class StreamState:
         cols = Columns.of(tx_columns, login_columns, self.wallets)
         unique = self.tx.unique and self.tx.fresh(targets["transaction_id"].tolist())
         return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index,
-                                    unique), tgt
+                                    unique, self.vocab), tgt
 
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
@@ -230,8 +239,15 @@ class StreamState:
     def evict(self, force: bool = False) -> None:
         """Drop events older than the watermark minus LOOKBACK (and slack)."""
         cutoff = self.watermark - self._keep
-        for part in (self.tx, self.logins):
-            if part is not None and (force or len(part.chunks) >= COMPACT_CHUNKS):
+        parts = [p for p in (self.tx, self.logins) if p is not None]
+        for part in parts:
+            if force or len(part.chunks) >= COMPACT_CHUNKS:
                 part.compact(cutoff, force)
+        if force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept:
+            recoded = self.vocab.compact([c[1] for p in parts for c in p.chunks])
+            for part in parts:
+                part.recode(recoded[:len(part.chunks)])
+                recoded = recoded[len(part.chunks):]
+            self._vocab_kept = max(self.vocab.size(), VOCAB_MIN)
 
 
