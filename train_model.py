@@ -44,7 +44,7 @@ from wallet_monitor.model import (
     save_bundle,
     train,
 )
-from wallet_monitor.model.params import COMBINE_DECAY, COMBINE_SECOND_WEIGHT
+from wallet_monitor.model.params import COMBINE_DECAY, COMBINE_SECOND_WEIGHT, OCSVM_COMBINE_DECAY
 from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR
 from wallet_monitor.recalibration import DEFAULT_ALERT_RATE, recalibrate
 from wallet_monitor.schema import (
@@ -79,7 +79,8 @@ def _parse(argv):
     p.add_argument(
         "--combine", choices=COMBINE_METHODS, default=COMBINE,
         help="how the per-behaviour scores combine: decay = every detector's evidence from "
-        f"the most out of line down, each counting {COMBINE_DECAY:g} times the one before, "
+        f"the most out of line down, each counting {COMBINE_DECAY:g} times the one before "
+        f"({OCSVM_COMBINE_DECAY:g} for ocsvm), "
         f"lead+second = the detector most out of line plus {COMBINE_SECOND_WEIGHT:g} of the "
         "next, top2 = the two most out of line, +max = or one far out alone, fisher = all of "
         "them (default: %(default)s)",

@@ -140,6 +140,15 @@ def test_bundle_keeps_the_combination_weight_it_was_trained_with(monkeypatch, co
     assert not np.array_equal(before, retrained)
 
 
+def test_the_one_class_svm_keeps_its_own_faster_decay():
+    """Agreement between detectors counts more for the forests than for the One-Class SVM,
+    whose planted one-behaviour outlier would otherwise fall from first place."""
+    df = _with_outliers(1000)
+    assert _train(df).combine_weight == calibration.COMBINE_DECAY
+    assert _train(df, "ocsvm").combine_weight == calibration.OCSVM_COMBINE_DECAY
+    assert calibration.OCSVM_COMBINE_DECAY < calibration.COMBINE_DECAY
+
+
 @pytest.mark.parametrize("model", ["iforest", "ocsvm"])
 def test_one_sided_feature_reads_short_values_as_the_training_median(monkeypatch, model):
     """A login seconds before the transaction is the usual way in: the short end of

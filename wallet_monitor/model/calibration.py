@@ -16,6 +16,7 @@ from wallet_monitor.model.params import (
     CALIBRATION_POINTS,
     COMBINE_DECAY,
     COMBINE_SECOND_WEIGHT,
+    OCSVM_COMBINE_DECAY,
 )
 
 COMBINE_METHODS = ("fisher", "max", "fisher+max", "top2", "top2+max", "lead+second", "decay")
@@ -54,9 +55,11 @@ class Calibration:
         return out
 
 
-def combine_weight(how: str) -> float | None:
-    """The weight a weighted combination keeps in the bundle (None for the others)."""
-    return {"lead+second": COMBINE_SECOND_WEIGHT, "decay": COMBINE_DECAY}.get(how)
+def combine_weight(how: str, model: str = "iforest") -> float | None:
+    """The weight a weighted combination keeps in the bundle (None for the others); the
+    One-Class SVM decays faster (`OCSVM_COMBINE_DECAY`)."""
+    decay = OCSVM_COMBINE_DECAY if model == "ocsvm" else COMBINE_DECAY
+    return {"lead+second": COMBINE_SECOND_WEIGHT, "decay": decay}.get(how)
 
 
 def combine_scores(

@@ -110,7 +110,7 @@ def train(
     detectors, fam_scores, n_fit_rows = _fit_detectors(
         groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed)
     # The combination's weight is kept with the bundle, so it scores as it was calibrated.
-    weight = combine_weight(combine)
+    weight = combine_weight(combine, model)
     combined, combine_cals = combine_scores(np.column_stack(fam_scores), combine, weight=weight,
                                             evidence_from=evidence_from)
     params = {
