@@ -198,6 +198,15 @@ def test_try_add_now_leaves_a_networked_write_to_the_thread_pool(pg_url: str) ->
         assert store.query()[0] == []
 
 
+def test_a_single_alert_stored_alone_leaves_the_next_batch_atomic(store: SqlAlertStore) -> None:
+    # On PostgreSQL a single new alert is one autocommitted statement: the pooled connection
+    # must be back in transactions after it, or a conflicting batch would be half stored.
+    store.add(AlertIn(**_alert("T1", score=0.5)))
+    with pytest.raises(AlertConflict):
+        store.add_many([AlertIn(**_alert("T2")), AlertIn(**_alert("T1", score=0.9))])
+    assert [a["transaction_id"] for a in store.query()[0]] == ["T1"]
+
+
 def test_update_refuses_a_missing_alert_or_a_forbidden_transition(store: SqlAlertStore) -> None:
     _, alert = store.add(AlertIn(**_alert()))
     with pytest.raises(AlertNotFound):
