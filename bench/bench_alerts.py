@@ -18,7 +18,8 @@ notify   ingestion with notifications (issue 23): the ``rate`` scenario's p99 on
          disturbs far less.
 
 Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 6] [--notify-only]``, or ``... --db postgresql://
-postgres@127.0.0.1:5432/DB --workers 4``. Figures are noisy on a shared 2-core machine:
+postgres@127.0.0.1:5432/DB --workers 4``; ``--pg-base COMMIT`` also measures PostgreSQL at COMMIT, each
+server beside this code's with as many workers. Figures are noisy on a shared 2-core machine:
 client and server compete for the same cores.
 """
 
@@ -419,8 +420,12 @@ def _setups(args: argparse.Namespace, tmp_dir: Path, stack: ExitStack) -> list[_
         base = stack.enter_context(_checkout(args.base_commit))
         setups.append(_Setup(f"SQLite at {args.base_commit}", str(tmp_dir / "base.db"), 1, base))
     setups.append(_Setup("SQLite", str(tmp_dir / "alerts.db")))
-    pg = stack.enter_context(_pg_databases(args.pg, len(PG_WORKERS)))
-    setups += [_Setup(f"PostgreSQL, {w} workers", url, w) for w, url in zip(PG_WORKERS, pg, strict=True)]
+    pg_base = stack.enter_context(_checkout(args.pg_base)) if args.pg_base else None
+    pg = iter(stack.enter_context(_pg_databases(args.pg, len(PG_WORKERS) * (2 if pg_base else 1))))
+    for w in PG_WORKERS:
+        if pg_base is not None:  # each beside this code's, so both see about the same load
+            setups.append(_Setup(f"PostgreSQL at {args.pg_base}, {w} workers", next(pg), w, pg_base))
+        setups.append(_Setup(f"PostgreSQL, {w} workers", next(pg), w))
     return setups
 
 
@@ -510,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL server of the comparison (default %(default)s)")
     parser.add_argument("--base-commit", default=BASE_COMMIT,
                         help="SQLite at this commit, measured in the same run ('' for none)")
+    parser.add_argument("--pg-base", metavar="COMMIT",
+                        help="also PostgreSQL with 2 and 4 workers at this commit, in the same run")
     parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--notify-only", action="store_true",
                         help="run only the notifications scenario")
@@ -548,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
               f"batched {_rate(ours.runs['batch']) / base_per_s:.1f}x")
     if len(results) > 1 and results[0].setup.checkout != ROOT:
         _ratios(results[0], results[1])
+    for base, new in itertools.pairwise(results):  # --pg-base: each beside this code's
+        if base.setup.checkout != ROOT and new.setup.checkout == ROOT and base.setup.workers > 1:
+            _ratios(base, new)
     for res in results:
         if res.setup.checkout != ROOT:
             continue
