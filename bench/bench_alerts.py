@@ -285,7 +285,8 @@ def _report(name: str, run: _Run, requests_label: str = "req") -> float:
     print(
         f"{name:<34} {per_s:>9,.0f} alerts/s  {len(run.latencies) / run.seconds:>7,.0f} {requests_label}/s"
         f"  p50 {_pct(run.latencies, 0.50):7.2f} ms  p99 {_pct(run.latencies, 0.99):7.2f} ms"
-        f"  failed {run.failed}"
+        f"  failed {run.failed}" + (f"  server CPU {run.cpu / run.alerts * 1e6:,.0f} us/alert"
+                                    if run.cpu and run.alerts else "")
     )
     return per_s
 
@@ -335,10 +336,15 @@ def _measure(setup: _Setup, seconds: float, tmp_dir: Path) -> _Result:
     try:
         _wait_ready(f"{base}/health", api, timeout=60)
         url = f"{base}/alert"
-        runs["batch"] = _closed_loop(url, "B", BATCH_CLIENTS, BATCH_SIZE, seconds)
-        runs["single"] = _closed_loop(url, "S", SINGLE_CLIENTS, 1, seconds)
-        runs["one"] = _closed_loop(url, "O", 1, 1, seconds)
-        runs["rate"] = _fixed_rate(url, "R", FIXED_RATE, seconds)
+        for key, scenario in (
+            ("batch", lambda: _closed_loop(url, "B", BATCH_CLIENTS, BATCH_SIZE, seconds)),
+            ("single", lambda: _closed_loop(url, "S", SINGLE_CLIENTS, 1, seconds)),
+            ("one", lambda: _closed_loop(url, "O", 1, 1, seconds)),
+            ("rate", lambda: _fixed_rate(url, "R", FIXED_RATE, seconds)),
+        ):
+            cpu = _server_cpu(api.pid, setup.db)
+            runs[key] = scenario()
+            runs[key].cpu = _server_cpu(api.pid, setup.db) - cpu
         peak_mb = _peak_rss_mb(api.pid) if setup.workers == 1 else None
     finally:
         _stop(api)
@@ -427,6 +433,26 @@ def _setups(args: argparse.Namespace, tmp_dir: Path, stack: ExitStack) -> list[_
             setups.append(_Setup(f"PostgreSQL at {args.pg_base}, {w} workers", next(pg), w, pg_base))
         setups.append(_Setup(f"PostgreSQL, {w} workers", next(pg), w))
     return setups
+
+
+def _server_cpu(pid: int, db: str) -> float:
+    """CPU seconds so far of the API (its workers too) and of the PostgreSQL backends serving
+    ``db``: a cost per alert that the machine's load disturbs far less than rates do."""
+    name = database_url(db).database if str(db).startswith("postgres") else None
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rpartition(")")[2].split()
+            ours = int(proc.name) == pid or int(stat[1]) == pid
+            if not ours and name is not None:
+                ours = f" {name} " in (proc / "cmdline").read_bytes().decode(errors="replace")
+            if ours:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
 
 
 def _notify_server(tmp_dir: Path, name: str, root: Path, dead_hook: bool) -> tuple[subprocess.Popen, str]:
