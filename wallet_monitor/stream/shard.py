@@ -88,9 +88,8 @@ class ShardFollower(Follower):
 
     def __init__(self, bundle, source: NatsSource, out_dir, *, metrics: DetectorMetrics | None = None,
                  **kw):
-        super().__init__(bundle, source, out_dir, **kw)
+        super().__init__(bundle, source, out_dir, metrics=metrics, **kw)
         self.linker = _Linker(source.shards)
-        self.metrics = metrics
         self._published_upto = -1
 
     def _own(self, wallets) -> np.ndarray:
