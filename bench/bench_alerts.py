@@ -19,7 +19,8 @@ notify   ingestion with notifications (issue 23): the ``rate`` scenario's p99 on
 
 Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 6] [--notify-only]``, or ``... --db postgresql://
 postgres@127.0.0.1:5432/DB --workers 4``; ``--pg-base COMMIT`` also measures PostgreSQL at COMMIT, each
-server beside this code's with as many workers. Figures are noisy on a shared 2-core machine:
+server beside this code's with as many workers; ``--store [--pg-base COMMIT]`` only the
+PostgreSQL store's CPU per alert, in process. Figures are noisy on a shared 2-core machine:
 client and server compete for the same cores.
 """
 
@@ -60,6 +61,7 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_WORKERS = (2, 4)
 BASE_COMMIT = "2023f36"  # the SQLite store before SQLAlchemy (issue 21)
 NOTIFY_ROUNDS = 3
+STORE_BATCHES, STORE_SINGLES, STORE_ROUNDS = 40, 1000, 2  # --store: calls measured, rounds
 BASE_REV = "fd9f569"  # the commit before the outbox: issue 21's SQLAlchemy store, no notifications
 
 logger = logging.getLogger("bench_alerts")
@@ -531,6 +533,57 @@ def _notify_report(runs: dict[str, _Run]) -> None:
             print(f"p99 {label} / no subscription: {value / reference:.2f}x")
 
 
+def _store_cost(server: str, batches: int, singles: int) -> None:
+    """The PostgreSQL store alone, in this process (the ``wallet_monitor`` on PYTHONPATH), on a
+    fresh database: CPU per alert of this process and of its PostgreSQL backends, and wall time
+    per call, for ``add_many`` of BATCH_SIZE and for ``add``. No HTTP, no client: the machine's
+    load moves these figures far less than the servers' rates."""
+    import sqlalchemy as sa
+
+    from wallet_monitor.api.schemas import AlertIn
+    from wallet_monitor.api.sql_store import SqlAlertStore
+
+    with _pg_databases(server, 1) as (url,):
+        store = SqlAlertStore(url)
+        name = database_url(url).database
+        backends = sa.select(sa.column("pid")).select_from(sa.table("pg_stat_activity")).where(
+            sa.column("datname") == name)
+        logging.disable(logging.INFO)  # a log line per stored alert costs the same on both
+        made = [[AlertIn(**_alert(f"C{k}-{j}", j)) for j in range(BATCH_SIZE)] for k in range(batches)]
+        one = [AlertIn(**_alert(f"D{k}", k)) for k in range(singles)]
+        store.add_many([AlertIn(**_alert("warm", 0))])
+        store.add(AlertIn(**_alert("warm1", 1)))
+        for label, work, calls, n in (
+            (f"add_many of {BATCH_SIZE}", lambda: [store.add_many(b) for b in made], batches,
+             batches * BATCH_SIZE),
+            ("add", lambda: [store.add(a) for a in one], singles, singles),
+        ):
+            with store.engine.connect() as conn:
+                pids = [r[0] for r in conn.execute(backends)]
+            c0, b0, t0 = time.process_time(), sum(_cpu_seconds(p) for p in pids), time.perf_counter()
+            work()
+            t1, c1, b1 = time.perf_counter(), time.process_time(), sum(_cpu_seconds(p) for p in pids)
+            print(f"  {label:<16} {((c1 - c0) + (b1 - b0)) / n * 1e6:7.1f} us CPU/alert (store "
+                  f"{(c1 - c0) / n * 1e6:6.1f}, PostgreSQL {(b1 - b0) / n * 1e6:6.1f}); "
+                  f"{(t1 - t0) / calls * 1e3:6.2f} ms per call", flush=True)
+        store.close()
+
+
+def _store_bench(args: argparse.Namespace) -> None:
+    """``--store``: _store_cost for this code and, with --pg-base, for that commit, in turns."""
+    checkouts = [("this code", ROOT)]
+    with ExitStack() as stack:
+        if args.pg_base:
+            checkouts.insert(0, (args.pg_base, stack.enter_context(_checkout(args.pg_base))))
+        for rnd in range(STORE_ROUNDS):
+            for label, root in checkouts:
+                print(f"store at {label}, round {rnd + 1} (load average "
+                      f"{os.getloadavg()[0]:.1f}):", flush=True)
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--store-worker",
+                                "--pg", args.pg], env={**os.environ, "PYTHONPATH": str(root)},
+                               cwd=root, check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SCENARIO_SECONDS, help="per scenario")
@@ -543,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="SQLite at this commit, measured in the same run ('' for none)")
     parser.add_argument("--pg-base", metavar="COMMIT",
                         help="also PostgreSQL with 2 and 4 workers at this commit, in the same run")
+    parser.add_argument("--store", action="store_true",
+                        help="only the PostgreSQL store's CPU per alert, without HTTP (and at --pg-base)")
+    parser.add_argument("--store-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--notify-only", action="store_true",
                         help="run only the notifications scenario")
@@ -551,6 +607,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline_receiver is not None:
         return _serve_baseline(args.baseline_receiver)
+    if args.store_worker:
+        _store_cost(args.pg, STORE_BATCHES, STORE_SINGLES)
+        return 0
+    if args.store:
+        _store_bench(args)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.notify_only:
         with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
