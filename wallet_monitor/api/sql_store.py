@@ -108,8 +108,8 @@ def _insert_json() -> sa.Insert:
     """PostgreSQL: INSERT of a whole batch from one JSON array of row objects
     (``json_to_recordset``), returning the transaction_ids it stored. One short statement and
     one text parameter whatever the batch's size: the JSON is made by ``json.dumps`` (C), where
-    one array per column (``unnest``) cost psycopg ~25 us per alert to dump in Python
-    (docs/DEPLOY.md, "Measured")."""
+    one array per column (``unnest``) cost psycopg ~15 us per alert to dump in Python
+    (docs/DECISIONS.md)."""
     rows = sa.func.json_to_recordset(sa.cast(sa.bindparam("rows"), postgresql.JSON)).table_valued(
         *(sa.column(n, sa.Double if n in _FLOATS else sa.Text) for n in _ROW)
     ).render_derived(name="batch", with_types=True)
