@@ -218,6 +218,21 @@ def test_a_single_alert_stored_alone_leaves_the_next_batch_atomic(store: SqlAler
     assert [a["transaction_id"] for a in store.query()[0]] == ["T1"]
 
 
+def test_after_a_postgresql_restart_one_single_alert_fails_and_the_next_is_stored(
+        private_postgres) -> None:
+    with second_store(private_postgres.url) as store:
+        held = [store.engine.connect() for _ in range(3)]  # three connections in the pool
+        for conn in held:
+            conn.close()
+        store.add(AlertIn(**_alert("T1")))
+        private_postgres.stop()
+        private_postgres.start()
+        with pytest.raises(StoreError):  # the pooled connection died with the server
+            store.add(AlertIn(**_alert("T2")))
+        assert store.add(AlertIn(**_alert("T2")))[0]  # a new pool, not the next dead one
+        assert [a["transaction_id"] for a in store.query()[0]] == ["T2", "T1"]
+
+
 def test_update_refuses_a_missing_alert_or_a_forbidden_transition(store: SqlAlertStore) -> None:
     _, alert = store.add(AlertIn(**_alert()))
     with pytest.raises(AlertNotFound):

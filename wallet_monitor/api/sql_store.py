@@ -299,8 +299,9 @@ class SqlAlertStore(AlertStore):
                 subscribed, new_id = self._insert_alone.execute(
                     conn, _row(alert, now, _opened(now))).fetchone()
             except self._errors:
-                if driver.closed:  # the server went away: the pool's other connections too
-                    conn.invalidate()
+                if driver.closed:  # the server went away, so did every pooled connection: a
+                    conn.invalidate()  # new pool, as SQLAlchemy makes on a disconnect it sees
+                    self.engine.dispose(close=False)
                 raise
             finally:
                 if not driver.closed:
