@@ -102,8 +102,7 @@ def _parse(argv):
                    help="with --follow nats://: seconds before an unacknowledged message is "
                    "delivered again (default: %(default)s)")
     p.add_argument("--metrics-port", type=int, default=None,
-                   help="with --follow nats://: serve Prometheus metrics at "
-                   "http://127.0.0.1:PORT/metrics")
+                   help="with --follow: serve Prometheus metrics at http://127.0.0.1:PORT/metrics")
     p.add_argument("--max-idle", type=float, default=None,
                    help="with --follow: stop after this many seconds without new transactions")
     p.add_argument("--stop-after", type=int, default=None,
@@ -203,19 +202,24 @@ def _follow_main(args) -> int:
         return report(PROG, f"--follow takes a nats://HOST:PORT/STREAM URL, got {args.follow!r}", 2)
     tx_path = args.transactions or args.data_dir / NEW_TRANSACTIONS_FILE
     stdin = str(tx_path) == "-"
+    metrics = None
     try:
         bundle = load_bundle(args.models_dir / MODEL_FILE)
         database = open_matching(args.geoip_db, bundle.metadata.geoip)
+        metrics = DetectorMetrics(args.metrics_port) if args.metrics_port else None
         stats = follow(
             bundle, None if stdin else tx_path, args.data_dir,
             history=_history(args.data_dir, None if stdin else tx_path),
             wallets=_wallets(args.data_dir), logins_path=args.data_dir / LOGINS_FILE,
             api_url=None if args.no_alerts else args.api_url, api_key=args.api_key,
             max_idle=args.max_idle, stop_after=args.stop_after,
-            geo=Locator(database, summary_level=logging.DEBUG),
+            geo=Locator(database, summary_level=logging.DEBUG), metrics=metrics,
         )
-    except UserError as exc:
+    except (UserError, OSError) as exc:
         return report(PROG, exc)
+    finally:
+        if metrics is not None:
+            metrics.close()
     if stats.alerts_spooled:
         return report(PROG, f"alert API at {args.api_url} unreachable; {stats.alerts_spooled} "
                       f"alerts wait in {args.data_dir / SPOOL_NAME}")

@@ -18,7 +18,9 @@ notify   ingestion with notifications (issue 23): the ``rate`` scenario's p99 on
          disturbs far less.
 
 Run: ``.venv/bin/python bench/bench_alerts.py [--seconds 6] [--notify-only]``, or ``... --db postgresql://
-postgres@127.0.0.1:5432/DB --workers 4``. Figures are noisy on a shared 2-core machine:
+postgres@127.0.0.1:5432/DB --workers 4``; ``--pg-base COMMIT`` also measures PostgreSQL at COMMIT, each
+server beside this code's with as many workers; ``--store [--pg-base COMMIT]`` only the
+PostgreSQL store's CPU per alert, in process. Figures are noisy on a shared 2-core machine:
 client and server compete for the same cores.
 """
 
@@ -59,6 +61,7 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_WORKERS = (2, 4)
 BASE_COMMIT = "2023f36"  # the SQLite store before SQLAlchemy (issue 21)
 NOTIFY_ROUNDS = 3
+STORE_BATCHES, STORE_SINGLES, STORE_ROUNDS = 40, 1000, 2  # --store: calls measured, rounds
 BASE_REV = "fd9f569"  # the commit before the outbox: issue 21's SQLAlchemy store, no notifications
 
 logger = logging.getLogger("bench_alerts")
@@ -284,7 +287,8 @@ def _report(name: str, run: _Run, requests_label: str = "req") -> float:
     print(
         f"{name:<34} {per_s:>9,.0f} alerts/s  {len(run.latencies) / run.seconds:>7,.0f} {requests_label}/s"
         f"  p50 {_pct(run.latencies, 0.50):7.2f} ms  p99 {_pct(run.latencies, 0.99):7.2f} ms"
-        f"  failed {run.failed}"
+        f"  failed {run.failed}" + (f"  server CPU {run.cpu / run.alerts * 1e6:,.0f} us/alert"
+                                    if run.cpu and run.alerts else "")
     )
     return per_s
 
@@ -334,10 +338,15 @@ def _measure(setup: _Setup, seconds: float, tmp_dir: Path) -> _Result:
     try:
         _wait_ready(f"{base}/health", api, timeout=60)
         url = f"{base}/alert"
-        runs["batch"] = _closed_loop(url, "B", BATCH_CLIENTS, BATCH_SIZE, seconds)
-        runs["single"] = _closed_loop(url, "S", SINGLE_CLIENTS, 1, seconds)
-        runs["one"] = _closed_loop(url, "O", 1, 1, seconds)
-        runs["rate"] = _fixed_rate(url, "R", FIXED_RATE, seconds)
+        for key, scenario in (
+            ("batch", lambda: _closed_loop(url, "B", BATCH_CLIENTS, BATCH_SIZE, seconds)),
+            ("single", lambda: _closed_loop(url, "S", SINGLE_CLIENTS, 1, seconds)),
+            ("one", lambda: _closed_loop(url, "O", 1, 1, seconds)),
+            ("rate", lambda: _fixed_rate(url, "R", FIXED_RATE, seconds)),
+        ):
+            cpu = _server_cpu(api.pid, setup.db)
+            runs[key] = scenario()
+            runs[key].cpu = _server_cpu(api.pid, setup.db) - cpu
         peak_mb = _peak_rss_mb(api.pid) if setup.workers == 1 else None
     finally:
         _stop(api)
@@ -419,9 +428,33 @@ def _setups(args: argparse.Namespace, tmp_dir: Path, stack: ExitStack) -> list[_
         base = stack.enter_context(_checkout(args.base_commit))
         setups.append(_Setup(f"SQLite at {args.base_commit}", str(tmp_dir / "base.db"), 1, base))
     setups.append(_Setup("SQLite", str(tmp_dir / "alerts.db")))
-    pg = stack.enter_context(_pg_databases(args.pg, len(PG_WORKERS)))
-    setups += [_Setup(f"PostgreSQL, {w} workers", url, w) for w, url in zip(PG_WORKERS, pg, strict=True)]
+    pg_base = stack.enter_context(_checkout(args.pg_base)) if args.pg_base else None
+    pg = iter(stack.enter_context(_pg_databases(args.pg, len(PG_WORKERS) * (2 if pg_base else 1))))
+    for w in PG_WORKERS:
+        if pg_base is not None:  # each beside this code's, so both see about the same load
+            setups.append(_Setup(f"PostgreSQL at {args.pg_base}, {w} workers", next(pg), w, pg_base))
+        setups.append(_Setup(f"PostgreSQL, {w} workers", next(pg), w))
     return setups
+
+
+def _server_cpu(pid: int, db: str) -> float:
+    """CPU seconds so far of the API (its workers too) and of the PostgreSQL backends serving
+    ``db``: a cost per alert that the machine's load disturbs far less than rates do."""
+    name = database_url(db).database if str(db).startswith("postgres") else None
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rpartition(")")[2].split()
+            ours = int(proc.name) == pid or int(stat[1]) == pid
+            if not ours and name is not None:
+                ours = f" {name} " in (proc / "cmdline").read_bytes().decode(errors="replace")
+            if ours:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
 
 
 def _notify_server(tmp_dir: Path, name: str, root: Path, dead_hook: bool) -> tuple[subprocess.Popen, str]:
@@ -500,6 +533,57 @@ def _notify_report(runs: dict[str, _Run]) -> None:
             print(f"p99 {label} / no subscription: {value / reference:.2f}x")
 
 
+def _store_cost(server: str, batches: int, singles: int) -> None:
+    """The PostgreSQL store alone, in this process (the ``wallet_monitor`` on PYTHONPATH), on a
+    fresh database: CPU per alert of this process and of its PostgreSQL backends, and wall time
+    per call, for ``add_many`` of BATCH_SIZE and for ``add``. No HTTP, no client: the machine's
+    load moves these figures far less than the servers' rates."""
+    import sqlalchemy as sa
+
+    from wallet_monitor.api.schemas import AlertIn
+    from wallet_monitor.api.sql_store import SqlAlertStore
+
+    with _pg_databases(server, 1) as (url,):
+        store = SqlAlertStore(url)
+        name = database_url(url).database
+        backends = sa.select(sa.column("pid")).select_from(sa.table("pg_stat_activity")).where(
+            sa.column("datname") == name)
+        logging.disable(logging.INFO)  # a log line per stored alert costs the same on both
+        made = [[AlertIn(**_alert(f"C{k}-{j}", j)) for j in range(BATCH_SIZE)] for k in range(batches)]
+        one = [AlertIn(**_alert(f"D{k}", k)) for k in range(singles)]
+        store.add_many([AlertIn(**_alert("warm", 0))])
+        store.add(AlertIn(**_alert("warm1", 1)))
+        for label, work, calls, n in (
+            (f"add_many of {BATCH_SIZE}", lambda: [store.add_many(b) for b in made], batches,
+             batches * BATCH_SIZE),
+            ("add", lambda: [store.add(a) for a in one], singles, singles),
+        ):
+            with store.engine.connect() as conn:
+                pids = [r[0] for r in conn.execute(backends)]
+            c0, b0, t0 = time.process_time(), sum(_cpu_seconds(p) for p in pids), time.perf_counter()
+            work()
+            t1, c1, b1 = time.perf_counter(), time.process_time(), sum(_cpu_seconds(p) for p in pids)
+            print(f"  {label:<16} {((c1 - c0) + (b1 - b0)) / n * 1e6:7.1f} us CPU/alert (store "
+                  f"{(c1 - c0) / n * 1e6:6.1f}, PostgreSQL {(b1 - b0) / n * 1e6:6.1f}); "
+                  f"{(t1 - t0) / calls * 1e3:6.2f} ms per call", flush=True)
+        store.close()
+
+
+def _store_bench(args: argparse.Namespace) -> None:
+    """``--store``: _store_cost for this code and, with --pg-base, for that commit, in turns."""
+    checkouts = [("this code", ROOT)]
+    with ExitStack() as stack:
+        if args.pg_base:
+            checkouts.insert(0, (args.pg_base, stack.enter_context(_checkout(args.pg_base))))
+        for rnd in range(STORE_ROUNDS):
+            for label, root in checkouts:
+                print(f"store at {label}, round {rnd + 1} (load average "
+                      f"{os.getloadavg()[0]:.1f}):", flush=True)
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--store-worker",
+                                "--pg", args.pg], env={**os.environ, "PYTHONPATH": str(root)},
+                               cwd=root, check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SCENARIO_SECONDS, help="per scenario")
@@ -510,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL server of the comparison (default %(default)s)")
     parser.add_argument("--base-commit", default=BASE_COMMIT,
                         help="SQLite at this commit, measured in the same run ('' for none)")
+    parser.add_argument("--pg-base", metavar="COMMIT",
+                        help="also PostgreSQL with 2 and 4 workers at this commit, in the same run")
+    parser.add_argument("--store", action="store_true",
+                        help="only the PostgreSQL store's CPU per alert, without HTTP (and at --pg-base)")
+    parser.add_argument("--store-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--baseline-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--notify-only", action="store_true",
                         help="run only the notifications scenario")
@@ -518,6 +607,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline_receiver is not None:
         return _serve_baseline(args.baseline_receiver)
+    if args.store_worker:
+        _store_cost(args.pg, STORE_BATCHES, STORE_SINGLES)
+        return 0
+    if args.store:
+        _store_bench(args)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.notify_only:
         with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
@@ -548,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
               f"batched {_rate(ours.runs['batch']) / base_per_s:.1f}x")
     if len(results) > 1 and results[0].setup.checkout != ROOT:
         _ratios(results[0], results[1])
+    for base, new in itertools.pairwise(results):  # --pg-base: each beside this code's
+        if base.setup.checkout != ROOT and new.setup.checkout == ROOT and base.setup.workers > 1:
+            _ratios(base, new)
     for res in results:
         if res.setup.checkout != ROOT:
             continue

@@ -198,6 +198,41 @@ def test_try_add_now_leaves_a_networked_write_to_the_thread_pool(pg_url: str) ->
         assert store.query()[0] == []
 
 
+def test_a_batch_keeps_every_score_and_amount_bit_for_bit(store: SqlAlertStore) -> None:
+    # On PostgreSQL a batch travels as JSON text: repr must come back as the same double.
+    values = [0.1 + 0.2, 5e-324, 1.7976931348623157e308, 2 / 3, 123456789.00000001, 0.0]
+    store.add_many([AlertIn(**_alert(f"T{i}", score=-v, amount=v, reasons="é \u202e \U0001F600 \"q\"\\"))
+                    for i, v in enumerate(values)])
+    got = {a["transaction_id"]: a for a in store.query(limit=len(values))[0]}
+    for i, v in enumerate(values):
+        assert (got[f"T{i}"]["fraud_score"], got[f"T{i}"]["amount"]) == (-v, v)
+        assert got[f"T{i}"]["reasons"] == "é \u202e \U0001F600 \"q\"\\"
+
+
+def test_a_single_alert_stored_alone_leaves_the_next_batch_atomic(store: SqlAlertStore) -> None:
+    # On PostgreSQL a single new alert is one autocommitted statement: the pooled connection
+    # must be back in transactions after it, or a conflicting batch would be half stored.
+    store.add(AlertIn(**_alert("T1", score=0.5)))
+    with pytest.raises(AlertConflict):
+        store.add_many([AlertIn(**_alert("T2")), AlertIn(**_alert("T1", score=0.9))])
+    assert [a["transaction_id"] for a in store.query()[0]] == ["T1"]
+
+
+def test_after_a_postgresql_restart_one_single_alert_fails_and_the_next_is_stored(
+        private_postgres) -> None:
+    with second_store(private_postgres.url) as store:
+        held = [store.engine.connect() for _ in range(3)]  # three connections in the pool
+        for conn in held:
+            conn.close()
+        store.add(AlertIn(**_alert("T1")))
+        private_postgres.stop()
+        private_postgres.start()
+        with pytest.raises(StoreError):  # the pooled connection died with the server
+            store.add(AlertIn(**_alert("T2")))
+        assert store.add(AlertIn(**_alert("T2")))[0]  # a new pool, not the next dead one
+        assert [a["transaction_id"] for a in store.query()[0]] == ["T2", "T1"]
+
+
 def test_update_refuses_a_missing_alert_or_a_forbidden_transition(store: SqlAlertStore) -> None:
     _, alert = store.add(AlertIn(**_alert()))
     with pytest.raises(AlertNotFound):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from tests.conftest import load_bench
 from wallet_monitor.delivery import SPOOL_NAME, SpoolingSender
@@ -31,6 +32,7 @@ from wallet_monitor.stream import (
     Follower,
     follow,
 )
+from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.source import FileSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +114,22 @@ def test_followed_holdout_scores_like_the_batch_path(chain, bundle, batch, tmp_p
     np.testing.assert_allclose(got["fraud_score"], want["fraud_score"], rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(got["is_anomaly"].to_numpy(), want["is_anomaly"].to_numpy())
     assert got["reasons"].fillna("").tolist() == want["reasons"].fillna("").tolist()
+
+
+def test_the_file_follower_serves_its_metrics(chain, bundle, tmp_path):
+    live = _live(chain, tmp_path)
+    metrics = DetectorMetrics(0)  # any free port
+    try:
+        stats = _follow(live, bundle, metrics=metrics)
+        text = requests.get(f"http://127.0.0.1:{metrics.server.server_port}/metrics",
+                            timeout=10).text
+    finally:
+        metrics.close()
+    flagged = int(_final(live)["is_anomaly"].sum())  # on arrival, or raised later
+    assert flagged > 0
+    assert f'wallet_monitor_rows_scored_total{{shard="0/1"}} {stats.scored}.0' in text
+    assert f'wallet_monitor_rows_flagged_total{{shard="0/1"}} {flagged}.0' in text
+    assert 'wallet_monitor_spool_depth{shard="0/1"} 0.0' in text
 
 
 def test_without_a_country_column_the_follower_locates_addresses_as_the_batch_path(

@@ -27,6 +27,7 @@ from wallet_monitor.features import Locator
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import DETECTION_COLUMNS
+from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.outbox import Outbox
 from wallet_monitor.stream.parse import valid_logins, valid_transactions
 from wallet_monitor.stream.recent import RecentEpisodes
@@ -79,8 +80,9 @@ class Follower:
 
     def __init__(self, bundle: ModelBundle, source: TransactionSource, out_dir: Path, *,
                  history: pd.DataFrame | None = None, wallets: pd.DataFrame | None = None,
-                 sender: SpoolingSender | None = None, geo: Locator | None = None):
-        self.bundle, self.source, self.sender = bundle, source, sender
+                 sender: SpoolingSender | None = None, geo: Locator | None = None,
+                 metrics: DetectorMetrics | None = None):
+        self.bundle, self.source, self.sender, self.metrics = bundle, source, sender, metrics
         out_dir.mkdir(parents=True, exist_ok=True)
         self.det_path = out_dir / STREAM_DETECTIONS_NAME
         self.ep_path = out_dir / STREAM_EPISODES_NAME
@@ -178,6 +180,8 @@ class Follower:
                 self._commit()
             else:
                 self._checkpoint_due = True
+        if self.metrics is not None:
+            self.metrics.observe_spool(None if self.sender is None else self.sender.spool)
         return n_read
 
     def _commit(self) -> None:
@@ -195,6 +199,10 @@ class Follower:
         self.stats.scored += len(det)
         self.stats.flagged += int(det["is_anomaly"].sum())
         self.stats.raised += len(raised)
+        if self.metrics is not None:  # flagged on arrival, or raised to the threshold now
+            self.metrics.scored.inc(len(det))
+            rose = (raised["is_anomaly"] & ~raised["was_flagged"]).sum() if len(raised) else 0
+            self.metrics.flagged.inc(int(det["is_anomaly"].sum()) + int(rose))
         if self.outbox is None:
             return
         # A row already alerted stays as the API stored it (the API keeps the first alert of a
@@ -317,6 +325,7 @@ def follow(
     stop_after: int | None = None,
     stop: threading.Event | None = None,
     geo: Locator | None = None,
+    metrics: DetectorMetrics | None = None,
 ) -> FollowStats:
     """Score rows appended to `transactions_path` (None: stdin) and `logins_path` as they
     arrive: a `Follower` over a `FileSource`, alerting to `api_url` when it is set, with the
@@ -325,7 +334,7 @@ def follow(
     source = FileSource(transactions_path, logins_path)
     sender = SpoolingSender(api_url, api_key, out_dir / SPOOL_NAME) if api_url else None
     follower = Follower(bundle, source, out_dir, history=history, wallets=wallets, sender=sender,
-                        geo=geo)
+                        geo=geo, metrics=metrics)
     follower.resume()
     return follower.run(poll=poll, max_batch=max_batch, max_idle=max_idle,
                         stop_after=stop_after, stop=stop)

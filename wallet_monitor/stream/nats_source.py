@@ -221,7 +221,9 @@ class NatsSource(TransactionSource):
                 pass
             await self.js.add_consumer(self.address.stream, ConsumerConfig(
                 durable_name=name, filter_subject=f"{self.address.stream}.*.{p}",
-                ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+                # ALL: one acknowledgement per partition per commit covers every message
+                # before it; a shard hands a partition's messages over in order (see _ack).
+                ack_policy=AckPolicy.ALL, ack_wait=self.ack_wait,
                 max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=self._done[p] + 1))
             self._subs[p] = name
@@ -302,7 +304,15 @@ class NatsSource(TransactionSource):
         return out
 
     async def _ack(self, msgs):
+        # Acking a partition's highest message acknowledges the partition's others
+        # (AckPolicy.ALL), all handed over too: one message per partition where there was one
+        # per message (nats-py publishes each in Python).
+        last = {}
         for m in msgs:
+            p = _partition(m.subject)
+            if p not in last or m.metadata.sequence.stream > last[p].metadata.sequence.stream:
+                last[p] = m
+        for m in last.values():
             await m.ack()
         await self.nc.flush(timeout=OP_TIMEOUT_S)  # the server has the acknowledgements
 

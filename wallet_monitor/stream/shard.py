@@ -30,6 +30,7 @@ from wallet_monitor.features import Locator
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.stream.follower import (
+    COMMIT_LAG_S,
     MAX_BATCH,
     POLL_S,
     STREAM_COLUMNS,
@@ -87,9 +88,8 @@ class ShardFollower(Follower):
 
     def __init__(self, bundle, source: NatsSource, out_dir, *, metrics: DetectorMetrics | None = None,
                  **kw):
-        super().__init__(bundle, source, out_dir, **kw)
+        super().__init__(bundle, source, out_dir, metrics=metrics, **kw)
         self.linker = _Linker(source.shards)
-        self.metrics = metrics
         self._published_upto = -1
 
     def _own(self, wallets) -> np.ndarray:
@@ -175,6 +175,10 @@ class ShardFollower(Follower):
         """One micro-batch: read, score the shard's rows, publish them, link what all shards
         scored, write, alert, checkpoint, acknowledge. Returns the rows read (1 while scored
         rows of other shards still wait to be linked, so an idle stop waits for them)."""
+        if self.outbox is not None and self.outbox.error is not None:
+            raise self.outbox.error
+        if self._checkpoint_due and self.outbox.idle:
+            self._commit()  # nothing moved since: what was handed over is written and alerted
         polled = self.source.poll(max_rows)
         self._take_context(polled)
         raw = polled.transactions
@@ -195,13 +199,25 @@ class ShardFollower(Follower):
         if linked:
             self._link(linked)
         if polled.moved or linked:
-            self.checkpoint()
-            self.source.commit()
+            # As the file follower: acknowledge once the outbox has delivered or spooled the
+            # alerts of what is acknowledged; scoring goes on meanwhile, up to COMMIT_LAG_S.
+            if self.outbox is None or self.outbox.idle:
+                self._commit()
+            elif self.outbox.oldest_age() > COMMIT_LAG_S:
+                self.outbox.drain()
+                self._commit()
+            else:
+                self._checkpoint_due = True
         if self.metrics is not None:
             self.metrics.pending.set(self.source.consumer_pending())
             self.metrics.observe_spool(None if self.sender is None else self.sender.spool)
-        busy = bool(self.linker.rows) or self.source.consumer_pending() > 0
+        busy = bool(self.linker.rows) or self.source.consumer_pending() > 0 or self._checkpoint_due
         return len(raw) or int(busy or bool(linked))
+
+    def _finish_delivery(self, raise_error: bool = True) -> None:
+        super()._finish_delivery(raise_error)
+        if self._checkpoint_due:  # delivered or spooled now: acknowledge before stopping
+            self._commit()
 
     def _drain_scored(self) -> list[dict]:
         out = []
@@ -223,11 +239,10 @@ class ShardFollower(Follower):
             for at in published:
                 if at is not None:
                     self.metrics.latency.observe(max(0.0, now - at))
-        if self.sender is not None:
+        if self.outbox is not None:
             alerting = pd.concat([det, good[["amount", "type"]]], axis=1)
-            if alerting["is_anomaly"].any() or self.sender.spool.exists():
-                self.stats.alerts_spooled = self.sender(
-                    alert_records(alerting, self.bundle.model_version))
+            if alerting["is_anomaly"].any():  # the outbox retries the spool by itself
+                self.outbox.put(alert_records(alerting, self.bundle.model_version))
         cp = (good["counterparty_wallet_id"] if "counterparty_wallet_id" in good
               else pd.Series(None, index=good.index))
         ts = pd.to_datetime(det["timestamp"], utc=True)
@@ -259,8 +274,8 @@ class ShardFollower(Follower):
         fresh = raised.loc[~raised.pop("was_flagged")]
         if self.metrics is not None:
             self.metrics.flagged.inc(int(fresh["is_anomaly"].sum()))
-        if self.sender is not None and fresh["is_anomaly"].any():
-            self.stats.alerts_spooled = self.sender(alert_records(fresh, self.bundle.model_version))
+        if self.outbox is not None and fresh["is_anomaly"].any():
+            self.outbox.put(alert_records(fresh, self.bundle.model_version))
 
 
 def follow_nats(bundle: ModelBundle, url: str, out_dir: Path, *, shard: tuple[int, int] = (0, 1),
