@@ -148,7 +148,7 @@ def features_frame(client, transactions, wallets=None, logins=None, geoip_db=Non
     logger.info("features on Dask: %d input parts, %d wallet partitions", len(tx_in.parts), n)
     by_wallet = _by_wallet(tx_in.frame, n, True)
     lg_by_wallet = None if lg_in is None else _logins_by_wallet(lg_in.frame, n)
-    wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
+    wallets_f = _broadcast(client, wallets)
     meta = pd.DataFrame({"transaction_id": pd.Series(dtype="str"),
                          **{c: pd.Series(dtype="float64") for c in FEATURE_NAMES},
                          "_row": pd.Series(dtype="int64")})
@@ -180,8 +180,8 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     by_wallet = _by_wallet(tx_in.frame, n, True)
     hist_w = None if hist is None else _by_wallet(hist, n, False)
     lg_w = None if lg is None else _logins_by_wallet(lg, n)
-    bundle_f = client.scatter(bundle, broadcast=True)
-    wallets_f = client.scatter(wallets, broadcast=True) if wallets is not None else None
+    bundle_f = _broadcast(client, bundle)
+    wallets_f = _broadcast(client, wallets)
     sample = _detect_meta(tx_in.frame._meta)
     scored = by_wallet.map_partitions(
         _detect_part, hist_w, lg_w, wallets_f, bundle_f, geoip_db, meta=sample,
@@ -194,6 +194,13 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     linked = blocks.shuffle("_block", npartitions=n).map_partitions(
         _link_blocks, bundle.threshold, meta=sample)
     return Work(_in_order(linked, tx_in.parts), inputs)
+
+
+def _broadcast(client, value):
+    """`value` copied to every worker once, under a key of its own (`hash=False`): a key named
+    by the content would be shared with an earlier run's copy still being released, which may
+    then be left on one worker only and lost with it."""
+    return None if value is None else client.scatter(value, broadcast=True, hash=False)
 
 
 def _within(frame, lo: int, hi: int):
