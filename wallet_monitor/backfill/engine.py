@@ -4,7 +4,7 @@ Each wallet partition runs the pandas functions unchanged (`build_features`, `sc
 with link=False); episode links, the one step that crosses wallets, run as a second pass over
 time blocks (`partition`); outputs come back in the input's order (`_row`). The result equals
 the pandas engine's row for row. The model bundle and the wallets table are sent to every
-worker once (`Client.scatter`).
+worker once (one node of the graph, `_broadcast`).
 """
 
 from __future__ import annotations
@@ -197,10 +197,13 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
 
 
 def _broadcast(client, value):
-    """`value` copied to every worker once, under a key of its own (`hash=False`): a key named
-    by the content would be shared with an earlier run's copy still being released, which may
-    then be left on one worker only and lost with it."""
-    return None if value is None else client.scatter(value, broadcast=True, hash=False)
+    """`value` as one node of the graph, sent to each worker that needs it once. Not
+    `client.scatter`: scattered data has no recipe, so once Dask's memory manager has dropped
+    its extra copies a lost worker loses it for good (a worker lost mid-run failed the run);
+    a graph node is simply computed again."""
+    import dask
+
+    return None if value is None else dask.delayed(value)
 
 
 def _within(frame, lo: int, hi: int):
