@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from wallet_monitor.cli import CliParser, setup_logging
 from wallet_monitor.paths import DATA_DIR
 from wallet_monitor.synth import (
@@ -24,7 +26,9 @@ from wallet_monitor.synth import (
     DEFAULT_WALLETS,
     MAX_FRAUD_RATE,
     generate,
+    generate_chunks,
     write,
+    write_parquet_chunks,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,8 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"target share of fraudulent transactions, in [0, {MAX_FRAUD_RATE}]")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder the CSV files are written to")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                   help="csv: NAME.csv; parquet: NAME.parquet/, folders of part files of 1M rows "
-                   "written a chunk at a time (for the Dask engine's backfills)")
+                   help="csv: NAME.csv; parquet: NAME.parquet/, folders of part files generated "
+                   "and written a chunk of wallets at a time, never the whole set in memory (for "
+                   "the Dask engine's backfills)")
     return p
 
 
@@ -74,15 +79,32 @@ def _log_summary(frames: dict) -> None:
                 100.0 * len(frames["labels"]) / max(n_tx, 1), n_tx)
 
 
+def _summarized(chunks, summary: list[dict]):
+    """`chunks` passed on, keeping of each what the summary counts (labels, episodes, rows)."""
+    for frames in chunks:
+        summary.append({"labels": frames["labels"], "episodes": frames["episodes"],
+                        "transactions": frames["transactions"][[]],
+                        "new_transactions": frames["new_transactions"][[]]})
+        yield frames
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)
     setup_logging()
     t0 = time.perf_counter()
-    frames = generate(args.wallets, args.days, args.holdout_days, args.seed, args.fraud_rate)
-    write(frames, args.data_dir, args.format)
-    _log_summary(frames)
+    if args.format == "parquet":
+        summary: list[dict] = []
+        chunks = generate_chunks(args.wallets, args.days, args.holdout_days, args.seed,
+                                 args.fraud_rate)
+        write_parquet_chunks(_summarized(chunks, summary), args.data_dir)
+        _log_summary({k: pd.concat([s[k] for s in summary], ignore_index=True)
+                      for k in ("labels", "episodes", "transactions", "new_transactions")})
+    else:
+        frames = generate(args.wallets, args.days, args.holdout_days, args.seed, args.fraud_rate)
+        write(frames, args.data_dir, args.format)
+        _log_summary(frames)
     logger.info("done in %.1fs", time.perf_counter() - t0)
     return 0
 

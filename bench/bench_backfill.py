@@ -12,7 +12,10 @@ the first --rows new transactions with the history, wallets and logins (episode 
 included) and writes detections.parquet/ under bench/out/backfill/. Prints wall time, rows/s,
 peak memory per worker (goal: no worker above 6 GB) and, on --compare-rows rows, the pandas
 engine's rows/s per core beside Dask's (goal: Dask within 1.5x of pandas per core), and
-whether the two engines' detections are identical.
+whether the two engines' detections are identical. The pandas engine is not one core: its
+forests score on a thread per core (model.params.N_JOBS), so each engine's CPU time is
+printed too (the pandas process's; Dask's workers' plus the client's, which holds a local
+cluster's scheduler), with the load average, as the fair per-core figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import os
 import resource
 import shutil
 import sys
@@ -41,7 +45,7 @@ from wallet_monitor.features import (
 )
 from wallet_monitor.paths import ROOT
 from wallet_monitor.scoring import detect
-from wallet_monitor.synth import generate, write
+from wallet_monitor.synth import generate, generate_chunks, write_parquet_chunks
 
 OUT = ROOT / "bench" / "out" / "backfill"
 TX_PER_WALLET_DAY = 3.0  # holdout transactions per wallet and day in the generator's data
@@ -50,9 +54,9 @@ INPUTS = ("transactions", "wallets", "logins")
 
 
 def _generate(data: Path, rows: int) -> None:
-    frames = generate(n_wallets=int(rows / (TX_PER_WALLET_DAY * HOLDOUT_DAYS)) + 1,
-                      days=HOLDOUT_DAYS + 2, holdout_days=HOLDOUT_DAYS, seed=3)
-    write(frames, data, "parquet")
+    chunks = generate_chunks(n_wallets=int(rows / (TX_PER_WALLET_DAY * HOLDOUT_DAYS)) + 1,
+                             days=HOLDOUT_DAYS + 2, holdout_days=HOLDOUT_DAYS, seed=3)
+    write_parquet_chunks(chunks, data)
 
 
 def _train(path: Path) -> None:
@@ -79,6 +83,7 @@ def _run_dir(data: Path, rows: int) -> Path:
 
 
 def _pandas_step(run: Path, bundle_path: Path) -> dict:
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     bundle = tm.load_bundle(bundle_path)
     targets = load_transactions(run / "new_transactions.parquet")
@@ -86,13 +91,26 @@ def _pandas_step(run: Path, bundle_path: Path) -> dict:
     det = detect(bundle, targets, history, load_wallets(run / "wallets.parquet"),
                  load_logins(run / "logins.parquet"))
     writer = write_detections([det], run / "detections_pandas.parquet")
-    return {"rows": writer.rows, "flagged": writer.flagged, "seconds": time.perf_counter() - t0}
+    return {"rows": writer.rows, "flagged": writer.flagged, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": round(_cpu() - cpu0, 1)}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far, every thread's (user + system)."""
+    return sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+
+
+def _cluster_cpu(client) -> float:
+    """CPU seconds of the workers and of this process (a local cluster's scheduler runs here)."""
+    workers = client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
+    return sum(workers.values()) + _cpu()
 
 
 def _dask_step(run: Path, bundle_path: Path, workers: int, partitions: int | None) -> dict:
     bundle = tm.load_bundle(bundle_path)
     wallets = load_wallets(run / "wallets.parquet")
     with connect(workers=workers) as client:
+        cpu0 = _cluster_cpu(client)
         t0 = time.perf_counter()
         work = detections_frame(client, bundle, run / "new_transactions.parquet",
                                 run / "transactions.parquet", wallets, run / "logins.parquet",
@@ -100,10 +118,11 @@ def _dask_step(run: Path, bundle_path: Path, workers: int, partitions: int | Non
         writer = write_detections(gather(client, work, "detections"),
                                   run / "detections_dask.parquet")
         seconds = time.perf_counter() - t0
+        cpu = _cluster_cpu(client) - cpu0
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {"rows": writer.rows, "flagged": writer.flagged, "seconds": seconds,
             "worker_peak_gb": sorted(round(v / 1e9, 2) for v in peaks.values()),
-            "workers": workers}
+            "workers": workers, "cpu_seconds": round(cpu, 1)}
 
 
 def _same(run: Path) -> bool:
@@ -126,7 +145,9 @@ def _run(target, *args) -> dict:
 def _child(target, args, queue) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("wallet_monitor.backfill").setLevel(logging.INFO)
+    load = os.getloadavg()[0]
     result = target(*args) or {}
+    result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
     result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     queue.put(result)
 
@@ -137,7 +158,8 @@ def _line(name: str, r: dict) -> str:
     mem = (f"peak per worker {', '.join(f'{p} GB' for p in peaks)} (goal <= 6 GB)" if peaks
            else f"peak {r['peak_rss_gb']} GB")
     return (f"{name}: {r['rows']:,} transactions in {r['seconds']:.1f}s, {rate:,.0f} rows/s, "
-            f"{r['flagged']:,} flagged; {mem}")
+            f"{r['cpu_seconds']:.1f} CPU-s, {r['flagged']:,} flagged; {mem}; load average "
+            f"{r['load_average'][0]} -> {r['load_average'][1]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--partitions", type=int, default=None)
     args = p.parse_args(argv)
+    args.data = args.data.resolve()  # the run folders link to it
     OUT.mkdir(parents=True, exist_ok=True)
     if not (args.data / "new_transactions.parquet").exists():
-        _run(_generate, args.data, args.rows)
+        _run(_generate, args.data, max(args.rows, args.compare_rows))
     bundle = OUT / "model.pkl"
     _run(_train, bundle)
     results = {}
@@ -166,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rows/s per core: pandas {per_core_pandas:,.0f}, dask {per_core_dask:,.0f}: "
               f"pandas/dask {per_core_pandas / per_core_dask:.2f}x (goal <= 1.5x); "
               f"detections identical: {_same(run)}")
+        print(f"CPU-s per 1M rows: pandas {pandas_r['cpu_seconds'] / pandas_r['rows'] * 1e6:.1f}, "
+              f"dask {dask_r['cpu_seconds'] / dask_r['rows'] * 1e6:.1f}: dask/pandas "
+              f"{dask_r['cpu_seconds'] / pandas_r['cpu_seconds']:.2f}x")
         results["compare"] = {"pandas": pandas_r, "dask": dask_r}
     if args.rows:
         run = _run_dir(args.data, args.rows)

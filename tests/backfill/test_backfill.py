@@ -13,7 +13,7 @@ import detect_anomalies
 import feature_engineering
 import train_model
 from wallet_monitor import synth
-from wallet_monitor.backfill import features_frame, gather, inputs
+from wallet_monitor.backfill import cluster, features_frame, gather, inputs
 from wallet_monitor.backfill.inputs import read_input
 from wallet_monitor.features import load_logins, load_transactions, load_wallets
 from wallet_monitor.schema import InputError
@@ -175,3 +175,11 @@ def test_a_worker_lost_mid_run_is_recomputed_not_a_failed_run(chain, scheduler, 
     assert flag.exists()
     expected = pd.read_csv(data / "features.csv")
     pd.testing.assert_frame_equal(got.round(6), expected, check_dtype=False, atol=1e-6)
+
+
+def test_a_local_clusters_workers_allocate_as_a_pandas_process():
+    # glibc here: the thresholds are set, in every worker of a local cluster (restarted too).
+    assert cluster._pandas_heap()
+    with cluster.connect(workers=1, memory_limit="1GB") as client:
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert all("wallet-monitor-pandas-heap" in p for p in plugins.values()) and plugins

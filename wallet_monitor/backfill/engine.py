@@ -3,8 +3,8 @@
 Each wallet partition runs the pandas functions unchanged (`build_features`, `scoring.detect`
 with link=False); episode links, the one step that crosses wallets, run as a second pass over
 time blocks (`partition`); outputs come back in the input's order (`_row`). The result equals
-the pandas engine's row for row. The model bundle and the wallets table travel in the graph
-once (`_shared`): a worker that holds them and is lost is recomputed like any task.
+the pandas engine's row for row. The model bundle and the wallets table are sent to every
+worker once (one node of the graph, `_broadcast`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -149,7 +148,7 @@ def features_frame(client, transactions, wallets=None, logins=None, geoip_db=Non
     logger.info("features on Dask: %d input parts, %d wallet partitions", len(tx_in.parts), n)
     by_wallet = _by_wallet(tx_in.frame, n, True)
     lg_by_wallet = None if lg_in is None else _logins_by_wallet(lg_in.frame, n)
-    wallets_f = _shared(wallets, "wallets")
+    wallets_f = _broadcast(client, wallets)
     meta = pd.DataFrame({"transaction_id": pd.Series(dtype="str"),
                          **{c: pd.Series(dtype="float64") for c in FEATURE_NAMES},
                          "_row": pd.Series(dtype="int64")})
@@ -181,8 +180,8 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     by_wallet = _by_wallet(tx_in.frame, n, True)
     hist_w = None if hist is None else _by_wallet(hist, n, False)
     lg_w = None if lg is None else _logins_by_wallet(lg, n)
-    bundle_f = _shared(bundle, "bundle")
-    wallets_f = _shared(wallets, "wallets")
+    bundle_f = _broadcast(client, bundle)
+    wallets_f = _broadcast(client, wallets)
     sample = _detect_meta(tx_in.frame._meta)
     scored = by_wallet.map_partitions(
         _detect_part, hist_w, lg_w, wallets_f, bundle_f, geoip_db, meta=sample,
@@ -197,15 +196,14 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     return Work(_in_order(linked, tx_in.parts), inputs)
 
 
-def _shared(value, what: str):
-    """`value` as one task of the graph, computed once per worker that needs it. Not
-    `Client.scatter`: scattered data lost with its worker cannot be recomputed (the active
-    memory manager keeps one replica of a broadcast), and the run would fail."""
-    if value is None:
-        return None
+def _broadcast(client, value):
+    """`value` as one node of the graph, sent to each worker that needs it once. Not
+    `client.scatter`: scattered data has no recipe, so once Dask's memory manager has dropped
+    its extra copies a lost worker loses it for good (a worker lost mid-run failed the run);
+    a graph node is simply computed again."""
     import dask
 
-    return dask.delayed(value, name=f"{what}-{uuid.uuid4().hex}")
+    return None if value is None else dask.delayed(value)
 
 
 def _within(frame, lo: int, hi: int):

@@ -23,25 +23,33 @@ _PROGRESS_EVERY_S = 10.0  # a progress line at most this often (and at the end)
 
 
 def gather(client, work, what: str):
-    """The partitions of `work` (an engine.Work) once its inputs are validated (a first pass
-    over them: a malformed input raises the pandas loader's message), computed together on
-    the cluster and yielded in order (index dropped); each is released once yielded, so the
-    client holds one at a time."""
+    """The partitions of `work` (an engine.Work), computed together on the cluster and yielded
+    in order (index dropped); each is released once yielded, so the client holds one at a time.
+
+    Each input part is read once, for the checks and the work alike: the ids' repeat counts
+    are computed in the same graph as the work (unfused, so both read the same `load_part`
+    tasks), and awaited before the first partition is yielded, so a malformed input raises the
+    pandas loader's message before anything is written."""
     import dask
 
-    check_inputs(work.inputs)
-    # The graph carries the model bundle and the wallets table once (engine._shared): tens of
-    # MB by design, not the mistake Dask's 10 MB warning is for.
+    present = [i for i in work.inputs if i is not None]
+    checks = [dask.delayed(pd.concat)(i.repeated.optimize(fuse=False).to_delayed(
+        optimize_graph=False)) for i in present]
+    parts = work.frame.optimize(fuse=False).to_delayed(optimize_graph=False)
+    # The graph carries the model bundle and the wallets table once (engine._broadcast): tens
+    # of MB by design, not the mistake Dask's 10 MB warning is for.
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "256MB"}):
-        futures = client.compute(work.frame.to_delayed())
+        futures = client.compute([*checks, *parts])
+    checks, futures = futures[:len(checks)], futures[len(checks):]
     try:
+        check_inputs(work.inputs, [f.result() for f in checks])
         yield from _in_order(futures, what)
     except RowsError:
-        client.cancel(futures)
+        client.cancel(futures + checks)
         report_rows(work.inputs)
         raise
     except BaseException:
-        client.cancel(futures)
+        client.cancel(futures + checks)
         raise
 
 

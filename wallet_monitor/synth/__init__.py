@@ -26,6 +26,7 @@ from wallet_monitor.synth.generator import (
     DEFAULT_WALLETS,
     MAX_FRAUD_RATE,
     generate,
+    generate_chunks,
 )
 from wallet_monitor.synth.geo import COUNTRIES, TRAVEL_HOURS, ip_country
 from wallet_monitor.synth.output import (
@@ -35,6 +36,7 @@ from wallet_monitor.synth.output import (
     TRANSACTION_COLUMNS,
     WALLET_COLUMNS,
     write,
+    write_parquet_chunks,
 )
 from wallet_monitor.synth.scenarios import REGISTRY, SCENARIOS, STRUCTURING_THRESHOLD, scenario
 from wallet_monitor.synth.world import TOKENS
@@ -43,6 +45,6 @@ __all__ = [
     "COUNTRIES", "DEFAULT_DAYS", "DEFAULT_FRAUD_RATE", "DEFAULT_HOLDOUT_DAYS", "DEFAULT_SEED",
     "DEFAULT_START", "DEFAULT_WALLETS", "FILES", "LABEL_COLUMNS", "LOGIN_COLUMNS",
     "MAX_FRAUD_RATE", "REGISTRY", "SCENARIOS", "STRUCTURING_THRESHOLD", "TOKENS",
-    "TRANSACTION_COLUMNS", "TRAVEL_HOURS", "WALLET_COLUMNS", "generate", "ip_country",
-    "scenario", "write",
+    "TRANSACTION_COLUMNS", "TRAVEL_HOURS", "WALLET_COLUMNS", "generate", "generate_chunks",
+    "ip_country", "scenario", "write", "write_parquet_chunks",
 ]

@@ -57,9 +57,10 @@ def _device_text(dev: np.ndarray):
     return _take_str([f"dev-{x:012x}" for x in uniq.tolist()], inv)
 
 
-def _seq_ids(prefix: str, n: int):
-    width = max(8, len(str(n)))
-    nums = pc.cast(pa.array(np.arange(1, n + 1)), pa.large_string())
+def _seq_ids(prefix: str, n: int, first: int = 0):
+    """Ids `prefix` + first+1 .. first+n, zero-padded to at least 8 digits."""
+    width = max(8, len(str(first + n)))
+    nums = pc.cast(pa.array(np.arange(first + 1, first + n + 1)), pa.large_string())
     padded = pc.utf8_lpad(nums, width=width, padding="0")
     return pd.array(pc.binary_join_element_wise(pa.scalar(prefix, pa.large_string()), padded,
                                     pa.scalar("", pa.large_string())), dtype="str")
@@ -94,9 +95,9 @@ def _tx_frame(tx: dict, ids, wallet_ids: list[str]) -> pd.DataFrame:
     })
 
 
-def _login_frame(logins: dict, wallet_ids: list[str]) -> pd.DataFrame:
+def _login_frame(logins: dict, wallet_ids: list[str], first: int = 0) -> pd.DataFrame:
     return pd.DataFrame({
-        "login_id": _seq_ids("L", logins["w"].size),
+        "login_id": _seq_ids("L", logins["w"].size, first),
         "wallet_id": _take_str(wallet_ids, logins["w"]),
         "timestamp": _utc(logins["t"]),
         "ip_address": _ip_text(logins["ip"]),
@@ -133,20 +134,23 @@ def _label_frames(ledger: Ledger, rank: np.ndarray, n_norm: int, tx_ids,
 
 
 def assemble(world: World, tx: dict, logins: dict, ledger: Ledger,
-             fraud_tokens: np.ndarray) -> dict[str, pd.DataFrame]:
+             fraud_tokens: np.ndarray, first: dict | None = None) -> dict[str, pd.DataFrame]:
     """The frames `generate` returns, from legitimate traffic and the fraud ledger.
 
     `fraud_tokens` holds the token index of each ledger transaction; transactions and logins
-    are numbered in time order, legitimate before injected at equal times.
+    are numbered in time order, legitimate before injected at equal times, after `first`
+    ("wallets", "transactions", "logins": how many an earlier chunk numbered; default none).
     """
+    first = first or {}
     n_norm = tx["w"].size
     ftx = {k: np.array(v, dtype=np.int64) for k, v in ledger.tx.items()}
     ftx["token"] = fraud_tokens
     allt, order = _time_order([tx, ftx])
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
-    tx_ids = _seq_ids("T", order.size)
-    wallet_ids = [f"W{i:06d}" for i in range(world.n)]
+    tx_ids = _seq_ids("T", order.size, first.get("transactions", 0))
+    w0 = first.get("wallets", 0)
+    wallet_ids = [f"W{i:06d}" for i in range(w0, w0 + world.n)]
 
     frame = _tx_frame(allt, tx_ids, wallet_ids)
     train = allt["t"] < world.holdout_s
@@ -157,7 +161,7 @@ def assemble(world: World, tx: dict, logins: dict, ledger: Ledger,
         "wallets": _wallet_frame(world, wallet_ids),
         "transactions": frame[train].reset_index(drop=True),
         "new_transactions": frame[~train].reset_index(drop=True),
-        "logins": _login_frame(alll, wallet_ids),
+        "logins": _login_frame(alll, wallet_ids, first.get("logins", 0)),
         "labels": labels,
         "episodes": episodes,
     }
@@ -230,21 +234,35 @@ def write(frames: dict[str, pd.DataFrame], data_dir, fmt: str = "csv",
 
 def _write_parquet(frames: dict[str, pd.DataFrame], data_dir: Path,
                    chunk_rows: int) -> dict[str, Path]:
-    """Each contract file as ``NAME.parquet/part-NNNNN.parquet``, one chunk of rows converted
-    and written at a time; timestamps as UTC timestamps, amounts as floats (the cents / 100
-    the CSV's two decimals read back as)."""
-    paths = {}
-    for key, fname in FILES.items():
-        df = frames[key]
-        path = (data_dir / fname).with_suffix(".parquet")
+    return write_parquet_chunks([frames], data_dir, chunk_rows)
+
+
+def write_parquet_chunks(chunks, data_dir, chunk_rows: int = PARQUET_CHUNK_ROWS) -> dict[str, Path]:
+    """Each contract file as ``NAME.parquet/part-NNNNN.parquet``, from `chunks` (an iterable
+    of `generate`'s frames, such as `generate_chunks`), one chunk of rows converted and
+    written at a time: only the chunk being written is held in memory. Timestamps are UTC
+    timestamps, amounts floats (the cents / 100 the CSV's two decimals read back as)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = {key: (data_dir / fname).with_suffix(".parquet") for key, fname in FILES.items()}
+    for path in paths.values():
         if path.is_dir():
             shutil.rmtree(path)
         path.mkdir()
-        for i, start in enumerate(range(0, max(len(df), 1), chunk_rows)):
-            chunk = pa.Table.from_pandas(df.iloc[start:start + chunk_rows], preserve_index=False)
-            pq.write_table(chunk, path / f"part-{i:05d}.parquet")
-        paths[key] = path
-        logger.info("wrote %s: %d rows", path, len(df))
-        if (data_dir / fname).exists():
-            logger.warning("%s is read in place of %s while it exists", data_dir / fname, path)
+    parts = dict.fromkeys(FILES, 0)
+    rows = dict.fromkeys(FILES, 0)
+    for frames in chunks:
+        for key, path in paths.items():
+            df = frames[key]
+            # An empty file still gets one (empty) part: its schema.
+            for start in range(0, len(df) if parts[key] else max(len(df), 1), chunk_rows):
+                chunk = pa.Table.from_pandas(df.iloc[start:start + chunk_rows],
+                                             preserve_index=False)
+                pq.write_table(chunk, path / f"part-{parts[key]:05d}.parquet")
+                parts[key] += 1
+            rows[key] += len(df)
+    for key, path in paths.items():
+        logger.info("wrote %s: %d rows in %d parts", path, rows[key], parts[key])
+        if (data_dir / FILES[key]).exists():
+            logger.warning("%s is read in place of %s while it exists", data_dir / FILES[key], path)
     return paths
