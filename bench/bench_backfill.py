@@ -12,10 +12,11 @@ the first --rows new transactions with the history, wallets and logins (episode 
 included) and writes detections.parquet/ under bench/out/backfill/. Prints wall time, rows/s,
 peak memory per worker (goal: no worker above 6 GB) and, on --compare-rows rows, the pandas
 engine's rows/s per core beside Dask's (goal: Dask within 1.5x of pandas per core), and
-whether the two engines' detections are identical. The pandas engine is not one core: its
-forests score on a thread per core (model.params.N_JOBS), so each engine's CPU time is
-printed too (the pandas process's; Dask's workers' plus the client's, which holds a local
-cluster's scheduler), with the load average, as the fair per-core figure on a shared machine.
+whether the two engines' detections are identical. The pandas engine's forests score on a
+thread per core (model.params.N_JOBS), so it is pinned to --pandas-cores cores (default 1)
+and its rows/s per core is its rows/s over them; each engine's CPU time is printed too (the
+pandas process's; Dask's workers' plus the client's, which holds a local cluster's
+scheduler), with the load average, as the per-core figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def _run_dir(data: Path, rows: int) -> Path:
     return run
 
 
-def _pandas_step(run: Path, bundle_path: Path) -> dict:
+def _pandas_step(run: Path, bundle_path: Path, cores: int = 0) -> dict:
+    if cores:  # the process, and every thread its forests start, on `cores` cores only
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
     cpu0 = _cpu()
     t0 = time.perf_counter()
     bundle = tm.load_bundle(bundle_path)
@@ -170,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="rows for pandas beside Dask (0: skip)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--partitions", type=int, default=None)
+    p.add_argument("--pandas-cores", type=int, default=1,
+                   help="cores the pandas engine may use (0: all); its rows/s per core is "
+                        "its rows/s over these")
     args = p.parse_args(argv)
     args.data = args.data.resolve()  # the run folders link to it
     OUT.mkdir(parents=True, exist_ok=True)
@@ -180,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     if args.compare_rows:
         run = _run_dir(args.data, args.compare_rows)
-        pandas_r = _run(_pandas_step, run, bundle)
+        pandas_r = _run(_pandas_step, run, bundle, args.pandas_cores)
         dask_r = _run(_dask_step, run, bundle, args.workers, args.partitions)
-        per_core_pandas = pandas_r["rows"] / pandas_r["seconds"]
+        cores = args.pandas_cores or len(os.sched_getaffinity(0))
+        per_core_pandas = pandas_r["rows"] / pandas_r["seconds"] / cores
         per_core_dask = dask_r["rows"] / dask_r["seconds"] / args.workers
-        print(_line("pandas engine", pandas_r))
+        print(_line(f"pandas engine ({cores} core{'s' if cores > 1 else ''})", pandas_r))
         print(_line(f"dask engine ({args.workers} workers)", dask_r))
         print(f"rows/s per core: pandas {per_core_pandas:,.0f}, dask {per_core_dask:,.0f}: "
               f"pandas/dask {per_core_pandas / per_core_dask:.2f}x (goal <= 1.5x); "
