@@ -155,10 +155,7 @@ class Follower:
     def poll_once(self, max_rows: int = MAX_BATCH) -> int:
         """One micro-batch: read, parse, score, link, write, alert, checkpoint. Returns the
         number of transaction rows read."""
-        if self.outbox is not None and self.outbox.error is not None:
-            raise self.outbox.error
-        if self._checkpoint_due and self.outbox.idle:
-            self._commit()  # nothing polled since: the position is the one scored and alerted
+        self._settle()
         polled = self.source.poll(max_rows)
         if polled.logins is not None:
             good, bad = valid_logins(polled.logins, self.state.logins.ids)
@@ -173,16 +170,30 @@ class Follower:
                 self._score(good)
             self.state.evict()
         if polled.moved:
-            if self.outbox is None or self.outbox.idle:
-                self._commit()
-            elif self.outbox.oldest_age() > COMMIT_LAG_S:
-                self.outbox.drain()
-                self._commit()
-            else:
-                self._checkpoint_due = True
+            self._commit_when_delivered()
         if self.metrics is not None:
             self.metrics.observe_spool(None if self.sender is None else self.sender.spool)
         return n_read
+
+    def _settle(self) -> None:
+        """Before a poll: raise the error that stopped delivery, if one did; acknowledge a
+        deferred position whose alerts the outbox has since delivered or spooled (nothing was
+        polled since, so the position is the one scored and alerted)."""
+        if self.outbox is not None and self.outbox.error is not None:
+            raise self.outbox.error
+        if self._checkpoint_due and self.outbox.idle:
+            self._commit()
+
+    def _commit_when_delivered(self) -> None:
+        """Acknowledge what was polled once the outbox has delivered or spooled its alerts;
+        scoring goes on meanwhile, the acknowledgement at most COMMIT_LAG_S behind."""
+        if self.outbox is None or self.outbox.idle:
+            self._commit()
+        elif self.outbox.oldest_age() > COMMIT_LAG_S:
+            self.outbox.drain()
+            self._commit()
+        else:
+            self._checkpoint_due = True
 
     def _commit(self) -> None:
         """Checkpoint and acknowledge: everything polled so far is written and alerted."""

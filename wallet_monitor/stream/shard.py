@@ -30,7 +30,6 @@ from wallet_monitor.features import Locator
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.stream.follower import (
-    COMMIT_LAG_S,
     MAX_BATCH,
     POLL_S,
     STREAM_COLUMNS,
@@ -175,10 +174,7 @@ class ShardFollower(Follower):
         """One micro-batch: read, score the shard's rows, publish them, link what all shards
         scored, write, alert, checkpoint, acknowledge. Returns the rows read (1 while scored
         rows of other shards still wait to be linked, so an idle stop waits for them)."""
-        if self.outbox is not None and self.outbox.error is not None:
-            raise self.outbox.error
-        if self._checkpoint_due and self.outbox.idle:
-            self._commit()  # nothing moved since: what was handed over is written and alerted
+        self._settle()
         polled = self.source.poll(max_rows)
         self._take_context(polled)
         raw = polled.transactions
@@ -199,15 +195,7 @@ class ShardFollower(Follower):
         if linked:
             self._link(linked)
         if polled.moved or linked:
-            # As the file follower: acknowledge once the outbox has delivered or spooled the
-            # alerts of what is acknowledged; scoring goes on meanwhile, up to COMMIT_LAG_S.
-            if self.outbox is None or self.outbox.idle:
-                self._commit()
-            elif self.outbox.oldest_age() > COMMIT_LAG_S:
-                self.outbox.drain()
-                self._commit()
-            else:
-                self._checkpoint_due = True
+            self._commit_when_delivered()
         if self.metrics is not None:
             self.metrics.pending.set(self.source.consumer_pending())
             self.metrics.observe_spool(None if self.sender is None else self.sender.spool)
