@@ -127,6 +127,12 @@ def _wallets(data_dir: Path) -> pd.DataFrame | None:
     return load_wallets(path) if path.exists() else None
 
 
+def _spool_status(args, stats, spool_dir: Path) -> int:
+    """A follower's exit status: 0, or the one-line error naming the alerts left spooled."""
+    return (report(PROG, f"alert API at {args.api_url} unreachable; {stats.alerts_spooled} "
+                   f"alerts wait in {spool_dir / SPOOL_NAME}") if stats.alerts_spooled else 0)
+
+
 def _follow_nats(args) -> int:
     """`--follow nats://...`: the data folder gives wallets and history; the stream, the rest."""
     metrics = None
@@ -155,10 +161,7 @@ def _follow_nats(args) -> int:
     finally:
         if metrics is not None:
             metrics.close()
-    if stats.alerts_spooled:
-        return report(PROG, f"alert API at {args.api_url} unreachable; {stats.alerts_spooled} "
-                      f"alerts wait in {out_dir / SPOOL_NAME}")
-    return 0
+    return _spool_status(args, stats, out_dir)
 
 
 def _history_path(data_dir: Path, scored: Path) -> Path | None:
@@ -220,10 +223,7 @@ def _follow_main(args) -> int:
     finally:
         if metrics is not None:
             metrics.close()
-    if stats.alerts_spooled:
-        return report(PROG, f"alert API at {args.api_url} unreachable; {stats.alerts_spooled} "
-                      f"alerts wait in {args.data_dir / SPOOL_NAME}")
-    return 0
+    return _spool_status(args, stats, args.data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
