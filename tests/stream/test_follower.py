@@ -23,7 +23,6 @@ from wallet_monitor.features import (
     load_transactions,
     load_wallets,
 )
-from wallet_monitor.model import load_bundle
 from wallet_monitor.scoring import detect
 from wallet_monitor.stream import (
     CHECKPOINT_NAME,
@@ -39,21 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 replay = load_bench("replay")
-
-
-@pytest.fixture(scope="module")
-def bundle(chain):
-    return load_bundle(chain / "models" / "fraud_model.pkl")
-
-
-@pytest.fixture(scope="module")
-def batch(chain, bundle):
-    """detect() over the whole holdout in one call: the answer streaming must give."""
-    d = chain / "data"
-    targets = load_transactions(d / "new_transactions.csv")
-    out = detect(bundle, targets, load_transactions(d / "transactions.csv"),
-                    load_wallets(d / "wallets.csv"), load_logins(d / "logins.csv"))
-    return out.set_index("transaction_id")
 
 
 def _live(chain, tmp_path, limit=None):

@@ -19,7 +19,6 @@ import requests
 
 from tests.conftest import _free_port, load_bench
 from wallet_monitor.features import load_logins, load_transactions, load_wallets
-from wallet_monitor.model import load_bundle
 from wallet_monitor.scoring import detect
 from wallet_monitor.stream import STREAM_DETECTIONS_NAME, STREAM_EPISODES_NAME
 from wallet_monitor.stream.metrics import DetectorMetrics
@@ -32,20 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 replay = load_bench("replay")
 NATS = "nats://127.0.0.1:4222"
 PARTITIONS = 8
-
-
-@pytest.fixture(scope="module")
-def bundle(chain):
-    return load_bundle(chain / "models" / "fraud_model.pkl")
-
-
-@pytest.fixture(scope="module")
-def batch(chain, bundle):
-    d = chain / "data"
-    out = detect(bundle, load_transactions(d / "new_transactions.csv"),
-                 load_transactions(d / "transactions.csv"), load_wallets(d / "wallets.csv"),
-                 load_logins(d / "logins.csv"))
-    return out.set_index("transaction_id")
 
 
 def _drop(url: str) -> None:
