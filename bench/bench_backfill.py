@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing as mp
 import os
 import resource
 import shutil
@@ -32,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import child_process
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -135,24 +135,19 @@ def _same(run: Path) -> bool:
 
 
 def _run(target, *args) -> dict:
-    """Run a step in a fresh child process, so its peak memory is its own."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
+    result = child_process.run(_step, target, *args)
+    result["peak_rss_gb"] = round(result.pop("peak_rss_kb") / 1e6, 2)
     return result
 
 
-def _child(target, args, queue) -> None:
+def _step(target, *args) -> dict:
+    """`target(*args)` with the backfill's progress logged and the load average around it."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("wallet_monitor.backfill").setLevel(logging.INFO)
     load = os.getloadavg()[0]
     result = target(*args) or {}
     result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
-    result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
-    queue.put(result)
+    return result
 
 
 def _line(name: str, r: dict) -> str:

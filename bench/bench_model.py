@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import resource
 import sys
 import time
 
+import child_process
 import numpy as np
 import pandas as pd
 
@@ -80,20 +79,9 @@ def _score_step(rows: int) -> dict:
 
 
 def _run(target, *args) -> dict:
-    """Run a step in a fresh child process, so its peak memory is its own."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
+    result = child_process.run(target, *args)
+    result["peak_rss_mb"] = round(result.pop("peak_rss_kb") / 1024, 1)
     return result
-
-
-def _child(target, args, queue) -> None:
-    result = target(*args)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    queue.put(result)
 
 
 def main(argv: list[str] | None = None) -> int:
