@@ -115,7 +115,7 @@ def _dask_step(run: Path, bundle_path: Path, workers: int, partitions: int | Non
     with connect(workers=workers) as client:
         cpu0 = _cluster_cpu(client)
         t0 = time.perf_counter()
-        work = detections_frame(client, bundle, run / "new_transactions.parquet",
+        work = detections_frame(bundle, run / "new_transactions.parquet",
                                 run / "transactions.parquet", wallets, run / "logins.parquet",
                                 partitions=partitions)
         writer = write_detections(gather(client, work, "detections"),

@@ -168,7 +168,7 @@ def test_a_worker_lost_mid_run_is_recomputed_not_a_failed_run(chain, scheduler, 
     data = chain / "data"
     flag = tmp_path / "killed"
     with distributed.Client(scheduler) as client:
-        work = features_frame(client, data / "transactions.csv", load_wallets(data / "wallets.csv"),
+        work = features_frame(data / "transactions.csv", load_wallets(data / "wallets.csv"),
                               data / "logins.csv", partitions=3)
         work.frame = work.frame.map_partitions(_exit_once, str(flag), meta=work.frame._meta)
         got = pd.concat(list(gather(client, work, "features")), ignore_index=True)

@@ -137,7 +137,7 @@ class Work:
     inputs: list[Input | None]
 
 
-def features_frame(client, transactions, wallets=None, logins=None, geoip_db=None,
+def features_frame(transactions, wallets=None, logins=None, geoip_db=None,
                    partitions: int | None = None) -> Work:
     """Features of every transaction of input `transactions` (a CSV or Parquet path):
     `transaction_id` then FEATURE_NAMES."""
@@ -148,7 +148,7 @@ def features_frame(client, transactions, wallets=None, logins=None, geoip_db=Non
     logger.info("features on Dask: %d input parts, %d wallet partitions", len(tx_in.parts), n)
     by_wallet = _by_wallet(tx_in.frame, n, True)
     lg_by_wallet = None if lg_in is None else _logins_by_wallet(lg_in.frame, n)
-    wallets_f = _broadcast(client, wallets)
+    wallets_f = _broadcast(wallets)
     meta = pd.DataFrame({"transaction_id": pd.Series(dtype="str"),
                          **{c: pd.Series(dtype="float64") for c in FEATURE_NAMES},
                          "_row": pd.Series(dtype="int64")})
@@ -157,7 +157,7 @@ def features_frame(client, transactions, wallets=None, logins=None, geoip_db=Non
     return Work(_in_order(feats, tx_in.parts), inputs)
 
 
-def detections_frame(client, bundle: ModelBundle, transactions, history=None, wallets=None,
+def detections_frame(bundle: ModelBundle, transactions, history=None, wallets=None,
                      logins=None, geoip_db=None, partitions: int | None = None,
                      block: pd.Timedelta = LINK_BLOCK) -> Work:
     """Detections of input `transactions` with input `history` as look-back context: the
@@ -180,8 +180,8 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     by_wallet = _by_wallet(tx_in.frame, n, True)
     hist_w = None if hist is None else _by_wallet(hist, n, False)
     lg_w = None if lg is None else _logins_by_wallet(lg, n)
-    bundle_f = _broadcast(client, bundle)
-    wallets_f = _broadcast(client, wallets)
+    bundle_f = _broadcast(bundle)
+    wallets_f = _broadcast(wallets)
     sample = _detect_meta(tx_in.frame._meta)
     scored = by_wallet.map_partitions(
         _detect_part, hist_w, lg_w, wallets_f, bundle_f, geoip_db, meta=sample,
@@ -196,7 +196,7 @@ def detections_frame(client, bundle: ModelBundle, transactions, history=None, wa
     return Work(_in_order(linked, tx_in.parts), inputs)
 
 
-def _broadcast(client, value):
+def _broadcast(value):
     """`value` as one node of the graph, sent to each worker that needs it once. Not
     `client.scatter`: scattered data has no recipe, so once Dask's memory manager has dropped
     its extra copies a lost worker loses it for good (a worker lost mid-run failed the run);

@@ -90,7 +90,7 @@ def features_to_file(scheduler, transactions, out, wallets=None, logins=None, ge
     """feature_engineering.py on Dask: features of input `transactions` written to `out`
     (features.csv or features.parquet/) in the input's order; returns the rows written."""
     with connect(scheduler) as client:
-        work = features_frame(client, transactions, wallets, logins, geoip_db, partitions)
+        work = features_frame(transactions, wallets, logins, geoip_db, partitions)
         return write_feature_parts(gather(client, work, "features"), out, meta=meta)
 
 
@@ -108,7 +108,7 @@ def detect_to_file(scheduler, bundle, transactions, out, history=None, wallets=N
             yield part
 
     with connect(scheduler) as client:
-        work = detections_frame(client, bundle, transactions, history, wallets, logins,
+        work = detections_frame(bundle, transactions, history, wallets, logins,
                                 geoip_db, partitions)
         writer = write_detections(parts(client, work), out)
     return writer, pd.concat(flagged, ignore_index=True) if flagged else None
