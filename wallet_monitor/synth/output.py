@@ -216,7 +216,7 @@ def write(frames: dict[str, pd.DataFrame], data_dir, fmt: str = "csv",
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
-        return _write_parquet(frames, data_dir, chunk_rows)
+        return write_parquet_chunks([frames], data_dir, chunk_rows)
     paths = {}
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
     for key, fname in FILES.items():
@@ -230,11 +230,6 @@ def write(frames: dict[str, pd.DataFrame], data_dir, fmt: str = "csv",
         paths[key] = path
         logger.info("wrote %s: %d rows", path, len(df))
     return paths
-
-
-def _write_parquet(frames: dict[str, pd.DataFrame], data_dir: Path,
-                   chunk_rows: int) -> dict[str, Path]:
-    return write_parquet_chunks([frames], data_dir, chunk_rows)
 
 
 def write_parquet_chunks(chunks, data_dir, chunk_rows: int = PARQUET_CHUNK_ROWS) -> dict[str, Path]:
