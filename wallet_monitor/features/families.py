@@ -24,6 +24,7 @@ from wallet_monitor.features.arrays import (
     window_max,
 )
 from wallet_monitor.features.context import (
+    ACCESS,
     AMOUNT_SCALE,
     LOG_SCALE,
     Context,
@@ -235,7 +236,7 @@ def flow_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
 def _counterparties(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     """New counterparties: a transfer to a wallet not paid, nor paid by, in the PAIR_LOOKBACK."""
     P, k = ctx.P, ctx.kind
-    other = ctx.cat(ctx.w_cp, ctx.w_own[ctx.incoming], np.full(ctx.n_lg, -1, np.int64))
+    other = ctx.other()
     cp_rows = np.flatnonzero((other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]))
     cp_new_e = np.zeros(ctx.ev.n, bool)
     if len(cp_rows):
@@ -261,9 +262,8 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     P, k = ctx.P, ctx.kind
     access = (k == KIND_OWN) | (k == KIND_LOGIN)
     is_login = k == KIND_LOGIN
-    success_e = np.zeros(ctx.ev.n, bool)
-    if ctx.success is not None:
-        success_e[is_login] = ctx.success[ctx.src[is_login]] > 0
+    success = ctx.success()
+    success_e = np.zeros(ctx.ev.n, bool) if success is None else success
     acc_rows = np.flatnonzero(access)
     wallet_known_e = np.zeros(ctx.ev.n, np.int64)
     if len(acc_rows):
@@ -289,7 +289,8 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     f["country_not_home"] = (
         (ctx.home_w >= 0) & (c_now >= 0) & (ctx.home_w != c_now)
     ).astype(np.float64)
-    _login_failures(ctx, f, is_login, success_e, wallet_known_e, new_e, val_e["device"])
+    _login_failures(ctx, f, is_login, success_e, success is not None, wallet_known_e, new_e,
+                    val_e["device"])
 
 
 def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_known_e):
@@ -299,8 +300,8 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
     P = ctx.P
     new_out, val_out = {}, {}
     login_unseen = np.zeros(ctx.n_out)
-    for name, (v_tx, v_lg) in ctx.access_codes.items():
-        val = ctx.cat(v_tx, np.full(ctx.n_in, -1, np.int64), v_lg)
+    for name in ACCESS:
+        val = ctx.access(name)
         rows = np.flatnonzero(access & (val >= 0))
         new_e = np.zeros(ctx.ev.n, bool)
         known_e = np.zeros(ctx.ev.n, np.int64)
@@ -324,8 +325,8 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
     return new_out, val_out
 
 
-def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, wallet_known_e,
-                    new_e: dict, device_e) -> None:
+def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, logged: bool,
+                    wallet_known_e, new_e: dict, device_e) -> None:
     s1 = ctx.s1
     failed_e = is_login & ~success_e
     failed1 = ctx.wsum(failed_e.astype(np.int64), s1, False)
@@ -349,7 +350,7 @@ def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, wallet_
     f["failed_logins_new_device_1h_log"] = np.log1p(
         ctx.wsum((failed_e & unfamiliar).astype(np.int64), s1, False)
     )
-    if ctx.success is not None:
+    if logged:  # a logins input was given
         f["time_since_success_login_log"] = _since_log(
             last_before(success_e, ctx.ev.wallet, ctx.P), ctx.ev, ctx.P, ctx.t)
     else:
