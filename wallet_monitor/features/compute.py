@@ -26,7 +26,7 @@ import pandas as pd
 
 from wallet_monitor.features.arrays import as_str, flag, text, utc_ns
 from wallet_monitor.features.catalog import FEATURE_NAMES
-from wallet_monitor.features.context import Columns, FeatureMatrix, make_context
+from wallet_monitor.features.context import Columns, Context, FeatureMatrix, make_context
 from wallet_monitor.features.families import (
     access_family,
     amount_family,
@@ -69,7 +69,7 @@ def build_features(targets, history=None, wallets=None, logins=None,
         lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in login_columns else None,
                                  lg["country"], lg["login_id"], "logins")
     features = _compute(tx, tgt_rows, lg, wallets, Columns.of(tx_columns, login_columns, wallets))
-    return _frame(features, tx, tgt_rows, targets.index)
+    return _frame(features, tx["transaction_id"].take(tgt_rows), targets.index)
 
 
 def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = None) -> pd.DataFrame:
@@ -112,7 +112,15 @@ def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
     if logins is not None:
         lts = logins["ts"].to_numpy()
         lg = logins[(lts >= t_lo) & (lts <= t_hi)].reset_index(drop=True)
-    return _frame(_compute(tx, tgt_rows, lg, wallets, cols, vocab), tx, tgt_rows, index)
+    return _frame(_compute(tx, tgt_rows, lg, wallets, cols, vocab),
+                  tx["transaction_id"].take(tgt_rows), index)
+
+
+def features_of_context(ctx: Context, ids: pd.Series, index: pd.Index) -> pd.DataFrame:
+    """`build_features`' frame from a context built elsewhere (a follower's `WalletLedger`);
+    `ids`: the targets' transaction ids, in the targets' order."""
+    ctx.cols.log_missing()
+    return _frame(_families(ctx), ids, index)
 
 
 def _empty(index: pd.Index) -> pd.DataFrame:
@@ -144,11 +152,10 @@ def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi:
     return tx, pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
 
 
-def _frame(features: np.ndarray, tx: pd.DataFrame, tgt_rows: np.ndarray,
-           index: pd.Index) -> pd.DataFrame:
+def _frame(features: np.ndarray, ids: pd.Series, index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(features, columns=FEATURE_NAMES, index=index, copy=False)
     # Only the targets' ids leave the arrow column (the context's can be 100x as many).
-    out.insert(0, "transaction_id", tx["transaction_id"].take(tgt_rows).to_numpy().astype(str))
+    out.insert(0, "transaction_id", ids.to_numpy().astype(str))
     return out
 
 
@@ -156,7 +163,11 @@ def _compute(tx, tgt_rows, lg, wallets, cols: Columns, vocab: Vocabulary | None 
              ) -> np.ndarray:
     """Feature matrix (targets x FEATURE_NAMES) for the context `tx` and logins `lg`."""
     cols.log_missing()
-    ctx = make_context(tx, tgt_rows, lg, wallets, cols, vocab)
+    return _families(make_context(tx, tgt_rows, lg, wallets, cols, vocab))
+
+
+def _families(ctx: Context) -> np.ndarray:
+    """Every feature family on one context: the matrix in the targets' order."""
     f = FeatureMatrix(ctx.perm, FEATURE_NAMES)
     totals = window_totals(ctx)
     prev_max = amount_family(ctx, totals, f)

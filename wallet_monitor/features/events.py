@@ -20,9 +20,17 @@ class Events:
     """All events of all wallets in one array, sorted by (wallet, timestamp, order)."""
 
     def __init__(self, wallet, ts, sub, kind):
+        """`sub` orders events of one wallet and timestamp; None: the events are in order
+        already (a follower's `WalletLedger`), wallets ascending."""
         self.uniq = sorted_unique(ts)
         self.m = len(self.uniq) + 1
         key = wallet * self.m + np.searchsorted(self.uniq, ts)
+        if sub is None:
+            self.order = None
+            self.wallet, self.ts, self.kind, self.key = wallet, ts, kind, key
+            self.n = len(ts)
+            self._pair_rank = None
+            return
         n_sub = int(sub.max(initial=0)) + 1
         if float(key.max(initial=0) + 1) * n_sub < 2**62:
             order = np.argsort(key * n_sub + sub)  # the composite key is unique: any sort works
@@ -37,7 +45,7 @@ class Events:
         self._pair_rank = None
 
     def take(self, values: np.ndarray) -> np.ndarray:
-        return values[self.order]
+        return values if self.order is None else values[self.order]
 
     def lo_rank(self, bound: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.uniq, bound, side="left")

@@ -116,10 +116,11 @@ class Vocabulary:
                 np.concatenate([f.home, np.full(more, -1, np.int64)]), f.fill)
         return f
 
-    def compact(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    def compact(self, frames: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], dict]:
         """Forget the codes no event of `frames` (coded with this vocabulary) uses, but the
         wallets table's; returns the frames recoded, so the vocabulary stays bounded by the
-        retained events."""
+        retained events, and the code maps (kind -> old code -> new code, [-1] = -1) of the
+        kinds renumbered, for codes kept elsewhere (a `WalletLedger`)."""
         remaps = {}
         for kind in _KINDS:
             used = [f[c].to_numpy() for f in frames for c, k in CODED.items()
@@ -140,7 +141,7 @@ class Vocabulary:
             self._names[kind] = [names[i] for i in keep.tolist()]
             self._index[kind] = {v: i for i, v in enumerate(self._names[kind])}
         if not remaps:
-            return frames
+            return frames, remaps
         self._facts = None
         out = []
         for f in frames:
@@ -149,4 +150,4 @@ class Vocabulary:
                 if kind in remaps and col in f.columns:
                     f[col] = remaps[kind][f[col].to_numpy()]
             out.append(f)
-        return out
+        return out, remaps
