@@ -151,6 +151,12 @@ class Context:
         cs = csum(values)
         return cs[self.P + 1 if inclusive else self.P] - cs[start]
 
+    def in_windows(self, start: np.ndarray) -> np.ndarray:
+        """Per event: whether it lies from `start` up to a target (inclusive) for some target."""
+        n = self.ev.n + 1
+        edges = np.bincount(start, minlength=n) - np.bincount(self.P + 1, minlength=n)
+        return np.cumsum(edges[:-1]) > 0
+
     def window_start(self, span: pd.Timedelta) -> np.ndarray:
         return self.ev.start(self.P, span)
 

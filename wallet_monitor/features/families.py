@@ -240,7 +240,8 @@ def _counterparties(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     cp_rows = np.flatnonzero((other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]))
     cp_new_e = np.zeros(ctx.ev.n, bool)
     if len(cp_rows):
-        new, _, _ = pair_stats(ctx.ev, cp_rows, other[cp_rows])
+        new, _, _ = pair_stats(ctx.ev, cp_rows, other[cp_rows],
+                               read=np.zeros(len(cp_rows), bool))  # only "new" is read
         cp_new_e[cp_rows] = new
     cp_new_out = cp_new_e & ctx.own & ctx.is_type["transfer"]
     f["counterparty_new"] = cp_new_out[P].astype(np.float64)
@@ -265,11 +266,13 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     success = ctx.success()
     success_e = np.zeros(ctx.ev.n, bool) if success is None else success
     acc_rows = np.flatnonzero(access)
+    # How long a wallet or place is known is read at the targets and in their last hour only.
+    read = ctx.in_windows(ctx.s1)
     wallet_known_e = np.zeros(ctx.ev.n, np.int64)
     if len(acc_rows):
         wallet_known_e[acc_rows] = pair_stats(
-            ctx.ev, acc_rows, np.zeros(len(acc_rows), np.int64))[1]
-    new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e)
+            ctx.ev, acc_rows, np.zeros(len(acc_rows), np.int64), read=read[acc_rows])[1]
+    new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e, read)
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["access_new_count"] = new_place + new_at["device"]
@@ -293,10 +296,11 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
                     val_e["device"])
 
 
-def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_known_e):
+def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_known_e, read):
     """Per access event, for IP, country and device: is it new to the wallet, since when is it
     known, was it ever used to log in; fills the *_new, *_known_days_log, login_unseen and
-    new_ips_24h_log features and returns the per-event new flags and value codes."""
+    new_ips_24h_log features and returns the per-event new flags (valid where `read`) and value
+    codes."""
     P = ctx.P
     new_out, val_out = {}, {}
     login_unseen = np.zeros(ctx.n_out)
@@ -308,7 +312,8 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
         seen_e = np.zeros(ctx.ev.n, bool)
         first_e = np.zeros(ctx.ev.n, bool)
         if len(rows):
-            first, known, seen = pair_stats(ctx.ev, rows, val[rows], success_e[rows])
+            first, known, seen = pair_stats(ctx.ev, rows, val[rows], success_e[rows],
+                                            read[rows])
             new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
             known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
         f[f"{name}_new"] = new_e[P]
