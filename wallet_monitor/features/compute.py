@@ -209,7 +209,7 @@ def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
         raise InputError(f"logins: missing required column(s) {missing}")
     lts = utc_ns(logins["timestamp"])
     keep = (lts >= t_lo) & (lts <= t_hi)
-    lsub = logins[keep]
+    lsub = logins if keep.all() else logins[keep]  # a follower's logins: all kept, no copy
     lg = pd.DataFrame(
         {
             "login_id": (
