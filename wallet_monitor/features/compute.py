@@ -188,18 +188,16 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
     # "" (missing) and an unknown type both get -1
     kind_codes, kinds = pd.factorize(text(df, "type", len(df), lower=True))
     lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
-    out = pd.DataFrame(
-        {
-            "transaction_id": as_str(df["transaction_id"]).reset_index(drop=True),
-            "wallet_id": as_str(df["wallet_id"]).reset_index(drop=True),
-            "ts": utc_ns(df["timestamp"]),
-            "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
-            "tcode": lut[kind_codes],
-        }
-    )
+    columns = {
+        "transaction_id": as_str(df["transaction_id"]).reset_index(drop=True),
+        "wallet_id": as_str(df["wallet_id"]).reset_index(drop=True),
+        "ts": utc_ns(df["timestamp"]),
+        "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
+        "tcode": lut[kind_codes],
+    }
     for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
-        out[col] = text(df, col, len(df), upper=col == "country")
-    return out
+        columns[col] = text(df, col, len(df), upper=col == "country")
+    return pd.DataFrame(columns)  # built once: a follower's small batches feel each insert
 
 
 def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
@@ -210,18 +208,16 @@ def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
     lts = utc_ns(logins["timestamp"])
     keep = (lts >= t_lo) & (lts <= t_hi)
     lsub = logins if keep.all() else logins[keep]  # a follower's logins: all kept, no copy
-    lg = pd.DataFrame(
-        {
-            "login_id": (
-                as_str(lsub["login_id"]).reset_index(drop=True)
-                if "login_id" in lsub.columns
-                else pd.Series(np.arange(len(lsub)).astype(str), dtype="string[pyarrow]")
-            ),
-            "wallet_id": as_str(lsub["wallet_id"]).reset_index(drop=True),
-            "ts": lts[keep],
-            "success": flag(lsub["success"]).astype(np.int64),
-        }
-    )
+    columns = {
+        "login_id": (
+            as_str(lsub["login_id"]).reset_index(drop=True)
+            if "login_id" in lsub.columns
+            else pd.Series(np.arange(len(lsub)).astype(str), dtype="string[pyarrow]")
+        ),
+        "wallet_id": as_str(lsub["wallet_id"]).reset_index(drop=True),
+        "ts": lts[keep],
+        "success": flag(lsub["success"]).astype(np.int64),
+    }
     for col in ("ip_address", "country", "device_id"):
-        lg[col] = text(lsub, col, len(lsub), upper=col == "country")
-    return lg
+        columns[col] = text(lsub, col, len(lsub), upper=col == "country")
+    return pd.DataFrame(columns)

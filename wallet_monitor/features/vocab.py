@@ -85,11 +85,9 @@ class Vocabulary:
 
     def code(self, prepared: pd.DataFrame) -> pd.DataFrame:
         """A prepared frame with its CODED columns as codes."""
-        out = prepared.copy(deep=False)
-        for col, kind in CODED.items():
-            if col in out.columns:
-                out[col] = self.code_values(kind, out[col])
-        return out
+        return pd.DataFrame({col: self.code_values(CODED[col], prepared[col]) if col in CODED
+                             else prepared[col] for col in prepared.columns},
+                            index=prepared.index)
 
     def size(self, kind: str | None = None) -> int:
         """Codes given for `kind` (None: for every kind)."""
