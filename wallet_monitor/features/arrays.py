@@ -46,6 +46,8 @@ def text(df: pd.DataFrame | None, col: str, n: int, upper: bool = False,
 
 def flag(values: pd.Series) -> np.ndarray:
     """0/1 from bools, numbers or the strings 0/1/true/false (anything else counts as 0)."""
+    if values.dtype.kind in "biuf":  # numpy bools and numbers: only 1 (True) is 1
+        return (values.to_numpy() == 1).astype(np.float64)
     codes, uniques = pd.factorize(values.astype("string").str.strip().str.lower())
     lut = np.array([1.0 if u in ("1", "true", "1.0") else 0.0 for u in uniques] + [0.0])
     return lut[codes]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from wallet_monitor.features.arrays import as_str, flag, text, utc_ns
 from wallet_monitor.features.catalog import FEATURE_NAMES
-from wallet_monitor.features.context import Columns, FeatureMatrix, make_context
+from wallet_monitor.features.context import Columns, Context, FeatureMatrix, make_context
 from wallet_monitor.features.families import (
     access_family,
     amount_family,
@@ -69,7 +69,7 @@ def build_features(targets, history=None, wallets=None, logins=None,
         lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in login_columns else None,
                                  lg["country"], lg["login_id"], "logins")
     features = _compute(tx, tgt_rows, lg, wallets, Columns.of(tx_columns, login_columns, wallets))
-    return _frame(features, tx, tgt_rows, targets.index)
+    return _frame(features, tx["transaction_id"].take(tgt_rows), targets.index)
 
 
 def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = None) -> pd.DataFrame:
@@ -112,7 +112,15 @@ def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
     if logins is not None:
         lts = logins["ts"].to_numpy()
         lg = logins[(lts >= t_lo) & (lts <= t_hi)].reset_index(drop=True)
-    return _frame(_compute(tx, tgt_rows, lg, wallets, cols, vocab), tx, tgt_rows, index)
+    return _frame(_compute(tx, tgt_rows, lg, wallets, cols, vocab),
+                  tx["transaction_id"].take(tgt_rows), index)
+
+
+def features_of_context(ctx: Context, ids: pd.Series, index: pd.Index) -> pd.DataFrame:
+    """`build_features`' frame from a context built elsewhere (a follower's `WalletLedger`);
+    `ids`: the targets' transaction ids, in the targets' order."""
+    ctx.cols.log_missing()
+    return _frame(_families(ctx), ids, index)
 
 
 def _empty(index: pd.Index) -> pd.DataFrame:
@@ -144,11 +152,10 @@ def _context_rows(tgt: pd.DataFrame, hist: pd.DataFrame | None, t_lo: int, t_hi:
     return tx, pd.Index(tx["transaction_id"]).get_indexer(tgt["transaction_id"])
 
 
-def _frame(features: np.ndarray, tx: pd.DataFrame, tgt_rows: np.ndarray,
-           index: pd.Index) -> pd.DataFrame:
+def _frame(features: np.ndarray, ids: pd.Series, index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(features, columns=FEATURE_NAMES, index=index, copy=False)
     # Only the targets' ids leave the arrow column (the context's can be 100x as many).
-    out.insert(0, "transaction_id", tx["transaction_id"].take(tgt_rows).to_numpy().astype(str))
+    out.insert(0, "transaction_id", ids.to_numpy().astype(str))
     return out
 
 
@@ -156,7 +163,11 @@ def _compute(tx, tgt_rows, lg, wallets, cols: Columns, vocab: Vocabulary | None 
              ) -> np.ndarray:
     """Feature matrix (targets x FEATURE_NAMES) for the context `tx` and logins `lg`."""
     cols.log_missing()
-    ctx = make_context(tx, tgt_rows, lg, wallets, cols, vocab)
+    return _families(make_context(tx, tgt_rows, lg, wallets, cols, vocab))
+
+
+def _families(ctx: Context) -> np.ndarray:
+    """Every feature family on one context: the matrix in the targets' order."""
     f = FeatureMatrix(ctx.perm, FEATURE_NAMES)
     totals = window_totals(ctx)
     prev_max = amount_family(ctx, totals, f)
@@ -177,18 +188,16 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
     # "" (missing) and an unknown type both get -1
     kind_codes, kinds = pd.factorize(text(df, "type", len(df), lower=True))
     lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
-    out = pd.DataFrame(
-        {
-            "transaction_id": as_str(df["transaction_id"]).reset_index(drop=True),
-            "wallet_id": as_str(df["wallet_id"]).reset_index(drop=True),
-            "ts": utc_ns(df["timestamp"]),
-            "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
-            "tcode": lut[kind_codes],
-        }
-    )
+    columns = {
+        "transaction_id": as_str(df["transaction_id"]).reset_index(drop=True),
+        "wallet_id": as_str(df["wallet_id"]).reset_index(drop=True),
+        "ts": utc_ns(df["timestamp"]),
+        "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
+        "tcode": lut[kind_codes],
+    }
     for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
-        out[col] = text(df, col, len(df), upper=col == "country")
-    return out
+        columns[col] = text(df, col, len(df), upper=col == "country")
+    return pd.DataFrame(columns)  # built once: a follower's small batches feel each insert
 
 
 def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
@@ -198,19 +207,17 @@ def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
         raise InputError(f"logins: missing required column(s) {missing}")
     lts = utc_ns(logins["timestamp"])
     keep = (lts >= t_lo) & (lts <= t_hi)
-    lsub = logins[keep]
-    lg = pd.DataFrame(
-        {
-            "login_id": (
-                as_str(lsub["login_id"]).reset_index(drop=True)
-                if "login_id" in lsub.columns
-                else pd.Series(np.arange(len(lsub)).astype(str), dtype="string[pyarrow]")
-            ),
-            "wallet_id": as_str(lsub["wallet_id"]).reset_index(drop=True),
-            "ts": lts[keep],
-            "success": flag(lsub["success"]).astype(np.int64),
-        }
-    )
+    lsub = logins if keep.all() else logins[keep]  # a follower's logins: all kept, no copy
+    columns = {
+        "login_id": (
+            as_str(lsub["login_id"]).reset_index(drop=True)
+            if "login_id" in lsub.columns
+            else pd.Series(np.arange(len(lsub)).astype(str), dtype="string[pyarrow]")
+        ),
+        "wallet_id": as_str(lsub["wallet_id"]).reset_index(drop=True),
+        "ts": lts[keep],
+        "success": flag(lsub["success"]).astype(np.int64),
+    }
     for col in ("ip_address", "country", "device_id"):
-        lg[col] = text(lsub, col, len(lsub), upper=col == "country")
-    return lg
+        columns[col] = text(lsub, col, len(lsub), upper=col == "country")
+    return pd.DataFrame(columns)

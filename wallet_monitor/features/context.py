@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 AMOUNT_SCALE = 10_000  # window sums run on amounts in 1/100 cent, as exact int64
 AMOUNT_MAX = 1e11  # amounts are capped here so their fixed-point sums cannot overflow
 LOG_SCALE = float(1 << 28)  # log amounts as exact int64 (error < 4e-9)
+# The access values of an event, and the prepared column each is read from.
+ACCESS = {"ip": "ip_address", "country": "country", "device": "device_id"}
 
 _warned: set[str] = set()
 
@@ -112,7 +114,6 @@ class Context:
     t: np.ndarray  # target timestamps (ns)
     w: np.ndarray  # target wallet codes
     kind: np.ndarray  # per event: KIND_OWN, KIND_IN or KIND_LOGIN
-    src: np.ndarray  # per event: its row in tx (own, incoming) or lg (login)
     own: np.ndarray  # per event: the wallet's own transaction
     type_e: np.ndarray  # per event: index into TX_TYPES, -1 for incoming and logins
     is_type: dict[str, np.ndarray]
@@ -125,27 +126,36 @@ class Context:
     span_h: np.ndarray  # per target: hours over which the wallet's usual rates are measured
     kyc_w: np.ndarray  # per target: 1 verified, 0 not, 0.5 unknown
     home_w: np.ndarray  # per target: home country code, -1 unknown
-    n_in: int  # incoming-transfer events
-    n_lg: int  # login events
-    w_own: np.ndarray  # per tx row: wallet code
-    w_cp: np.ndarray  # per tx row: counterparty wallet code (-1 none)
-    incoming: np.ndarray  # tx rows that are incoming transfers of another wallet
-    access_codes: dict[str, tuple[np.ndarray, np.ndarray]]  # ip/country/device: (tx, login) codes
+    values: EventValues | RowValues  # per event: the other wallet, access codes, login success
     country_vocab: np.ndarray
-    success: np.ndarray | None  # per login row
 
     @property
     def n_out(self) -> int:
         return len(self.P)
 
-    def cat(self, own, inc, login) -> np.ndarray:
-        """One per-event array from its per-source parts, in event order."""
-        return self.ev.take(np.concatenate([own, inc, login]))
+    def other(self) -> np.ndarray:
+        """Per event: the other wallet (an own transfer's counterparty, an incoming transfer's
+        sender; -1 none or a login)."""
+        return self.values.other()
+
+    def access(self, name: str) -> np.ndarray:
+        """Per event: the code of its IP, country or device (ACCESS; -1 missing, incoming)."""
+        return self.values.access(name)
+
+    def success(self) -> np.ndarray | None:
+        """Per event: a successful login; None without a logins input."""
+        return self.values.success()
 
     def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool) -> np.ndarray:
         """Sum of per-event `values` from `start` up to the target (with it if `inclusive`)."""
         cs = csum(values)
         return cs[self.P + 1 if inclusive else self.P] - cs[start]
+
+    def in_windows(self, start: np.ndarray) -> np.ndarray:
+        """Per event: whether it lies from `start` up to a target (inclusive) for some target."""
+        n = self.ev.n + 1
+        edges = np.bincount(start, minlength=n) - np.bincount(self.P + 1, minlength=n)
+        return np.cumsum(edges[:-1]) > 0
 
     def window_start(self, span: pd.Timedelta) -> np.ndarray:
         return self.ev.start(self.P, span)
@@ -171,9 +181,7 @@ def make_context(tx: pd.DataFrame, tgt_rows: np.ndarray, lg: pd.DataFrame | None
                     else frame[col].to_numpy(dtype=np.int64))
         w_own, w_cp, w_lg = coded(tx, "wallet_id"), coded(tx, "counterparty_wallet_id"), \
             coded(lg, "wallet_id")
-        access_codes = {"ip": (coded(tx, "ip_address"), coded(lg, "ip_address")),
-                        "country": (coded(tx, "country"), coded(lg, "country")),
-                        "device": (coded(tx, "device_id"), coded(lg, "device_id"))}
+        access_codes = {name: (coded(tx, col), coded(lg, col)) for name, col in ACCESS.items()}
         country_vocab, facts = vocab.names("country"), vocab.wallet_facts()
 
     # Incoming transfers: a transfer's receiving wallet sees it as an inflow event.
@@ -196,29 +204,84 @@ def make_context(tx: pd.DataFrame, tgt_rows: np.ndarray, lg: pd.DataFrame | None
     own = k == KIND_OWN
     pos_of_tx = np.empty(n_tx, np.int64)
     pos_of_tx[src[own]] = np.flatnonzero(own)
-    P_target = pos_of_tx[tgt_rows]
+    amount_tx = tx["amount"].to_numpy()
+    amount = np.where(k == KIND_LOGIN, 0.0, amount_tx[np.where(k == KIND_LOGIN, 0, src)])
+    type_e = np.full(ev.n, -1, np.int8)
+    type_e[own] = tcode[src[own]]
+    values = RowValues(ev, src, w_own, w_cp, incoming, n_lg, access_codes,
+                       None if lg is None else lg["success"].to_numpy())
+    return assemble(ev, pos_of_tx[tgt_rows], type_e, amount, values, facts, cols, country_vocab)
+
+
+def assemble(ev: Events, P_target: np.ndarray, type_e: np.ndarray, amount: np.ndarray,
+             values: EventValues | RowValues, facts: WalletFacts, cols: Columns,
+             country_vocab: np.ndarray) -> Context:
+    """The context of events `ev` (sorted) and the targets at positions `P_target` (in the
+    targets' order), from per-event transaction types (-1: not an own transaction) and amounts
+    (0 for logins): what `make_context` and a follower's `WalletLedger` both end with."""
+    k = ev.kind
+    own = k == KIND_OWN
     perm = np.argsort(P_target, kind="stable")
     P = P_target[perm]
     t = ev.ts[P]
     w = ev.wallet[P]
-
-    amount_tx = np.minimum(tx["amount"].to_numpy(), AMOUNT_MAX)
-    amount = np.where(k == KIND_LOGIN, 0.0, amount_tx[np.where(k == KIND_LOGIN, 0, src)])
-    type_e = np.full(ev.n, -1, np.int8)
-    type_e[own] = tcode[src[own]]
+    amount = np.minimum(amount, AMOUNT_MAX)
     sL = ev.start(P, LOOKBACK)
     age_ns, span_h = _target_facts(facts, t, w)
     return Context(
-        ev=ev, cols=cols, P=P, perm=perm, t=t, w=w, kind=k, src=src, own=own, type_e=type_e,
+        ev=ev, cols=cols, P=P, perm=perm, t=t, w=w, kind=k, own=own, type_e=type_e,
         is_type={name: own & (type_e == i) for i, name in enumerate(TX_TYPES)},
         amount=amount, amt_fx=np.round(amount * AMOUNT_SCALE).astype(np.int64),
         s1=ev.start(P, WINDOWS["1h"]), s24=ev.start(P, WINDOWS["24h"]), sL=sL,
         age_ns=age_ns, span_h=span_h, kyc_w=facts.kyc[w], home_w=facts.home[w],
-        n_in=n_in, n_lg=n_lg, w_own=w_own, w_cp=w_cp, incoming=incoming,
-        access_codes=access_codes,
-        country_vocab=country_vocab,
-        success=None if lg is None else lg["success"].to_numpy(),
+        values=values, country_vocab=country_vocab,
     )
+
+
+class RowValues:
+    """`Context.values` of a context built from transaction and login rows: each per-event
+    array is taken into event order when a family asks for it (one at a time at peak memory)."""
+
+    def __init__(self, ev: Events, src, w_own, w_cp, incoming, n_lg, access_codes, success):
+        self.ev, self.src, self.w_own, self.w_cp = ev, src, w_own, w_cp
+        self.incoming, self.n_lg, self.access_codes, self.login_success = (
+            incoming, n_lg, access_codes, success)
+
+    def _cat(self, own, inc, login) -> np.ndarray:
+        return self.ev.take(np.concatenate([own, inc, login]))
+
+    def other(self) -> np.ndarray:
+        return self._cat(self.w_cp, self.w_own[self.incoming], np.full(self.n_lg, -1, np.int64))
+
+    def access(self, name: str) -> np.ndarray:
+        v_tx, v_lg = self.access_codes[name]
+        return self._cat(v_tx, np.full(len(self.incoming), -1, np.int64), v_lg)
+
+    def success(self) -> np.ndarray | None:
+        if self.login_success is None:
+            return None
+        is_login = self.ev.kind == KIND_LOGIN
+        out = np.zeros(self.ev.n, bool)
+        out[is_login] = self.login_success[self.src[is_login]] > 0
+        return out
+
+
+@dataclass
+class EventValues:
+    """`Context.values` held per event already (a follower's `WalletLedger`)."""
+
+    other_e: np.ndarray
+    access_e: dict[str, np.ndarray]
+    success_e: np.ndarray | None
+
+    def other(self) -> np.ndarray:
+        return self.other_e
+
+    def access(self, name: str) -> np.ndarray:
+        return self.access_e[name]
+
+    def success(self) -> np.ndarray | None:
+        return self.success_e
 
 
 def _code_strings(tx: pd.DataFrame, lg: pd.DataFrame | None, wallets, cols: Columns):

@@ -20,6 +20,16 @@ class Events:
     """All events of all wallets in one array, sorted by (wallet, timestamp, order)."""
 
     def __init__(self, wallet, ts, sub, kind):
+        """`sub` orders events of one wallet and timestamp; None: the events are in order
+        already (a follower's `WalletLedger`), wallets ascending."""
+        if sub is None:
+            self.order = None
+            self.uniq, rank = _ranks_of_runs(ts)
+            self.m = len(self.uniq) + 1
+            self.wallet, self.ts, self.kind, self.key = wallet, ts, kind, wallet * self.m + rank
+            self.n = len(ts)
+            self._pair_rank = None
+            return
         self.uniq = sorted_unique(ts)
         self.m = len(self.uniq) + 1
         key = wallet * self.m + np.searchsorted(self.uniq, ts)
@@ -37,7 +47,7 @@ class Events:
         self._pair_rank = None
 
     def take(self, values: np.ndarray) -> np.ndarray:
-        return values[self.order]
+        return values if self.order is None else values[self.order]
 
     def lo_rank(self, bound: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.uniq, bound, side="left")
@@ -54,10 +64,25 @@ class Events:
         return np.searchsorted(self.key, self.wallet[at] * self.m + lo, side="left")
 
 
-def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None):
+def _ranks_of_runs(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values of `ts` and each one's index among them (`searchsorted`),
+    by one stable sort, which runs of ascending times (one per wallet) make cheap."""
+    order = np.argsort(ts, kind="stable")
+    s = ts[order]
+    first = np.ones(len(s), bool)
+    first[1:] = s[1:] != s[:-1]
+    rank = np.empty(len(s), np.int64)
+    rank[order] = np.cumsum(first) - 1
+    return s[first], rank
+
+
+def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None, read=None):
     """For events `rows` (ascending positions) carrying value codes, per row: was the
     (wallet, value) pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with
-    `marked`, also whether an earlier marked row of the pair lies in that PAIR_LOOKBACK."""
+    `marked`, also whether an earlier marked row of the pair lies in that PAIR_LOOKBACK.
+    `read` (per row; None: every row): the rows whose "known since" and "marked" are read; the
+    others get 0 and False, which spares the search for their pair's first event in the
+    PAIR_LOOKBACK (a follower's batch reads them near its few targets only)."""
     n = len(rows)
     if n == 0:
         return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
@@ -72,19 +97,23 @@ def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None):
     prev_ts = np.empty(n, np.int64)
     prev_ts[0] = 0
     prev_ts[1:] = ts[:-1]
-    new_sorted = ~same_prev | (prev_ts < ts - PAIR_LOOKBACK.value)
+    new = np.empty(n, bool)
+    new[order] = ~same_prev | (prev_ts < ts - PAIR_LOOKBACK.value)
+    known, seen = np.zeros(n, np.int64), np.zeros(n, bool)
+    if read is not None and read.all():
+        read = None
+    at = np.arange(n) if read is None else np.flatnonzero(read[order])  # in pair order
+    if not len(at):
+        return new, known, seen
     key = dense * ev.m + (ev.key[r_sorted] % ev.m)
-    first = np.searchsorted(key, dense * ev.m + ev.pair_rank()[r_sorted], side="left")
-    known = ts - ts[first]
-    new, known_out = np.empty(n, bool), np.empty(n, np.int64)
-    new[order], known_out[order] = new_sorted, known
-    seen = np.zeros(n, bool)
+    lo = (ev.pair_rank()[r_sorted] if read is None
+          else ev.lo_rank(ts[at] - PAIR_LOOKBACK.value))
+    first = np.searchsorted(key, dense[at] * ev.m + lo, side="left")
+    known[order[at]] = ts[at] - ts[first]
     if marked is not None:
         last = np.maximum.accumulate(np.where(marked[order], np.arange(n), -1))
         prev_marked = np.empty(n, np.int64)
         prev_marked[0] = -1
         prev_marked[1:] = last[:-1]
-        seen[order] = prev_marked >= first
-    return new, known_out, seen
-
-
+        seen[order[at]] = prev_marked[at] >= first
+    return new, known, seen

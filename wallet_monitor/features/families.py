@@ -24,6 +24,7 @@ from wallet_monitor.features.arrays import (
     window_max,
 )
 from wallet_monitor.features.context import (
+    ACCESS,
     AMOUNT_SCALE,
     LOG_SCALE,
     Context,
@@ -235,11 +236,12 @@ def flow_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
 def _counterparties(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     """New counterparties: a transfer to a wallet not paid, nor paid by, in the PAIR_LOOKBACK."""
     P, k = ctx.P, ctx.kind
-    other = ctx.cat(ctx.w_cp, ctx.w_own[ctx.incoming], np.full(ctx.n_lg, -1, np.int64))
+    other = ctx.other()
     cp_rows = np.flatnonzero((other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]))
     cp_new_e = np.zeros(ctx.ev.n, bool)
     if len(cp_rows):
-        new, _, _ = pair_stats(ctx.ev, cp_rows, other[cp_rows])
+        new, _, _ = pair_stats(ctx.ev, cp_rows, other[cp_rows],
+                               read=np.zeros(len(cp_rows), bool))  # only "new" is read
         cp_new_e[cp_rows] = new
     cp_new_out = cp_new_e & ctx.own & ctx.is_type["transfer"]
     f["counterparty_new"] = cp_new_out[P].astype(np.float64)
@@ -261,15 +263,16 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     P, k = ctx.P, ctx.kind
     access = (k == KIND_OWN) | (k == KIND_LOGIN)
     is_login = k == KIND_LOGIN
-    success_e = np.zeros(ctx.ev.n, bool)
-    if ctx.success is not None:
-        success_e[is_login] = ctx.success[ctx.src[is_login]] > 0
+    success = ctx.success()
+    success_e = np.zeros(ctx.ev.n, bool) if success is None else success
     acc_rows = np.flatnonzero(access)
+    # How long a wallet or place is known is read at the targets and in their last hour only.
+    read = ctx.in_windows(ctx.s1)
     wallet_known_e = np.zeros(ctx.ev.n, np.int64)
     if len(acc_rows):
         wallet_known_e[acc_rows] = pair_stats(
-            ctx.ev, acc_rows, np.zeros(len(acc_rows), np.int64))[1]
-    new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e)
+            ctx.ev, acc_rows, np.zeros(len(acc_rows), np.int64), read=read[acc_rows])[1]
+    new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e, read)
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["access_new_count"] = new_place + new_at["device"]
@@ -289,25 +292,28 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     f["country_not_home"] = (
         (ctx.home_w >= 0) & (c_now >= 0) & (ctx.home_w != c_now)
     ).astype(np.float64)
-    _login_failures(ctx, f, is_login, success_e, wallet_known_e, new_e, val_e["device"])
+    _login_failures(ctx, f, is_login, success_e, success is not None, wallet_known_e, new_e,
+                    val_e["device"])
 
 
-def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_known_e):
+def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_known_e, read):
     """Per access event, for IP, country and device: is it new to the wallet, since when is it
     known, was it ever used to log in; fills the *_new, *_known_days_log, login_unseen and
-    new_ips_24h_log features and returns the per-event new flags and value codes."""
+    new_ips_24h_log features and returns the per-event new flags (valid where `read`) and value
+    codes."""
     P = ctx.P
     new_out, val_out = {}, {}
     login_unseen = np.zeros(ctx.n_out)
-    for name, (v_tx, v_lg) in ctx.access_codes.items():
-        val = ctx.cat(v_tx, np.full(ctx.n_in, -1, np.int64), v_lg)
+    for name in ACCESS:
+        val = ctx.access(name)
         rows = np.flatnonzero(access & (val >= 0))
         new_e = np.zeros(ctx.ev.n, bool)
         known_e = np.zeros(ctx.ev.n, np.int64)
         seen_e = np.zeros(ctx.ev.n, bool)
         first_e = np.zeros(ctx.ev.n, bool)
         if len(rows):
-            first, known, seen = pair_stats(ctx.ev, rows, val[rows], success_e[rows])
+            first, known, seen = pair_stats(ctx.ev, rows, val[rows], success_e[rows],
+                                            read[rows])
             new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
             known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
         f[f"{name}_new"] = new_e[P]
@@ -324,8 +330,8 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
     return new_out, val_out
 
 
-def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, wallet_known_e,
-                    new_e: dict, device_e) -> None:
+def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, logged: bool,
+                    wallet_known_e, new_e: dict, device_e) -> None:
     s1 = ctx.s1
     failed_e = is_login & ~success_e
     failed1 = ctx.wsum(failed_e.astype(np.int64), s1, False)
@@ -349,7 +355,7 @@ def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, wallet_
     f["failed_logins_new_device_1h_log"] = np.log1p(
         ctx.wsum((failed_e & unfamiliar).astype(np.int64), s1, False)
     )
-    if ctx.success is not None:
+    if logged:  # a logins input was given
         f["time_since_success_login_log"] = _since_log(
             last_before(success_e, ctx.ev.wallet, ctx.P), ctx.ev, ctx.P, ctx.t)
     else:

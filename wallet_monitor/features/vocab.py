@@ -85,11 +85,9 @@ class Vocabulary:
 
     def code(self, prepared: pd.DataFrame) -> pd.DataFrame:
         """A prepared frame with its CODED columns as codes."""
-        out = prepared.copy(deep=False)
-        for col, kind in CODED.items():
-            if col in out.columns:
-                out[col] = self.code_values(kind, out[col])
-        return out
+        return pd.DataFrame({col: self.code_values(CODED[col], prepared[col]) if col in CODED
+                             else prepared[col] for col in prepared.columns},
+                            index=prepared.index)
 
     def size(self, kind: str | None = None) -> int:
         """Codes given for `kind` (None: for every kind)."""
@@ -116,10 +114,11 @@ class Vocabulary:
                 np.concatenate([f.home, np.full(more, -1, np.int64)]), f.fill)
         return f
 
-    def compact(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    def compact(self, frames: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], dict]:
         """Forget the codes no event of `frames` (coded with this vocabulary) uses, but the
         wallets table's; returns the frames recoded, so the vocabulary stays bounded by the
-        retained events."""
+        retained events, and the code maps (kind -> old code -> new code, [-1] = -1) of the
+        kinds renumbered, for codes kept elsewhere (a `WalletLedger`)."""
         remaps = {}
         for kind in _KINDS:
             used = [f[c].to_numpy() for f in frames for c, k in CODED.items()
@@ -140,7 +139,7 @@ class Vocabulary:
             self._names[kind] = [names[i] for i in keep.tolist()]
             self._index[kind] = {v: i for i, v in enumerate(self._names[kind])}
         if not remaps:
-            return frames
+            return frames, remaps
         self._facts = None
         out = []
         for f in frames:
@@ -149,4 +148,4 @@ class Vocabulary:
                 if kind in remaps and col in f.columns:
                     f[col] = remaps[kind][f[col].to_numpy()]
             out.append(f)
-        return out
+        return out, remaps

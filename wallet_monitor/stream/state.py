@@ -21,11 +21,13 @@ import pandas as pd
 
 from wallet_monitor.features import LOOKBACK, WINDOWS, Locator
 from wallet_monitor.features.compute import (
+    features_of_context,
     features_of_prepared,
     prepare_logins,
     prepare_transactions,
 )
 from wallet_monitor.features.context import Columns
+from wallet_monitor.features.ledger import WalletLedger
 from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
@@ -56,16 +58,20 @@ class Retained:
     A chunk is (events as they arrived, the same prepared and coded, their columns, owner wallet
     codes, counterparty codes, times in ns)."""
 
-    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare):
+    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare, on_add=None):
         self.id_col = id_col
         self.vocab = vocab  # shared by the transactions and logins kept
         self._prepare = prepare  # raw frame -> prepared frame, coded (row by row)
+        self._on_add = on_add  # called with each prepared frame added (the wallet ledger)
         self.chunks: list[tuple] = []
         self.ids: set[str] = set()
         self.columns: list[str] = list(columns)
         self.unique = True  # no id was ever added twice (the follower refuses repeats)
 
-    def add(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None) -> None:
+    def add(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None,
+            ledgered: bool = False) -> None:
+        """Keep `df` (with `prepared`, its prepared frame, if the caller has it; `ledgered`:
+        the ledger has its events already)."""
         # Columns count even without rows: which features can be computed is decided by the
         # files' columns (an empty logins.csv with device_id still has that column), as in batch.
         self.columns += [c for c in df.columns if c not in self.columns]
@@ -78,6 +84,8 @@ class Retained:
         ids = df[self.id_col].tolist()
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
+        if self._on_add is not None and not ledgered:
+            self._on_add(prepared)
 
     def fresh(self, ids: list) -> bool:
         """Whether `ids` repeat neither each other nor a retained id."""
@@ -185,10 +193,15 @@ class StreamState:
         # the database caches it); the per-batch summary would repeat, so it is DEBUG here.
         self.geo = Locator(summary_level=logging.DEBUG) if geo is None else geo
         self.vocab = Vocabulary(wallets, wallets is not None and "home_country" in wallets)
+        # The retained events again, per wallet in context order; None once an id repeated
+        # (the batch path deduplicates such ids, the follower refuses them).
+        self.ledger: WalletLedger | None = WalletLedger()
         self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
-                           lambda df: self.vocab.code(prepare_transactions(df, self.geo)))
+                           lambda df: self.vocab.code(prepare_transactions(df, self.geo)),
+                           self._ledger_transactions)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
-                                lambda df: self.vocab.code(prepare_logins(df, self.geo)))
+                                lambda df: self.vocab.code(prepare_logins(df, self.geo)),
+                                self._ledger_logins)
                        if with_logins else None)
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
         self._keep = horizon().value
@@ -198,16 +211,37 @@ class StreamState:
         if self.logins is not None:
             self.logins.add(df)
 
-    def add_history(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None) -> None:
-        self.tx.add(df, prepared)
+    def add_history(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None,
+                    ledgered: bool = False) -> None:
+        self.tx.add(df, prepared, ledgered)
         if len(df):
             self.watermark = max(self.watermark, int(df["timestamp"].max().value))
 
-    def _features(self, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _ledger_transactions(self, prepared: pd.DataFrame) -> None:
+        if self.ledger is not None and not self.tx.unique:
+            self.ledger = None
+        if self.ledger is not None:
+            self.ledger.add_transactions(prepared)
+
+    def _ledger_logins(self, prepared: pd.DataFrame) -> None:
+        if self.ledger is not None:
+            self.ledger.add_logins(prepared)
+
+    def _features(self, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
         """The batch's features against the retained events (what `build_features` gives with
-        the wanted wallets' events as history and logins), and the batch prepared."""
+        the wanted wallets' events as history and logins), the batch prepared, and whether the
+        ledger has taken the batch in already."""
         tgt = self.vocab.code(prepare_transactions(targets, self.geo))
         wanted = np.unique(tgt["wallet_id"].to_numpy())
+        ids = targets["transaction_id"].tolist()
+        if self.ledger is not None and len(tgt) and self.tx.unique and self.tx.fresh(ids):
+            seq = self.ledger.add_transactions(tgt)
+            tx_columns = set(targets.columns).union(*(c[2] for c in self.tx.chunks))
+            cols = Columns.of(tx_columns, None if self.logins is None else set(self.logins.columns),
+                              self.wallets)
+            ctx = self.ledger.context(wanted, seq, self.vocab.wallet_facts(), cols,
+                                      self.vocab.names("country"), self.logins is not None)
+            return features_of_context(ctx, tgt["transaction_id"], targets.index), tgt, True
         history, hist_columns = self.tx.select_prepared(wanted)
         tx_columns = set(targets.columns) | (hist_columns or set())
         logins = login_columns = None
@@ -216,14 +250,14 @@ class StreamState:
             if logins is None:  # no login selected: all the columns logins ever came with
                 logins, login_columns = self.logins.prepared_empty(), set(self.logins.columns)
         cols = Columns.of(tx_columns, login_columns, self.wallets)
-        unique = self.tx.unique and self.tx.fresh(targets["transaction_id"].tolist())
+        unique = self.tx.unique and self.tx.fresh(ids)
         return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index,
-                                    unique, self.vocab), tgt
+                                    unique, self.vocab), tgt, False
 
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
-        out, prepared = self._features(targets)
-        self.add_history(targets, prepared)
+        out, prepared, ledgered = self._features(targets)
+        self.add_history(targets, prepared, ledgered)
         return out
 
     def detect(self, targets: pd.DataFrame) -> pd.DataFrame:
@@ -231,23 +265,30 @@ class StreamState:
         late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
         if late:
             logger.warning("%d rows are older than events already scored; batch order may differ", late)
-        features, prepared = self._features(targets)
+        features, prepared, ledgered = self._features(targets)
         out = detect_features(self.bundle, targets, features, link=False)
-        self.add_history(targets, prepared)
+        self.add_history(targets, prepared, ledgered)
         return out
 
     def evict(self, force: bool = False) -> None:
         """Drop events older than the watermark minus LOOKBACK (and slack)."""
         cutoff = self.watermark - self._keep
         parts = [p for p in (self.tx, self.logins) if p is not None]
-        for part in parts:
-            if force or len(part.chunks) >= COMPACT_CHUNKS:
+        due = [force or len(part.chunks) >= COMPACT_CHUNKS for part in parts]
+        for part, now in zip(parts, due, strict=True):
+            if now:
                 part.compact(cutoff, force)
-        if force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept:
-            recoded = self.vocab.compact([c[1] for p in parts for c in p.chunks])
+        recode = force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept
+        if self.ledger is not None and (recode or any(due)):
+            # Before the vocabulary's compaction: the ledger keeps no event the chunks dropped.
+            self.ledger.evict(cutoff)
+        if recode:
+            recoded, remaps = self.vocab.compact([c[1] for p in parts for c in p.chunks])
             for part in parts:
                 part.recode(recoded[:len(part.chunks)])
                 recoded = recoded[len(part.chunks):]
+            if self.ledger is not None:
+                self.ledger.recode(remaps)
             self._vocab_kept = max(self.vocab.size(), VOCAB_MIN)
 
 

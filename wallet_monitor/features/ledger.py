@@ -1,0 +1,164 @@
+"""Each wallet's retained events, coded and in context order: a follower's context, unsorted.
+
+`make_context` puts a batch's events in (wallet, time, order) with every batch: it ranks the
+transaction and login ids, sorts the whole look-back of the wallets touched, and takes every
+per-event value into that order. A follower keeps each wallet's events in that order as they
+arrive instead (`WalletLedger.add_transactions` / `add_logins`: one sort of the new events, a
+merge only for a wallet whose new events are not all later than its last one), and a batch's
+context is its wallets' events laid end to end (`WalletLedger.context`): the same events in the
+same order as `make_context` sorts them, read by the same feature families through
+`assemble`. Only the events of the wallets that own a target are in it; the events of other
+wallets that `make_context` would also sort never reach a target's features.
+
+Order within a wallet: timestamp, then logins before transactions ("logins with timestamp
+<= t are known at t"), then the id (transaction ids and login ids by their strings, as
+`make_context` ranks them). An event that arrives late is merged into its own wallet only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wallet_monitor.features.arrays import rank_strings
+from wallet_monitor.features.context import (
+    ACCESS,
+    Columns,
+    Context,
+    EventValues,
+    assemble,
+)
+from wallet_monitor.features.events import KIND_IN, KIND_LOGIN, KIND_OWN, Events
+from wallet_monitor.features.vocab import WalletFacts
+
+# The fields of a retained event, each a row of a wallet's (len(FIELDS), events) int64 array
+# (plain int64 rows concatenate and slice faster than a structured array's fields): seq is the
+# arrival number of an own transaction (-1 for other events), by which a batch finds its
+# targets; tie is 0 for a login, 1 for a transaction (logins first at one timestamp); amount
+# holds the float64's bits.
+FIELDS = ("ts", "seq", "amount", "other", "ip", "country", "device", "kind", "type", "tie",
+          "success")
+TS, SEQ, AMOUNT, OTHER, KIND, TYPE, TIE, SUCCESS = (FIELDS.index(f) for f in (
+    "ts", "seq", "amount", "other", "kind", "type", "tie", "success"))
+_CODED = {"other": "wallet", "ip": "ip", "country": "country", "device": "device"}
+
+
+class WalletLedger:
+    """Per wallet code: its events (FIELDS x events, in context order) and their ids (ties)."""
+
+    def __init__(self):
+        self.events: dict[int, np.ndarray] = {}
+        self.ids: dict[int, np.ndarray] = {}
+        self.seq = 0  # the next own transaction's arrival number
+
+    def __len__(self) -> int:
+        return sum(e.shape[1] for e in self.events.values())
+
+    def add_transactions(self, tx: pd.DataFrame) -> np.ndarray:
+        """Keep prepared, coded transactions (`Vocabulary.code(prepare_transactions(...))`): an
+        own event each, and an incoming event for the receiver of a transfer to another wallet.
+        Returns their arrival numbers, in the frame's order."""
+        n = len(tx)
+        w = tx["wallet_id"].to_numpy(dtype=np.int64)
+        cp = tx["counterparty_wallet_id"].to_numpy(dtype=np.int64)
+        tcode = tx["tcode"].to_numpy().astype(np.int64)
+        inc = np.flatnonzero((tcode == 1) & (cp >= 0) & (cp != w))
+        rows = np.concatenate([np.arange(n), inc])
+        seq = np.arange(self.seq, self.seq + n, dtype=np.int64)
+        self.seq += n
+        ev = np.empty((len(FIELDS), len(rows)), np.int64)
+        ev[TS] = tx["ts"].to_numpy(dtype=np.int64)[rows]
+        ev[SEQ, :n], ev[SEQ, n:] = seq, -1
+        ev[AMOUNT] = tx["amount"].to_numpy(dtype=np.float64)[rows].view(np.int64)
+        ev[OTHER] = np.concatenate([cp, w[inc]])
+        for field, col in ACCESS.items():
+            ev[FIELDS.index(field), :n] = tx[col].to_numpy(dtype=np.int64)
+            ev[FIELDS.index(field), n:] = -1
+        ev[KIND, :n], ev[KIND, n:] = KIND_OWN, KIND_IN
+        ev[TYPE, :n], ev[TYPE, n:] = tcode, -1
+        ev[TIE], ev[SUCCESS] = 1, 0
+        ids = np.asarray(tx["transaction_id"].to_numpy(dtype=object))[rows]
+        self._add(np.concatenate([w, cp[inc]]), ev, ids, rank_strings(tx["transaction_id"])[rows])
+        return seq
+
+    def add_logins(self, lg: pd.DataFrame) -> None:
+        """Keep prepared, coded logins (`Vocabulary.code(prepare_logins(...))`)."""
+        ev = np.empty((len(FIELDS), len(lg)), np.int64)
+        ev[TS] = lg["ts"].to_numpy(dtype=np.int64)
+        ev[SEQ] = ev[OTHER] = ev[TYPE] = -1
+        ev[AMOUNT] = np.zeros(len(lg)).view(np.int64)
+        for field, col in ACCESS.items():
+            ev[FIELDS.index(field)] = lg[col].to_numpy(dtype=np.int64)
+        ev[KIND], ev[TIE] = KIND_LOGIN, 0
+        ev[SUCCESS] = lg["success"].to_numpy() > 0
+        self._add(lg["wallet_id"].to_numpy(dtype=np.int64), ev,
+                  np.asarray(lg["login_id"].to_numpy(dtype=object)), rank_strings(lg["login_id"]))
+
+    def _add(self, wallet: np.ndarray, ev: np.ndarray, ids: np.ndarray, rank: np.ndarray) -> None:
+        if not ev.shape[1]:
+            return
+        order = np.lexsort((rank, ev[TIE], ev[TS], wallet))
+        wallet, ev, ids = wallet[order], ev[:, order], ids[order]
+        bounds = np.flatnonzero(np.diff(wallet)) + 1
+        starts, ends = np.r_[0, bounds], np.r_[bounds, len(wallet)]
+        new_ts = ev[TS].tolist()
+        # One step per wallet touched (not per event): append, or merge late events in.
+        for w, a, b in zip(wallet[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+            old = self.events.get(w)
+            if old is None:
+                self.events[w], self.ids[w] = ev[:, a:b], ids[a:b]
+                continue
+            old_ts = old[TS]
+            # Events at or after the first new timestamp are put in order again with the new
+            # ones (usually none: a batch is later than its wallets' events, but a poll's logins
+            # can run ahead of its transactions).
+            k = (old.shape[1] if old_ts[-1] < new_ts[a]
+                 else int(np.searchsorted(old_ts, new_ts[a], "left")))
+            tail, tail_ids = ev[:, a:b], ids[a:b]
+            if k < old.shape[1]:
+                tail = np.concatenate([old[:, k:], tail], axis=1)
+                tail_ids = np.concatenate([self.ids[w][k:], tail_ids])
+                _, id_rank = np.unique(tail_ids, return_inverse=True)
+                order = np.lexsort((id_rank, tail[TIE], tail[TS]))
+                tail, tail_ids = tail[:, order], tail_ids[order]
+            self.events[w] = np.concatenate([old[:, :k], tail], axis=1)
+            self.ids[w] = np.concatenate([self.ids[w][:k], tail_ids])
+
+    def evict(self, cutoff_ns: int) -> None:
+        """Forget the events before `cutoff_ns` (and a wallet left without any)."""
+        for w in [w for w, e in self.events.items() if e[TS, 0] < cutoff_ns]:
+            e = self.events[w]
+            keep = int(np.searchsorted(e[TS], cutoff_ns, side="left"))
+            if keep == e.shape[1]:
+                del self.events[w], self.ids[w]
+            else:
+                self.events[w], self.ids[w] = e[:, keep:].copy(), self.ids[w][keep:].copy()
+
+    def recode(self, remaps: dict[str, np.ndarray]) -> None:
+        """Apply `Vocabulary.compact`'s code maps (kind -> old code -> new, [-1] = -1)."""
+        for e in self.events.values():
+            for field, kind in _CODED.items():
+                if kind in remaps:
+                    e[FIELDS.index(field)] = remaps[kind][e[FIELDS.index(field)]]
+        wallets = remaps.get("wallet")
+        if wallets is not None:
+            self.events = {int(wallets[w]): e for w, e in self.events.items()}
+            self.ids = {int(wallets[w]): i for w, i in self.ids.items()}
+
+    def context(self, wallets: np.ndarray, seq: np.ndarray, facts: WalletFacts, cols: Columns,
+                country_vocab: np.ndarray, logins: bool) -> Context:
+        """The context of the targets with arrival numbers `seq` (the last transactions added,
+        in order), whose wallets are `wallets` (unique, ascending); `logins`: a logins input is
+        followed (else the login features are filled neutrally, as `build_features` does)."""
+        parts = [self.events[w] for w in wallets.tolist()]
+        ev = np.concatenate(parts, axis=1)
+        wallet = np.repeat(wallets.astype(np.int64), [p.shape[1] for p in parts])
+        kind = ev[KIND].astype(np.int8)
+        events = Events(wallet, ev[TS], None, kind)
+        at = np.flatnonzero(ev[SEQ] >= seq[0])
+        P_target = np.empty(len(seq), np.int64)
+        P_target[ev[SEQ, at] - seq[0]] = at
+        values = EventValues(ev[OTHER], {name: ev[FIELDS.index(name)] for name in ACCESS},
+                             ev[SUCCESS].astype(bool) if logins else None)
+        return assemble(events, P_target, ev[TYPE].astype(np.int8), ev[AMOUNT].view(np.float64),
+                        values, facts, cols, country_vocab)
