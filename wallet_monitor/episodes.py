@@ -11,8 +11,9 @@ they happen. Once a row is flagged, `link_episodes` raises with it:
   to all of it) within EPISODE_FOLLOW_WITHIN, the two rows are one movement of the same money
   and the link counts EPISODE_FOLLOW_WEIGHT of the flagged row's evidence (needs amounts);
 - the other transfers into the wallet a flagged transfer paid, within EPISODE_WINDOW either side
-  of it (several wallets feeding one: a fan-in's senders, a layering mesh's hops into one
-  wallet; evidence no single wallet's features see);
+  of it, where that wallet sends money on within EPISODE_WINDOW of the flagged transfer
+  (several wallets feeding one that moves the money: a fan-in's collector, a layering mesh's
+  hop; evidence no single wallet's features see, and a merchant paid by many is not one);
 - last, a flagged deposit's series: the same wallet's deposits of a similar amount (within a
   factor EPISODE_SERIES_BAND) in the EPISODE_SERIES_WINDOW before it. Rows raised there raise
   nothing in turn.
@@ -44,8 +45,9 @@ EPISODE_SERIES_BAND = 1.25  # "a similar amount": within a factor 1.25
 EPISODE_SERIES_WEIGHT = 0.9  # 0.6 left seed 1 short of the recall goal
 EPISODE_PASSES = 2
 # The latest a later row can still raise an earlier one in the passes (the follower keeps this
-# much of every row; a deposit a series may raise up to EPISODE_SERIES_WINDOW before that).
-EPISODE_REACH = EPISODE_PASSES * max(EPISODE_WINDOW, EPISODE_FUNDING)
+# much of every row; a deposit a series may raise up to EPISODE_SERIES_WINDOW before that): a
+# link per pass, and the paid wallet's outflow a sibling link reads up to EPISODE_WINDOW after.
+EPISODE_REACH = EPISODE_PASSES * max(EPISODE_WINDOW, EPISODE_FUNDING) + EPISODE_WINDOW
 
 # The transaction columns link_episodes reads beside the scores (the last two optional).
 EPISODE_TX_COLUMNS = ("transaction_id", "wallet_id", "timestamp", "type", "counterparty_wallet_id",
@@ -118,6 +120,7 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     spent = np.flatnonzero(fund >= 0)  # the outflows with a funding inflow
     # Transfers into another wallet, by (receiver, time): the siblings of a flagged one.
     into = inflow[~deposit[inflow]]
+    sends = outs[np.lexsort((canon[outs], owner[outs]))]
     for _ in range(EPISODE_PASSES):
         flagged_now = score >= threshold
         trig = np.flatnonzero(flagged_now)
@@ -142,7 +145,7 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
         keep = own[i] >= np.where(follow, EPISODE_FOLLOW_MIN_SCORE, EPISODE_MIN_SCORE)
         src, i, how, follow = src[keep], i[keep], how[keep], follow[keep]
         weight = np.where(follow, EPISODE_FOLLOW_WEIGHT, EPISODE_WEIGHT)
-        s_src, s_i = _siblings(into, dest, ts, trig[xfer[trig]], own)
+        s_src, s_i = _siblings(into, sends, owner, dest, ts, trig[xfer[trig]], own)
         _raise(score, via, link_how, canon, np.r_[src, s_src], np.r_[i, s_i],
                np.r_[how + _FOLLOW_WORDS * follow, np.full(len(s_i), _SIBLING_WORDS)],
                _blend(np.r_[weight, np.full(len(s_i), EPISODE_WEIGHT)],
@@ -150,7 +153,7 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     return score, via, link_how
 
 
-def _siblings(into, dest, ts, flagged, own):
+def _siblings(into, sends, owner, dest, ts, flagged, own):
     """(flagged transfer, raised transfer) for the other transfers into the wallet a flagged
     transfer paid, within EPISODE_WINDOW either side of it (edges included), that were at least
     median-odd on their own. `into`: the transfers into another wallet, by (receiver, time)."""
@@ -158,7 +161,13 @@ def _siblings(into, dest, ts, flagged, own):
                        "left")
     hi = _search_pairs(dest[into], ts[into], dest[flagged], ts[flagged] + EPISODE_WINDOW.value,
                        "right")
-    k, j = _expand(lo, hi)
+    # Only where the wallet paid moves money on within EPISODE_WINDOW of the flagged transfer:
+    # a collector sends on what it collects, a merchant paid by many customers does not.
+    w = EPISODE_WINDOW.value
+    s_lo = _search_pairs(owner[sends], ts[sends], dest[flagged], ts[flagged] - w, "left")
+    s_hi = _search_pairs(owner[sends], ts[sends], dest[flagged], ts[flagged] + w, "right")
+    moves = s_hi > s_lo
+    k, j = _expand(np.where(moves, lo, 0), np.where(moves, hi, 0))
     src, i = flagged[k], into[j]
     ok = (i != src) & (own[i] >= EPISODE_MIN_SCORE)
     return src[ok], i[ok]
