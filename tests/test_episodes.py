@@ -17,6 +17,7 @@ from wallet_monitor.episodes import (
     EPISODE_FUNDING,
     EPISODE_MIN_SCORE,
     EPISODE_WEIGHT,
+    EPISODE_WINDOW,
     link_episodes,
 )
 
@@ -206,3 +207,38 @@ def test_window_edges_are_inclusive_and_equal_links_name_the_earliest_row():
     shuffled = link_episodes(rows.iloc[::-1], threshold=0.975).loc[rows.index]
     assert shuffled["linked_to"].tolist() == out["linked_to"].tolist()
 
+
+
+_W = int(EPISODE_WINDOW / pd.Timedelta(minutes=1))
+
+
+def test_a_flagged_transfer_raises_the_other_transfers_into_the_wallet_it_paid():
+    # A fan-in: three wallets pay one collector within the hour, one of them plainly odd, and
+    # the collector sends the money on. The same rows paying three different wallets (the
+    # look-alike) stay as they were, and so do the same rows paying a wallet that keeps it.
+    fan_in = [
+        ("S1", "A", -30, "transfer", "C", 0.8),
+        ("S2", "B", 0, "transfer", "C", 0.999),        # flagged
+        ("S3", "D", _W, "transfer", "C", 0.7),         # the window's edge, after it: raised
+        ("S4", "E", -2 * _W, "transfer", "C", 0.9),    # an hour before S1's hour: stays
+        ("S5", "F", 10, "transfer", "C", 0.3),         # ordinary on its own: stays
+        ("S6", "C", 5, "deposit", None, 0.9),          # the collector's own deposit: stays
+        ("OUT", "C", _W - 20, "redeem", None, 0.2),     # sends on, within the hour after S2
+    ]
+    look_alike = [(f"L{k}", w, m, t, "X" + str(k), s)
+                  for k, (_, w, m, t, _, s) in enumerate(fan_in[:3])]
+    rows = _rows(fan_in + look_alike)
+    out = link_episodes(rows, threshold=0.975)
+    want = rows["fraud_score"].to_numpy().copy()
+    want[0], want[2] = _blend(0.999, 0.8), _blend(0.999, 0.7)
+    np.testing.assert_allclose(out["fraud_score"], want)
+    assert out["linked_to"].tolist() == ["S2", "", "S2", "", "", "", "", "", "", ""]
+    assert out.loc[2, "reasons"] == ("part of an episode: paid the same wallet within the hour as "
+                                     "flagged transfer S2 (why S2: x=1 (typical 0))")
+    # the planted fan-in's senders rank above the look-alike's
+    assert min(out.loc[[0, 2], "fraud_score"]) > max(out.loc[[7, 9], "fraud_score"])
+    # a wallet that keeps what it is paid (a merchant) raises nothing; one minute more and OUT
+    # is past the hour after S2
+    for keeps in (rows.drop(index=6), rows.assign(timestamp=rows["timestamp"].where(
+            rows.index != 6, rows.loc[6, "timestamp"] + pd.Timedelta(minutes=21)))):
+        assert link_episodes(keeps, threshold=0.975)["linked_to"].eq("").all()

@@ -10,6 +10,10 @@ they happen. Once a row is flagged, `link_episodes` raises with it:
 - where the outflow of such a funding link passes on most of its inflow (EPISODE_FOLLOW_SHARE
   to all of it) within EPISODE_FOLLOW_WITHIN, the two rows are one movement of the same money
   and the link counts EPISODE_FOLLOW_WEIGHT of the flagged row's evidence (needs amounts);
+- the other transfers into the wallet a flagged transfer paid, within EPISODE_WINDOW either side
+  of it, where that wallet sends money on within EPISODE_WINDOW of the flagged transfer
+  (several wallets feeding one that moves the money: a fan-in's collector, a layering mesh's
+  hop; evidence no single wallet's features see, and a merchant paid by many is not one);
 - last, a flagged deposit's series: the same wallet's deposits of a similar amount (within a
   factor EPISODE_SERIES_BAND) in the EPISODE_SERIES_WINDOW before it. Rows raised there raise
   nothing in turn.
@@ -41,8 +45,9 @@ EPISODE_SERIES_BAND = 1.25  # "a similar amount": within a factor 1.25
 EPISODE_SERIES_WEIGHT = 0.9  # 0.6 left seed 1 short of the recall goal
 EPISODE_PASSES = 2
 # The latest a later row can still raise an earlier one in the passes (the follower keeps this
-# much of every row; a deposit a series may raise up to EPISODE_SERIES_WINDOW before that).
-EPISODE_REACH = EPISODE_PASSES * max(EPISODE_WINDOW, EPISODE_FUNDING)
+# much of every row; a deposit a series may raise up to EPISODE_SERIES_WINDOW before that): a
+# link per pass, and the paid wallet's outflow a sibling link reads up to EPISODE_WINDOW after.
+EPISODE_REACH = EPISODE_PASSES * max(EPISODE_WINDOW, EPISODE_FUNDING) + EPISODE_WINDOW
 
 # The transaction columns link_episodes reads beside the scores (the last two optional).
 EPISODE_TX_COLUMNS = ("transaction_id", "wallet_id", "timestamp", "type", "counterparty_wallet_id",
@@ -52,13 +57,17 @@ EPISODE_TX_COLUMNS = ("transaction_id", "wallet_id", "timestamp", "type", "count
 # How a raised row is linked to the flagged row, in its reasons.
 _LINK_WORDS = ("came before flagged", "funded flagged", "sent on funds of flagged",
                "funds sent on within minutes by flagged", "sent on within minutes funds of flagged",
-               "one of a series of similar deposits before flagged")
+               "one of a series of similar deposits before flagged",
+               "paid the same wallet within the hour as flagged")
 
 
 _FOLLOW_WORDS = 2  # a money-followed link's words: its plain link's index + this
 
 
 _SERIES_WORDS = 5
+
+
+_SIBLING_WORDS = 6
 
 
 def _evidence(p: np.ndarray) -> np.ndarray:
@@ -94,8 +103,8 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     # Inflows: a deposit lands in its own wallet, a transfer in another wallet's.
     deposit = kinds == "deposit"
     dest = np.where(deposit, owner, receiver)
-    inflow = np.flatnonzero(deposit | ((kinds == "transfer") & (receiver >= 0)
-                                       & (receiver != owner)))
+    xfer = (kinds == "transfer") & (receiver >= 0) & (receiver != owner)
+    inflow = np.flatnonzero(deposit | xfer)
     inflow = inflow[np.lexsort((canon[inflow], dest[inflow]))]
     outflow = (kinds == "transfer") | (kinds == "redeem")
     # The inflow each outflow sent on: the wallet's latest inflow strictly before it (a row
@@ -109,6 +118,9 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
               & (ts[latest] >= ts[outs] - EPISODE_FUNDING.value))
         fund[outs[ok]] = latest[ok]
     spent = np.flatnonzero(fund >= 0)  # the outflows with a funding inflow
+    # Transfers into another wallet, by (receiver, time): the siblings of a flagged one.
+    into = inflow[~deposit[inflow]]
+    sends = outs[np.lexsort((canon[outs], owner[outs]))]
     for _ in range(EPISODE_PASSES):
         flagged_now = score >= threshold
         trig = np.flatnonzero(flagged_now)
@@ -133,9 +145,32 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
         keep = own[i] >= np.where(follow, EPISODE_FOLLOW_MIN_SCORE, EPISODE_MIN_SCORE)
         src, i, how, follow = src[keep], i[keep], how[keep], follow[keep]
         weight = np.where(follow, EPISODE_FOLLOW_WEIGHT, EPISODE_WEIGHT)
-        _raise(score, via, link_how, canon, src, i, how + _FOLLOW_WORDS * follow,
-               _blend(weight, score[src], own[i]))
+        s_src, s_i = _siblings(into, sends, owner, dest, ts, trig[xfer[trig]], own)
+        _raise(score, via, link_how, canon, np.r_[src, s_src], np.r_[i, s_i],
+               np.r_[how + _FOLLOW_WORDS * follow, np.full(len(s_i), _SIBLING_WORDS)],
+               _blend(np.r_[weight, np.full(len(s_i), EPISODE_WEIGHT)],
+                      score[np.r_[src, s_src]], own[np.r_[i, s_i]]))
     return score, via, link_how
+
+
+def _siblings(into, sends, owner, dest, ts, flagged, own):
+    """(flagged transfer, raised transfer) for the other transfers into the wallet a flagged
+    transfer paid, within EPISODE_WINDOW either side of it (edges included), that were at least
+    median-odd on their own. `into`: the transfers into another wallet, by (receiver, time)."""
+    lo = _search_pairs(dest[into], ts[into], dest[flagged], ts[flagged] - EPISODE_WINDOW.value,
+                       "left")
+    hi = _search_pairs(dest[into], ts[into], dest[flagged], ts[flagged] + EPISODE_WINDOW.value,
+                       "right")
+    # Only where the wallet paid moves money on within EPISODE_WINDOW of the flagged transfer:
+    # a collector sends on what it collects, a merchant paid by many customers does not.
+    w = EPISODE_WINDOW.value
+    s_lo = _search_pairs(owner[sends], ts[sends], dest[flagged], ts[flagged] - w, "left")
+    s_hi = _search_pairs(owner[sends], ts[sends], dest[flagged], ts[flagged] + w, "right")
+    moves = s_hi > s_lo
+    k, j = _expand(np.where(moves, lo, 0), np.where(moves, hi, 0))
+    src, i = flagged[k], into[j]
+    ok = (i != src) & (own[i] >= EPISODE_MIN_SCORE)
+    return src[ok], i[ok]
 
 
 def _blend(weight, trigger: np.ndarray, own: np.ndarray) -> np.ndarray:

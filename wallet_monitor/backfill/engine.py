@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 # 2.3 GB per million rows, and scoring 2.9 GB, so a partition stays well under a 6 GB worker.
 PARTITION_ROWS = 600_000
 LINK_COLUMNS = [c for c in EPISODE_TX_COLUMNS if c not in DETECTION_COLUMNS]
-# Episode links run per block of this much time, each with EPISODE_HALO (29 h) of rows either
+# Episode links run per block of this much time, each with EPISODE_HALO (31 h) of rows either
 # side: 2 days keep the halo's extra rows near the block's own and a block's rows ~3M at 10M
 # rows over two weeks.
 LINK_BLOCK = pd.Timedelta(days=2)
