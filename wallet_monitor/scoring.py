@@ -12,7 +12,7 @@ import pandas as pd
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
 from wallet_monitor.features import Locator, build_features
 from wallet_monitor.model.bundle import ModelBundle, check_features
-from wallet_monitor.model.predict import score
+from wallet_monitor.model.predict import feature_matrix, score_matrix
 from wallet_monitor.schema import DETECTION_COLUMNS
 
 
@@ -42,15 +42,15 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
     the events it keeps prepared)."""
     check_features(bundle, [c for c in features.columns if c != "transaction_id"],
                    "the model was trained on other features than feature_engineering computes now")
-    scored = score(bundle, features)
+    fraud, flagged, why = score_matrix(bundle, feature_matrix(features, bundle.feature_names))
     out = pd.DataFrame(
         {
             "transaction_id": targets["transaction_id"].to_numpy(),
             "wallet_id": targets["wallet_id"].to_numpy(),
             "timestamp": targets["timestamp"].to_numpy(),
-            "fraud_score": scored["fraud_score"].to_numpy(),
-            "is_anomaly": scored["is_anomaly"].to_numpy(),
-            "reasons": scored["reasons"].to_numpy(),
+            "fraud_score": fraud,
+            "is_anomaly": flagged,
+            "reasons": why,
         }
     )
     if link:

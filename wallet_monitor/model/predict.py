@@ -31,7 +31,23 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in bundle.feature_names if c not in features.columns]
     if missing:
         raise BundleError(f"features lack columns the model was trained on: {missing[:5]}")
-    X = features[bundle.feature_names].to_numpy(dtype=np.float64)
+    fraud, flagged, why = score_matrix(bundle, feature_matrix(features, bundle.feature_names))
+    return pd.DataFrame({"fraud_score": fraud, "is_anomaly": flagged, "reasons": why},
+                        index=features.index)
+
+
+def feature_matrix(features: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The `names` columns of `features` as one float64 matrix (rows by columns), column by
+    column: a frame of one block per column would be gathered block by block otherwise."""
+    X = np.empty((len(features), len(names)))
+    for j, c in enumerate(names):
+        X[:, j] = features[c].to_numpy(dtype=np.float64)
+    return X
+
+
+def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`score` of a feature matrix in the bundle's column order: fraud_score, is_anomaly and
+    reasons as arrays (reasons worked out for flagged rows only)."""
     T = bundle.tails.scores(X)
     fam = family_scores(bundle, X, T)
     if bundle.calibration is None:
@@ -40,15 +56,12 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
         raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
                                 bundle.combine_weight, bundle.evidence_from)
         fraud = bundle.calibration.apply(raw)
-    out = pd.DataFrame(index=features.index)
-    out["fraud_score"] = np.clip(fraud, 0.0, 1.0)
-    out["is_anomaly"] = out["fraud_score"] >= bundle.threshold
-    why = np.full(len(out), "", dtype=object)
-    flagged = out["is_anomaly"].to_numpy()
+    fraud = np.clip(fraud, 0.0, 1.0)
+    flagged = fraud >= bundle.threshold
+    why = np.full(len(X), "", dtype=object)
     if flagged.any():
         why[flagged] = reasons(bundle, X[flagged], T[flagged], fam[flagged])
-    out["reasons"] = why
-    return out
+    return fraud, flagged, why
 
 
 def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -79,10 +92,12 @@ def clamped(X: np.ndarray, names: list[str], clamps: dict[str, tuple[float, floa
     median on its harmless side (a value under the median of a "higher is suspicious" feature
     reads as the median). X is a detector's own slice, changed in place (copied first if
     read-only)."""
-    for j, c in enumerate(names):
-        if c in clamps:
-            if not X.flags.writeable:
-                X = X.copy()
-            lo, hi = clamps[c]
-            np.clip(X[:, j], lo, hi, out=X[:, j])
+    bounds = [(j, clamps[c]) for j, c in enumerate(names) if c in clamps]
+    if not bounds:
+        return X
+    if not X.flags.writeable:
+        X = X.copy()
+    cols = [j for j, _ in bounds]
+    # One clip for all clamped columns: the same values as clipping them one by one.
+    X[:, cols] = np.clip(X[:, cols], [lo for _, (lo, _) in bounds], [hi for _, (_, hi) in bounds])
     return X

@@ -234,7 +234,9 @@ class Follower:
             return
         # A row already alerted stays as the API stored it (the API keeps the first alert of a
         # transaction); a row that now reaches the threshold is alerted.
-        fresh = raised.loc[~raised.pop("was_flagged")]
+        fresh = raised.loc[~raised.pop("was_flagged")] if len(raised) else raised
+        if not (det["is_anomaly"].any() or fresh["is_anomaly"].any()):
+            return  # nothing to alert (most batches): no frames joined
         alerting = pd.concat(
             [pd.concat([det, good[["amount", "type"]]], axis=1).loc[
                 ~det["transaction_id"].isin(fresh["transaction_id"])], fresh],

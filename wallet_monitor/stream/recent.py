@@ -52,6 +52,7 @@ class RecentEpisodes:
         self.series_only = np.zeros(0, dtype=bool)  # kept for the series step only
         self._wallets: dict = {}  # wallet id -> code, for the rows' owner and receiver codes
         self._owner = self._receiver = np.zeros(0, dtype=np.int64)
+        self._none: pd.DataFrame | None = None
 
     @property
     def recent(self) -> pd.DataFrame:
@@ -105,13 +106,15 @@ class RecentEpisodes:
         at = sub[at_sub]
         why, _ = episode_reasons(at_sub, ids, kinds, _text(rows["reasons"][sub], ""),
                                  own, score, via, how, self.threshold)
-        out = pd.DataFrame({
+        out = self._none.copy() if not len(at) and self._none is not None else pd.DataFrame({
             "transaction_id": rows["transaction_id"][at], "wallet_id": rows["wallet_id"][at],
             "timestamp": pd.to_datetime(rows["timestamp"][at], utc=True),
             "amount": rows["amount"][at], "type": rows["type"][at], "fraud_score": score[at_sub],
             "is_anomaly": score[at_sub] >= self.threshold, "reasons": why,
             "linked_to": link[at_sub], "was_flagged": was[at_sub] >= self.threshold,
         }, index=at)
+        if not len(at):
+            self._none = out  # a frame without rows, copied for the next batch that raises none
         shown_link[at] = link[at_sub]
         shown[sub] = np.maximum(was, score)
         # Rows older than the newest by more than EPISODE_REACH can rise no more, but as part of
@@ -195,8 +198,9 @@ def _arrays(columns) -> dict[str, np.ndarray]:
            if c not in ("timestamp", "fraud_score", "amount")}
     out["timestamp"] = pd.DatetimeIndex(columns["timestamp"]).as_unit("ns").asi8
     out["fraud_score"] = np.asarray(columns["fraud_score"], dtype=float)
-    out["amount"] = pd.to_numeric(pd.Series(columns["amount"]), errors="coerce").to_numpy(
-        dtype=float)
+    amount = columns["amount"]
+    out["amount"] = (amount.to_numpy() if getattr(amount, "dtype", None) == np.float64 else
+                     pd.to_numeric(pd.Series(amount), errors="coerce").to_numpy(dtype=float))
     return out
 
 
