@@ -53,6 +53,9 @@ STEPS = {
     "alerts": ["wallet_monitor.delivery:alert_records",
                "wallet_monitor.stream.follower:Follower._alert"],
     "checkpoint": ["wallet_monitor.stream.follower:Follower._commit"],
+    "retain": ["wallet_monitor.stream.state:StreamState.add_history",
+               "wallet_monitor.stream.state:StreamState.add_logins"],
+    "evict": ["wallet_monitor.stream.state:StreamState.evict"],
 }
 
 
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as live:
         feed = _Feed(args.data_dir, args.models_dir, Path(live))
-        for _ in range(5):  # warm up (numba's cache, first allocations)
+        for _ in range(20):  # warm up (numba's cache, first allocations, pyarrow's kernels)
             feed.batch(sizes[0])
         timers = _Timers()
         timers.install(STEPS)

@@ -31,18 +31,10 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in bundle.feature_names if c not in features.columns]
     if missing:
         raise BundleError(f"features lack columns the model was trained on: {missing[:5]}")
-    fraud, flagged, why = score_matrix(bundle, feature_matrix(features, bundle.feature_names))
+    X = features[bundle.feature_names].to_numpy(dtype=np.float64)
+    fraud, flagged, why = score_matrix(bundle, X)
     return pd.DataFrame({"fraud_score": fraud, "is_anomaly": flagged, "reasons": why},
                         index=features.index)
-
-
-def feature_matrix(features: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The `names` columns of `features` as one float64 matrix (rows by columns), column by
-    column: a frame of one block per column would be gathered block by block otherwise."""
-    X = np.empty((len(features), len(names)))
-    for j, c in enumerate(names):
-        X[:, j] = features[c].to_numpy(dtype=np.float64)
-    return X
 
 
 def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

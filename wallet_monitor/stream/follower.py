@@ -12,6 +12,7 @@ there: no row skipped, none alerted twice.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import signal
@@ -20,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from wallet_monitor.delivery import SPOOL_NAME, DeliveryError, SpoolingSender, alert_records
@@ -327,15 +329,37 @@ def _catch_signals(signalled: list) -> dict:
 
 
 def _append_detections(path: Path, detections: pd.DataFrame, columns=STREAM_COLUMNS) -> int:
-    out = detections.assign(
-        timestamp=pd.to_datetime(detections["timestamp"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        scored_at=round(time.time(), 3),
-    )[columns]
+    out = {c: detections[c] for c in columns if c not in ("timestamp", "scored_at")}
+    out["timestamp"] = pd.to_datetime(detections["timestamp"], utc=True).dt.strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    out["scored_at"] = np.full(len(detections), round(time.time(), 3))
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as f:
-        out.to_csv(f, header=new, index=False)
+        write_csv_rows(f, [out[c] for c in columns], columns if new else None)
         f.flush()
         return f.tell()
+
+
+def write_csv_rows(f, values: list, header: list[str] | None = None) -> None:
+    """Columns (one array each) as CSV rows, byte for byte what `DataFrame.to_csv(f,
+    index=False)` writes for them (its csv writer, floats as numpy's shortest text, booleans as
+    True/False, missing values empty), without building a frame for a few rows."""
+    writer = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_MINIMAL, quotechar='"',
+                        doublequote=True, delimiter=",")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(zip(*(_csv_values(v) for v in values), strict=True))
+
+
+def _csv_values(values) -> list:
+    a = np.asarray(values)
+    if a.dtype.kind == "f":  # what to_csv does with floats (pandas' get_values_for_csv)
+        text = a.astype(str).astype(object)
+        text[np.isnan(a)] = ""
+        return text.tolist()
+    a = np.asarray(values, dtype=object)
+    a[pd.isna(a)] = ""
+    return a.tolist()
 
 
 def follow(
