@@ -10,7 +10,7 @@ import pytest
 from tests._episode_support import _random_rows
 from wallet_monitor.episodes import link_episodes
 from wallet_monitor.stream.follower import write_csv_rows
-from wallet_monitor.stream.parse import _stripped
+from wallet_monitor.stream.parse import _stripped, _timestamps
 from wallet_monitor.stream.recent import RecentEpisodes
 
 
@@ -66,3 +66,19 @@ def test_stripped_text_is_what_pandas_string_methods_give():
     want = values.astype("string").str.strip().str.lower()
     got = _stripped(values, lower=True)
     assert got == [None if pd.isna(v) else v for v in want]
+
+
+@pytest.mark.parametrize("values", [
+    ["2026-02-16T00:00:11Z", "2024-02-29T23:59:59Z", "1999-12-31T23:59:59Z"],  # the plain form
+    ["2026-02-16T00:00:11Z", "2026-02-30T00:00:00Z"],  # a day out of range
+    ["2026-02-16T00:00:11Z", "2026-02-16T01:00:00+01:00", "2026-02-16 00:00:11"],  # other forms
+    ["2026-02-16T00:00:11Z", None, "yesterday"],
+    ["2026-02-16T00:00:11.250Z", "2026-02-16"],
+])
+def test_timestamps_are_parsed_as_pandas_parses_them(values):
+    frame = pd.DataFrame({"timestamp": pd.Series(values, dtype=object)})
+    want = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    reasons = np.full(len(values), "", dtype=object)
+    got = _timestamps(frame, reasons)
+    pd.testing.assert_series_equal(got, want.astype("datetime64[ns, UTC]"))
+    assert [bool(r) for r in reasons] == (want.isna() & frame["timestamp"].notna()).tolist()
