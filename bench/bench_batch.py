@@ -8,7 +8,7 @@ Each batch's rows (and the logins up to its last row) are appended to files in a
 folder that a real `FileSource` follows, then `poll_once` reads, parses, scores, links, writes,
 builds the alerts and checkpoints them. The split times the follower's steps by wrapping the
 functions named in STEPS (time in a step nested in another counts for the inner one only);
-"other" is the rest of `poll_once` (retaining, evicting, joining frames). A name the code under
+"other" is the rest of `poll_once`; each figure is the median over the batches. A name the code under
 test lacks is skipped, so two versions of the code can be compared by running this script
 under each, one after the other (`PYTHONPATH=<other checkout> python bench/bench_batch.py`);
 `--profile N` prints cProfile's cumulative listing of N batches of the last size.
@@ -170,13 +170,16 @@ def _ns(text: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601")).as_unit("ns").asi8
 
 
-def _split_line(n: int, took: list[float], spent: dict[str, float], repeats: int) -> str:
-    parts = {k: v for k, v in spent.items() if k in STEPS}
-    parts["other"] = sum(took) - sum(parts.values())
-    split = ", ".join(f"{k} {parts[k] / repeats * 1e3:.1f}" for k in [*STEPS, "other"]
-                      if k in parts)
+def _split_line(n: int, took: list[float], spent: list[dict[str, float]]) -> str:
+    """The batch's median time and each step's median over the batches (on a shared machine a
+    batch now and then waits for a core: medians keep one such wait from a step's figure)."""
+    steps = [k for k in [*STEPS, "other"] if k == "other" or any(k in s for s in spent)]
+    per = {k: [s.get(k, 0.0) for s in spent] for k in steps}
+    per["other"] = [t - sum(v for k, v in s.items() if k in STEPS) for t, s in zip(took, spent,
+                                                                                   strict=True)]
+    split = ", ".join(f"{k} {np.median(per[k]) * 1e3:.1f}" for k in steps)
     return (f"batch of {n} rows: median {np.median(took) * 1e3:.1f} ms, min "
-            f"{min(took) * 1e3:.1f} ms ({repeats} batches); mean per step (ms): {split}")
+            f"{min(took) * 1e3:.1f} ms ({len(took)} batches); median per step (ms): {split}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         timers.install(STEPS)
         for n in sizes:
             timers.take()
-            took = [feed.batch(n) for _ in range(args.repeats)]
-            print(_split_line(n, took, timers.take(), args.repeats), flush=True)
+            took, spent = [], []
+            for _ in range(args.repeats):
+                took.append(feed.batch(n))
+                spent.append(timers.take())
+            print(_split_line(n, took, spent), flush=True)
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()

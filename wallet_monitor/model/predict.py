@@ -40,7 +40,9 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
 def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`score` of a feature matrix in the bundle's column order: fraud_score, is_anomaly and
     reasons as arrays (reasons worked out for flagged rows only)."""
-    T = bundle.tails.scores(X)
+    # Tail scores are per row: worked out for every row only when a detector reads them, else
+    # for the flagged rows' reasons alone (most small batches have none).
+    T = bundle.tails.scores(X) if any(d.input == "tail" for d in bundle.detectors) else None
     fam = family_scores(bundle, X, T)
     if bundle.calibration is None:
         fraud = fam[:, 0]
@@ -52,12 +54,14 @@ def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.nda
     flagged = fraud >= bundle.threshold
     why = np.full(len(X), "", dtype=object)
     if flagged.any():
-        why[flagged] = reasons(bundle, X[flagged], T[flagged], fam[flagged])
+        T = bundle.tails.scores(X[flagged]) if T is None else T[flagged]
+        why[flagged] = reasons(bundle, X[flagged], T, fam[flagged])
     return fraud, flagged, why
 
 
-def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Each detector's calibrated score, one column per detector."""
+def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray | None) -> np.ndarray:
+    """Each detector's calibrated score, one column per detector (T, the tail scores, is read
+    only by detectors whose input is "tail")."""
     col = {c: j for j, c in enumerate(bundle.feature_names)}
     out = []
     for d in bundle.detectors:
