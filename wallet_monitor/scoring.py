@@ -49,7 +49,9 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
         {
             "transaction_id": targets["transaction_id"].to_numpy(),
             "wallet_id": targets["wallet_id"].to_numpy(),
-            "timestamp": targets["timestamp"].to_numpy(),
+            # The column's own array: to_numpy() of a zoned column is Timestamp objects,
+            # inferred back into the same dtype at a cost a small batch feels.
+            "timestamp": targets["timestamp"].array,
             "fraud_score": fraud,
             "is_anomaly": flagged,
             "reasons": why,

@@ -221,30 +221,32 @@ class Follower:
 
     def _score(self, good: pd.DataFrame) -> None:
         det = self.state.detect(good)
+        flagged = det["is_anomaly"].to_numpy()
+        if self.outbox is not None and flagged.any():
+            # Rows flagged on arrival are handed over first, ahead of linking and writing: the
+            # outbox posts them while the rest of the batch is done. (No such row is in the
+            # rises below: a row flagged on arrival was written as flagged.)
+            self.outbox.put(alert_records(
+                pd.concat([det.loc[flagged], good.loc[flagged, ["amount", "type"]]], axis=1),
+                self.bundle.model_version))
         self.det_bytes = _append_detections(self.det_path, det)
         raised = self.episodes.add(det, good)
         if len(raised):
             self.ep_bytes = _append_detections(self.ep_path, raised, [*STREAM_COLUMNS, "linked_to"])
         self.stats.scored += len(det)
-        self.stats.flagged += int(det["is_anomaly"].sum())
+        self.stats.flagged += int(flagged.sum())
         self.stats.raised += len(raised)
         if self.metrics is not None:  # flagged on arrival, or raised to the threshold now
             self.metrics.scored.inc(len(det))
             rose = (raised["is_anomaly"] & ~raised["was_flagged"]).sum() if len(raised) else 0
-            self.metrics.flagged.inc(int(det["is_anomaly"].sum()) + int(rose))
-        if self.outbox is None:
+            self.metrics.flagged.inc(int(flagged.sum()) + int(rose))
+        if self.outbox is None or not len(raised):
             return
         # A row already alerted stays as the API stored it (the API keeps the first alert of a
         # transaction); a row that now reaches the threshold is alerted.
-        fresh = raised.loc[~raised.pop("was_flagged")] if len(raised) else raised
-        if not (det["is_anomaly"].any() or fresh["is_anomaly"].any()):
-            return  # nothing to alert (most batches): no frames joined
-        alerting = pd.concat(
-            [pd.concat([det, good[["amount", "type"]]], axis=1).loc[
-                ~det["transaction_id"].isin(fresh["transaction_id"])], fresh],
-            ignore_index=True)
-        if alerting["is_anomaly"].any():  # the outbox retries the spool by itself
-            self.outbox.put(alert_records(alerting, self.bundle.model_version))
+        fresh = raised.loc[~raised.pop("was_flagged")]
+        if fresh["is_anomaly"].any():  # the outbox retries the spool by itself
+            self.outbox.put(alert_records(fresh, self.bundle.model_version))
 
     def _finish_delivery(self, raise_error: bool = True) -> None:
         """Deliver or spool every alert handed over (a last try for the spool), then stop the
