@@ -82,3 +82,22 @@ def test_timestamps_are_parsed_as_pandas_parses_them(values):
     got = _timestamps(frame, reasons)
     pd.testing.assert_series_equal(got, want.astype("datetime64[ns, UTC]"))
     assert [bool(r) for r in reasons] == (want.isna() & frame["timestamp"].notna()).tolist()
+
+
+def test_wallet_codes_rebuilt_from_the_kept_rows_change_no_link():
+    # Nearly every row names new wallets: the codes outgrow the rows kept and are rebuilt.
+    rows = _random_rows(7, n=20000, wallets=40000, minutes=60000).sort_values(
+        ["timestamp", "transaction_id"], ignore_index=True)
+    want = link_episodes(rows, threshold=0.975)
+    episodes = RecentEpisodes(0.975)
+    final = pd.Series("", index=rows["transaction_id"])
+    rebuilt = False
+    for lo in range(0, len(rows), 100):
+        part = rows.iloc[lo:lo + 100]
+        before = len(episodes._wallets)
+        raised = episodes.add(part[["transaction_id", "wallet_id", "timestamp", "fraud_score",
+                                    "reasons"]], part)
+        rebuilt |= len(episodes._wallets) < before
+        final[raised["transaction_id"]] = raised["linked_to"].to_numpy()
+    assert rebuilt
+    assert final.tolist() == want["linked_to"].tolist()

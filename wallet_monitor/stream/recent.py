@@ -125,7 +125,7 @@ class RecentEpisodes:
         self.shown = shown[keep]
         self.shown_link = shown_link[keep]
         self.series_only = series_only[keep]
-        if len(self._wallets) > CODES_GROWTH * max(len(keep), CODES_MIN):
+        if len(self._wallets) > CODES_GROWTH * max(len(self.shown), CODES_MIN):
             self._recode()
         return out
 
