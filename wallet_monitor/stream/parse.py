@@ -156,6 +156,8 @@ def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
     bad = raw.bad + [(raw.name, int(n), r)
                      for n, r in zip(raw.where[~ok], reasons[~ok], strict=True)]
     bad.sort(key=lambda b: b[1])
+    if ok.all() and raw.frame.index.equals(pd.RangeIndex(len(ok))):
+        return raw.frame, bad  # every row good (nearly every batch): the frame as it is
     return raw.frame.loc[ok].reset_index(drop=True), bad
 
 
