@@ -6,8 +6,9 @@ model as the batch path (the micro-batch is the targets; the retained events of 
 it touches are the history). The follower waits for rows with the source's `wait` (a file
 watch wakes it as a row is written), and alerts are delivered by an `Outbox` thread while the
 next batch is scored. A checkpoint (the source's position, the sizes of the outputs) is written
-atomically once every alert handed over is delivered or spooled, so a restart resumes exactly
-there: no row skipped, none alerted twice.
+atomically once every alert handed over is delivered or spooled (at most every
+CHECKPOINT_EVERY_S while rows keep coming), so a restart resumes exactly there: no row
+skipped, none alerted twice.
 """
 
 from __future__ import annotations

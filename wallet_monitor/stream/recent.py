@@ -3,7 +3,8 @@
 The batch path links episodes over a whole period; the follower keeps the scored rows of the
 last EPISODE_REACH (plus slack), and the deposits of the EPISODE_SERIES_WINDOW before them
 that a series may raise (`series_only`: they take part in that last step alone), and links
-them again per batch. A row whose linked score rises above what was written for it is
+again, per batch, the rows the batch can reach (those sharing a wallet with it, in chains),
+which gives them what linking every kept row gives them. A row whose linked score rises above what was written for it is
 written again (stream_episodes.csv) and alerted then. Each transaction's last line there,
 else its line in stream_detections.csv, is what the batch path gives, across restarts too.
 """
@@ -228,7 +229,7 @@ def _text(values: np.ndarray, missing: str = "None") -> np.ndarray:
     return out.astype(str).astype(object)
 
 
-def _frame(rows: dict[str, np.ndarray], naive: bool = False) -> pd.DataFrame:
-    """The arrays as a frame; timestamps in UTC (naive: as datetime64[ns], for linking)."""
+def _frame(rows: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The arrays as a frame, timestamps in UTC."""
     ts = rows["timestamp"].view("M8[ns]")
-    return pd.DataFrame({**rows, "timestamp": ts if naive else pd.to_datetime(ts, utc=True)})
+    return pd.DataFrame({**rows, "timestamp": pd.to_datetime(ts, utc=True)})
