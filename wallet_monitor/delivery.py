@@ -66,20 +66,24 @@ class DeliveryResult:
 def alert_records(detections: pd.DataFrame, model_version: str | None) -> list[dict]:
     """Alert bodies for /alert from flagged detections (with `amount` and `type` columns)."""
     df = detections.loc[detections["is_anomaly"].astype(bool)]
+    if not len(df):
+        return []
     ts = pd.to_datetime(df["timestamp"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = pd.DataFrame(
-        {
-            "transaction_id": df["transaction_id"].astype(str),
-            "wallet_id": df["wallet_id"].astype(str),
-            "fraud_score": df["fraud_score"].astype(float),
-            "timestamp": ts,
-            "amount": df["amount"].astype(float) if "amount" in df else None,
-            "type": df["type"].astype(str) if "type" in df else None,
-            "reasons": df["reasons"].fillna("").astype(str).str.slice(0, MAX_REASONS_CHARS),
-            "model_version": model_version,
-        }
-    )
-    return body[ALERT_FIELDS].to_dict(orient="records")
+    n = len(df)
+    # Column by column into plain Python values (what a frame's to_dict("records") gives),
+    # without a frame for the few rows a follower's batch alerts.
+    columns = {
+        "transaction_id": df["transaction_id"].astype(str).tolist(),
+        "wallet_id": df["wallet_id"].astype(str).tolist(),
+        "fraud_score": df["fraud_score"].astype(float).tolist(),
+        "timestamp": ts.tolist(),
+        "amount": df["amount"].astype(float).tolist() if "amount" in df else [None] * n,
+        "type": df["type"].astype(str).tolist() if "type" in df else [None] * n,
+        "reasons": [r[:MAX_REASONS_CHARS] for r in df["reasons"].fillna("").astype(str)],
+        "model_version": [model_version] * n,
+    }
+    return [dict(zip(ALERT_FIELDS, values, strict=True))
+            for values in zip(*(columns[f] for f in ALERT_FIELDS), strict=True)]
 
 
 def make_session(api_key: str | None, retries: int = HTTP_RETRIES,

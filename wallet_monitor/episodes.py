@@ -228,21 +228,45 @@ def link_episodes(rows: pd.DataFrame, threshold: float, series_only=None) -> pd.
     """
     n = len(rows)
     own = rows["fraud_score"].to_numpy(dtype=float)
-    score = own.copy()
-    via = np.full(n, -1)
-    link_how = np.zeros(n, dtype=np.int8)  # an index into _LINK_WORDS
     kinds = rows["type"].astype(str).to_numpy()
     amount = (pd.to_numeric(rows["amount"], errors="coerce").to_numpy(dtype=float)
               if "amount" in rows else np.full(n, np.nan))
+    ids = rows["transaction_id"].astype(str).to_numpy()
+    owner = receiver = ts = np.zeros(0, dtype=np.int64)
     if n:
         ts = pd.DatetimeIndex(rows["timestamp"]).as_unit("ns").asi8
         cp = (rows["counterparty_wallet_id"] if "counterparty_wallet_id" in rows
               else pd.Series(pd.NA, index=rows.index))
         codes, _ = pd.factorize(pd.concat([rows["wallet_id"], cp], ignore_index=True))
         owner, receiver = codes[:n], codes[n:]
+    score, via, link_how = link_arrays(ids, owner, receiver, kinds, ts, amount, own, threshold,
+                                       series_only)
+    reasons = rows["reasons"].fillna("").astype(str).to_numpy(dtype=object)
+    why, linked = episode_reasons(np.arange(n), ids, kinds, reasons, own, score, via, link_how,
+                                  threshold)
+    out = pd.DataFrame(index=rows.index)
+    out["fraud_score"] = score
+    out["is_anomaly"] = score >= threshold
+    out["reasons"] = why
+    out["linked_to"] = linked
+    return out
+
+
+def link_arrays(ids, owner, receiver, kinds, ts, amount, own, threshold, series_only=None):
+    """`link_episodes` on arrays of the same rows: transaction ids (str), owner and receiving
+    wallet codes (ints, -1: none), types, times (ns), amounts, own scores. Returns the linked
+    score, the raising row's position (-1: not raised) and how it is linked (see
+    `episode_reasons`). A row's answer depends only on rows that share a wallet with it, in
+    chains: linking a set of rows closed under sharing an owner or receiving wallet gives each
+    of them what linking all rows gives it."""
+    n = len(own)
+    score = own.copy()
+    via = np.full(n, -1)
+    link_how = np.zeros(n, dtype=np.int8)  # an index into _LINK_WORDS
+    if n:
         # Rows in (time, transaction_id) order: ties are broken the same in any input order.
         canon = np.empty(n, dtype=np.int64)
-        canon[np.lexsort((rows["transaction_id"].astype(str).to_numpy(), ts))] = np.arange(n)
+        canon[np.lexsort((ids, ts))] = np.arange(n)
         p = (np.arange(n) if series_only is None
              else np.flatnonzero(~np.asarray(series_only, dtype=bool)))
         sp, sv, sh = _episode_passes(owner[p], receiver[p], kinds[p], ts[p], canon[p],
@@ -254,26 +278,25 @@ def link_episodes(rows: pd.DataFrame, threshold: float, series_only=None) -> pd.
         # written this link before the one from the passes arrived).
         _raise(score, via, link_how, canon, src, i, np.full(len(i), _SERIES_WORDS), value,
                earlier_ties=True)
-    flagged = score >= threshold
-    reasons = rows["reasons"].fillna("").astype(str).to_numpy(dtype=object).copy()
-    linked = np.full(n, "", dtype=object)
-    raised = np.flatnonzero(via >= 0)
+    return score, via, link_how
+
+
+def episode_reasons(at, ids, kinds, reasons, own, score, via, link_how, threshold):
+    """The reasons (own reasons first where flagged on its own, then the episode's; "" where
+    not flagged) and linked_to ("" where not raised) of rows `at`, from `link_arrays`'s answer
+    over rows with these ids, types and own reasons (strings)."""
+    why = reasons[at].astype(object)
+    linked = np.full(len(at), "", dtype=object)
+    raised = np.flatnonzero(via[at] >= 0)
     if len(raised):
-        ids = rows["transaction_id"].astype(str).to_numpy()
-        src = via[raised]
-        why = [r.split("; ")[0] for r in reasons[src]]  # its own first reason, if it had one
-        words = np.asarray(_LINK_WORDS)[link_how[raised]]
+        rows = at[raised]
+        src = via[rows]
+        first = [r.split("; ")[0] for r in reasons[src]]  # its own first reason, if it had one
+        words = np.asarray(_LINK_WORDS)[link_how[rows]]
         episode = [f"part of an episode: {w} {kinds[t]} {ids[t]}" + (f" ({y})" if y else "")
-                   for w, t, y in zip(words, src, why, strict=True)]
+                   for w, t, y in zip(words, src, first, strict=True)]
         # A row flagged on its own keeps its own reasons first.
-        reasons[raised] = [f"{r}; {e}" if o >= threshold and r else e
-                           for r, e, o in zip(reasons[raised], episode, own[raised], strict=True)]
+        why[raised] = [f"{r}; {e}" if o >= threshold and r else e
+                       for r, e, o in zip(why[raised], episode, own[rows], strict=True)]
         linked[raised] = ids[src]
-    out = pd.DataFrame(index=rows.index)
-    out["fraud_score"] = score
-    out["is_anomaly"] = flagged
-    out["reasons"] = np.where(flagged, reasons, "")
-    out["linked_to"] = linked
-    return out
-
-
+    return np.where(score[at] >= threshold, why, ""), linked

@@ -32,7 +32,17 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise BundleError(f"features lack columns the model was trained on: {missing[:5]}")
     X = features[bundle.feature_names].to_numpy(dtype=np.float64)
-    T = bundle.tails.scores(X)
+    fraud, flagged, why = score_matrix(bundle, X)
+    return pd.DataFrame({"fraud_score": fraud, "is_anomaly": flagged, "reasons": why},
+                        index=features.index)
+
+
+def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`score` of a feature matrix in the bundle's column order: fraud_score, is_anomaly and
+    reasons as arrays (reasons worked out for flagged rows only)."""
+    # Tail scores are per row: worked out for every row only when a detector reads them, else
+    # for the flagged rows' reasons alone (most small batches have none).
+    T = bundle.tails.scores(X) if any(d.input == "tail" for d in bundle.detectors) else None
     fam = family_scores(bundle, X, T)
     if bundle.calibration is None:
         fraud = fam[:, 0]
@@ -40,19 +50,18 @@ def score(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
         raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
                                 bundle.combine_weight, bundle.evidence_from)
         fraud = bundle.calibration.apply(raw)
-    out = pd.DataFrame(index=features.index)
-    out["fraud_score"] = np.clip(fraud, 0.0, 1.0)
-    out["is_anomaly"] = out["fraud_score"] >= bundle.threshold
-    why = np.full(len(out), "", dtype=object)
-    flagged = out["is_anomaly"].to_numpy()
+    fraud = np.clip(fraud, 0.0, 1.0)
+    flagged = fraud >= bundle.threshold
+    why = np.full(len(X), "", dtype=object)
     if flagged.any():
-        why[flagged] = reasons(bundle, X[flagged], T[flagged], fam[flagged])
-    out["reasons"] = why
-    return out
+        T = bundle.tails.scores(X[flagged]) if T is None else T[flagged]
+        why[flagged] = reasons(bundle, X[flagged], T, fam[flagged])
+    return fraud, flagged, why
 
 
-def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Each detector's calibrated score, one column per detector."""
+def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray | None) -> np.ndarray:
+    """Each detector's calibrated score, one column per detector (T, the tail scores, is read
+    only by detectors whose input is "tail")."""
     col = {c: j for j, c in enumerate(bundle.feature_names)}
     out = []
     for d in bundle.detectors:
@@ -79,10 +88,12 @@ def clamped(X: np.ndarray, names: list[str], clamps: dict[str, tuple[float, floa
     median on its harmless side (a value under the median of a "higher is suspicious" feature
     reads as the median). X is a detector's own slice, changed in place (copied first if
     read-only)."""
-    for j, c in enumerate(names):
-        if c in clamps:
-            if not X.flags.writeable:
-                X = X.copy()
-            lo, hi = clamps[c]
-            np.clip(X[:, j], lo, hi, out=X[:, j])
+    bounds = [(j, clamps[c]) for j, c in enumerate(names) if c in clamps]
+    if not bounds:
+        return X
+    if not X.flags.writeable:
+        X = X.copy()
+    cols = [j for j, _ in bounds]
+    # One clip for all clamped columns: the same values as clipping them one by one.
+    X[:, cols] = np.clip(X[:, cols], [lo for _, (lo, _) in bounds], [hi for _, (_, hi) in bounds])
     return X

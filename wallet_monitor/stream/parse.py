@@ -10,11 +10,14 @@ never the end of the follower.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from wallet_monitor.schema import TX_TYPES
 
@@ -50,10 +53,10 @@ def csv_rows(lines: list[tuple[int, str]], header: list[str], name: str) -> RawR
         if len(values) != width:
             bad.append((name, n, f"expected {width} fields, got {len(values)}"))
             continue
-        rows.append(values)
+        rows.append([v if v != "" else None for v in values])
         numbers.append(n)
     df = pd.DataFrame(rows, columns=header, dtype=object)
-    return RawRows(name, df.where(df != "", None), np.asarray(numbers, dtype=np.int64), bad)
+    return RawRows(name, df, np.asarray(numbers, dtype=np.int64), bad)
 
 
 def valid_transactions(raw: RawRows, known_ids) -> tuple[pd.DataFrame, list]:
@@ -66,10 +69,10 @@ def valid_transactions(raw: RawRows, known_ids) -> tuple[pd.DataFrame, list]:
         _mark(reasons, ~(np.isfinite(a) & (a > 0)),
               lambda i: f"amount not a positive number: {df['amount'].iloc[i]!r}")
         df["amount"] = amount
-        kind = df["type"].astype("string").str.strip().str.lower()
-        _mark(reasons, (~kind.isin(TX_TYPES)).to_numpy(),
+        kind = _stripped(df["type"], lower=True)
+        _mark(reasons, np.array([k not in TX_TYPES for k in kind], dtype=bool),
               lambda i: f"unknown type {df['type'].iloc[i]!r}")
-        df["type"] = kind.astype(object)
+        df["type"] = pd.Series(kind, index=df.index, dtype=object)
         ids = df["transaction_id"]
         _mark(reasons, _duplicates(ids, known_ids),
               lambda i: f"duplicate transaction_id {ids.iloc[i]!r}")
@@ -80,13 +83,23 @@ def valid_logins(raw: RawRows, known_ids) -> tuple[pd.DataFrame, list]:
     df, reasons = raw.frame, _missing(raw.frame, _LOGIN_PRESENT)
     if len(df):
         df["timestamp"] = _timestamps(df, reasons)
-        success = df["success"].astype("string").str.strip().str.lower().map(_BOOL_TEXT)
-        _mark(reasons, (success.isna() & df["success"].notna()).to_numpy(),
+        success = [_BOOL_TEXT.get(v) for v in _stripped(df["success"], lower=True)]
+        _mark(reasons, np.array([v is None for v in success]) & df["success"].notna().to_numpy(),
               lambda i: f"success not 0/1 or true/false: {df['success'].iloc[i]!r}")
-        df["success"] = success.fillna(0).astype(np.int8)
+        df["success"] = np.array([0 if v is None else v for v in success], dtype=np.int8)
         ids = df["login_id"]
         _mark(reasons, _duplicates(ids, known_ids), lambda i: f"duplicate login_id {ids.iloc[i]!r}")
     return _split_bad(raw, reasons)
+
+
+def _stripped(values: pd.Series, lower: bool = False) -> list:
+    """The values as `values.astype("string").str.strip()` (and `.str.lower()`) gives them, as
+    Python strings (None where missing): pyarrow's kernels called directly, which is what
+    pandas runs for its pyarrow-backed strings, without pandas' cost per call."""
+    out = pc.utf8_trim_whitespace(pa.array(values.astype("string[pyarrow]").array))
+    if lower:
+        out = pc.utf8_lower(out)
+    return out.to_pylist()
 
 
 def _missing(df: pd.DataFrame, present: tuple[str, ...]) -> np.ndarray:
@@ -105,10 +118,31 @@ def _mark(reasons, bad_mask, text):
 
 
 def _timestamps(df, reasons):
-    ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    ts = _utc_seconds(df["timestamp"])
+    if ts is None:
+        ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601", errors="coerce")
     _mark(reasons, (ts.isna() & df["timestamp"].notna()).to_numpy(),
           lambda i: f"unparsable timestamp {df['timestamp'].iloc[i]!r}")
     return ts.astype("datetime64[ns, UTC]")
+
+
+# The form a writer usually gives (whole seconds, UTC as "Z", a year pandas' nanoseconds reach).
+_PLAIN_UTC = re.compile(r"(19|20)\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _utc_seconds(values: pd.Series) -> pd.Series | None:
+    """`values` parsed as pandas' ISO 8601 parser parses them, where every one has the plain
+    form YYYY-MM-DDTHH:MM:SSZ and is a valid time (numpy's parser, without pandas' cost per
+    call); None otherwise (the caller parses with pandas)."""
+    text = values.tolist()
+    if not all(isinstance(v, str) and _PLAIN_UTC.fullmatch(v) for v in text):
+        return None
+    try:
+        seconds = np.array([v[:-1] for v in text], dtype="datetime64[s]")
+    except ValueError:  # a day, hour, ... out of range: pandas says which rows
+        return None
+    return pd.Series(seconds.astype("datetime64[ns]"), index=values.index,
+                     name=values.name).dt.tz_localize("UTC")
 
 
 def _duplicates(ids: pd.Series, known_ids: set) -> np.ndarray:
@@ -122,6 +156,8 @@ def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
     bad = raw.bad + [(raw.name, int(n), r)
                      for n, r in zip(raw.where[~ok], reasons[~ok], strict=True)]
     bad.sort(key=lambda b: b[1])
+    if ok.all() and raw.frame.index.equals(pd.RangeIndex(len(ok))):
+        return raw.frame, bad  # every row good (nearly every batch): the frame as it is
     return raw.frame.loc[ok].reset_index(drop=True), bad
 
 

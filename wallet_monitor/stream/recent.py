@@ -3,7 +3,8 @@
 The batch path links episodes over a whole period; the follower keeps the scored rows of the
 last EPISODE_REACH (plus slack), and the deposits of the EPISODE_SERIES_WINDOW before them
 that a series may raise (`series_only`: they take part in that last step alone), and links
-them again per batch. A row whose linked score rises above what was written for it is
+again, per batch, the rows the batch can reach (those sharing a wallet with it, in chains),
+which gives them what linking every kept row gives them. A row whose linked score rises above what was written for it is
 written again (stream_episodes.csv) and alerted then. Each transaction's last line there,
 else its line in stream_detections.csv, is what the batch path gives, across restarts too.
 """
@@ -20,7 +21,8 @@ from wallet_monitor.episodes import (
     EPISODE_REACH,
     EPISODE_SERIES_WINDOW,
     EPISODE_TX_COLUMNS,
-    link_episodes,
+    episode_reasons,
+    link_arrays,
 )
 from wallet_monitor.stream.state import EVICT_SLACK
 
@@ -29,6 +31,10 @@ from wallet_monitor.stream.state import EVICT_SLACK
 # EPISODE_MIN_SCORE; these take part in the series step only).
 EPISODE_KEEP = EPISODE_REACH + EVICT_SLACK
 SERIES_KEEP = EPISODE_KEEP + EPISODE_SERIES_WINDOW
+# The wallet codes are rebuilt from the kept rows once they hold this many times as many codes
+# as rows kept (and at least CODES_MIN): bounded memory, a rebuild every many batches.
+CODES_GROWTH = 4
+CODES_MIN = 4096
 
 
 class RecentEpisodes:
@@ -45,6 +51,9 @@ class RecentEpisodes:
         self.shown = np.zeros(0)  # the score last written for each recent row
         self.shown_link = np.zeros(0, dtype=object)  # and the row it was linked to ("": none)
         self.series_only = np.zeros(0, dtype=bool)  # kept for the series step only
+        self._wallets: dict = {}  # wallet id -> code, for the rows' owner and receiver codes
+        self._owner = self._receiver = np.zeros(0, dtype=np.int64)
+        self._none: pd.DataFrame | None = None
 
     @property
     def recent(self) -> pd.DataFrame:
@@ -64,43 +73,75 @@ class RecentEpisodes:
                                        if "counterparty_wallet_id" in good
                                        else np.full(n, None, dtype=object))})
         rows = {c: np.concatenate([self._rows[c], fresh[c]]) for c in self.COLUMNS}
+        owner = np.concatenate([self._owner, self._codes(fresh["wallet_id"])])
+        receiver = np.concatenate([self._receiver, self._codes(fresh["counterparty_wallet_id"])])
         shown = np.concatenate([self.shown, fresh["fraud_score"]])
         shown_link = np.concatenate([self.shown_link, np.full(n, "", dtype=object)])
         series_only = np.concatenate([self.series_only, np.zeros(n, dtype=bool)])
-        linked = link_episodes(_frame(rows, naive=True), self.threshold, series_only=series_only)
-        score, link = linked["fraud_score"].to_numpy(), linked["linked_to"].to_numpy()
+        # Only the rows the batch can reach are linked again: those sharing a wallet with it,
+        # in chains (`link_arrays` gives them what linking every recent row gives them); the
+        # score of any other row is what it was when last linked, or lower once rows left.
+        sub = _reached(owner, receiver, n)
+        ids, kinds = _text(rows["transaction_id"][sub]), _text(rows["type"][sub])
+        ts, own = rows["timestamp"][sub], rows["fraud_score"][sub]
+        score, via, how = link_arrays(ids, owner[sub], receiver[sub], kinds, ts,
+                                      rows["amount"][sub], own, self.threshold, series_only[sub])
+        link = np.full(len(sub), "", dtype=object)
+        link[via >= 0] = ids[via[via >= 0]]
         # An equal score by way of another row happens when a row that ties with the written
         # link becomes flagged later; the batch path names the earliest, so the last word must,
         # and only an earlier row replaces the written one. A row no longer kept is earlier than
         # every kept one: a link to it stands (relinking without the rows that raised it could
-        # find a later row at the same score).
-        ts = rows["timestamp"]
-        up = score > shown
-        tie = np.flatnonzero((score == shown) & (link != "") & (link != shown_link))
+        # find a later row at the same score). A written link is to a row sharing a wallet, so
+        # it is among the rows reached, or no longer kept.
+        was, was_link = shown[sub], shown_link[sub]
+        up = score > was
+        tie = np.flatnonzero((score == was) & (link != "") & (link != was_link))
         if len(tie):
-            ids = pd.Series(rows["transaction_id"]).astype(str).to_numpy()
-            order = dict(zip(ids, zip(ts.tolist(), ids.tolist(), strict=True), strict=True))
+            order = dict(zip(ids.tolist(), zip(ts.tolist(), ids.tolist(), strict=True),
+                             strict=True))
             gone = (np.iinfo(np.int64).min, "")
-            up[tie] = [shown_link[r] == "" or order[link[r]] < order.get(shown_link[r], gone)
+            up[tie] = [was_link[r] == "" or order[link[r]] < order.get(was_link[r], gone)
                        for r in tie]
-        at = np.flatnonzero(up)
-        out = pd.DataFrame({
+        at_sub = np.flatnonzero(up)
+        at = sub[at_sub]
+        why, _ = episode_reasons(at_sub, ids, kinds, _text(rows["reasons"][sub], ""),
+                                 own, score, via, how, self.threshold)
+        out = self._none.copy() if not len(at) and self._none is not None else pd.DataFrame({
             "transaction_id": rows["transaction_id"][at], "wallet_id": rows["wallet_id"][at],
-            "timestamp": pd.to_datetime(ts[at], utc=True), "amount": rows["amount"][at],
-            "type": rows["type"][at], "fraud_score": score[at],
-            "is_anomaly": linked["is_anomaly"].to_numpy()[at],
-            "reasons": linked["reasons"].to_numpy()[at], "linked_to": link[at],
-            "was_flagged": shown[at] >= self.threshold,
+            "timestamp": pd.to_datetime(rows["timestamp"][at], utc=True),
+            "amount": rows["amount"][at], "type": rows["type"][at], "fraud_score": score[at_sub],
+            "is_anomaly": score[at_sub] >= self.threshold, "reasons": why,
+            "linked_to": link[at_sub], "was_flagged": was[at_sub] >= self.threshold,
         }, index=at)
-        shown_link[up] = link[up]
+        if not len(at):
+            self._none = out  # a frame without rows, copied for the next batch that raises none
+        shown_link[at] = link[at_sub]
+        shown[sub] = np.maximum(was, score)
         # Rows older than the newest by more than EPISODE_REACH can rise no more, but as part of
         # a later flagged deposit's series.
-        keep, series_only = self._keep(rows, ts, ts.max())
+        keep, series_only = self._keep(rows, rows["timestamp"], rows["timestamp"].max())
         self._rows = {c: v[keep] for c, v in rows.items()}
-        self.shown = np.maximum(shown, score)[keep]
+        self._owner, self._receiver = owner[keep], receiver[keep]
+        self.shown = shown[keep]
         self.shown_link = shown_link[keep]
         self.series_only = series_only[keep]
+        if len(self._wallets) > CODES_GROWTH * max(len(self.shown), CODES_MIN):
+            self._recode()
         return out
+
+    def _codes(self, wallets: np.ndarray) -> np.ndarray:
+        """Wallet ids as codes, the same for the same id across batches (-1: none)."""
+        code, missing = self._wallets, pd.isna(wallets).tolist()
+        return np.fromiter((-1 if m else code.setdefault(w, len(code))
+                            for w, m in zip(wallets.tolist(), missing, strict=True)),
+                           np.int64, len(wallets))
+
+    def _recode(self) -> None:
+        """Forget the codes of wallets no kept row names."""
+        self._wallets = {}
+        self._owner = self._codes(self._rows["wallet_id"])
+        self._receiver = self._codes(self._rows["counterparty_wallet_id"])
 
     @staticmethod
     def _keep(rows: dict, ts: np.ndarray, newest) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +175,7 @@ class RecentEpisodes:
             keep, series_only = self._keep(arrays, arrays["timestamp"], newest.value)
             arrays, self.series_only = {c: v[keep] for c, v in arrays.items()}, series_only[keep]
         self._rows = arrays
+        self._recode()
         shown = arrays["fraud_score"].copy()
         shown_link = np.full(len(shown), "", dtype=object)
         if ep_path.exists() and ep_path.stat().st_size:
@@ -157,12 +199,37 @@ def _arrays(columns) -> dict[str, np.ndarray]:
            if c not in ("timestamp", "fraud_score", "amount")}
     out["timestamp"] = pd.DatetimeIndex(columns["timestamp"]).as_unit("ns").asi8
     out["fraud_score"] = np.asarray(columns["fraud_score"], dtype=float)
-    out["amount"] = pd.to_numeric(pd.Series(columns["amount"]), errors="coerce").to_numpy(
-        dtype=float)
+    amount = columns["amount"]
+    out["amount"] = (amount.to_numpy() if getattr(amount, "dtype", None) == np.float64 else
+                     pd.to_numeric(pd.Series(amount), errors="coerce").to_numpy(dtype=float))
     return out
 
 
-def _frame(rows: dict[str, np.ndarray], naive: bool = False) -> pd.DataFrame:
-    """The arrays as a frame; timestamps in UTC (naive: as datetime64[ns], for linking)."""
+def _reached(owner: np.ndarray, receiver: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the rows that share a wallet (owner or receiver) with the last `n` rows,
+    directly or through a chain of such rows."""
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    wanted = np.zeros(int(max(owner.max(initial=0), receiver.max(initial=0))) + 2, dtype=bool)
+    wanted[owner[-n:]] = wanted[receiver[-n:]] = True
+    while True:
+        wanted[-1] = False  # the spare slot code -1 hits
+        m = wanted[owner] | wanted[receiver]
+        more = np.concatenate([owner[m], receiver[m]])
+        more = more[~wanted[more]]
+        if not (more >= 0).any():
+            return np.flatnonzero(m)
+        wanted[more] = True
+
+
+def _text(values: np.ndarray, missing: str = "None") -> np.ndarray:
+    """Values as strings (objects), as pandas' astype(str) gives them; `missing` where absent."""
+    out = values.astype(object)
+    out[pd.isna(out)] = missing
+    return out.astype(str).astype(object)
+
+
+def _frame(rows: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The arrays as a frame, timestamps in UTC."""
     ts = rows["timestamp"].view("M8[ns]")
-    return pd.DataFrame({**rows, "timestamp": ts if naive else pd.to_datetime(ts, utc=True)})
+    return pd.DataFrame({**rows, "timestamp": pd.to_datetime(ts, utc=True)})

@@ -196,6 +196,8 @@ class ShardFollower(Follower):
             self._link(linked)
         if polled.moved or linked:
             self._commit_when_delivered()
+        elif self._checkpoint_due and self._delivered():  # idle: no reason to wait
+            self._commit()
         if self.metrics is not None:
             self.metrics.pending.set(self.source.consumer_pending())
             self.metrics.observe_spool(None if self.sender is None else self.sender.spool)
