@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,6 +116,29 @@ def test_the_file_follower_serves_its_metrics(chain, bundle, tmp_path):
     assert f'wallet_monitor_rows_scored_total{{shard="0/1"}} {stats.scored}.0' in text
     assert f'wallet_monitor_rows_flagged_total{{shard="0/1"}} {flagged}.0' in text
     assert 'wallet_monitor_spool_depth{shard="0/1"} 0.0' in text
+
+
+def test_the_look_back_is_kept_out_of_the_cyclic_collector_while_following(chain, bundle,
+                                                                          tmp_path):
+    # gc.freeze() once the look-back is loaded; gc.unfreeze() when the run ends, so a process
+    # that goes on (a notebook, these tests) gets its objects collected again.
+    live = _live(chain, tmp_path)
+    frozen, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            frozen.append(gc.get_freeze_count())
+            time.sleep(0.005)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        stats = _follow(live, bundle, max_idle=1.0)
+    finally:
+        done.set()
+        watcher.join()
+    assert stats.scored > 0
+    assert max(frozen) > 10_000  # the loaded history's frames, arrays and ids
+    assert gc.get_freeze_count() == 0
 
 
 def test_without_a_country_column_the_follower_locates_addresses_as_the_batch_path(

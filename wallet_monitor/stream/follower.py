@@ -14,6 +14,7 @@ skipped, none alerted twice.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import logging
 import signal
@@ -278,6 +279,10 @@ class Follower:
         idle_since = time.monotonic()
         read_rows = 0
         stats = self.stats
+        # The look-back just loaded lives as long as the run: kept out of the cyclic collector,
+        # whose full passes over it stalled a batch by ~150 ms each (docs/LATENCY.md).
+        gc.collect()
+        gc.freeze()
         try:
             while not (stop.is_set() or signalled):
                 cycle_start = time.monotonic()
@@ -309,6 +314,7 @@ class Follower:
             stats.reason = str(exc)
             raise
         finally:
+            gc.unfreeze()
             for s, h in previous.items():
                 signal.signal(s, h)
             if self.sender is not None:
