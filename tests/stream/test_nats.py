@@ -23,6 +23,7 @@ from wallet_monitor.scoring import detect
 from wallet_monitor.stream import STREAM_DETECTIONS_NAME, STREAM_EPISODES_NAME
 from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.nats_io import LoopThread, connect, delete_streams
+from wallet_monitor.stream.nats_source import NatsSource
 from wallet_monitor.stream.partition import parse_nats_url, partition_of
 from wallet_monitor.stream.publish import publish_events
 from wallet_monitor.stream.shard import follow_nats
@@ -312,3 +313,34 @@ def test_adding_a_shard_moves_partitions_with_their_position_and_scores_like_bat
             cols = ["fraud_score", "is_anomaly", "reasons"]
             got.loc[rises.index, cols] = rises[cols].astype({"reasons": object})
     _assert_like_batch(got, batch)
+
+
+def test_a_shard_is_woken_by_a_transaction_on_its_partitions_not_by_another_shards(stream_url):
+    # The broker's push ends the follower's wait: no poll interval in a row's latency.
+    source = NatsSource(stream_url, 0, 2, partitions=PARTITIONS)
+    address = parse_nats_url(stream_url)
+    loop = LoopThread("nats-test")
+
+    def publish_on(p):
+        async def go():
+            nc = await connect(address, "test")
+            await nc.jetstream().publish(address.tx_subject(p), b'{"transaction_id": "w"}')
+            await nc.close()
+        loop.run(go(), 30)
+    try:
+        list(source.replay(None))  # opens the consumers (and the wake-up subscriptions)
+        other = next(p for p in range(PARTITIONS) if p not in set(source.mine))
+        publish_on(other)
+        start = time.monotonic()
+        source.wait(0.5)
+        assert time.monotonic() - start >= 0.45  # another shard's row: the wait runs out
+        timer = threading.Timer(0.2, publish_on, args=(source.mine[0],))
+        timer.start()
+        start = time.monotonic()
+        source.wait(30.0)
+        woke = time.monotonic() - start
+        timer.join()
+        assert 0.15 <= woke < 10.0  # woken by the row, long before the timeout
+    finally:
+        source.close()
+        loop.stop()

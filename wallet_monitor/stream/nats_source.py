@@ -23,6 +23,7 @@ import asyncio
 import collections
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -47,6 +48,9 @@ MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's f
 SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
+# After a wake-up, a moment for JetStream to store the message it has just passed on to its
+# plain subscribers (the two happen side by side in the server); see `wait`.
+WAKE_SETTLE_S = 0.001
 
 
 class NatsSource(TransactionSource):
@@ -69,6 +73,7 @@ class NatsSource(TransactionSource):
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
+        self._arrived = threading.Event()  # a transaction of this shard was published
         self._loop = LoopThread(f"nats-{self.address.stream}-{shard}")
         self._loop.run(self._connect(partitions), OP_TIMEOUT_S)
 
@@ -124,6 +129,14 @@ class NatsSource(TransactionSource):
     def position(self) -> dict:
         return {"stream": self.address.stream, "shard": [self.shard, self.shards],
                 "partitions": self.partitions, "upto": self.upto}
+
+    def wait(self, timeout: float) -> None:
+        """Until a transaction is published on one of this shard's partitions (a plain NATS
+        subscription to their transaction subjects, opened with the consumers), at most
+        `timeout` seconds: the broker's push wakes the follower instead of a poll interval."""
+        if self._arrived.wait(max(0.0, timeout)):
+            self._arrived.clear()
+            time.sleep(WAKE_SETTLE_S)
 
     def commit(self) -> None:
         if self._unacked:
@@ -212,8 +225,13 @@ class NatsSource(TransactionSource):
 
     async def _open_consumers(self):
         self._inbox = self.nc.new_inbox()
+
+        async def wake(_msg):
+            self._arrived.set()
         for p in self.mine:
             await self._replies(p)
+            await self.nc.subscribe(self.address.tx_subject(p), cb=wake, pending_msgs_limit=-1,
+                                    pending_bytes_limit=-1)
             name = f"wm-{p}"
             try:
                 await self.js.delete_consumer(self.address.stream, name)
