@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wallet_monitor.features.arrays import as_str, flag, text, utc_ns
+from wallet_monitor.features.arrays import as_str, flag, frame, text, utc_ns
 from wallet_monitor.features.catalog import FEATURE_NAMES
 from wallet_monitor.features.context import Columns, Context, FeatureMatrix, make_context
 from wallet_monitor.features.families import (
@@ -197,7 +197,7 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
     }
     for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
         columns[col] = text(df, col, len(df), upper=col == "country")
-    return pd.DataFrame(columns)  # built once: a follower's small batches feel each insert
+    return frame(columns, pd.RangeIndex(len(df)))  # once: a follower's small batches feel each insert
 
 
 def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
@@ -220,4 +220,4 @@ def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
     }
     for col in ("ip_address", "country", "device_id"):
         columns[col] = text(lsub, col, len(lsub), upper=col == "country")
-    return pd.DataFrame(columns)
+    return frame(columns, pd.RangeIndex(len(lsub)))

@@ -221,7 +221,7 @@ class Locator:
             self._summary(given, looked, has, status, what)
         if malformed.any():
             self._warn_malformed(ip, ids.reset_index(drop=True), malformed, what)
-        return given.where(has, looked)
+        return given if has.all() else given.where(has, looked)
 
     def _summary(self, given: pd.Series, looked: pd.Series, has: np.ndarray, status: np.ndarray,
                  what: str) -> None:

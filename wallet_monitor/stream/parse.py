@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
+from wallet_monitor.features.arrays import arrow_str
 from wallet_monitor.schema import TX_TYPES
 
 _TX_PRESENT = ("transaction_id", "wallet_id", "timestamp", "amount", "type")
@@ -96,7 +96,7 @@ def _stripped(values: pd.Series, lower: bool = False) -> list:
     """The values as `values.astype("string").str.strip()` (and `.str.lower()`) gives them, as
     Python strings (None where missing): pyarrow's kernels called directly, which is what
     pandas runs for its pyarrow-backed strings, without pandas' cost per call."""
-    out = pc.utf8_trim_whitespace(pa.array(values.astype("string[pyarrow]").array))
+    out = pc.utf8_trim_whitespace(arrow_str(values))
     if lower:
         out = pc.utf8_lower(out)
     return out.to_pylist()
@@ -106,7 +106,7 @@ def _missing(df: pd.DataFrame, present: tuple[str, ...]) -> np.ndarray:
     """Per row: the first required value it lacks, or ""."""
     reasons = np.full(len(df), "", dtype=object)
     for col in present:
-        miss = df[col].isna().to_numpy()
+        miss = pd.isna(df[col].to_numpy())  # Series.isna's answer, without a Series
         reasons[miss & (reasons == "")] = f"missing {col}"
     return reasons
 
@@ -119,8 +119,9 @@ def _mark(reasons, bad_mask, text):
 
 def _timestamps(df, reasons):
     ts = _utc_seconds(df["timestamp"])
-    if ts is None:
-        ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    if ts is not None:  # every row parsed: none to mark
+        return ts
+    ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601", errors="coerce")
     _mark(reasons, (ts.isna() & df["timestamp"].notna()).to_numpy(),
           lambda i: f"unparsable timestamp {df['timestamp'].iloc[i]!r}")
     return ts.astype("datetime64[ns, UTC]")
@@ -141,14 +142,17 @@ def _utc_seconds(values: pd.Series) -> pd.Series | None:
         seconds = np.array([v[:-1] for v in text], dtype="datetime64[s]")
     except ValueError:  # a day, hour, ... out of range: pandas says which rows
         return None
-    return pd.Series(seconds.astype("datetime64[ns]"), index=values.index,
-                     name=values.name).dt.tz_localize("UTC")
+    return pd.Series(pd.DatetimeIndex(seconds.astype("datetime64[ns]"), tz="UTC"),
+                     index=values.index, name=values.name)
 
 
 def _duplicates(ids: pd.Series, known_ids: set) -> np.ndarray:
     # A membership loop over the batch is cheaper than hashing the whole retained set per poll.
-    seen = np.fromiter((v in known_ids for v in ids), bool, len(ids))
-    return (seen | ids.duplicated(keep="first").to_numpy()) & ids.notna().to_numpy()
+    values = ids.tolist()
+    seen = np.fromiter((v in known_ids for v in values), bool, len(values))
+    if len(set(values)) < len(values):  # a repeat within the batch (rare): as pandas marks it
+        seen |= ids.duplicated(keep="first").to_numpy()
+    return seen & ~pd.isna(ids.to_numpy())
 
 
 def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
