@@ -40,6 +40,9 @@ FIELDS = ("ts", "seq", "amount", "other", "ip", "country", "device", "kind", "ty
           "success")
 TS, SEQ, AMOUNT, OTHER, KIND, TYPE, TIE, SUCCESS = (FIELDS.index(f) for f in (
     "ts", "seq", "amount", "other", "kind", "type", "tie", "success"))
+# A wallet's arrays are made this many times the events they hold when they must grow: an append
+# is then a copy of the new events only, most batches (memory: at most 2x the ledger's events).
+ROOM_GROWTH = 2
 _CODED = {"other": "wallet", "ip": "ip", "country": "country", "device": "device"}
 
 
@@ -49,6 +52,9 @@ class WalletLedger:
     def __init__(self):
         self.events: dict[int, np.ndarray] = {}
         self.ids: dict[int, np.ndarray] = {}
+        # Per wallet: the arrays its events and ids are the first columns of, with room to
+        # append in place (a wallet's events are a view of them while the view's base is one).
+        self._room: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.seq = 0  # the next own transaction's arrival number
 
     def __len__(self) -> int:
@@ -121,14 +127,28 @@ class WalletLedger:
                 _, id_rank = np.unique(tail_ids, return_inverse=True)
                 order = np.lexsort((id_rank, tail[TIE], tail[TS]))
                 tail, tail_ids = tail[:, order], tail_ids[order]
-            self.events[w] = np.concatenate([old[:, :k], tail], axis=1)
-            self.ids[w] = np.concatenate([self.ids[w][:k], tail_ids])
+            self._put(w, old, k, tail, tail_ids)
+
+    def _put(self, w: int, old: np.ndarray, k: int, tail: np.ndarray, tail_ids: np.ndarray):
+        """Wallet `w`'s events: `old`'s first k, then `tail` (and so its ids), written in place
+        into its arrays' spare room when they have it, else into new arrays with room to grow:
+        appending costs the new events, not a copy of the wallet's look-back each batch."""
+        n = k + tail.shape[1]
+        buf, ibuf = self._room.get(w, (None, None))
+        if buf is None or old.base is not buf or buf.shape[1] < n:
+            cap = ROOM_GROWTH * n
+            buf, ibuf = np.empty((len(FIELDS), cap), np.int64), np.empty(cap, object)
+            buf[:, :k], ibuf[:k] = old[:, :k], self.ids[w][:k]
+            self._room[w] = buf, ibuf
+        buf[:, k:n], ibuf[k:n] = tail, tail_ids
+        self.events[w], self.ids[w] = buf[:, :n], ibuf[:n]
 
     def evict(self, cutoff_ns: int) -> None:
         """Forget the events before `cutoff_ns` (and a wallet left without any)."""
         for w in [w for w, e in self.events.items() if e[TS, 0] < cutoff_ns]:
             e = self.events[w]
             keep = int(np.searchsorted(e[TS], cutoff_ns, side="left"))
+            self._room.pop(w, None)
             if keep == e.shape[1]:
                 del self.events[w], self.ids[w]
             else:
@@ -144,6 +164,7 @@ class WalletLedger:
         if wallets is not None:
             self.events = {int(wallets[w]): e for w, e in self.events.items()}
             self.ids = {int(wallets[w]): i for w, i in self.ids.items()}
+            self._room = {int(wallets[w]): r for w, r in self._room.items()}
 
     def context(self, wallets: np.ndarray, seq: np.ndarray, facts: WalletFacts, cols: Columns,
                 country_vocab: np.ndarray, logins: bool) -> Context:
