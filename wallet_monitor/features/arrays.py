@@ -52,15 +52,20 @@ def text(df: pd.DataFrame | None, col: str, n: int, upper: bool = False,
     missing if absent)."""
     if df is None or col not in df.columns:
         return pd.Series(pd.NA, index=range(n), dtype="string[pyarrow]")
-    # pyarrow's kernels directly (what pandas' .str.strip/.str.upper/mask call on this dtype):
-    # the same strings, without pandas' per-call cost, which a follower's small batches feel.
-    out = pc.utf8_trim_whitespace(arrow_str(df[col]))
-    if upper:
-        out = pc.utf8_upper(out)
-    elif lower:
-        out = pc.utf8_lower(out)
+    out = trimmed(df[col], upper=upper, lower=lower)
     out = pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out)
     return pd.Series(pd.arrays.ArrowStringArray(out))
+
+
+def trimmed(values: pd.Series, upper: bool = False, lower: bool = False
+            ) -> pa.Array | pa.ChunkedArray:
+    """`as_str(values).str.strip()` (and `.str.upper()` or `.str.lower()`) as a pyarrow array:
+    pyarrow's kernels directly (what pandas calls on this dtype), the same strings without
+    pandas' per-call cost, which a follower's small batches feel."""
+    out = pc.utf8_trim_whitespace(arrow_str(values))
+    if upper:
+        return pc.utf8_upper(out)
+    return pc.utf8_lower(out) if lower else out
 
 
 def frame(columns: dict, index: pd.Index) -> pd.DataFrame:

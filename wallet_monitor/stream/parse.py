@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
-from wallet_monitor.features.arrays import arrow_str
+from wallet_monitor.features.arrays import trimmed
 from wallet_monitor.schema import TX_TYPES
 
 _TX_PRESENT = ("transaction_id", "wallet_id", "timestamp", "amount", "type")
@@ -94,12 +93,8 @@ def valid_logins(raw: RawRows, known_ids) -> tuple[pd.DataFrame, list]:
 
 def _stripped(values: pd.Series, lower: bool = False) -> list:
     """The values as `values.astype("string").str.strip()` (and `.str.lower()`) gives them, as
-    Python strings (None where missing): pyarrow's kernels called directly, which is what
-    pandas runs for its pyarrow-backed strings, without pandas' cost per call."""
-    out = pc.utf8_trim_whitespace(arrow_str(values))
-    if lower:
-        out = pc.utf8_lower(out)
-    return out.to_pylist()
+    Python strings (None where missing)."""
+    return trimmed(values, lower=lower).to_pylist()
 
 
 def _missing(df: pd.DataFrame, present: tuple[str, ...]) -> np.ndarray:
