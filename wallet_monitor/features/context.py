@@ -22,6 +22,7 @@ from wallet_monitor.features.arrays import (
     text,
 )
 from wallet_monitor.features.events import KIND_LOGIN, KIND_OWN, Events
+from wallet_monitor.features.kernels import kernels
 from wallet_monitor.features.params import LOOKBACK, MIN_RATE_SPAN, WINDOWS
 from wallet_monitor.features.vocab import Vocabulary, WalletFacts, table_facts
 from wallet_monitor.schema import TX_TYPES
@@ -147,9 +148,14 @@ class Context:
         return self.values.success()
 
     def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool) -> np.ndarray:
-        """Sum of per-event `values` from `start` up to the target (with it if `inclusive`)."""
-        cs = csum(values)
-        return cs[self.P + 1 if inclusive else self.P] - cs[start]
+        """Sum of per-event `values` (int64 or bool) from `start` up to the target (with it if
+        `inclusive`)."""
+        end = self.P + 1 if inclusive else self.P
+        compiled = kernels()
+        if compiled is not None:
+            return compiled.window_sums(values, start, end)
+        cs = csum(values.astype(np.int64) if values.dtype == bool else values)
+        return cs[end] - cs[start]
 
     def in_windows(self, start: np.ndarray) -> np.ndarray:
         """Per event: whether it lies from `start` up to a target (inclusive) for some target."""

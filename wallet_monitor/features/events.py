@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from wallet_monitor.features.arrays import sorted_unique
+from wallet_monitor.features.kernels import kernels
 from wallet_monitor.features.params import PAIR_LOOKBACK
 
 KIND_OWN, KIND_IN, KIND_LOGIN = 0, 1, 2
@@ -88,6 +89,11 @@ def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None, rea
         return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
     # rows are already in time order within each wallet, so a stable sort keeps it per pair.
     pair = ev.wallet[rows] * (int(value.max()) + 1) + value
+    compiled = kernels()
+    if compiled is not None:
+        return compiled.pair_stats(
+            pair, ev.ts[rows], np.zeros(n, bool) if marked is None else marked,
+            np.ones(n, bool) if read is None else read, PAIR_LOOKBACK.value)
     order = np.argsort(pair, kind="stable")
     p_sorted, r_sorted = pair[order], rows[order]
     ts = ev.ts[r_sorted]
