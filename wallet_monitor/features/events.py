@@ -87,13 +87,13 @@ def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None, rea
     n = len(rows)
     if n == 0:
         return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
-    # rows are already in time order within each wallet, so a stable sort keeps it per pair.
-    pair = ev.wallet[rows] * (int(value.max()) + 1) + value
     compiled = kernels()
     if compiled is not None:
         return compiled.pair_stats(
-            pair, ev.ts[rows], np.zeros(n, bool) if marked is None else marked,
+            ev.wallet[rows], value, ev.ts[rows], np.zeros(n, bool) if marked is None else marked,
             np.ones(n, bool) if read is None else read, PAIR_LOOKBACK.value)
+    # rows are already in time order within each wallet, so a stable sort keeps it per pair.
+    pair = ev.wallet[rows] * (int(value.max()) + 1) + value
     order = np.argsort(pair, kind="stable")
     p_sorted, r_sorted = pair[order], rows[order]
     ts = ev.ts[r_sorted]

@@ -63,38 +63,48 @@ def _compile() -> SimpleNamespace | None:
         return out
 
     @jit
-    def pair_stats(pair, ts, marked, read, span):  # pragma: no cover - jit
-        """events.pair_stats on rows already in event order: per row, new (the pair unseen in
-        the `span` before it), known (ns since the pair's first row in that span) and seen (an
-        earlier marked row of the pair in it), the last two only where `read`."""
-        n = len(pair)
-        order = np.argsort(pair, kind="mergesort")  # stable: time order within a pair
+    def pair_stats(wallet, value, ts, marked, read, span):  # pragma: no cover - jit
+        """events.pair_stats on rows in event order (wallets in runs, time order within one):
+        per row, new (the pair unseen in the `span` before it), known (ns since the pair's first
+        row in that span) and seen (an earlier marked row of the pair in it), the last two only
+        where `read`. No sort: one pass, each pair's rows chained, a pointer per value to its
+        pair's first row in the span, reset when the wallet changes (`owner`)."""
+        n = len(value)
+        n_val = value.max() + 1
+        owner = np.full(n_val, -1, np.int64)  # the wallet whose pair the value's slots hold
+        last = np.empty(n_val, np.int64)  # the pair's latest row
+        first = np.empty(n_val, np.int64)  # the pair's first row in the span
+        marked_at = np.empty(n_val, np.int64)  # the pair's latest marked row, -1 none
+        nxt = np.empty(n, np.int64)  # the pair's next row after each row
         new = np.zeros(n, np.bool_)
         known = np.zeros(n, np.int64)
         seen = np.zeros(n, np.bool_)
-        first = 0
-        last_marked = -1
-        for i in range(n):
-            r = order[i]
-            if i == 0 or pair[order[i - 1]] != pair[r]:
-                first, last_marked = i, -1
+        for r in range(n):
+            v = value[r]
+            lo = ts[r] - span
+            if owner[v] != wallet[r]:
+                owner[v], first[v], marked_at[v] = wallet[r], r, -1
                 new[r] = True
             else:
-                new[r] = ts[order[i - 1]] < ts[r] - span
-            while ts[order[first]] < ts[r] - span:
-                first += 1
+                nxt[last[v]] = r
+                new[r] = ts[last[v]] < lo
+                f = first[v]
+                while ts[f] < lo:
+                    f = nxt[f]
+                first[v] = f
+            last[v] = r
             if read[r]:
-                known[r] = ts[r] - ts[order[first]]
-                seen[r] = last_marked >= first
+                known[r] = ts[r] - ts[first[v]]
+                seen[r] = marked_at[v] >= first[v]
             if marked[r]:
-                last_marked = i
+                marked_at[v] = r
         return new, known, seen
 
     try:  # compile (or load from the cache) now, so a failure falls back here, not mid-stream
         i64, b = np.zeros(1, np.int64), np.zeros(1, np.bool_)
         window_sums(i64, i64, i64 + 1)
         window_sums(b, i64, i64 + 1)
-        pair_stats(i64, i64, b, b, 1)
+        pair_stats(i64, i64, i64, b, b, 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy paths
         logger.warning("numba could not compile the feature kernels (%s); using numpy", exc)
         return None
