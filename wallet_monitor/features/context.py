@@ -18,11 +18,13 @@ from wallet_monitor.features.arrays import (
     NS_PER_H,
     codes,
     csum,
+    last_before,
     rank_strings,
     text,
+    window_max,
 )
 from wallet_monitor.features.events import KIND_LOGIN, KIND_OWN, Events
-from wallet_monitor.features.kernels import kernels
+from wallet_monitor.features.kernels import SCAN_LIMIT, kernels
 from wallet_monitor.features.params import LOOKBACK, MIN_RATE_SPAN, WINDOWS
 from wallet_monitor.features.vocab import Vocabulary, WalletFacts, table_facts
 from wallet_monitor.schema import TX_TYPES
@@ -147,15 +149,34 @@ class Context:
         """Per event: a successful login; None without a logins input."""
         return self.values.success()
 
-    def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool) -> np.ndarray:
-        """Sum of per-event `values` (int64 or bool) from `start` up to the target (with it if
-        `inclusive`)."""
+    def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool,
+             where: np.ndarray | None = None) -> np.ndarray:
+        """Sum of per-event `values` (int64 or bool; with `where`, only where it is True) from
+        `start` up to the target (with it if `inclusive`)."""
         end = self.P + 1 if inclusive else self.P
         compiled = kernels()
         if compiled is not None:
-            return compiled.window_sums(values, start, end)
+            return compiled.window_sums(values, values if where is None else where, start, end)
+        if where is not None:
+            values = np.where(where, values, 0)
         cs = csum(values.astype(np.int64) if values.dtype == bool else values)
         return cs[end] - cs[start]
+
+    def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Largest per-event `values` where `where`, from `start` up to the target (without
+        it); -inf when none."""
+        compiled = kernels()
+        if compiled is not None and (self.P - start).sum() <= SCAN_LIMIT * self.ev.n:
+            return compiled.window_max(values, where, start, self.P)
+        pos = np.flatnonzero(where)
+        return window_max(values[pos], np.searchsorted(pos, start), np.searchsorted(pos, self.P))
+
+    def last_before(self, mask: np.ndarray) -> np.ndarray:
+        """Per target: its wallet's last event before it with `mask`; -1 if none."""
+        compiled = kernels()
+        if compiled is not None:
+            return compiled.last_before(mask, self.ev.wallet, self.P)
+        return last_before(mask, self.ev.wallet, self.P)
 
     def in_windows(self, start: np.ndarray) -> np.ndarray:
         """Per event: whether it lies from `start` up to a target (inclusive) for some target."""

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 # Set to 1 to run the numpy paths even where numba is installed (a comparison, a broken install).
 DISABLE_ENV = "WALLET_MONITOR_NO_NUMBA"
 _KERNELS: list = []  # [the compiled kernels or None], filled on first use
+# A window maximum scans its windows' events while they hold at most this many times all events
+# (a follower's few targets); past it (a batch's look-backs) the sparse table's log n passes win.
+SCAN_LIMIT = 4
 
 
 def kernels() -> SimpleNamespace | None:
@@ -40,9 +43,10 @@ def _compile() -> SimpleNamespace | None:
     jit = numba.njit(cache=True, nogil=True)
 
     @jit
-    def window_sums(values, start, end):  # pragma: no cover - jit
-        """sum(values[start[i]:end[i]]) per i: the windows' own events when they hold fewer
-        than all events, else one cumulative pass (a batch's targets are all its events)."""
+    def window_sums(values, where, start, end):  # pragma: no cover - jit
+        """sum(values[j] for j in start[i]:end[i] where where[j]) per i: the windows' own
+        events when they hold no more than all events, else one cumulative pass (a batch's
+        targets are all its events)."""
         n_out = len(start)
         out = np.zeros(n_out, np.int64)
         total = 0
@@ -52,14 +56,42 @@ def _compile() -> SimpleNamespace | None:
             for i in range(n_out):
                 acc = 0
                 for j in range(start[i], end[i]):
-                    acc += values[j]
+                    if where[j]:
+                        acc += values[j]
                 out[i] = acc
             return out
         cs = np.zeros(len(values) + 1, np.int64)
         for j in range(len(values)):
-            cs[j + 1] = cs[j] + values[j]
+            cs[j + 1] = cs[j] + values[j] if where[j] else cs[j]
         for i in range(n_out):
             out[i] = cs[end[i]] - cs[start[i]]
+        return out
+
+    @jit
+    def window_max(values, where, start, end):  # pragma: no cover - jit
+        """max(values[j] for j in start[i]:end[i] where where[j]) per i, -inf when none: a
+        scan of the windows' events (see SCAN_LIMIT)."""
+        n_out = len(start)
+        out = np.full(n_out, -np.inf)
+        for i in range(n_out):
+            for j in range(start[i], end[i]):
+                if where[j] and values[j] > out[i]:
+                    out[i] = values[j]
+        return out
+
+    @jit
+    def last_before(mask, wallet, at):  # pragma: no cover - jit
+        """The last event j < i with mask[j] in i's wallet, per i in `at` (ascending); -1 if
+        none: arrays.last_before in one pass up to the last of `at`."""
+        out = np.full(len(at), -1, np.int64)
+        last, j = -1, 0
+        for i in range(len(at)):
+            while j < at[i]:
+                if mask[j]:
+                    last = j
+                j += 1
+            if last >= 0 and wallet[last] == wallet[at[i]]:
+                out[i] = last
         return out
 
     @jit
@@ -101,11 +133,14 @@ def _compile() -> SimpleNamespace | None:
         return new, known, seen
 
     try:  # compile (or load from the cache) now, so a failure falls back here, not mid-stream
-        i64, b = np.zeros(1, np.int64), np.zeros(1, np.bool_)
-        window_sums(i64, i64, i64 + 1)
-        window_sums(b, i64, i64 + 1)
+        i64, b, f64 = np.zeros(1, np.int64), np.zeros(1, np.bool_), np.zeros(1)
+        for values, where in ((i64, b), (b, b), (i64, i64)):
+            window_sums(values, where, i64, i64 + 1)
+        window_max(f64, b, i64, i64 + 1)
+        last_before(b, i64, i64)
         pair_stats(i64, i64, i64, b, b, 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy paths
         logger.warning("numba could not compile the feature kernels (%s); using numpy", exc)
         return None
-    return SimpleNamespace(window_sums=window_sums, pair_stats=pair_stats)
+    return SimpleNamespace(window_sums=window_sums, window_max=window_max,
+                           last_before=last_before, pair_stats=pair_stats)
