@@ -23,17 +23,16 @@ class Events:
     def __init__(self, wallet, ts, sub, kind):
         """`sub` orders events of one wallet and timestamp; None: the events are in order
         already (a follower's `WalletLedger`), wallets ascending."""
+        self._pair_rank = None
         if sub is None:
             self.order = None
-            self.uniq, rank = _ranks_of_runs(ts)
-            self.m = len(self.uniq) + 1
-            self.wallet, self.ts, self.kind, self.key = wallet, ts, kind, wallet * self.m + rank
+            self.wallet, self.ts, self.kind = wallet, ts, kind
             self.n = len(ts)
-            self._pair_rank = None
+            self._ranks = None  # (uniq, m, key): what the numpy paths search, made on demand
             return
-        self.uniq = sorted_unique(ts)
-        self.m = len(self.uniq) + 1
-        key = wallet * self.m + np.searchsorted(self.uniq, ts)
+        uniq = sorted_unique(ts)
+        m = len(uniq) + 1
+        key = wallet * m + np.searchsorted(uniq, ts)
         n_sub = int(sub.max(initial=0)) + 1
         if float(key.max(initial=0) + 1) * n_sub < 2**62:
             order = np.argsort(key * n_sub + sub)  # the composite key is unique: any sort works
@@ -43,15 +42,30 @@ class Events:
         self.wallet = wallet[order]
         self.ts = ts[order]
         self.kind = kind[order]
-        self.key = key[order]
+        self._ranks = uniq, m, key[order]
         self.n = len(order)
-        self._pair_rank = None
+
+    def _ranked(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """The distinct timestamps, their count + 1 and each event's wallet * m + rank."""
+        if self._ranks is None:
+            uniq, rank = _ranks_of_runs(self.ts)
+            m = len(uniq) + 1
+            self._ranks = uniq, m, self.wallet * m + rank
+        return self._ranks
+
+    @property
+    def m(self) -> int:
+        return self._ranked()[1]
+
+    @property
+    def key(self) -> np.ndarray:
+        return self._ranked()[2]
 
     def take(self, values: np.ndarray) -> np.ndarray:
         return values if self.order is None else values[self.order]
 
     def lo_rank(self, bound: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.uniq, bound, side="left")
+        return np.searchsorted(self._ranked()[0], bound, side="left")
 
     def pair_rank(self) -> np.ndarray:
         """lo_rank(ts - PAIR_LOOKBACK) of every event, computed once for all pair statistics."""
@@ -61,6 +75,9 @@ class Events:
 
     def start(self, at: np.ndarray, span: pd.Timedelta) -> np.ndarray:
         """First event position of the same wallet with timestamp >= t - span."""
+        compiled = kernels()
+        if compiled is not None:
+            return compiled.window_starts(self.wallet, self.ts, at, span.value)
         lo = self.lo_rank(self.ts[at] - span.value)
         return np.searchsorted(self.key, self.wallet[at] * self.m + lo, side="left")
 

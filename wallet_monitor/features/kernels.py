@@ -26,6 +26,7 @@ _KERNELS: list = []  # [the compiled kernels or None], filled on first use
 # A window maximum scans its windows' events while they hold at most this many times all events
 # (a follower's few targets); past it (a batch's look-backs) the sparse table's log n passes win.
 SCAN_LIMIT = 4
+HASH_MULT = 2_654_435_761  # Knuth's multiplicative hash: spreads nearby codes over the table
 
 
 def kernels() -> SimpleNamespace | None:
@@ -99,38 +100,80 @@ def _compile() -> SimpleNamespace | None:
         """events.pair_stats on rows in event order (wallets in runs, time order within one):
         per row, new (the pair unseen in the `span` before it), known (ns since the pair's first
         row in that span) and seen (an earlier marked row of the pair in it), the last two only
-        where `read`. No sort: one pass, each pair's rows chained, a pointer per value to its
-        pair's first row in the span, reset when the wallet changes (`owner`)."""
+        where `read`. No sort: one pass, each pair's rows chained, its latest, first-in-span and
+        latest marked row in a small hash table of the wallet's values, emptied per wallet."""
         n = len(value)
-        n_val = value.max() + 1
-        owner = np.full(n_val, -1, np.int64)  # the wallet whose pair the value's slots hold
-        last = np.empty(n_val, np.int64)  # the pair's latest row
-        first = np.empty(n_val, np.int64)  # the pair's first row in the span
-        marked_at = np.empty(n_val, np.int64)  # the pair's latest marked row, -1 none
+        longest, run = 0, 0
+        for r in range(n):
+            run = run + 1 if r and wallet[r] == wallet[r - 1] else 1
+            longest = max(longest, run)
+        cap = 2
+        while cap < 2 * longest:
+            cap *= 2
+        key = np.full(cap, -1, np.int64)  # the value a slot holds (values are >= 0)
+        last = np.empty(cap, np.int64)  # the pair's latest row
+        first = np.empty(cap, np.int64)  # the pair's first row in the span
+        marked_at = np.empty(cap, np.int64)  # the pair's latest marked row, -1 none
+        used = np.empty(max(longest, 1), np.int64)  # the slots filled for this wallet
+        n_used = 0
         nxt = np.empty(n, np.int64)  # the pair's next row after each row
         new = np.zeros(n, np.bool_)
         known = np.zeros(n, np.int64)
         seen = np.zeros(n, np.bool_)
         for r in range(n):
+            if r and wallet[r] != wallet[r - 1]:
+                for u in range(n_used):
+                    key[used[u]] = -1
+                n_used = 0
             v = value[r]
+            h = (v * HASH_MULT) & (cap - 1)
+            while key[h] != -1 and key[h] != v:
+                h = (h + 1) & (cap - 1)
             lo = ts[r] - span
-            if owner[v] != wallet[r]:
-                owner[v], first[v], marked_at[v] = wallet[r], r, -1
+            if key[h] == -1:
+                key[h], first[h], marked_at[h] = v, r, -1
+                used[n_used] = h
+                n_used += 1
                 new[r] = True
             else:
-                nxt[last[v]] = r
-                new[r] = ts[last[v]] < lo
-                f = first[v]
+                nxt[last[h]] = r
+                new[r] = ts[last[h]] < lo
+                f = first[h]
                 while ts[f] < lo:
                     f = nxt[f]
-                first[v] = f
-            last[v] = r
+                first[h] = f
+            last[h] = r
             if read[r]:
-                known[r] = ts[r] - ts[first[v]]
-                seen[r] = marked_at[v] >= first[v]
+                known[r] = ts[r] - ts[first[h]]
+                seen[r] = marked_at[h] >= first[h]
             if marked[r]:
-                marked_at[v] = r
+                marked_at[h] = r
         return new, known, seen
+
+    @jit
+    def window_starts(wallet, ts, at, span):  # pragma: no cover - jit
+        """Per i in `at`: the first event of its wallet with timestamp >= ts[i] - span (events
+        sorted by wallet, then time): Events.start by two binary searches, no ranks."""
+        out = np.empty(len(at), np.int64)
+        for i in range(len(at)):
+            a = at[i]
+            lo, hi = 0, a  # the wallet's first event
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if wallet[mid] < wallet[a]:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            bound = ts[a] - span
+            hi = a
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if ts[mid] < bound:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[i] = lo
+        return out
 
     try:  # compile (or load from the cache) now, so a failure falls back here, not mid-stream
         i64, b, f64 = np.zeros(1, np.int64), np.zeros(1, np.bool_), np.zeros(1)
@@ -139,8 +182,10 @@ def _compile() -> SimpleNamespace | None:
         window_max(f64, b, i64, i64 + 1)
         last_before(b, i64, i64)
         pair_stats(i64, i64, i64, b, b, 1)
+        window_starts(i64, i64, i64, 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy paths
         logger.warning("numba could not compile the feature kernels (%s); using numpy", exc)
         return None
     return SimpleNamespace(window_sums=window_sums, window_max=window_max,
-                           last_before=last_before, pair_stats=pair_stats)
+                           last_before=last_before, pair_stats=pair_stats,
+                           window_starts=window_starts)
