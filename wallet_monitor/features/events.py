@@ -94,21 +94,32 @@ def _ranks_of_runs(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[first], rank
 
 
-def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None, read=None):
-    """For events `rows` (ascending positions) carrying value codes, per row: was the
-    (wallet, value) pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with
-    `marked`, also whether an earlier marked row of the pair lies in that PAIR_LOOKBACK.
-    `read` (per row; None: every row): the rows whose "known since" and "marked" are read; the
-    others get 0 and False, which spares the search for their pair's first event in the
-    PAIR_LOOKBACK (a follower's batch reads them near its few targets only)."""
-    n = len(rows)
-    if n == 0:
-        return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
+def pair_stats(ev: Events, valid: np.ndarray, value: np.ndarray, marked=None, read=None):
+    """For the events where `valid` (value codes >= 0 there), per event: was the (wallet, value)
+    pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with `marked`, also
+    whether an earlier marked event of the pair lies in that PAIR_LOOKBACK. `read` (per event;
+    None: every event): the events whose "known since" and "marked" are read; the others get 0
+    and False, which spares the numpy path the search for their pair's first event in the
+    PAIR_LOOKBACK (a follower's batch reads them near its few targets only). Events not valid
+    get False, 0 and False."""
     compiled = kernels()
     if compiled is not None:
         return compiled.pair_stats(
-            ev.wallet[rows], value, ev.ts[rows], np.zeros(n, bool) if marked is None else marked,
-            np.ones(n, bool) if read is None else read, PAIR_LOOKBACK.value)
+            ev.wallet, value, ev.ts, valid, np.zeros(ev.n, bool) if marked is None else marked,
+            np.ones(ev.n, bool) if read is None else read, PAIR_LOOKBACK.value)
+    new, known, seen = np.zeros(ev.n, bool), np.zeros(ev.n, np.int64), np.zeros(ev.n, bool)
+    rows = np.flatnonzero(valid)
+    if len(rows):
+        new[rows], known[rows], seen[rows] = _pair_stats_rows(
+            ev, rows, value[rows], None if marked is None else marked[rows],
+            None if read is None else read[rows])
+    return new, known, seen
+
+
+def _pair_stats_rows(ev: Events, rows: np.ndarray, value: np.ndarray, marked, read):
+    """`pair_stats` in numpy, on the valid events' positions `rows` (ascending) and their
+    values, `marked` and `read`."""
+    n = len(rows)
     # rows are already in time order within each wallet, so a stable sort keeps it per pair.
     pair = ev.wallet[rows] * (int(value.max()) + 1) + value
     order = np.argsort(pair, kind="stable")

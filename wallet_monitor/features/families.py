@@ -229,12 +229,8 @@ def _counterparties(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     """New counterparties: a transfer to a wallet not paid, nor paid by, in the PAIR_LOOKBACK."""
     P, k = ctx.P, ctx.kind
     other = ctx.other()
-    cp_rows = np.flatnonzero((other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]))
-    cp_new_e = np.zeros(ctx.ev.n, bool)
-    if len(cp_rows):
-        new, _, _ = pair_stats(ctx.ev, cp_rows, other[cp_rows],
-                               read=np.zeros(len(cp_rows), bool))  # only "new" is read
-        cp_new_e[cp_rows] = new
+    cp_new_e, _, _ = pair_stats(ctx.ev, (other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]),
+                                other, read=np.zeros(ctx.ev.n, bool))  # only "new" is read
     cp_new_out = cp_new_e & ctx.own & ctx.is_type["transfer"]
     f["counterparty_new"] = cp_new_out[P].astype(np.float64)
     f["new_counterparties_24h_log"] = np.log1p(ctx.wsum(cp_new_out, ctx.s24, True))
@@ -256,13 +252,9 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     is_login = k == KIND_LOGIN
     success = ctx.success()
     success_e = np.zeros(ctx.ev.n, bool) if success is None else success
-    acc_rows = np.flatnonzero(access)
     # How long a wallet or place is known is read at the targets and in their last hour only.
     read = ctx.in_windows(ctx.s1)
-    wallet_known_e = np.zeros(ctx.ev.n, np.int64)
-    if len(acc_rows):
-        wallet_known_e[acc_rows] = pair_stats(
-            ctx.ev, acc_rows, np.zeros(len(acc_rows), np.int64), read=read[acc_rows])[1]
+    wallet_known_e = pair_stats(ctx.ev, access, np.zeros(ctx.ev.n, np.int64), read=read)[1]
     new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e, read)
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
@@ -297,16 +289,9 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
     login_unseen = np.zeros(ctx.n_out)
     for name in ACCESS:
         val = ctx.access(name)
-        rows = np.flatnonzero(access & (val >= 0))
-        new_e = np.zeros(ctx.ev.n, bool)
-        known_e = np.zeros(ctx.ev.n, np.int64)
-        seen_e = np.zeros(ctx.ev.n, bool)
-        first_e = np.zeros(ctx.ev.n, bool)
-        if len(rows):
-            first, known, seen = pair_stats(ctx.ev, rows, val[rows], success_e[rows],
-                                            read[rows])
-            new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
-            known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
+        valid = access & (val >= 0)
+        first_e, known_e, seen_e = pair_stats(ctx.ev, valid, val, success_e, read)
+        new_e = valid & (known_e < NEW_ACCESS_SPAN.value) & (wallet_known_e > known_e)
         f[f"{name}_new"] = new_e[P]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);

@@ -96,12 +96,13 @@ def _compile() -> SimpleNamespace | None:
         return out
 
     @jit
-    def pair_stats(wallet, value, ts, marked, read, span):  # pragma: no cover - jit
-        """events.pair_stats on rows in event order (wallets in runs, time order within one):
-        per row, new (the pair unseen in the `span` before it), known (ns since the pair's first
-        row in that span) and seen (an earlier marked row of the pair in it), the last two only
-        where `read`. No sort: one pass, each pair's rows chained, its latest, first-in-span and
-        latest marked row in a small hash table of the wallet's values, emptied per wallet."""
+    def pair_stats(wallet, value, ts, valid, marked, read, span):  # pragma: no cover - jit
+        """events.pair_stats: per event where `valid` (events in order: wallets in runs, time
+        order within one), new (the pair unseen in the `span` before it), known (ns since the
+        pair's first event in that span) and seen (an earlier marked event of the pair in it),
+        the last two only where `read`; False and 0 elsewhere. No sort: one pass, each pair's
+        events chained, its latest, first-in-span and latest marked event in a small hash table
+        of the wallet's values, emptied when the wallet changes."""
         n = len(value)
         longest, run = 0, 0
         for r in range(n):
@@ -125,6 +126,8 @@ def _compile() -> SimpleNamespace | None:
                 for u in range(n_used):
                     key[used[u]] = -1
                 n_used = 0
+            if not valid[r]:
+                continue
             v = value[r]
             h = (v * HASH_MULT) & (cap - 1)
             while key[h] != -1 and key[h] != v:
@@ -181,7 +184,7 @@ def _compile() -> SimpleNamespace | None:
             window_sums(values, where, i64, i64 + 1)
         window_max(f64, b, i64, i64 + 1)
         last_before(b, i64, i64)
-        pair_stats(i64, i64, i64, b, b, 1)
+        pair_stats(i64, i64, i64, b, b, b, 1)
         window_starts(i64, i64, i64, 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy paths
         logger.warning("numba could not compile the feature kernels (%s); using numpy", exc)
