@@ -360,12 +360,13 @@ class FeatureMatrix:
         self.filled: set[str] = set()
 
     def __setitem__(self, name: str, values) -> None:
-        self.mat[self.perm, self.col[name]] = values  # NaN and inf are zeroed in `done`
+        column = self.mat[:, self.col[name]]
+        column[self.perm] = values  # NaN and inf are zeroed in `done`
         self.filled.add(name)
 
     def get(self, name: str) -> np.ndarray:
         """A filled column, in the order it was written, NaN and inf as 0."""
-        column = self.mat[self.perm, self.col[name]]
+        column = self.mat[:, self.col[name]][self.perm]
         column[~np.isfinite(column)] = 0.0
         return column
 
