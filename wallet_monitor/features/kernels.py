@@ -23,8 +23,9 @@ logger = logging.getLogger(__name__)
 # Set to 1 to run the numpy paths even where numba is installed (a comparison, a broken install).
 DISABLE_ENV = "WALLET_MONITOR_NO_NUMBA"
 _KERNELS: list = []  # [the compiled kernels or None], filled on first use
-# A window maximum scans its windows' events while they hold at most this many times all events
-# (a follower's few targets); past it (a batch's look-backs) the sparse table's log n passes win.
+# Window sums and maxima scan their windows' events while these hold at most this many times all
+# events (a follower's few targets); past it (a batch's look-backs) one cumulative pass, or the
+# sparse table's log n passes, cost less.
 SCAN_LIMIT = 4
 HASH_MULT = 2_654_435_761  # Knuth's multiplicative hash: spreads nearby codes over the table
 
@@ -46,14 +47,14 @@ def _compile() -> SimpleNamespace | None:
     @jit
     def window_sums(values, where, start, end):  # pragma: no cover - jit
         """sum(values[j] for j in start[i]:end[i] where where[j]) per i: the windows' own
-        events when they hold no more than all events, else one cumulative pass (a batch's
-        targets are all its events)."""
+        events while they hold at most SCAN_LIMIT times all events, else one cumulative pass (a
+        batch's targets are all its events)."""
         n_out = len(start)
         out = np.zeros(n_out, np.int64)
         total = 0
         for i in range(n_out):
             total += end[i] - start[i]
-        if total <= len(values):
+        if total <= SCAN_LIMIT * len(values):
             for i in range(n_out):
                 acc = 0
                 for j in range(start[i], end[i]):
