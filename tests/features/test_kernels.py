@@ -22,11 +22,12 @@ def numpy_paths(monkeypatch):
     return use_numpy
 
 
-def _events(seed: int, n: int, n_wallets: int, days: float):
-    """Events of a few wallets sorted by (wallet, time), times over `days` with repeats."""
+def _events(seed: int, n: int, n_wallets: int, days: float, grid: int = DAY // 144):
+    """Events of a few wallets sorted by (wallet, time), times over `days` on a `grid` (ties,
+    and gaps of exactly a window or PAIR_LOOKBACK)."""
     rng = np.random.default_rng(seed)
     wallet = np.sort(rng.integers(0, n_wallets, n))
-    ts = rng.integers(0, int(days * DAY), n) // 600_000_000_000 * 600_000_000_000
+    ts = rng.integers(0, int(days * DAY), n) // grid * grid
     ts = np.concatenate([np.sort(ts[wallet == w]) for w in np.unique(wallet)])
     return rng, Events(wallet, ts, None, np.zeros(n, np.int8))
 
@@ -39,7 +40,7 @@ def test_the_kernels_are_compiled_where_numba_is_installed():
 @pytest.mark.parametrize("n_values", [1, 3, 40])
 def test_pair_statistics_compiled_equal_numpy(seed, n_values, numpy_paths):
     # 80 days: pairs fall out of the 29-day PAIR_LOOKBACK and come back new.
-    rng, ev = _events(seed, 600, 4, 80)
+    rng, ev = _events(seed, 600, 4, 80, grid=DAY)
     value = rng.integers(0, n_values, ev.n) * 7919  # sparse codes: hash collisions, probing
     valid = rng.random(ev.n) < 0.8
     marked, read = rng.random(ev.n) < 0.3, rng.random(ev.n) < 0.5
