@@ -117,7 +117,7 @@ def _compile() -> SimpleNamespace | None:
         first = np.empty(cap, np.int64)  # the pair's first row in the span
         marked_at = np.empty(cap, np.int64)  # the pair's latest marked row, -1 none
         used = np.empty(max(longest, 1), np.int64)  # the slots filled for this wallet
-        n_used = 0
+        n_used, h = 0, 0
         nxt = np.empty(n, np.int64)  # the pair's next row after each row
         new = np.zeros(n, np.bool_)
         known = np.zeros(n, np.int64)
@@ -130,9 +130,10 @@ def _compile() -> SimpleNamespace | None:
             if not valid[r]:
                 continue
             v = value[r]
-            h = (v * HASH_MULT) & (cap - 1)
-            while key[h] != -1 and key[h] != v:
-                h = (h + 1) & (cap - 1)
+            if key[h] != v:  # a wallet's events mostly repeat the last value: no hash then
+                h = (v * HASH_MULT) & (cap - 1)
+                while key[h] != -1 and key[h] != v:
+                    h = (h + 1) & (cap - 1)
             lo = ts[r] - span
             if key[h] == -1:
                 key[h], first[h], marked_at[h] = v, r, -1
