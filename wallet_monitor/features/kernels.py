@@ -56,8 +56,15 @@ def _compile() -> SimpleNamespace | None:
             total += end[i] - start[i]
         if total <= SCAN_LIMIT * len(values):
             for i in range(n_out):
-                acc = 0
-                for j in range(start[i], end[i]):
+                a, b, acc = start[i], start[i], 0
+                # A window sliding on from the last one (a wallet's next target) is the last sum
+                # with what left it taken off and what entered it added.
+                if i and start[i - 1] <= start[i] <= end[i - 1] <= end[i]:
+                    a, b, acc = start[i - 1], end[i - 1], out[i - 1]
+                for j in range(a, start[i]):
+                    if where[j]:
+                        acc -= values[j]
+                for j in range(b, end[i]):
                     if where[j]:
                         acc += values[j]
                 out[i] = acc
@@ -76,7 +83,10 @@ def _compile() -> SimpleNamespace | None:
         n_out = len(start)
         out = np.full(n_out, -np.inf)
         for i in range(n_out):
-            for j in range(start[i], end[i]):
+            b = start[i]
+            if i and start[i - 1] == start[i] and end[i - 1] <= end[i]:  # the last window grown
+                b, out[i] = end[i - 1], out[i - 1]
+            for j in range(b, end[i]):
                 if where[j] and values[j] > out[i]:
                     out[i] = values[j]
         return out
