@@ -36,6 +36,12 @@ def test_the_kernels_are_compiled_where_numba_is_installed():
     assert kernels.kernels() is not None  # numba is in requirements.txt
 
 
+def test_the_switch_turns_the_kernels_off(monkeypatch):
+    monkeypatch.setattr(kernels, "_KERNELS", [])
+    monkeypatch.setenv(kernels.DISABLE_ENV, "1")
+    assert kernels.kernels() is None
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("n_values", [1, 3, 40])
 def test_pair_statistics_compiled_equal_numpy(seed, n_values, numpy_paths):
