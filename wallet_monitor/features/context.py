@@ -36,6 +36,8 @@ AMOUNT_MAX = 1e11  # amounts are capped here so their fixed-point sums cannot ov
 LOG_SCALE = float(1 << 28)  # log amounts as exact int64 (error < 4e-9)
 # The access values of an event, and the prepared column each is read from.
 ACCESS = {"ip": "ip_address", "country": "country", "device": "device_id"}
+# The feature kernels run where the targets are at most this share of the context's events.
+COMPILED_MAX_SHARE = 0.1
 FINITE_BLOCK = 16  # columns zeroed of NaN/inf per call: the mask stays 16 bytes per target
 
 _warned: set[str] = set()
@@ -155,7 +157,7 @@ class Context:
         """Sum of per-event `values` (int64 or bool; with `where`, only where it is True) from
         `start` up to the target (with it if `inclusive`)."""
         end = self.P + 1 if inclusive else self.P
-        compiled = kernels()
+        compiled = self.ev.compiled
         if compiled is not None:
             return compiled.window_sums(values, values if where is None else where, start, end)
         if where is not None:
@@ -166,7 +168,7 @@ class Context:
     def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Largest per-event `values` where `where`, from `start` up to the target (without
         it); -inf when none."""
-        compiled = kernels()
+        compiled = self.ev.compiled
         if compiled is not None and (self.P - start).sum() <= SCAN_LIMIT * self.ev.n:
             return compiled.window_max(values, where, start, self.P)
         pos = np.flatnonzero(where)
@@ -174,7 +176,7 @@ class Context:
 
     def last_before(self, mask: np.ndarray) -> np.ndarray:
         """Per target: its wallet's last event before it with `mask`; -1 if none."""
-        compiled = kernels()
+        compiled = self.ev.compiled
         if compiled is not None:
             return compiled.last_before(mask, self.ev.wallet, self.P)
         return last_before(mask, self.ev.wallet, self.P)
@@ -247,6 +249,11 @@ def assemble(ev: Events, P_target: np.ndarray, type_e: np.ndarray, amount: np.nd
     """The context of events `ev` (sorted) and the targets at positions `P_target` (in the
     targets' order), from per-event transaction types (-1: not an own transaction) and amounts
     (0 for logins): what `make_context` and a follower's `WalletLedger` both end with."""
+    # The compiled kernels where the targets are few among the events (a follower's batch):
+    # there they read the targets' windows instead of every event. Where most events are targets
+    # (a batch) the numpy passes do the same work, without numba's import and memory.
+    if len(P_target) <= COMPILED_MAX_SHARE * ev.n:
+        ev.compiled = kernels()
     k = ev.kind
     own = k == KIND_OWN
     perm = np.argsort(P_target, kind="stable")

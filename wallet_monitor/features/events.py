@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from wallet_monitor.features.arrays import sorted_unique
-from wallet_monitor.features.kernels import kernels
 from wallet_monitor.features.params import PAIR_LOOKBACK
 
 KIND_OWN, KIND_IN, KIND_LOGIN = 0, 1, 2
@@ -24,6 +23,7 @@ class Events:
         """`sub` orders events of one wallet and timestamp; None: the events are in order
         already (a follower's `WalletLedger`), wallets ascending."""
         self._pair_rank = None
+        self.compiled = None  # the kernels, where `assemble` finds they pay (see there)
         if sub is None:
             self.order = None
             self.wallet, self.ts, self.kind = wallet, ts, kind
@@ -75,9 +75,8 @@ class Events:
 
     def start(self, at: np.ndarray, span: pd.Timedelta) -> np.ndarray:
         """First event position of the same wallet with timestamp >= t - span."""
-        compiled = kernels()
-        if compiled is not None:
-            return compiled.window_starts(self.wallet, self.ts, at, span.value)
+        if self.compiled is not None:
+            return self.compiled.window_starts(self.wallet, self.ts, at, span.value)
         lo = self.lo_rank(self.ts[at] - span.value)
         return np.searchsorted(self.key, self.wallet[at] * self.m + lo, side="left")
 
@@ -102,9 +101,8 @@ def pair_stats(ev: Events, valid: np.ndarray, value: np.ndarray, marked=None, re
     and False, which spares the numpy path the search for their pair's first event in the
     PAIR_LOOKBACK (a follower's batch reads them near its few targets only). Events not valid
     get False, 0 and False."""
-    compiled = kernels()
-    if compiled is not None:
-        return compiled.pair_stats(
+    if ev.compiled is not None:
+        return ev.compiled.pair_stats(
             ev.wallet, value, ev.ts, valid, np.zeros(ev.n, bool) if marked is None else marked,
             np.ones(ev.n, bool) if read is None else read, PAIR_LOOKBACK.value)
     new, known, seen = np.zeros(ev.n, bool), np.zeros(ev.n, np.int64), np.zeros(ev.n, bool)
