@@ -156,14 +156,21 @@ class Context:
              where: np.ndarray | None = None) -> np.ndarray:
         """Sum of per-event `values` (int64 or bool; with `where`, only where it is True) from
         `start` up to the target (with it if `inclusive`)."""
-        end = self.P + 1 if inclusive else self.P
+        return self.wsums(values, [(start, inclusive)], where)[0]
+
+    def wsums(self, values: np.ndarray, windows: list[tuple[np.ndarray, bool]],
+              where: np.ndarray | None = None) -> list[np.ndarray]:
+        """`wsum` over several (start, inclusive) windows of the same values: the numpy path
+        makes one cumulative sum for all of them."""
+        ends = [self.P + 1 if inclusive else self.P for _, inclusive in windows]
         compiled = self.ev.compiled
         if compiled is not None:
-            return compiled.window_sums(values, values if where is None else where, start, end)
+            return [compiled.window_sums(values, values if where is None else where, start, end)
+                    for (start, _), end in zip(windows, ends, strict=True)]
         if where is not None:
             values = np.where(where, values, 0)
         cs = csum(values.astype(np.int64) if values.dtype == bool else values)
-        return cs[end] - cs[start]
+        return [cs[end] - cs[start] for (start, _), end in zip(windows, ends, strict=True)]
 
     def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Largest per-event `values` where `where`, from `start` up to the target (without

@@ -59,23 +59,19 @@ class Totals:
 
 
 def window_totals(ctx: Context) -> Totals:
-    s1, s24, sL, own, amt = ctx.s1, ctx.s24, ctx.sL, ctx.own, ctx.amt_fx
+    windows = [(ctx.s1, True), (ctx.s24, True), (ctx.sL, False)]  # 1 h, 24 h, LOOKBACK
     by_type = {}
     for name in TX_TYPES:
         m = ctx.is_type[name]
-        by_type[name] = {
-            "c1": ctx.wsum(m, s1, True), "c24": ctx.wsum(m, s24, True),
-            "cL": ctx.wsum(m, sL, False),
-            "a1": ctx.wsum(amt, s1, True, m) / AMOUNT_SCALE,
-            "a24": ctx.wsum(amt, s24, True, m) / AMOUNT_SCALE,
-        }
+        c1, c24, cL = ctx.wsums(m, windows)
+        a1, a24 = ctx.wsums(ctx.amt_fx, windows[:2], m)
+        by_type[name] = {"c1": c1, "c24": c24, "cL": cL,
+                         "a1": a1 / AMOUNT_SCALE, "a24": a24 / AMOUNT_SCALE}
+    cnt1, cnt24, cntL = ctx.wsums(ctx.own, windows)
+    sum1, sum24, sumL = ctx.wsums(ctx.amt_fx, windows, ctx.own)
     return Totals(
-        x=np.log1p(ctx.amount[ctx.P]),
-        cnt1=ctx.wsum(own, s1, True), cnt24=ctx.wsum(own, s24, True),
-        cntL=ctx.wsum(own, sL, False),
-        sum1=ctx.wsum(amt, s1, True, own) / AMOUNT_SCALE,
-        sum24=ctx.wsum(amt, s24, True, own) / AMOUNT_SCALE,
-        sumL=ctx.wsum(amt, sL, False, own) / AMOUNT_SCALE,
+        x=np.log1p(ctx.amount[ctx.P]), cnt1=cnt1, cnt24=cnt24, cntL=cntL,
+        sum1=sum1 / AMOUNT_SCALE, sum24=sum24 / AMOUNT_SCALE, sumL=sumL / AMOUNT_SCALE,
         by_type=by_type,
     )
 
@@ -133,11 +129,10 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     for limit in REPORTING_THRESHOLDS:
         near |= (ctx.amount >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (ctx.amount < limit)
     near &= ctx.is_type["deposit"]
-    near24 = ctx.wsum(near, ctx.s24, True)
+    near24, nearL = ctx.wsums(near, [(ctx.s24, True), (ctx.sL, False)])
     f["near_threshold_deposits_24h_log"] = np.log1p(near24)
     # A wallet that always deposits near a threshold (its usual amounts sit there) is not
     # structuring; one that starts to is.
-    nearL = ctx.wsum(near, ctx.sL, False)
     f["near_threshold_24h_vs_rate"] = np.log1p(near24) - np.log1p(nearL / span_h * hours24)
     del near, near24, nearL
     # Time of day from the UTC timestamp alone (fractional hours on the circle, so 23:59 and
@@ -193,9 +188,10 @@ def flow_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     P, t, k, s1 = ctx.P, ctx.t, ctx.kind, ctx.s1
     inflow = (k == KIND_IN) | ctx.is_type["deposit"]
     amt = ctx.amt_fx
-    in1 = ctx.wsum(amt, s1, False, inflow) / AMOUNT_SCALE
+    in1, in24 = ctx.wsums(amt, [(s1, False), (ctx.s24, False)], inflow)
+    in1 = in1 / AMOUNT_SCALE
     f["inflow_1h_log"] = np.log1p(in1)
-    f["inflow_24h_log"] = np.log1p(ctx.wsum(amt, ctx.s24, False, inflow) / AMOUNT_SCALE)
+    f["inflow_24h_log"] = np.log1p(in24 / AMOUNT_SCALE)
     incoming = k == KIND_IN
     f["incoming_transfers_1h_log"] = np.log1p(ctx.wsum(incoming, s1, False))
     outgoing = ctx.type_e[P] != 0
@@ -233,10 +229,11 @@ def _counterparties(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
                                 other, read=np.zeros(ctx.ev.n, bool))  # only "new" is read
     cp_new_out = cp_new_e & ctx.own & ctx.is_type["transfer"]
     f["counterparty_new"] = cp_new_out[P].astype(np.float64)
-    f["new_counterparties_24h_log"] = np.log1p(ctx.wsum(cp_new_out, ctx.s24, True))
+    new24, new1 = ctx.wsums(cp_new_out, [(ctx.s24, True), (ctx.s1, True)])
+    f["new_counterparties_24h_log"] = np.log1p(new24)
     # Against the wallet's usual transfer rate (a count of earlier *new* counterparties over the
     # LOOKBACK would read flags that themselves look a further PAIR_LOOKBACK back).
-    f["new_counterparties_1h_vs_rate"] = np.log1p(ctx.wsum(cp_new_out, ctx.s1, True)) - np.log1p(
+    f["new_counterparties_1h_vs_rate"] = np.log1p(new1) - np.log1p(
         tot.by_type["transfer"]["cL"] / ctx.span_h
     )
     if not ctx.cols.counterparty:
@@ -310,10 +307,10 @@ def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, logged:
                     wallet_known_e, new_e: dict, device_e) -> None:
     s1 = ctx.s1
     failed_e = is_login & ~success_e
-    failed1 = ctx.wsum(failed_e, s1, False)
+    failed1, failed24 = ctx.wsums(failed_e, [(s1, False), (ctx.s24, False)])
     success1 = ctx.wsum(success_e, s1, False)
     f["failed_logins_1h_log"] = np.log1p(failed1)
-    f["failed_logins_24h_log"] = np.log1p(ctx.wsum(failed_e, ctx.s24, False))
+    f["failed_logins_24h_log"] = np.log1p(failed24)
     f["success_logins_1h_log"] = np.log1p(success1)
     # Failures as a share of the hour's logins (one pseudo-login keeps a lone typo at 1/2): a
     # busy wallet's occasional typos add up to counts that only a password guesser reaches
