@@ -72,6 +72,7 @@ def test_window_starts_sums_maxima_and_last_before_compiled_equal_numpy(seed):
     values = rng.integers(0, 10**9, ev.n)
     mask = rng.random(ev.n) < 0.4
     amount = rng.lognormal(3, 2, ev.n)
+    amount[rng.choice(ev.n, 3)] = np.nan  # maxima keep NaN as np.maximum does
     # Few targets scan their windows; every event a target takes the cumulative pass.
     compiled_starts = [_compiled(ev, True).start(at, pd.Timedelta(days=d))
                        for d in (1 / 24, 1, 30)]

@@ -101,7 +101,9 @@ def _window_max(values, where, start, end):  # pragma: no cover - jit
         if i and start[i - 1] == start[i] and end[i - 1] <= end[i]:  # the last window grown
             b, out[i] = end[i - 1], out[i - 1]
         for j in range(b, end[i]):
-            if where[j] and values[j] > out[i]:
+            # A NaN stays the maximum, as np.maximum keeps it (the loaders refuse NaN amounts;
+            # build_features' callers might not).
+            if where[j] and (values[j] > out[i] or values[j] != values[j]):
                 out[i] = values[j]
     return out
 
