@@ -18,10 +18,13 @@ from wallet_monitor.features.arrays import (
     NS_PER_H,
     codes,
     csum,
+    last_before,
     rank_strings,
     text,
+    window_max,
 )
 from wallet_monitor.features.events import KIND_LOGIN, KIND_OWN, Events
+from wallet_monitor.features.kernels import SCAN_LIMIT, kernels
 from wallet_monitor.features.params import LOOKBACK, MIN_RATE_SPAN, WINDOWS
 from wallet_monitor.features.vocab import Vocabulary, WalletFacts, table_facts
 from wallet_monitor.schema import TX_TYPES
@@ -33,6 +36,9 @@ AMOUNT_MAX = 1e11  # amounts are capped here so their fixed-point sums cannot ov
 LOG_SCALE = float(1 << 28)  # log amounts as exact int64 (error < 4e-9)
 # The access values of an event, and the prepared column each is read from.
 ACCESS = {"ip": "ip_address", "country": "country", "device": "device_id"}
+# The feature kernels run where the targets are at most this share of the context's events.
+COMPILED_MAX_SHARE = 0.1
+FINITE_BLOCK = 16  # columns zeroed of NaN/inf per call: the mask stays 16 bytes per target
 
 _warned: set[str] = set()
 
@@ -146,10 +152,41 @@ class Context:
         """Per event: a successful login; None without a logins input."""
         return self.values.success()
 
-    def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool) -> np.ndarray:
-        """Sum of per-event `values` from `start` up to the target (with it if `inclusive`)."""
-        cs = csum(values)
-        return cs[self.P + 1 if inclusive else self.P] - cs[start]
+    def wsum(self, values: np.ndarray, start: np.ndarray, inclusive: bool,
+             where: np.ndarray | None = None) -> np.ndarray:
+        """Sum of per-event `values` (int64 or bool; with `where`, only where it is True) from
+        `start` up to the target (with it if `inclusive`)."""
+        return self.wsums(values, [(start, inclusive)], where)[0]
+
+    def wsums(self, values: np.ndarray, windows: list[tuple[np.ndarray, bool]],
+              where: np.ndarray | None = None) -> list[np.ndarray]:
+        """`wsum` over several (start, inclusive) windows of the same values: the numpy path
+        makes one cumulative sum for all of them."""
+        ends = [self.P + 1 if inclusive else self.P for _, inclusive in windows]
+        compiled = self.ev.compiled
+        if compiled is not None:
+            return [compiled.window_sums(values, values if where is None else where, start, end)
+                    for (start, _), end in zip(windows, ends, strict=True)]
+        if where is not None:
+            values = np.where(where, values, 0)
+        cs = csum(values.astype(np.int64) if values.dtype == bool else values)
+        return [cs[end] - cs[start] for (start, _), end in zip(windows, ends, strict=True)]
+
+    def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Largest per-event `values` where `where`, from `start` up to the target (without
+        it); -inf when none."""
+        compiled = self.ev.compiled
+        if compiled is not None and (self.P - start).sum() <= SCAN_LIMIT * self.ev.n:
+            return compiled.window_max(values, where, start, self.P)
+        pos = np.flatnonzero(where)
+        return window_max(values[pos], np.searchsorted(pos, start), np.searchsorted(pos, self.P))
+
+    def last_before(self, mask: np.ndarray) -> np.ndarray:
+        """Per target: its wallet's last event before it with `mask`; -1 if none."""
+        compiled = self.ev.compiled
+        if compiled is not None:
+            return compiled.last_before(mask, self.ev.wallet, self.P)
+        return last_before(mask, self.ev.wallet, self.P)
 
     def in_windows(self, start: np.ndarray) -> np.ndarray:
         """Per event: whether it lies from `start` up to a target (inclusive) for some target."""
@@ -219,6 +256,11 @@ def assemble(ev: Events, P_target: np.ndarray, type_e: np.ndarray, amount: np.nd
     """The context of events `ev` (sorted) and the targets at positions `P_target` (in the
     targets' order), from per-event transaction types (-1: not an own transaction) and amounts
     (0 for logins): what `make_context` and a follower's `WalletLedger` both end with."""
+    # The compiled kernels where the targets are few among the events (a follower's batch):
+    # there they read the targets' windows instead of every event. Where most events are targets
+    # (a batch) the numpy passes do the same work, without numba's import and memory.
+    if len(P_target) <= COMPILED_MAX_SHARE * ev.n:
+        ev.compiled = kernels()
     k = ev.kind
     own = k == KIND_OWN
     perm = np.argsort(P_target, kind="stable")
@@ -333,16 +375,22 @@ class FeatureMatrix:
 
     def __setitem__(self, name: str, values) -> None:
         column = self.mat[:, self.col[name]]
-        column[self.perm] = values
-        column[~np.isfinite(column)] = 0.0
+        column[self.perm] = values  # NaN and inf are zeroed in `done`
         self.filled.add(name)
 
     def get(self, name: str) -> np.ndarray:
-        """A filled column, in the order it was written."""
-        return self.mat[self.perm, self.col[name]]
+        """A filled column, in the order it was written, NaN and inf as 0."""
+        column = self.mat[:, self.col[name]][self.perm]
+        column[~np.isfinite(column)] = 0.0
+        return column
 
     def done(self) -> np.ndarray:
         missing = set(self.names) - self.filled
         if missing:
             raise RuntimeError(f"features not computed: {sorted(missing)}")
+        # A few columns at a time: one call for a small batch's matrix, a bounded mask for a
+        # large one.
+        for j in range(0, len(self.names), FINITE_BLOCK):
+            block = self.mat[:, j:j + FINITE_BLOCK]
+            block[~np.isfinite(block)] = 0.0
         return self.mat

@@ -22,17 +22,17 @@ class Events:
     def __init__(self, wallet, ts, sub, kind):
         """`sub` orders events of one wallet and timestamp; None: the events are in order
         already (a follower's `WalletLedger`), wallets ascending."""
+        self._pair_rank = None
+        self.compiled = None  # the kernels, where `assemble` finds they pay (see there)
         if sub is None:
             self.order = None
-            self.uniq, rank = _ranks_of_runs(ts)
-            self.m = len(self.uniq) + 1
-            self.wallet, self.ts, self.kind, self.key = wallet, ts, kind, wallet * self.m + rank
+            self.wallet, self.ts, self.kind = wallet, ts, kind
             self.n = len(ts)
-            self._pair_rank = None
+            self._ranks = None  # (uniq, m, key): what the numpy paths search, made on demand
             return
-        self.uniq = sorted_unique(ts)
-        self.m = len(self.uniq) + 1
-        key = wallet * self.m + np.searchsorted(self.uniq, ts)
+        uniq = sorted_unique(ts)
+        m = len(uniq) + 1
+        key = wallet * m + np.searchsorted(uniq, ts)
         n_sub = int(sub.max(initial=0)) + 1
         if float(key.max(initial=0) + 1) * n_sub < 2**62:
             order = np.argsort(key * n_sub + sub)  # the composite key is unique: any sort works
@@ -42,15 +42,30 @@ class Events:
         self.wallet = wallet[order]
         self.ts = ts[order]
         self.kind = kind[order]
-        self.key = key[order]
+        self._ranks = uniq, m, key[order]
         self.n = len(order)
-        self._pair_rank = None
+
+    def _ranked(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """The distinct timestamps, their count + 1 and each event's wallet * m + rank."""
+        if self._ranks is None:
+            uniq, rank = _ranks_of_runs(self.ts)
+            m = len(uniq) + 1
+            self._ranks = uniq, m, self.wallet * m + rank
+        return self._ranks
+
+    @property
+    def m(self) -> int:
+        return self._ranked()[1]
+
+    @property
+    def key(self) -> np.ndarray:
+        return self._ranked()[2]
 
     def take(self, values: np.ndarray) -> np.ndarray:
         return values if self.order is None else values[self.order]
 
     def lo_rank(self, bound: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.uniq, bound, side="left")
+        return np.searchsorted(self._ranked()[0], bound, side="left")
 
     def pair_rank(self) -> np.ndarray:
         """lo_rank(ts - PAIR_LOOKBACK) of every event, computed once for all pair statistics."""
@@ -60,6 +75,8 @@ class Events:
 
     def start(self, at: np.ndarray, span: pd.Timedelta) -> np.ndarray:
         """First event position of the same wallet with timestamp >= t - span."""
+        if self.compiled is not None:
+            return self.compiled.window_starts(self.wallet, self.ts, at, span.value)
         lo = self.lo_rank(self.ts[at] - span.value)
         return np.searchsorted(self.key, self.wallet[at] * self.m + lo, side="left")
 
@@ -76,16 +93,31 @@ def _ranks_of_runs(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[first], rank
 
 
-def pair_stats(ev: Events, rows: np.ndarray, value: np.ndarray, marked=None, read=None):
-    """For events `rows` (ascending positions) carrying value codes, per row: was the
-    (wallet, value) pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with
-    `marked`, also whether an earlier marked row of the pair lies in that PAIR_LOOKBACK.
-    `read` (per row; None: every row): the rows whose "known since" and "marked" are read; the
-    others get 0 and False, which spares the search for their pair's first event in the
-    PAIR_LOOKBACK (a follower's batch reads them near its few targets only)."""
+def pair_stats(ev: Events, valid: np.ndarray, value: np.ndarray, marked=None, read=None):
+    """For the events where `valid` (value codes >= 0 there), per event: was the (wallet, value)
+    pair unseen in the PAIR_LOOKBACK before it, and since when it is known; with `marked`, also
+    whether an earlier marked event of the pair lies in that PAIR_LOOKBACK. `read` (per event;
+    None: every event): the events whose "known since" and "marked" are read; the others get 0
+    and False, which spares the numpy path the search for their pair's first event in the
+    PAIR_LOOKBACK (a follower's batch reads them near its few targets only). Events not valid
+    get False, 0 and False."""
+    if ev.compiled is not None:
+        return ev.compiled.pair_stats(
+            ev.wallet, value, ev.ts, valid, np.zeros(ev.n, bool) if marked is None else marked,
+            np.ones(ev.n, bool) if read is None else read, PAIR_LOOKBACK.value)
+    new, known, seen = np.zeros(ev.n, bool), np.zeros(ev.n, np.int64), np.zeros(ev.n, bool)
+    rows = np.flatnonzero(valid)
+    if len(rows):
+        new[rows], known[rows], seen[rows] = _pair_stats_rows(
+            ev, rows, value[rows], None if marked is None else marked[rows],
+            None if read is None else read[rows])
+    return new, known, seen
+
+
+def _pair_stats_rows(ev: Events, rows: np.ndarray, value: np.ndarray, marked, read):
+    """`pair_stats` in numpy, on the valid events' positions `rows` (ascending) and their
+    values, `marked` and `read`."""
     n = len(rows)
-    if n == 0:
-        return np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
     # rows are already in time order within each wallet, so a stable sort keeps it per pair.
     pair = ev.wallet[rows] * (int(value.max()) + 1) + value
     order = np.argsort(pair, kind="stable")

@@ -19,9 +19,6 @@ from wallet_monitor.features.arrays import (
     NS_PER_DAY,
     NS_PER_H,
     NS_PER_S,
-    csum,
-    last_before,
-    window_max,
 )
 from wallet_monitor.features.context import (
     ACCESS,
@@ -62,25 +59,19 @@ class Totals:
 
 
 def window_totals(ctx: Context) -> Totals:
-    P, s1, s24, sL = ctx.P, ctx.s1, ctx.s24, ctx.sL
-    own_i = ctx.own.astype(np.int64)
-    cs_amt = csum(np.where(ctx.own, ctx.amt_fx, 0))
+    windows = [(ctx.s1, True), (ctx.s24, True), (ctx.sL, False)]  # 1 h, 24 h, LOOKBACK
     by_type = {}
     for name in TX_TYPES:
         m = ctx.is_type[name]
-        cs_c, cs_a = csum(m.astype(np.int64)), csum(np.where(m, ctx.amt_fx, 0))
-        by_type[name] = {
-            "c1": cs_c[P + 1] - cs_c[s1], "c24": cs_c[P + 1] - cs_c[s24], "cL": cs_c[P] - cs_c[sL],
-            "a1": (cs_a[P + 1] - cs_a[s1]) / AMOUNT_SCALE,
-            "a24": (cs_a[P + 1] - cs_a[s24]) / AMOUNT_SCALE,
-        }
+        c1, c24, cL = ctx.wsums(m, windows)
+        a1, a24 = ctx.wsums(ctx.amt_fx, windows[:2], m)
+        by_type[name] = {"c1": c1, "c24": c24, "cL": cL,
+                         "a1": a1 / AMOUNT_SCALE, "a24": a24 / AMOUNT_SCALE}
+    cnt1, cnt24, cntL = ctx.wsums(ctx.own, windows)
+    sum1, sum24, sumL = ctx.wsums(ctx.amt_fx, windows, ctx.own)
     return Totals(
-        x=np.log1p(ctx.amount[P]),
-        cnt1=ctx.wsum(own_i, s1, True), cnt24=ctx.wsum(own_i, s24, True),
-        cntL=ctx.wsum(own_i, sL, False),
-        sum1=(cs_amt[P + 1] - cs_amt[s1]) / AMOUNT_SCALE,
-        sum24=(cs_amt[P + 1] - cs_amt[s24]) / AMOUNT_SCALE,
-        sumL=(cs_amt[P] - cs_amt[sL]) / AMOUNT_SCALE,
+        x=np.log1p(ctx.amount[ctx.P]), cnt1=cnt1, cnt24=cnt24, cntL=cntL,
+        sum1=sum1 / AMOUNT_SCALE, sum24=sum24 / AMOUNT_SCALE, sumL=sumL / AMOUNT_SCALE,
         by_type=by_type,
     )
 
@@ -89,29 +80,29 @@ def amount_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> np.ndarray:
     """The amount against the wallet's own history; returns each target's largest earlier
     amount in the LOOKBACK (-inf when none), which the velocity family reads too."""
     P, sL, x, amount = ctx.P, ctx.sL, tot.x, ctx.amount
-    logs = np.where(ctx.own, np.round(np.log1p(amount) * LOG_SCALE), 0).astype(np.int64)
-    logs2 = np.where(ctx.own, np.round(np.log1p(amount) ** 2 * LOG_SCALE), 0).astype(np.int64)
+    log_amount = np.log1p(amount)  # read where own only
+    logs = np.round(log_amount * LOG_SCALE).astype(np.int64)
+    logs2 = np.round(log_amount**2 * LOG_SCALE).astype(np.int64)
+    del log_amount
     n_l = tot.cntL.astype(np.float64)
     f["amount_log"] = x
     f["amount_z"], mean_log = _shrunk_z(
-        x, n_l, ctx.wsum(logs, sL, False) / LOG_SCALE, ctx.wsum(logs2, sL, False) / LOG_SCALE
+        x, n_l, ctx.wsum(logs, sL, False, ctx.own) / LOG_SCALE,
+        ctx.wsum(logs2, sL, False, ctx.own) / LOG_SCALE,
     )
     f["amount_vs_typical"] = np.where(n_l > 0, (x - mean_log) * n_l / (n_l + AMOUNT_SHRINK_K), 0.0)
     z_same = np.zeros(ctx.n_out)
     for i, name in enumerate(TX_TYPES):
         m = ctx.is_type[name]
-        n_t = ctx.wsum(m.astype(np.int64), sL, False).astype(np.float64)
-        st = ctx.wsum(np.where(m, logs, 0), sL, False) / LOG_SCALE
-        st2 = ctx.wsum(np.where(m, logs2, 0), sL, False) / LOG_SCALE
+        n_t = tot.by_type[name]["cL"].astype(np.float64)
+        st = ctx.wsum(logs, sL, False, m) / LOG_SCALE
+        st2 = ctx.wsum(logs2, sL, False, m) / LOG_SCALE
         z_t, _ = _shrunk_z(x, n_t, st, st2)
         sel = ctx.type_e[P] == i
         z_same[sel] = z_t[sel]
     f["amount_z_same_type"] = z_same
     del logs, logs2
-    own_pos = np.flatnonzero(ctx.own)
-    o_index = np.cumsum(ctx.own) - 1  # position within the own-transaction sub-array
-    # sL may point at a login or incoming transfer; take the first own event at or after it.
-    prev_max = window_max(amount[own_pos], np.searchsorted(own_pos, sL), o_index[P])
+    prev_max = ctx.wmax(amount, ctx.own, sL)
     f["amount_vs_max"] = np.where(tot.cntL > 0, x - np.log1p(np.maximum(prev_max, 0.0)), 0.0)
     for i, name in enumerate(TX_TYPES):
         f[f"type_{name}"] = (ctx.type_e[P] == i).astype(np.float64)
@@ -138,11 +129,10 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     for limit in REPORTING_THRESHOLDS:
         near |= (ctx.amount >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (ctx.amount < limit)
     near &= ctx.is_type["deposit"]
-    near24 = ctx.wsum(near.astype(np.int64), ctx.s24, True)
+    near24, nearL = ctx.wsums(near, [(ctx.s24, True), (ctx.sL, False)])
     f["near_threshold_deposits_24h_log"] = np.log1p(near24)
     # A wallet that always deposits near a threshold (its usual amounts sit there) is not
     # structuring; one that starts to is.
-    nearL = ctx.wsum(near.astype(np.int64), ctx.sL, False)
     f["near_threshold_24h_vs_rate"] = np.log1p(near24) - np.log1p(nearL / span_h * hours24)
     del near, near24, nearL
     # Time of day from the UTC timestamp alone (fractional hours on the circle, so 23:59 and
@@ -150,7 +140,7 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     day_angle = (t % NS_PER_DAY) * (2 * np.pi / NS_PER_DAY)
     f["hour_sin"] = np.sin(day_angle)
     f["hour_cos"] = np.cos(day_angle)
-    prev_own = last_before(ctx.own, ctx.ev.wallet, P)
+    prev_own = ctx.last_before(ctx.own)
     f["time_since_prev_tx_log"] = _since_log(prev_own, ctx.ev, P, t)
     gap_ns = np.where(prev_own >= 0, t - ctx.ev.ts[np.maximum(prev_own, 0)], LOOKBACK.value)
     typical = np.where(tot.cntL > 0, tot.sumL / np.maximum(tot.cntL, 1), ctx.amount[P])
@@ -168,9 +158,7 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     f["redeem_sum_24h_vs_typical"] = np.log1p(red["a24"] / typical)
     _redemption_share(ctx, tot, f)
     # Redeemed this hour against the largest earlier redemption (or earlier amount of any kind).
-    red_pos = np.flatnonzero(ctx.is_type["redeem"])
-    red_max = window_max(ctx.amount[red_pos], np.searchsorted(red_pos, ctx.sL),
-                         np.searchsorted(red_pos, P))
+    red_max = ctx.wmax(ctx.amount, ctx.is_type["redeem"], ctx.sL)
     base = np.where(np.isfinite(red_max), red_max, np.where(tot.cntL > 0, prev_max, np.nan))
     f["redeem_sum_1h_vs_max"] = np.where(
         (ctx.type_e[P] == 2) & np.isfinite(base),
@@ -199,29 +187,29 @@ def flow_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     """Money in and out: inflow sent on within minutes, new counterparties, wallet age, KYC."""
     P, t, k, s1 = ctx.P, ctx.t, ctx.kind, ctx.s1
     inflow = (k == KIND_IN) | ctx.is_type["deposit"]
-    in_amt = np.where(inflow, ctx.amt_fx, 0)
-    cs_in = csum(in_amt)
-    in1 = (cs_in[P] - cs_in[s1]) / AMOUNT_SCALE
+    amt = ctx.amt_fx
+    in1, in24 = ctx.wsums(amt, [(s1, False), (ctx.s24, False)], inflow)
+    in1 = in1 / AMOUNT_SCALE
     f["inflow_1h_log"] = np.log1p(in1)
-    f["inflow_24h_log"] = np.log1p((cs_in[P] - cs_in[ctx.s24]) / AMOUNT_SCALE)
-    del cs_in
-    f["incoming_transfers_1h_log"] = np.log1p(ctx.wsum((k == KIND_IN).astype(np.int64), s1, False))
+    f["inflow_24h_log"] = np.log1p(in24 / AMOUNT_SCALE)
+    incoming = k == KIND_IN
+    f["incoming_transfers_1h_log"] = np.log1p(ctx.wsum(incoming, s1, False))
     outgoing = ctx.type_e[P] != 0
     a = ctx.amount[P]
     f["forward_share"] = np.where(outgoing & (in1 > 0),
                                   np.minimum(a, in1) / np.where(in1 > 0, in1, 1), 0.0)
-    last_in = last_before(inflow, ctx.ev.wallet, P)
+    last_in = ctx.last_before(inflow)
     since_in = np.where(last_in >= 0, t - ctx.ev.ts[np.maximum(last_in, 0)], LOOKBACK.value)
     since_in = np.where(outgoing, np.minimum(since_in, LOOKBACK.value), LOOKBACK.value)
     f["minutes_since_inflow_log"] = np.log1p(since_in / (60 * NS_PER_S))
     s30 = ctx.window_start(WINDOWS["30m"])
-    in30 = ctx.wsum(in_amt, s30, False) / AMOUNT_SCALE
-    out30 = ctx.wsum(np.where(ctx.own & (ctx.type_e != 0), ctx.amt_fx, 0), s30, True) / AMOUNT_SCALE
+    in30 = ctx.wsum(amt, s30, False, inflow) / AMOUNT_SCALE
+    out30 = ctx.wsum(amt, s30, True, ctx.own & (ctx.type_e != 0)) / AMOUNT_SCALE
     f["forwarded_30m_log"] = np.where(outgoing, np.log1p(np.minimum(out30, in30)), 0.0)
-    del in_amt, in30, out30, s30
+    del in30, out30, s30
     # A mule forwards most of what another wallet just sent it: outflow and incoming transfers of
     # the last hour of about the same size (min/max of the two), 0 without incoming transfers.
-    inc1 = ctx.wsum(np.where(k == KIND_IN, ctx.amt_fx, 0), s1, False) / AMOUNT_SCALE
+    inc1 = ctx.wsum(amt, s1, False, incoming) / AMOUNT_SCALE
     f["incoming_forward_ratio_1h"] = np.where(
         outgoing & (inc1 > 0), np.minimum(a, inc1) / np.maximum(np.maximum(a, inc1), 1e-9), 0.0
     )
@@ -237,19 +225,15 @@ def _counterparties(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     """New counterparties: a transfer to a wallet not paid, nor paid by, in the PAIR_LOOKBACK."""
     P, k = ctx.P, ctx.kind
     other = ctx.other()
-    cp_rows = np.flatnonzero((other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]))
-    cp_new_e = np.zeros(ctx.ev.n, bool)
-    if len(cp_rows):
-        new, _, _ = pair_stats(ctx.ev, cp_rows, other[cp_rows],
-                               read=np.zeros(len(cp_rows), bool))  # only "new" is read
-        cp_new_e[cp_rows] = new
+    cp_new_e, _, _ = pair_stats(ctx.ev, (other >= 0) & ((k == KIND_IN) | ctx.is_type["transfer"]),
+                                other, read=np.zeros(ctx.ev.n, bool))  # only "new" is read
     cp_new_out = cp_new_e & ctx.own & ctx.is_type["transfer"]
     f["counterparty_new"] = cp_new_out[P].astype(np.float64)
-    cs_new = csum(cp_new_out.astype(np.int64))
-    f["new_counterparties_24h_log"] = np.log1p(cs_new[P + 1] - cs_new[ctx.s24])
+    new24, new1 = ctx.wsums(cp_new_out, [(ctx.s24, True), (ctx.s1, True)])
+    f["new_counterparties_24h_log"] = np.log1p(new24)
     # Against the wallet's usual transfer rate (a count of earlier *new* counterparties over the
     # LOOKBACK would read flags that themselves look a further PAIR_LOOKBACK back).
-    f["new_counterparties_1h_vs_rate"] = np.log1p(cs_new[P + 1] - cs_new[ctx.s1]) - np.log1p(
+    f["new_counterparties_1h_vs_rate"] = np.log1p(new1) - np.log1p(
         tot.by_type["transfer"]["cL"] / ctx.span_h
     )
     if not ctx.cols.counterparty:
@@ -265,13 +249,9 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     is_login = k == KIND_LOGIN
     success = ctx.success()
     success_e = np.zeros(ctx.ev.n, bool) if success is None else success
-    acc_rows = np.flatnonzero(access)
     # How long a wallet or place is known is read at the targets and in their last hour only.
     read = ctx.in_windows(ctx.s1)
-    wallet_known_e = np.zeros(ctx.ev.n, np.int64)
-    if len(acc_rows):
-        wallet_known_e[acc_rows] = pair_stats(
-            ctx.ev, acc_rows, np.zeros(len(acc_rows), np.int64), read=read[acc_rows])[1]
+    wallet_known_e = pair_stats(ctx.ev, access, np.zeros(ctx.ev.n, np.int64), read=read)[1]
     new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e, read)
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
@@ -306,16 +286,9 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
     login_unseen = np.zeros(ctx.n_out)
     for name in ACCESS:
         val = ctx.access(name)
-        rows = np.flatnonzero(access & (val >= 0))
-        new_e = np.zeros(ctx.ev.n, bool)
-        known_e = np.zeros(ctx.ev.n, np.int64)
-        seen_e = np.zeros(ctx.ev.n, bool)
-        first_e = np.zeros(ctx.ev.n, bool)
-        if len(rows):
-            first, known, seen = pair_stats(ctx.ev, rows, val[rows], success_e[rows],
-                                            read[rows])
-            new_e[rows] = (known < NEW_ACCESS_SPAN.value) & (wallet_known_e[rows] > known)
-            known_e[rows], seen_e[rows], first_e[rows] = known, seen, first
+        valid = access & (val >= 0)
+        first_e, known_e, seen_e = pair_stats(ctx.ev, valid, val, success_e, read)
+        new_e = valid & (known_e < NEW_ACCESS_SPAN.value) & (wallet_known_e > known_e)
         f[f"{name}_new"] = new_e[P]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);
@@ -324,7 +297,7 @@ def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_know
         if ctx.cols.logins and login_col in ctx.cols.login_columns:
             login_unseen = np.maximum(login_unseen, ((val[P] >= 0) & ~seen_e[P]).astype(np.float64))
         if name == "ip":
-            f["new_ips_24h_log"] = np.log1p(ctx.wsum(first_e.astype(np.int64), ctx.s24, True))
+            f["new_ips_24h_log"] = np.log1p(ctx.wsum(first_e, ctx.s24, True))
         new_out[name], val_out[name] = new_e, val
     f["login_unseen"] = login_unseen
     return new_out, val_out
@@ -334,17 +307,17 @@ def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, logged:
                     wallet_known_e, new_e: dict, device_e) -> None:
     s1 = ctx.s1
     failed_e = is_login & ~success_e
-    failed1 = ctx.wsum(failed_e.astype(np.int64), s1, False)
-    success1 = ctx.wsum(success_e.astype(np.int64), s1, False)
+    failed1, failed24 = ctx.wsums(failed_e, [(s1, False), (ctx.s24, False)])
+    success1 = ctx.wsum(success_e, s1, False)
     f["failed_logins_1h_log"] = np.log1p(failed1)
-    f["failed_logins_24h_log"] = np.log1p(ctx.wsum(failed_e.astype(np.int64), ctx.s24, False))
+    f["failed_logins_24h_log"] = np.log1p(failed24)
     f["success_logins_1h_log"] = np.log1p(success1)
     # Failures as a share of the hour's logins (one pseudo-login keeps a lone typo at 1/2): a
     # busy wallet's occasional typos add up to counts that only a password guesser reaches
     # when they are the share of its logins.
     f["failed_login_share_1h"] = failed1 / (failed1 + success1 + 1.0)
     f["failed_logins_new_ip_1h_log"] = np.log1p(
-        ctx.wsum((failed_e & new_e["ip"]).astype(np.int64), s1, False))
+        ctx.wsum(failed_e, s1, False, new_e["ip"]))
     # A password guesser fails from a device the wallet does not know; its owner's typos come
     # from the owner's own device. A login without a device is judged by its IP. A wallet seen
     # for less than NEW_ACCESS_SPAN (new, or silent for the whole look-back: a dormant account)
@@ -353,11 +326,11 @@ def _login_failures(ctx: Context, f: FeatureMatrix, is_login, success_e, logged:
         wallet_known_e < NEW_ACCESS_SPAN.value
     )
     f["failed_logins_new_device_1h_log"] = np.log1p(
-        ctx.wsum((failed_e & unfamiliar).astype(np.int64), s1, False)
+        ctx.wsum(failed_e, s1, False, unfamiliar)
     )
     if logged:  # a logins input was given
         f["time_since_success_login_log"] = _since_log(
-            last_before(success_e, ctx.ev.wallet, ctx.P), ctx.ev, ctx.P, ctx.t)
+            ctx.last_before(success_e), ctx.ev, ctx.P, ctx.t)
     else:
         f["time_since_success_login_log"] = np.zeros(ctx.n_out)
 
