@@ -163,7 +163,12 @@ def _budgeted(args, bundle: ModelBundle, features) -> ModelBundle:
                        "budget (%s)", "sampled features" if args.engine == "dask"
                        else f"no {history_path.name}")
         return bundle
-    return place_threshold(bundle, features, load_transactions(history_path))
+    try:
+        return place_threshold(bundle, features, load_transactions(history_path))
+    except ValueError as exc:  # features.csv of other transactions than history_path's
+        logger.warning("threshold left at 1 - contamination: episode links not counted in the "
+                       "budget (%s: %s)", history_path.name, exc)
+        return bundle
 
 
 def main(argv: list[str] | None = None) -> int:

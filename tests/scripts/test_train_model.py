@@ -79,3 +79,15 @@ def test_without_the_training_transactions_the_threshold_is_own_evidence_only(tm
     bundle = load_bundle(tmp_path / "m" / "fraud_model.pkl")
     assert bundle.metadata.budget is None
     assert bundle.threshold == 1 - bundle.metadata.contamination
+
+
+def test_features_of_other_transactions_leave_the_threshold_own_evidence_only(tmp_path, caplog):
+    _normal(800).to_csv(tmp_path / "features.csv", index=False)
+    (tmp_path / "transactions.csv").write_text(
+        "transaction_id,wallet_id,timestamp,amount,type,ip_address\n"
+        "other-1,w1,2026-01-01T00:00:00Z,10.0,deposit,10.0.0.1\n")
+    assert train_model.main(["--data-dir", str(tmp_path), "--models-dir", str(tmp_path / "m"),
+                             "--reports-dir", str(tmp_path / "r")]) == 0
+    bundle = load_bundle(tmp_path / "m" / "fraud_model.pkl")
+    assert bundle.threshold == 1 - bundle.metadata.contamination
+    assert "episode links not counted" in caplog.text and "no transaction" in caplog.text
