@@ -6,8 +6,10 @@
 The model is `wallet_monitor.model.train`: one detector per behaviour plus a global one, each
 calibrated to the training traffic, combined into `fraud_score` in [0, 1] (higher is more
 suspicious: the share of training traffic that looks more normal). `is_anomaly` is
-`fraud_score >= threshold`, `threshold = 1 - contamination`, kept in the bundle. Training
-never reads labels. The database that located the features' addresses comes from
+`fraud_score >= threshold`, kept in the bundle: the threshold flags `contamination` of the
+training period's later rows once episodes are linked (`place_threshold`; 1 - contamination,
+own evidence only, where the training transactions are not at hand). Training never reads
+labels. The database that located the features' addresses comes from
 features.meta.json, beside features.csv, into the bundle.
 `--recalibrate` refits the bundle's final calibration and threshold on recent unlabelled
 traffic (`wallet_monitor.recalibration`), so the alert budget holds when traffic drifts; the
@@ -46,7 +48,7 @@ from wallet_monitor.model import (
 )
 from wallet_monitor.model.params import COMBINE_DECAY, COMBINE_SECOND_WEIGHT, OCSVM_COMBINE_DECAY
 from wallet_monitor.paths import DATA_DIR, MODEL_FILE, MODELS_DIR
-from wallet_monitor.recalibration import DEFAULT_ALERT_RATE, recalibrate
+from wallet_monitor.recalibration import DEFAULT_ALERT_RATE, place_threshold, recalibrate
 from wallet_monitor.schema import (
     FEATURES_FILE,
     LOGINS_FILE,
@@ -75,7 +77,8 @@ def _parse(argv):
     p.add_argument("--single", action="store_true",
                    help="one model over every feature instead of one per feature family")
     p.add_argument("--contamination", type=float, default=DEFAULT_CONTAMINATION,
-                   help="share of training traffic flagged; threshold = 1 - contamination")
+                   help="share of the training period's later rows flagged, episode links "
+                   "counted (default: %(default)s)")
     p.add_argument(
         "--combine", choices=COMBINE_METHODS, default=COMBINE,
         help="how the per-behaviour scores combine: decay = every detector's evidence from "
@@ -116,7 +119,7 @@ def _parse(argv):
 def _summary(bundle: ModelBundle, load_s: float, fit_s: float, path: Path) -> dict:
     meta = bundle.metadata
     keys = ("model_type", "model_version", "contamination", "n_rows", "n_fit_rows", "trained_at",
-            "features_sha256", "geoip", "library_versions", "params", "recalibration")
+            "features_sha256", "geoip", "library_versions", "params", "recalibration", "budget")
     return {
         **{k: getattr(meta, k) for k in keys},
         "n_features": len(bundle.feature_names),
@@ -150,6 +153,24 @@ def _recalibrated(args) -> ModelBundle:
     return new
 
 
+def _budgeted(args, bundle: ModelBundle, features) -> ModelBundle:
+    """The bundle with its threshold placed on the training period, episode links counted
+    (`place_threshold`); as trained (1 - contamination) where the training transactions are
+    not at hand or the features are a sample (--engine dask: episodes need every row)."""
+    history_path = transactions_file(args.data_dir)
+    if args.engine == "dask" or not history_path.exists():
+        logger.warning("threshold left at 1 - contamination: episode links not counted in the "
+                       "budget (%s)", "sampled features" if args.engine == "dask"
+                       else f"no {history_path.name}")
+        return bundle
+    try:
+        return place_threshold(bundle, features, load_transactions(history_path))
+    except ValueError as exc:  # features.csv of other transactions than history_path's
+        logger.warning("threshold left at 1 - contamination: episode links not counted in the "
+                       "budget (%s: %s)", history_path.name, exc)
+        return bundle
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     setup_logging()
@@ -168,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                 logger.warning("%s does not say which database located its addresses; the "
                                "model will not record it", features_path)
             t1 = time.perf_counter()
-            bundle = train(features, args.model, args.contamination, args.seed,
-                           single=args.single, combine=args.combine, geoip=geoip)
+            bundle = _budgeted(args, train(features, args.model, args.contamination, args.seed,
+                                           single=args.single, combine=args.combine, geoip=geoip),
+                               features)
         t2 = time.perf_counter()
         save_bundle(bundle, path)
     except (UserError, ValueError) as exc:

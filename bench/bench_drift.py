@@ -27,7 +27,7 @@ from sklearn.metrics import average_precision_score
 from wallet_monitor import features as fe
 from wallet_monitor.model import train
 from wallet_monitor.paths import ROOT
-from wallet_monitor.recalibration import DEFAULT_ALERT_RATE, recalibrate
+from wallet_monitor.recalibration import DEFAULT_ALERT_RATE, place_threshold, recalibrate
 from wallet_monitor.schema import transactions_file
 from wallet_monitor.scoring import detect
 
@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     wallets = fe.load_wallets(args.data / "wallets.csv")
     logins = fe.load_logins(args.data / "logins.csv")
     fraud = set(pd.read_csv(args.data / "labels.csv", dtype=str)["transaction_id"])
-    bundle = train(fe.build_features(history, None, wallets, logins), seed=0)
+    features = fe.build_features(history, None, wallets, logins)
+    # As train_model.py trains: the threshold placed on the training period, episodes linked.
+    bundle = place_threshold(train(features, seed=0), features, history)
     print(f"budget {args.alert_rate:.1%}; recalibrated on the first half of each drifted "
           "holdout, scored on the second half")
     for name, (h, n, w, lg) in _drifts(history, new, wallets, logins).items():

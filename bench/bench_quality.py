@@ -13,7 +13,7 @@ report only):
   payments is the final check: it is run once per change of approach and never tuned on.
 
 For each, the training period's features are built, each model is trained on them without
-labels, new_transactions.csv is scored as `wallet_monitor.scoring.detect` scores it (episodes
+labels (its threshold placed on the training period with episodes linked), new_transactions.csv is scored as `wallet_monitor.scoring.detect` scores it (episodes
 linked) and compared with labels.csv: average precision, alert rate, recall of the flags and
 recall in the top 2% of scores, per scenario and per variant, beside two baselines on the same
 rows (the raw amount alone, and the original prototype's four-feature forest). Then:
@@ -45,6 +45,7 @@ from wallet_monitor import model as tm
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
 from wallet_monitor.evaluation import TOP_SHARE, evaluate
 from wallet_monitor.paths import ROOT
+from wallet_monitor.recalibration import place_threshold
 from wallet_monitor.schema import transactions_file
 
 # name -> train() keyword arguments; `--models` picks by name (default: "default").
@@ -208,6 +209,7 @@ def bench_dataset(data: Path, models: list[str], contamination: float, seed: int
     for name in models:
         t0 = time.perf_counter()
         bundle = tm.train(train_features, contamination=contamination, seed=seed, **MODELS[name])
+        bundle = place_threshold(bundle, train_features, history)  # as train_model.py does
         seconds = time.perf_counter() - t0
         det = score_linked(bundle, new_features, targets)
         m, variants = evaluate_with_variants(det, labels)

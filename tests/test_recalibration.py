@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import train_model
-from wallet_monitor.features import build_features
+from wallet_monitor.features import LOOKBACK, build_features
 from wallet_monitor.model import load_bundle, train
-from wallet_monitor.recalibration import recalibrate
+from wallet_monitor.recalibration import place_threshold, recalibrate
 from wallet_monitor.scoring import detect
 from wallet_monitor.synth import generate
 
@@ -61,3 +62,40 @@ def test_the_cli_recalibrates_the_saved_bundle_on_recent_traffic(chain):
     with pytest.raises(SystemExit) as bad:
         train_model.main([*args, "--recalibrate", "--alert-rate", "0.9"])
     assert bad.value.code == 2
+
+
+# ---- the budget on the training period, episode links counted (place_threshold) ------------
+
+def _later(transactions, ts_from):
+    return transactions[transactions["timestamp"] >= pd.Timestamp(ts_from)]
+
+
+def test_the_threshold_placed_on_training_counts_episode_links(small_frames, trained):
+    f = small_frames
+    tx = f["transactions"]
+    features = build_features(tx, None, f["wallets"], f["logins"])
+    placed = place_threshold(trained, features, tx)
+    budget = placed.metadata.budget
+    later = _later(tx, budget["period"][0])
+    context = (tx[tx["timestamp"] < later["timestamp"].min()], f["wallets"], f["logins"])
+    as_trained = detect(trained, later, *context)["is_anomaly"].mean()
+    now = detect(placed, later, *context)["is_anomaly"].mean()
+    share = trained.metadata.contamination
+    # Episode links raise rows on top of the own-evidence line; placed, they are in the budget.
+    assert as_trained > share + 0.005, as_trained
+    assert now == pytest.approx(share, abs=0.002), now
+    assert budget["rows"] == len(later) and budget["share"] == share
+    assert trained.metadata.budget is None and trained.threshold == 1 - share  # input kept
+
+
+def test_the_threshold_is_placed_on_the_later_training_rows(small_frames, trained):
+    # The first days' features see a truncated look-back (every counterparty, device and IP
+    # new): unlike any scored row, they are left out of the budget.
+    f = small_frames
+    tx = f["transactions"]
+    placed = place_threshold(trained, build_features(tx, None, f["wallets"], f["logins"]), tx)
+    start, end = tx["timestamp"].min(), tx["timestamp"].max()
+    first = pd.Timestamp(placed.metadata.budget["period"][0])
+    assert first >= start + min(LOOKBACK, (end - start) / 2)
+    assert first <= start + min(LOOKBACK, (end - start) / 2) + pd.Timedelta(hours=1)
+

@@ -65,6 +65,9 @@ class BundleMetadata:
     # Which database located the training features' addresses (features.geoip info: database,
     # version, source); None when unknown. A default, so bundles saved before it still load.
     geoip: dict | None = None
+    # Where the threshold was placed with episode links counted (recalibration.place_threshold:
+    # rows, period, share); None when it is 1 - contamination (own evidence only).
+    budget: dict | None = None
 
 
 @dataclass
