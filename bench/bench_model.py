@@ -5,7 +5,11 @@
 Each step runs in a child process so its peak memory (ru_maxrss) is its own. Training rows
 are the default generated data's features resampled to --rows; the scored transactions
 come from `wallet_monitor.synth.generate` with enough wallets for --rows holdout transactions.
-Goals: training <= 60 s, scoring (features + model) <= 60 s.
+Goals: training <= 60 s, scoring (features + model) <= 60 s. Training's last step, placing the
+threshold with episode links counted (`place_threshold`, at most its 200,000-row cap of the
+period's later rows), needs transactions behind the feature rows, which the resampled training
+rows have not: it is timed on the scored transactions and their features instead, and training's
+figure is printed with and without it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from wallet_monitor import model as tm
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
 from wallet_monitor.features import build_features
 from wallet_monitor.paths import ROOT
+from wallet_monitor.recalibration import place_threshold
 from wallet_monitor.synth import generate
 
 OUT = ROOT / "bench" / "out" / "model"
@@ -67,7 +72,10 @@ def _score_step(rows: int) -> dict:
         bundle.threshold,
     )
     t3 = time.perf_counter()
+    place_threshold(bundle, features, targets)  # training's last step, on rows with transactions
+    t4 = time.perf_counter()
     return {
+        "place_seconds": t4 - t3,
         "scored_rows": len(targets),
         "history_rows": len(frames["transactions"]),
         "feature_seconds": t1 - t0,
@@ -103,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         f"features {scored['feature_seconds']:.1f}s + model {scored['score_seconds']:.1f}s + "
         f"episodes {scored['link_seconds']:.1f}s = "
         f"{scored['total_seconds']:.1f}s, peak RSS {scored['peak_rss_mb']} MB (goal <= 60 s)"
+    )
+    print(
+        f"train with its threshold placed (episode links counted, capped rows): "
+        f"{train['train_seconds']:.1f}s + {scored['place_seconds']:.1f}s = "
+        f"{train['train_seconds'] + scored['place_seconds']:.1f}s (goal <= 60 s)"
     )
     (OUT / f"results_{args.model}.json").write_text(
         json.dumps({"train": train, "score": scored}, indent=2)
