@@ -1,11 +1,12 @@
 """The packed forest's walk compiled with numba, when numba is there.
 
-`forest_walk()` returns the compiled walk, or None where numba is missing or cannot compile it
-(the caller then walks in numpy, `PackedForest`'s own path). numba is imported on first use,
-never at import time, and the compiled code is cached on disk (`cache=True`), so only the first
-process on a machine pays the compile. The walk is the numpy walk's arithmetic exactly: the same
-float32 inputs compared with the float64 thresholds, the leaves' addends summed per row in tree
-order, so scores are bit for bit the same (tests/model/test_compiled.py).
+`forest_walk()` returns the compiled walk of one forest, `stacked_walk()` the walk of several
+forests laid end to end (model/stacked.py), or None where numba is missing or cannot compile
+them (the caller then walks in numpy, `PackedForest`'s own path). numba is imported on first
+use, never at import time, and the compiled code is cached on disk (`cache=True`), so only the
+first process on a machine pays the compile. Both walks are the numpy walk's arithmetic
+exactly: the same float32 inputs compared with the thresholds, the leaves' addends summed per
+row in tree order, so scores are bit for bit the same (tests/model/test_compiled.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ logger = logging.getLogger(__name__)
 # Set to 1 to walk in numpy even where numba is installed (a comparison, or a broken install).
 DISABLE_ENV = "WALLET_MONITOR_NO_NUMBA"
 _WALK: list = []  # [the compiled walk or None], filled on first use
+_STACKED: list = []  # [the compiled stacked walk or None], filled on first use
+# Trees the stacked walk steps through side by side for one row: independent chains of loads
+# the CPU overlaps (8-32 measured alike; 1 is ~4x slower, docs/DECISIONS.md).
+LANES = 16
 
 
 def forest_walk():
@@ -26,6 +31,17 @@ def forest_walk():
     if not _WALK:
         _WALK.append(None if os.environ.get(DISABLE_ENV) == "1" else _compile())
     return _WALK[0]
+
+
+def stacked_walk():
+    """The compiled walk of stacked forests `(X32, child, feature, threshold, leaf_depth,
+    forest, levels, n_forests) -> depths (rows, forests)`, or None (always None when
+    `forest_walk()` is)."""
+    if forest_walk() is None:
+        return None
+    if not _STACKED:
+        _STACKED.append(_compile_stacked())
+    return _STACKED[0]
 
 
 def _compile():
@@ -56,5 +72,40 @@ def _compile():
              np.zeros((1, 1)), np.zeros((1, 1)), 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: walk in numpy
         logger.warning("numba could not compile the forest walk (%s); walking in numpy", exc)
+        return None
+    return walk
+
+
+def _compile_stacked():
+    import numba
+    import numpy as np
+
+    lanes = LANES
+
+    @numba.njit(cache=True, nogil=True)
+    def walk(X, child, feature, threshold, leaf_depth, forest, levels, n_forests):  # pragma: no cover - jit
+        n, n_trees = X.shape[0], child.shape[0]
+        depths = np.zeros((n, n_forests))
+        nodes = np.zeros(lanes, np.intp)
+        for k0 in range(0, n_trees, lanes):  # a block of trees (its nodes stay in cache) ...
+            m = min(lanes, n_trees - k0)
+            for r in range(n):  # ... for every row: each tree a chain of loads, side by side
+                nodes[:m] = 0
+                for _ in range(levels):  # a leaf is its own child: extra levels stay there
+                    for j in range(m):
+                        k, node = k0 + j, nodes[j]
+                        # child[.., 1] is the left child: no branch to mispredict
+                        nodes[j] = child[k, node, np.intp(X[r, feature[k, node]] <= threshold[k, node])]
+                for j in range(m):  # a row's addends in tree order, as the numpy walk sums them
+                    depths[r, forest[k0 + j]] += leaf_depth[k0 + j, nodes[j]]
+        return depths
+
+    try:
+        walk(np.zeros((1, 1), np.float32), np.zeros((1, 1, 2), np.int16),
+             np.zeros((1, 1), np.int16), np.zeros((1, 1), np.float32), np.zeros((1, 1)),
+             np.zeros(1, np.intp), 1, 1)
+    except Exception as exc:  # noqa: BLE001 - any numba failure means: one forest at a time
+        logger.warning("numba could not compile the stacked walk (%s); forests walked one by "
+                       "one", exc)
         return None
     return walk
