@@ -41,10 +41,10 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
                     link: bool = True) -> pd.DataFrame:
     """`detect` on the targets' features already computed (the follower computes them from
     the events it keeps prepared)."""
-    check_features(bundle, [c for c in features.columns if c != "transaction_id"],
+    columns = features.columns.tolist()
+    check_features(bundle, [c for c in columns if c != "transaction_id"],
                    "the model was trained on other features than feature_engineering computes now")
-    fraud, flagged, why = score_matrix(
-        bundle, features[bundle.feature_names].to_numpy(dtype=np.float64))
+    fraud, flagged, why = score_matrix(bundle, _matrix(features, columns))
     out = pd.DataFrame(
         {
             "transaction_id": targets["transaction_id"].to_numpy(),
@@ -66,6 +66,18 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
             ["fraud_score", "is_anomaly", "reasons"]
         ]
     return out
+
+
+def _matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The feature matrix of a frame whose columns are the model's in its order, with or without
+    transaction_id: first (the frame `build_features` gives), its columns after it sliced by
+    position (~75 µs on a small batch, against ~250 µs for a selection by names)."""
+    if "transaction_id" not in columns:
+        return features.to_numpy(dtype=np.float64)
+    at = columns.index("transaction_id")
+    if at == 0:
+        return features.iloc[:, 1:].to_numpy(dtype=np.float64)
+    return features.drop(columns="transaction_id").to_numpy(dtype=np.float64)
 
 
 def wallet_scores(detections: pd.DataFrame) -> pd.DataFrame:
