@@ -123,3 +123,17 @@ def test_forests_of_other_sizes_and_depths_stack_in_tree_order():
     np.testing.assert_array_equal(
         stacked_forests(bundle, len(probes)).raw_anomaly(probes)[:, 1],
         raw_anomaly(Pipeline([("forest", forests[1][1])]), probes))
+
+
+def test_a_forest_not_numbered_depth_first_is_left_out_of_the_stack():
+    from wallet_monitor.model.stacked import _fits
+
+    forest, _ = IsolationForest(n_estimators=3, random_state=0), None
+    forest.fit(np.random.default_rng(0).normal(size=(200, 2)))
+    from wallet_monitor.model.detectors import packed_forest
+
+    packed = copy.deepcopy(packed_forest(forest))
+    assert _fits(packed, {"a": 0, "b": 1})
+    split = np.flatnonzero(packed.left[0] > np.arange(packed.left.shape[1]))[0]
+    packed.left[0, split], packed.right[0, split] = packed.right[0, split], packed.left[0, split]
+    assert not _fits(packed, {"a": 0, "b": 1})

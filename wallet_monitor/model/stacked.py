@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 
 from wallet_monitor.model.bundle import ModelBundle
-from wallet_monitor.model.compiled import stacked_walk
+from wallet_monitor.model.compiled import NODE, stacked_walk
 from wallet_monitor.model.detectors import packed_forest
 from wallet_monitor.model.params import PARALLEL_MIN_ROWS, RAW_DECIMALS
 
@@ -32,7 +32,7 @@ class StackedForests:
             forest = d.pipeline.named_steps.get("forest")
             p = None if forest is None else packed_forest(forest)
             if (p is None or d.input != "raw" or len(d.pipeline.steps) != 1
-                    or forest.n_features_in_ != len(d.features)):
+                    or forest.n_features_in_ != len(d.features) or not _fits(p, col)):
                 continue  # scored on its own, as before
             self.detectors.append(k)
             packed.append((np.array([col[c] for c in d.features], dtype=np.intp), p))
@@ -41,16 +41,14 @@ class StackedForests:
         self.clamp_cols = np.array([j for j, _, _ in clamps], dtype=np.intp)
         self.clamp_lo = np.array([lo for _, lo, _ in clamps], dtype=np.float64)
         self.clamp_hi = np.array([hi for _, _, hi in clamps], dtype=np.float64)
-        self._stack(packed, len(bundle.feature_names))
+        self._stack(packed)
 
-    def _stack(self, packed: list, n_columns: int) -> None:
+    def _stack(self, packed: list) -> None:
         n_trees = sum(len(p.left) for _, p in packed)
         width = max((p.left.shape[1] for _, p in packed), default=1)
-        node_t = np.int16 if width <= np.iinfo(np.int16).max else np.int32
-        feat_t = np.int16 if n_columns <= np.iinfo(np.int16).max else np.int32
-        self.child = np.zeros((n_trees, width, 2), dtype=node_t)  # [right, left]
-        self.feature = np.zeros((n_trees, width), dtype=feat_t)
-        self.threshold = np.full((n_trees, width), np.inf, dtype=np.float32)
+        self.nodes = np.zeros((n_trees, width), dtype=NODE)
+        self.nodes["threshold"] = -np.inf  # unused slots: leaves
+        self.nodes["right"] = np.arange(width)
         self.leaf_depth = np.zeros((n_trees, width))
         self.forest = np.zeros(n_trees, dtype=np.intp)
         self.denominator = np.array([p.denominator for _, p in packed], dtype=np.float64)
@@ -58,10 +56,12 @@ class StackedForests:
         k = 0
         for f, (idx, p) in enumerate(packed):
             t, w = p.left.shape
-            self.child[k:k + t, :w, 0] = p.right
-            self.child[k:k + t, :w, 1] = p.left
-            self.feature[k:k + t, :w] = idx[p.feature]
-            self.threshold[k:k + t, :w] = _float32_down(p.threshold)
+            at = np.arange(w)
+            split = p.left > at  # a leaf points at itself, an unused slot at 0
+            view = self.nodes[k:k + t, :w]
+            view["threshold"] = np.where(split, _float32_down(p.threshold), -np.inf)
+            view["feature"] = np.where(split, idx[p.feature], 0)
+            view["right"] = np.where(split, p.right, at)
             self.leaf_depth[k:k + t, :w] = p.leaf_depth
             self.forest[k:k + t] = f
             k += t
@@ -77,11 +77,20 @@ class StackedForests:
         Xc[:, self.clamp_cols] = np.clip(X[:, self.clamp_cols], self.clamp_lo, self.clamp_hi)
         if not np.isfinite(Xc[:, self.columns]).all():
             return None
-        depths = walk(Xc.astype(np.float32), self.child, self.feature, self.threshold,
-                      self.leaf_depth, self.forest, self.levels, len(self.detectors))
+        depths = walk(Xc.astype(np.float32), self.nodes, self.leaf_depth, self.forest,
+                      self.levels, len(self.detectors))
         den = self.denominator
         raw = 2 ** -np.divide(depths, den, out=np.ones_like(depths), where=den != 0)
         return np.round(raw, RAW_DECIMALS)
+
+
+def _fits(p, col: dict) -> bool:
+    """Whether a packed forest fits the stacked walk's nodes: every left child the next node
+    (sklearn's depth-first numbering), node and column numbers within int16."""
+    at = np.arange(p.left.shape[1])
+    split = p.left > at
+    small = max(p.left.shape[1], len(col)) <= np.iinfo(np.int16).max
+    return small and bool((p.left == at + 1)[split].all())
 
 
 def _signature(bundle: ModelBundle) -> tuple:
