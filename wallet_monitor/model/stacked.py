@@ -98,7 +98,7 @@ def _signature(bundle: ModelBundle) -> tuple:
     and fitted trees (a forest refitted has new estimators_)."""
     return (tuple(bundle.feature_names), tuple(bundle.input_clamps.items()),
             tuple((d.input, tuple(d.features), d.pipeline,  # objects, compared by identity
-                   getattr(d.pipeline.named_steps.get("forest"), "estimators_", None))
+                   *(getattr(step, "estimators_", None) for _, step in d.pipeline.steps))
                   for d in bundle.detectors))
 
 
