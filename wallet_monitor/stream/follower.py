@@ -376,7 +376,12 @@ def _csv_values(values) -> list:
         text = a.astype(str).astype(object)
         text[np.isnan(a)] = ""
         return text.tolist()
-    a = np.asarray(values, dtype=object)
+    if a.dtype.kind in "biu":  # never missing: Python's bools and ints, as to_csv writes them
+        return a.tolist()
+    text = a.tolist()
+    if all(type(v) is str for v in text):  # ids and reasons: nothing missing to blank
+        return text
+    a = np.array(values, dtype=object)  # a copy: a frame's own array may be read-only
     a[pd.isna(a)] = ""
     return a.tolist()
 
