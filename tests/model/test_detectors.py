@@ -9,8 +9,8 @@ from wallet_monitor.model import (
     score,
 )
 from wallet_monitor.model.detectors import PackedForest, packed_forest, raw_anomaly
-from wallet_monitor.model.stacked import StackedForests
 from wallet_monitor.model.params import PACKED_MAX_ROWS, PARALLEL_MIN_ROWS, RAW_DECIMALS
+from wallet_monitor.model.stacked import StackedForests
 
 
 def _forest(n_features=6, seed=3, **kw):

@@ -2,11 +2,12 @@
 
 Scoring a small batch detector by detector paid a compiled call, a float32 copy and a few numpy
 calls per forest (~0.1 ms each, most of a 1-10-row batch's scoring). `StackedForests` lays the
-bundle's packed forests end to end, their feature numbers turned into the bundle's columns, so
-one call walks every tree for every row. The values are the per-detector path's bit for bit:
-the same clamped columns as float32, each float64 threshold taken down to the largest float32
-at or under it (for a float32 x, x <= t exactly when x <= that float32), the leaves' addends
-summed per row in tree order (tests/model/test_stacked.py).
+bundle's packed forests end to end, their feature numbers turned into the bundle's columns, one
+8-byte record per node (`compiled.NODE`), so one call walks every tree for every row. The values
+are the per-detector path's bit for bit: the same clamped columns as float32, each float64
+threshold taken down to the largest float32 at or under it (for a float32 x, x <= t exactly when
+x <= that float32), the leaves' addends summed per row in tree order
+(tests/model/test_stacked.py). Why and how fast: docs/DECISIONS.md.
 """
 
 from __future__ import annotations
