@@ -242,3 +242,14 @@ def test_a_flagged_transfer_raises_the_other_transfers_into_the_wallet_it_paid()
     for keeps in (rows.drop(index=6), rows.assign(timestamp=rows["timestamp"].where(
             rows.index != 6, rows.loc[6, "timestamp"] + pd.Timedelta(minutes=21)))):
         assert link_episodes(keeps, threshold=0.975)["linked_to"].eq("").all()
+
+
+@pytest.mark.parametrize("trigger", [0.975, 0.974999])
+def test_a_row_exactly_at_the_threshold_raises_its_episode_and_one_under_it_raises_none(trigger):
+    # Linking is skipped where no row reaches the threshold: at it, a row still triggers.
+    rows = _rows([("T1", "A", 0, "transfer", "X1", 0.6),
+                  ("T2", "A", 10, "transfer", "X2", trigger)])
+    out = link_episodes(rows, threshold=0.975)
+    raised = trigger >= 0.975
+    assert out["linked_to"].tolist() == (["T2", ""] if raised else ["", ""])
+    assert out["fraud_score"].iloc[0] == (_blend(trigger, 0.6) if raised else 0.6)

@@ -263,7 +263,9 @@ def link_arrays(ids, owner, receiver, kinds, ts, amount, own, threshold, series_
     score = own.copy()
     via = np.full(n, -1)
     link_how = np.zeros(n, dtype=np.int8)  # an index into _LINK_WORDS
-    if n:
+    # Every link starts at a flagged row (the passes' triggers, the series' flagged deposit):
+    # without one, nothing is raised (most of a follower's small batches).
+    if n and (own >= threshold).any():
         # Rows in (time, transaction_id) order: ties are broken the same in any input order.
         canon = np.empty(n, dtype=np.int64)
         canon[np.lexsort((ids, ts))] = np.arange(n)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
 from wallet_monitor.features import Locator, build_features
 from wallet_monitor.model.bundle import ModelBundle, check_features
 from wallet_monitor.model.predict import score_matrix
 from wallet_monitor.schema import DETECTION_COLUMNS
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str": what it infers for strings
 
 
 def detect(
@@ -41,21 +44,21 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
                     link: bool = True) -> pd.DataFrame:
     """`detect` on the targets' features already computed (the follower computes them from
     the events it keeps prepared)."""
-    check_features(bundle, [c for c in features.columns if c != "transaction_id"],
+    columns = features.columns.tolist()
+    check_features(bundle, [c for c in columns if c != "transaction_id"],
                    "the model was trained on other features than feature_engineering computes now")
-    fraud, flagged, why = score_matrix(
-        bundle, features[bundle.feature_names].to_numpy(dtype=np.float64))
+    fraud, flagged, why = score_matrix(bundle, _matrix(features, columns))
     out = pd.DataFrame(
         {
-            "transaction_id": targets["transaction_id"].to_numpy(),
-            "wallet_id": targets["wallet_id"].to_numpy(),
+            "transaction_id": _strings(targets["transaction_id"].to_numpy()),
+            "wallet_id": _strings(targets["wallet_id"].to_numpy()),
             # The column's own array: to_numpy() of a zoned column is Timestamp objects,
             # inferred back into the same dtype at a cost a small batch feels.
             "timestamp": targets["timestamp"].array,
             "fraud_score": fraud,
             "is_anomaly": flagged,
-            "reasons": why,
-        }
+            "reasons": _strings(why),
+        }, copy=False,
     )
     if link:
         extra = [c for c in EPISODE_TX_COLUMNS if c in targets and c not in out]
@@ -66,6 +69,26 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
             ["fraud_score", "is_anomaly", "reasons"]
         ]
     return out
+
+
+def _strings(values: np.ndarray):
+    """Python strings as the "str" column pandas would infer from them, built directly (~10 µs
+    less per column); anything else as it is, for pandas to infer as before."""
+    if values.dtype == object and all(type(v) is str for v in values.tolist()):
+        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()), dtype=_STR)
+    return values
+
+
+def _matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The feature matrix of a frame whose columns are the model's in its order, with or without
+    transaction_id: first (the frame `build_features` gives), its columns after it sliced by
+    position (~75 µs on a small batch, against ~250 µs for a selection by names)."""
+    if "transaction_id" not in columns:
+        return features.to_numpy(dtype=np.float64)
+    at = columns.index("transaction_id")
+    if at == 0:
+        return features.iloc[:, 1:].to_numpy(dtype=np.float64)
+    return features.drop(columns="transaction_id").to_numpy(dtype=np.float64)
 
 
 def wallet_scores(detections: pd.DataFrame) -> pd.DataFrame:

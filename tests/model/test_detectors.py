@@ -10,6 +10,7 @@ from wallet_monitor.model import (
 )
 from wallet_monitor.model.detectors import PackedForest, packed_forest, raw_anomaly
 from wallet_monitor.model.params import PACKED_MAX_ROWS, PARALLEL_MIN_ROWS, RAW_DECIMALS
+from wallet_monitor.model.stacked import StackedForests
 
 
 def _forest(n_features=6, seed=3, **kw):
@@ -67,9 +68,16 @@ def test_packed_path_is_taken_for_small_batches(planted, monkeypatch, compiled_w
     if not compiled_walk:  # the numpy walk: only up to PACKED_MAX_ROWS
         monkeypatch.setattr(compiled, "_WALK", [None])
     calls = []
-    real = PackedForest.raw_anomaly
-    monkeypatch.setattr(PackedForest, "raw_anomaly",
-                        lambda self, X: calls.append(len(X)) or real(self, X))
+    # Compiled, every forest of the bundle is walked in one call (model/stacked.py).
+    walker = StackedForests if compiled_walk else PackedForest
+    real = walker.raw_anomaly
+
+    def spied(self, X):
+        out = real(self, X)
+        calls.append(len(X) if out is not None else None)
+        return out
+
+    monkeypatch.setattr(walker, "raw_anomaly", spied)
     score(bundles["iforest", False], df.iloc[:30])
     assert calls and set(calls) == {30}
     calls.clear()
@@ -78,6 +86,10 @@ def test_packed_path_is_taken_for_small_batches(planted, monkeypatch, compiled_w
     # PARALLEL_MIN_ROWS, where sklearn's threads take over.
     assert calls == ([PACKED_MAX_ROWS + 1] * len(calls) if compiled_walk else [])
     assert bool(calls) == compiled_walk
+    calls.clear()
+    if compiled_walk:  # from PARALLEL_MIN_ROWS sklearn's threads score, not the stacked walk
+        score(bundles["iforest", False], pd.concat([df] * (PARALLEL_MIN_ROWS // len(df) + 1)))
+        assert calls == []
 
 
 def _pipe(forest):

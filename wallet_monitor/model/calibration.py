@@ -49,9 +49,11 @@ class Calibration:
         # Past the training extremes the ECDF is flat; a short exponential tail keeps the
         # order of outliers beyond everything seen in training.
         hi = raw > xs[-1]
-        out[hi] = ys[-1] + (1 - ys[-1]) * -np.expm1(-(raw[hi] - xs[-1]) / tail)
+        if hi.any():  # (a small batch's rows mostly lie inside: no empty selections)
+            out[hi] = ys[-1] + (1 - ys[-1]) * -np.expm1(-(raw[hi] - xs[-1]) / tail)
         lo = raw < xs[0]
-        out[lo] = ys[0] * np.exp((raw[lo] - xs[0]) / tail)
+        if lo.any():
+            out[lo] = ys[0] * np.exp((raw[lo] - xs[0]) / tail)
         return out
 
 

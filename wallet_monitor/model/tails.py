@@ -58,24 +58,24 @@ class Tails:
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """-log tail probability of each value in its feature's suspicious direction, >= 0."""
-        out = np.empty(X.shape, dtype=np.float64)
-        floor = self.floor
+        # One interpolation per feature and side; the rest for all features at once (a
+        # flagged batch's reasons paid ~6 numpy calls per feature; the same values).
+        hi, lo = np.zeros(X.shape), np.zeros(X.shape)
+        d, floor = self.direction, self.floor
         for j, u in enumerate(self.grid):
-            x = X[:, j]
-            d = self.direction[j]
-            hi = lo = None
-            if d >= 0:
-                hi = -np.interp(x, u, self.log_ge[j], left=0.0, right=floor)
-                over = x > u[-1]
-                hi[over] += np.log1p((x[over] - u[-1]) / self.scale_hi[j])
-            if d <= 0:
-                lo = -np.interp(x, u, self.log_le[j], left=floor, right=0.0)
-                under = x < u[0]
-                lo[under] += np.log1p((u[0] - x[under]) / self.scale_lo[j])
-            if d > 0:
-                out[:, j] = hi
-            elif d < 0:
-                out[:, j] = lo
-            else:
-                out[:, j] = np.maximum(np.maximum(hi, lo) - np.log(2.0), 0.0)
-        return out
+            if d[j] >= 0:
+                hi[:, j] = -np.interp(X[:, j], u, self.log_ge[j], left=0.0, right=floor)
+            if d[j] <= 0:
+                lo[:, j] = -np.interp(X[:, j], u, self.log_le[j], left=floor, right=0.0)
+        top = np.broadcast_to([u[-1] for u in self.grid], X.shape)
+        bottom = np.broadcast_to([u[0] for u in self.grid], X.shape)
+        over = (X > top) & (d >= 0)
+        if over.any():
+            hi[over] += np.log1p((X[over] - top[over])
+                                 / np.broadcast_to(self.scale_hi, X.shape)[over])
+        under = (X < bottom) & (d <= 0)
+        if under.any():
+            lo[under] += np.log1p((bottom[under] - X[under])
+                                  / np.broadcast_to(self.scale_lo, X.shape)[under])
+        both = np.maximum(np.maximum(hi, lo) - np.log(2.0), 0.0)
+        return np.where(d > 0, hi, np.where(d < 0, lo, both))

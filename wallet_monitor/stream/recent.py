@@ -82,6 +82,26 @@ class RecentEpisodes:
         # in chains (`link_arrays` gives them what linking every recent row gives them); the
         # score of any other row is what it was when last linked, or lower once rows left.
         sub = _reached(owner, receiver, n)
+        if (rows["fraud_score"][sub] >= self.threshold).any():
+            out = self._relink(rows, owner, receiver, sub, shown, shown_link, series_only)
+        else:  # no flagged row among them: no link, nothing rises (most small batches)
+            out = self._no_rise()
+        # Rows older than the newest by more than EPISODE_REACH can rise no more, but as part of
+        # a later flagged deposit's series.
+        keep, series_only = self._keep(rows, rows["timestamp"], rows["timestamp"].max())
+        self._rows = {c: v[keep] for c, v in rows.items()}
+        self._owner, self._receiver = owner[keep], receiver[keep]
+        self.shown = shown[keep]
+        self.shown_link = shown_link[keep]
+        self.series_only = series_only[keep]
+        if len(self._wallets) > CODES_GROWTH * max(len(self.shown), CODES_MIN):
+            self._recode()
+        return out
+
+    def _relink(self, rows: dict, owner, receiver, sub, shown, shown_link, series_only
+                ) -> pd.DataFrame:
+        """Link rows `sub` again; the rows that rise (as `add` returns them). Updates `shown`
+        and `shown_link` in place."""
         ids, kinds = _text(rows["transaction_id"][sub]), _text(rows["type"][sub])
         ts, own = rows["timestamp"][sub], rows["fraud_score"][sub]
         score, via, how = link_arrays(ids, owner[sub], receiver[sub], kinds, ts,
@@ -107,28 +127,30 @@ class RecentEpisodes:
         at = sub[at_sub]
         why, _ = episode_reasons(at_sub, ids, kinds, _text(rows["reasons"][sub], ""),
                                  own, score, via, how, self.threshold)
-        out = self._none.copy() if not len(at) and self._none is not None else pd.DataFrame({
+        shown_link[at] = link[at_sub]
+        shown[sub] = np.maximum(was, score)
+        if not len(at):
+            return self._no_rise()
+        return pd.DataFrame({
             "transaction_id": rows["transaction_id"][at], "wallet_id": rows["wallet_id"][at],
             "timestamp": pd.to_datetime(rows["timestamp"][at], utc=True),
             "amount": rows["amount"][at], "type": rows["type"][at], "fraud_score": score[at_sub],
             "is_anomaly": score[at_sub] >= self.threshold, "reasons": why,
             "linked_to": link[at_sub], "was_flagged": was[at_sub] >= self.threshold,
         }, index=at)
-        if not len(at):
-            self._none = out  # a frame without rows, copied for the next batch that raises none
-        shown_link[at] = link[at_sub]
-        shown[sub] = np.maximum(was, score)
-        # Rows older than the newest by more than EPISODE_REACH can rise no more, but as part of
-        # a later flagged deposit's series.
-        keep, series_only = self._keep(rows, rows["timestamp"], rows["timestamp"].max())
-        self._rows = {c: v[keep] for c, v in rows.items()}
-        self._owner, self._receiver = owner[keep], receiver[keep]
-        self.shown = shown[keep]
-        self.shown_link = shown_link[keep]
-        self.series_only = series_only[keep]
-        if len(self._wallets) > CODES_GROWTH * max(len(self.shown), CODES_MIN):
-            self._recode()
-        return out
+
+    def _no_rise(self) -> pd.DataFrame:
+        """`add`'s answer when nothing rises: a frame without rows (built once, then copied)."""
+        if self._none is None:
+            self._none = pd.DataFrame({
+                "transaction_id": np.zeros(0, dtype=object), "wallet_id": np.zeros(0, dtype=object),
+                "timestamp": pd.to_datetime(np.zeros(0, dtype=np.int64), utc=True),
+                "amount": np.zeros(0), "type": np.zeros(0, dtype=object),
+                "fraud_score": np.zeros(0), "is_anomaly": np.zeros(0, dtype=bool),
+                "reasons": np.zeros(0, dtype=object), "linked_to": np.zeros(0, dtype=object),
+                "was_flagged": np.zeros(0, dtype=bool),
+            }, index=np.zeros(0, dtype=np.int64))
+        return self._none.copy()
 
     def _codes(self, wallets: np.ndarray) -> np.ndarray:
         """Wallet ids as codes, the same for the same id across batches (-1: none)."""
@@ -147,7 +169,7 @@ class RecentEpisodes:
     def _keep(rows: dict, ts: np.ndarray, newest) -> tuple[np.ndarray, np.ndarray]:
         """Which rows to keep, and which of them only for the series step."""
         series_only = ts < newest - EPISODE_KEEP.value
-        series = ((rows["type"].astype(str) == "deposit")
+        series = ((rows["type"] == "deposit")  # objects: what astype(str) == "deposit" gives
                   & (rows["fraud_score"] >= EPISODE_MIN_SCORE)
                   & (ts >= newest - SERIES_KEEP.value))
         return ~series_only | series, series_only
