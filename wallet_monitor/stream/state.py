@@ -43,6 +43,9 @@ REBUILD_SHARE = 0.25  # see Retained.compact
 # times the codes kept at the last compaction: bounded memory, a compaction every few minutes.
 VOCAB_GROWTH = 2
 VOCAB_MIN = 10_000  # codes below which the vocabulary is not compacted
+# Wallets whose expired events leave the ledger per eviction (their oldest first): ~2-3 ms, where
+# all of the bench's 2,000 wallets took ~20-40 ms every COMPACT_CHUNKS polls (docs/LATENCY.md).
+LEDGER_EVICT_MOST = 100
 
 
 def horizon() -> pd.Timedelta:
@@ -280,8 +283,9 @@ class StreamState:
                 part.compact(cutoff, force)
         recode = force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept
         if self.ledger is not None and (recode or any(due)):
-            # Before the vocabulary's compaction: the ledger keeps no event the chunks dropped.
-            self.ledger.evict(cutoff)
+            # Before the vocabulary's compaction, every wallet: the ledger keeps no event the
+            # chunks dropped. Else a few wallets a time, so no poll pays for all of them.
+            self.ledger.evict(cutoff, None if force or recode else LEDGER_EVICT_MOST)
         if recode:
             recoded, remaps = self.vocab.compact([c[1] for p in parts for c in p.chunks])
             for part in parts:
