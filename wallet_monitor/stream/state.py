@@ -19,7 +19,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from wallet_monitor.episodes import EPISODE_TX_COLUMNS
 from wallet_monitor.features import LOOKBACK, WINDOWS, Locator
+from wallet_monitor.features.arrays import frame
 from wallet_monitor.features.compute import (
     features_of_context,
     features_of_prepared,
@@ -34,6 +36,9 @@ from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
 from wallet_monitor.scoring import detect_features
 
 logger = logging.getLogger(__name__)
+
+# The columns of each retained transaction kept as it arrived: what the episodes' restore reads.
+_EPISODE_RAW = tuple(c for c in EPISODE_TX_COLUMNS if c not in ("transaction_id", "timestamp"))
 
 # Events are kept a little longer than needed so a slightly late row still finds its context.
 EVICT_SLACK = pd.Timedelta(hours=1)
@@ -58,14 +63,20 @@ def horizon() -> pd.Timedelta:
 class Retained:
     """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection.
 
-    A chunk is (events as they arrived, the same prepared and coded, their columns, owner wallet
-    codes, counterparty codes, times in ns)."""
+    A chunk is (ids, the events prepared and coded, the columns they arrived with, owner wallet
+    codes, counterparty codes, `raw_columns` as they arrived, times in ns). A poll's chunk holds
+    its prepared frame; merged chunks hold plain arrays (`_arrays`), so merging and evicting
+    copy arrays, not frames. What reads them: the look-back path (`select_prepared`, once an
+    id has repeated), the vocabulary's compaction, and the episodes' restore (`select_all`,
+    `raw_columns` only); the wallet ledger holds the same events for the features."""
 
-    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare, on_add=None):
+    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare, on_add=None,
+                 raw_columns: tuple[str, ...] = ()):
         self.id_col = id_col
         self.vocab = vocab  # shared by the transactions and logins kept
         self._prepare = prepare  # raw frame -> prepared frame, coded (row by row)
         self._on_add = on_add  # called with each prepared frame added (the wallet ledger)
+        self._raw_columns = raw_columns
         self.chunks: list[tuple] = []
         self.ids: set[str] = set()
         self.columns: list[str] = list(columns)
@@ -80,11 +91,13 @@ class Retained:
         self.columns += [c for c in df.columns if c not in self.columns]
         if not len(df):
             return
-        ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
         if prepared is None:
             prepared = self._prepare(df)
-        self.chunks.append((df, prepared, frozenset(df.columns), *_wallet_codes(prepared), ts))
+        ts = prepared["ts"].to_numpy()  # the times the ledger keeps (UTC ns)
         ids = df[self.id_col].tolist()
+        raw = {c: df[c].to_numpy() for c in self._raw_columns if c in df.columns}
+        self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(df.columns),
+                            *_wallet_codes(prepared), raw, ts))
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
         if self._on_add is not None and not ledgered:
@@ -97,31 +110,30 @@ class Retained:
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
 
-    def _join(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-
     def select_all(self) -> pd.DataFrame:
-        return self._join([c[0] for c in self.chunks])
-
-    def select(self, wanted: np.ndarray) -> pd.DataFrame:
-        """Events where a wanted wallet is the owner or the counterparty."""
-        return self._join([c[0].loc[m] for c, m in self._matches(wanted)])
+        """Every event's id and `raw_columns` as they arrived (a column no event came with is
+        left out)."""
+        cols = [c for c in self._raw_columns if any(c in ch[5] for ch in self.chunks)]
+        out = {self.id_col: _concat([ch[0] for ch in self.chunks], np.zeros(0, object))}
+        for c in cols:
+            out[c] = _concat([ch[5].get(c, np.full(len(ch[0]), None, object))
+                              for ch in self.chunks], np.zeros(0, object))
+        return pd.DataFrame(out)
 
     def select_prepared(self, wanted: np.ndarray) -> tuple[pd.DataFrame | None, set[str] | None]:
-        """`select` as prepared events, and the columns the selected events arrived with (the
-        columns `select`'s frame would have); (None, None) when no event is selected."""
+        """The prepared events where a wanted wallet is the owner or the counterparty, and the
+        columns they arrived with; (None, None) when no event is selected."""
         matches = self._matches(wanted)
         if not matches:
             return None, None
-        parts = [c[1].loc[m] for c, m in matches]
-        prepared = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        parts = [{c: a[m] for c, a in _arrays(c[1]).items()} for c, m in matches]
+        prepared = frame({c: _concat([p[c] for p in parts]) for c in parts[0]},
+                         pd.RangeIndex(sum(int(m.sum()) for _, m in matches)))
         return prepared, set().union(*(c[2] for c, _ in matches))
 
     def prepared_empty(self) -> pd.DataFrame:
         """No events, prepared: the frame a selection of nothing gives, with every column."""
-        return self._prepare(self._join([]))
+        return self._prepare(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
 
     def _matches(self, wanted: np.ndarray) -> list:
         lut = np.zeros(self.vocab.size("wallet") + 1, bool)
@@ -136,10 +148,10 @@ class Retained:
     def compact(self, cutoff_ns: int, force: bool = False) -> None:
         """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
 
-        The first chunk (the bulk of the look-back) is rebuilt, the one costly step, only with
-        `force` or once the events it has expired or the recent ones reach REBUILD_SHARE of it:
-        a pause every few minutes at 200 rows/s rather than one every few seconds. Expired events
-        left in it meanwhile are outside every feature's look-back, so they change no feature.
+        The first chunk (the bulk of the look-back) is rebuilt only with `force` or once the
+        events it has expired or the recent ones reach REBUILD_SHARE of it: a copy of it every
+        few minutes at 200 rows/s rather than every few seconds. Expired events left in it
+        meanwhile are outside every feature's look-back, so they change no feature.
         """
         if not self.chunks:
             return
@@ -152,38 +164,60 @@ class Retained:
             self.chunks = [base, *self._merged(self.chunks[1:], cutoff_ns)]
 
     def _merged(self, chunks, cutoff_ns):
-        """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten)."""
+        """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten),
+        its prepared events as arrays."""
         kept = []
-        for df, prep, columns, w, cp, ts in chunks:
+        for ids, prep, columns, _, _, raw, ts in chunks:
             keep = ts >= cutoff_ns
+            prep = _arrays(prep)
             if not keep.all():
-                self.ids.difference_update(df.loc[~keep, self.id_col].tolist())
-                df, prep, w, cp, ts = df.loc[keep], prep.loc[keep], w[keep], cp[keep], ts[keep]
-            if len(df):
-                kept.append((df, prep, columns, w, cp, ts))
-        if len(kept) > 1:
-            return [(*(pd.concat([k[i] for k in kept], ignore_index=True) for i in (0, 1)),
-                     frozenset().union(*(k[2] for k in kept)),
-                     *(np.concatenate([k[i] for k in kept]) for i in (3, 4, 5)))]
+                self.ids.difference_update(ids[~keep].tolist())
+                ids, ts = ids[keep], ts[keep]
+                prep = {c: a[keep] for c, a in prep.items()}
+                raw = {c: a[keep] for c, a in raw.items()}
+            if len(ids):
+                kept.append((ids, prep, columns, raw, ts))
         if not kept:
             return []
-        df, prep, *rest = kept[0]
-        return [(df.reset_index(drop=True), prep.reset_index(drop=True), *rest)]
+        prep = {c: _concat([k[1][c] for k in kept]) for c in kept[0][1]}
+        raw_cols = [c for c in self._raw_columns if any(c in k[3] for k in kept)]
+        raw = {c: _concat([k[3].get(c, np.full(len(k[0]), None, object)) for k in kept])
+               for c in raw_cols}
+        return [(_concat([k[0] for k in kept]), prep, frozenset().union(*(k[2] for k in kept)),
+                 *_wallet_codes(prep), raw, _concat([k[4] for k in kept]))]
+
+    def recode(self, recoded: list[dict]) -> None:
+        """Take the chunks' prepared events back from `Vocabulary.compact`, in chunk order."""
+        self.chunks = [(ids, prep, columns, *_wallet_codes(prep), raw, ts)
+                       for (ids, _, columns, _, _, raw, ts), prep in zip(self.chunks, recoded,
+                                                                         strict=True)]
 
 
-    def recode(self, recoded: list[pd.DataFrame]) -> None:
-        """Take the chunks' prepared frames back from `Vocabulary.compact`, in chunk order."""
-        self.chunks = [(df, prep, columns, *_wallet_codes(prep), ts)
-                       for (df, _, columns, _, _, ts), prep in zip(self.chunks, recoded,
-                                                                   strict=True)]
+def _arrays(prepared) -> dict:
+    """A chunk's prepared events as {column: array} (a poll's frame, or arrays already)."""
+    if isinstance(prepared, dict):
+        return prepared
+    return {c: prepared[c].array if prepared[c].dtype == "string" else prepared[c].to_numpy()
+            for c in prepared.columns}
 
 
-def _wallet_codes(prepared: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _concat(arrays: list, empty=None):
+    """numpy arrays or pandas extension arrays (the ids' arrow strings) end to end."""
+    if not arrays:
+        return empty
+    if len(arrays) == 1:
+        return arrays[0]
+    if isinstance(arrays[0], np.ndarray):
+        return np.concatenate(arrays)
+    return type(arrays[0])._concat_same_type(arrays)
+
+
+def _wallet_codes(prepared) -> tuple[np.ndarray, np.ndarray]:
     """Owner and counterparty wallet codes of coded events (-1: no counterparty)."""
-    w = prepared["wallet_id"].to_numpy(dtype=np.int64)
+    w = np.asarray(prepared["wallet_id"], dtype=np.int64)
     if "counterparty_wallet_id" not in prepared:
         return w, np.full(len(w), -1, np.int64)
-    return w, prepared["counterparty_wallet_id"].to_numpy(dtype=np.int64)
+    return w, np.asarray(prepared["counterparty_wallet_id"], dtype=np.int64)
 
 
 class StreamState:
@@ -201,9 +235,9 @@ class StreamState:
         self.ledger: WalletLedger | None = WalletLedger()
         self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
                            lambda df: self.vocab.code(prepare_transactions(df, self.geo)),
-                           self._ledger_transactions)
+                           self._ledger_transactions, _EPISODE_RAW)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
-                                lambda df: self.vocab.code(prepare_logins(df, self.geo)),
+                                lambda df: prepare_logins(df, self.geo, self.vocab),
                                 self._ledger_logins)
                        if with_logins else None)
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
@@ -287,7 +321,7 @@ class StreamState:
             # chunks dropped. Else a few wallets a time, so no poll pays for all of them.
             self.ledger.evict(cutoff, None if force or recode else LEDGER_EVICT_MOST)
         if recode:
-            recoded, remaps = self.vocab.compact([c[1] for p in parts for c in p.chunks])
+            recoded, remaps = self.vocab.compact([_arrays(c[1]) for p in parts for c in p.chunks])
             for part in parts:
                 part.recode(recoded[:len(part.chunks)])
                 recoded = recoded[len(part.chunks):]
