@@ -95,7 +95,7 @@ class Retained:
             prepared = self._prepare(df)
         ts = prepared["ts"].to_numpy()  # the times the ledger keeps (UTC ns)
         ids = df[self.id_col].tolist()
-        raw = {c: df[c].to_numpy() for c in self._raw_columns if c in df.columns}
+        raw = {c: df[c] for c in self._raw_columns if c in df.columns}
         self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(df.columns),
                             *_wallet_codes(prepared), raw, ts))
         self.unique = self.unique and self.fresh(ids)
@@ -114,10 +114,9 @@ class Retained:
         """Every event's id and `raw_columns` as they arrived (a column no event came with is
         left out)."""
         cols = [c for c in self._raw_columns if any(c in ch[5] for ch in self.chunks)]
-        out = {self.id_col: _concat([ch[0] for ch in self.chunks], np.zeros(0, object))}
+        out = {self.id_col: pd.Series(_concat([ch[0] for ch in self.chunks], np.zeros(0, object)))}
         for c in cols:
-            out[c] = _concat([ch[5].get(c, np.full(len(ch[0]), None, object))
-                              for ch in self.chunks], np.zeros(0, object))
+            out[c] = _series([_raw(ch[5], c, len(ch[0])) for ch in self.chunks])
         return pd.DataFrame(out)
 
     def select_prepared(self, wanted: np.ndarray) -> tuple[pd.DataFrame | None, set[str] | None]:
@@ -174,15 +173,14 @@ class Retained:
                 self.ids.difference_update(ids[~keep].tolist())
                 ids, ts = ids[keep], ts[keep]
                 prep = {c: a[keep] for c, a in prep.items()}
-                raw = {c: a[keep] for c, a in raw.items()}
+                raw = {c: a[keep] for c, a in raw.items()}  # (Series: by position)
             if len(ids):
                 kept.append((ids, prep, columns, raw, ts))
         if not kept:
             return []
         prep = {c: _concat([k[1][c] for k in kept]) for c in kept[0][1]}
         raw_cols = [c for c in self._raw_columns if any(c in k[3] for k in kept)]
-        raw = {c: _concat([k[3].get(c, np.full(len(k[0]), None, object)) for k in kept])
-               for c in raw_cols}
+        raw = {c: _series([_raw(k[3], c, len(k[0])) for k in kept]) for c in raw_cols}
         return [(_concat([k[0] for k in kept]), prep, frozenset().union(*(k[2] for k in kept)),
                  *_wallet_codes(prep), raw, _concat([k[4] for k in kept]))]
 
@@ -199,6 +197,17 @@ def _arrays(prepared) -> dict:
         return prepared
     return {c: prepared[c].array if prepared[c].dtype == "string" else prepared[c].to_numpy()
             for c in prepared.columns}
+
+
+def _raw(raw: dict, column: str, n: int) -> pd.Series:
+    """A chunk's raw `column`; NaN where its events came without it (as a concat of frames)."""
+    return raw[column] if column in raw else pd.Series(np.nan, index=range(n), dtype=object)
+
+
+def _series(parts: list[pd.Series]) -> pd.Series:
+    """Columns as they arrived, end to end, with the dtype a concat of their frames gives."""
+    return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(
+        parts, ignore_index=True)
 
 
 def _concat(arrays: list, empty=None):
