@@ -195,8 +195,8 @@ def _arrays(prepared) -> dict:
     """A chunk's prepared events as {column: array} (a poll's frame, or arrays already)."""
     if isinstance(prepared, dict):
         return prepared
-    return {c: prepared[c].array if prepared[c].dtype == "string" else prepared[c].to_numpy()
-            for c in prepared.columns}
+    return {c: v.array if isinstance(v.dtype, pd.StringDtype) else v.to_numpy()
+            for c, v in prepared.items()}
 
 
 def _raw(raw: dict, column: str, n: int) -> pd.Series:
@@ -252,6 +252,7 @@ class StreamState:
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
         self._keep = horizon().value
         self._vocab_kept = VOCAB_MIN  # codes after the last Vocabulary.compact
+        self._polls = 0  # evictions since the ledger's last
 
     def add_logins(self, df: pd.DataFrame) -> None:
         if self.logins is not None:
@@ -317,18 +318,26 @@ class StreamState:
         return out
 
     def evict(self, force: bool = False) -> None:
-        """Drop events older than the watermark minus LOOKBACK (and slack)."""
+        """Drop events older than the watermark minus LOOKBACK (and slack). Called after every
+        poll; its work is spread so that no poll pays for all of it: one part's chunks merged
+        per poll (the parts take turns), the ledger's eviction of a few wallets in a poll that
+        merged nothing, once per COMPACT_CHUNKS polls (`force`: everything at once)."""
         cutoff = self.watermark - self._keep
         parts = [p for p in (self.tx, self.logins) if p is not None]
-        due = [force or len(part.chunks) >= COMPACT_CHUNKS for part in parts]
-        for part, now in zip(parts, due, strict=True):
-            if now:
-                part.compact(cutoff, force)
         recode = force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept
-        if self.ledger is not None and (recode or any(due)):
+        due = [part for part in parts if force or len(part.chunks) >= COMPACT_CHUNKS]
+        if not recode:
+            due = due[:1]
+        for part in due:
+            part.compact(cutoff, force)
+        self._polls += 1
+        if self.ledger is not None and recode:
             # Before the vocabulary's compaction, every wallet: the ledger keeps no event the
-            # chunks dropped. Else a few wallets a time, so no poll pays for all of them.
-            self.ledger.evict(cutoff, None if force or recode else LEDGER_EVICT_MOST)
+            # chunks dropped (codes only they used are forgotten).
+            self.ledger.evict(cutoff)
+        elif self.ledger is not None and not due and self._polls >= COMPACT_CHUNKS:
+            self.ledger.evict(cutoff, LEDGER_EVICT_MOST)
+            self._polls = 0
         if recode:
             recoded, remaps = self.vocab.compact([_arrays(c[1]) for p in parts for c in p.chunks])
             for part in parts:
