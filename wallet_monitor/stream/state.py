@@ -65,10 +65,11 @@ class Retained:
 
     A chunk is (ids, the events prepared and coded, the columns they arrived with, owner wallet
     codes, counterparty codes, `raw_columns` as they arrived, times in ns). A poll's chunk holds
-    its prepared frame; merged chunks hold plain arrays (`_arrays`), so merging and evicting
-    copy arrays, not frames. What reads them: the look-back path (`select_prepared`, once an
-    id has repeated), the vocabulary's compaction, and the episodes' restore (`select_all`,
-    `raw_columns` only); the wallet ledger holds the same events for the features."""
+    its frames as they came (wallet codes None: read from the prepared frame when selected);
+    merged chunks hold plain arrays (`_arrays`) and the raw columns alone, so merging and
+    evicting copy arrays, not frames. What reads them: the look-back path (`select_prepared`,
+    once an id has repeated), the vocabulary's compaction, and the episodes' restore
+    (`select_all`); the wallet ledger holds the same events for the features."""
 
     def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare, on_add=None,
                  raw_columns: tuple[str, ...] = ()):
@@ -95,9 +96,9 @@ class Retained:
             prepared = self._prepare(df)
         ts = prepared["ts"].to_numpy()  # the times the ledger keeps (UTC ns)
         ids = df[self.id_col].tolist()
-        raw = {c: df[c] for c in self._raw_columns if c in df.columns}
+        # The frames as they are: their columns are read when the chunk is merged (or selected).
         self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(df.columns),
-                            *_wallet_codes(prepared), raw, ts))
+                            None, None, df if self._raw_columns else {}, ts))
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
         if self._on_add is not None and not ledgered:
@@ -139,7 +140,8 @@ class Retained:
         lut[wanted] = True
         out = []
         for chunk in self.chunks:
-            m = lut[chunk[3]] | lut[chunk[4]]  # code -1 hits the spare last slot (False)
+            w, cp = _wallet_codes(chunk[1]) if chunk[3] is None else chunk[3:5]
+            m = lut[w] | lut[cp]  # code -1 hits the spare last slot (False)
             if m.any():
                 out.append((chunk, m))
         return out
@@ -173,7 +175,7 @@ class Retained:
                 self.ids.difference_update(ids[~keep].tolist())
                 ids, ts = ids[keep], ts[keep]
                 prep = {c: a[keep] for c, a in prep.items()}
-                raw = {c: a[keep] for c, a in raw.items()}  # (Series: by position)
+                raw = {c: raw[c][keep] for c in self._raw_columns if c in raw}  # by position
             if len(ids):
                 kept.append((ids, prep, columns, raw, ts))
         if not kept:
