@@ -48,7 +48,7 @@ def test_the_ledger_evicts_the_wallets_with_the_oldest_events_first_and_keeps_th
     assert ledger.events == {}
 
 
-def test_one_part_is_merged_per_poll_and_the_ledger_waits_for_a_poll_without_merges():
+def test_one_part_is_merged_per_poll_and_the_ledger_evicts_in_a_poll_without_merges():
     tx = pd.DataFrame({
         "transaction_id": [f"T{i:03d}" for i in range(40)], "wallet_id": ["A", "B"] * 20,
         "timestamp": [_T0 + pd.Timedelta(hours=i) for i in range(40)], "amount": [5.0] * 40,
@@ -73,14 +73,16 @@ def test_one_part_is_merged_per_poll_and_the_ledger_waits_for_a_poll_without_mer
         state.evict()  # both parts are due: the transactions' chunks first
         assert merged == [state.tx]
         state.evict()  # then the logins'
-        for _ in range(COMPACT_CHUNKS - 3):
-            state.evict()
+        assert merged == [state.tx, state.logins]
+        state.evict()  # a poll without merges: the ledger's turn
+        assert merged == [state.tx, state.logins, state.ledger]
+        state.evict()  # nothing arrived since: no turn
         for i in range(COMPACT_CHUNKS, 2 * COMPACT_CHUNKS - 1):
             state.features(tx.iloc[i : i + 1])
-        state.evict()  # the ledger's turn is due, but this poll merges the transactions' chunks
-        assert merged == [state.tx, state.logins, state.tx]
+        state.evict()  # events arrived, but this poll merges the transactions' chunks
+        assert merged == [state.tx, state.logins, state.ledger, state.tx]
         state.evict()  # a poll without merges
-    assert merged == [state.tx, state.logins, state.tx, state.ledger]
+    assert merged == [state.tx, state.logins, state.ledger, state.tx, state.ledger]
 
 
 def test_the_episodes_raw_columns_are_those_the_events_arrived_with_through_merges():

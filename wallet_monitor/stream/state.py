@@ -48,9 +48,11 @@ REBUILD_SHARE = 0.25  # see Retained.compact
 # times the codes kept at the last compaction: bounded memory, a compaction every few minutes.
 VOCAB_GROWTH = 2
 VOCAB_MIN = 10_000  # codes below which the vocabulary is not compacted
-# Wallets whose expired events leave the ledger per eviction (their oldest first): ~2-3 ms, where
-# all of the bench's 2,000 wallets took ~20-40 ms every COMPACT_CHUNKS polls (docs/LATENCY.md).
-LEDGER_EVICT_MOST = 100
+# A poll that merges no chunks evicts the expired events of one ledger wallet (oldest first) per
+# this many events arrived since the last: ~25 us a wallet, and the ledger keeps up with the
+# arrivals (~1,000 x this many expired events left in it), where all of the bench's 2,000 wallets
+# took ~20-40 ms every COMPACT_CHUNKS polls (docs/DECISIONS.md).
+LEDGER_EVENTS_PER_WALLET = 8
 
 
 def horizon() -> pd.Timedelta:
@@ -254,15 +256,17 @@ class StreamState:
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
         self._keep = horizon().value
         self._vocab_kept = VOCAB_MIN  # codes after the last Vocabulary.compact
-        self._polls = 0  # evictions since the ledger's last
+        self._arrived = 0  # events added since the ledger's last eviction
 
     def add_logins(self, df: pd.DataFrame) -> None:
         if self.logins is not None:
             self.logins.add(df)
+            self._arrived += len(df)
 
     def add_history(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None,
                     ledgered: bool = False) -> None:
         self.tx.add(df, prepared, ledgered)
+        self._arrived += len(df)
         if len(df):
             self.watermark = max(self.watermark, int(df["timestamp"].max().value))
 
@@ -323,7 +327,8 @@ class StreamState:
         """Drop events older than the watermark minus LOOKBACK (and slack). Called after every
         poll; its work is spread so that no poll pays for all of it: one part's chunks merged
         per poll (the parts take turns), the ledger's eviction of a few wallets in a poll that
-        merged nothing, once per COMPACT_CHUNKS polls (`force`: everything at once)."""
+        merged nothing, of a wallet per LEDGER_EVENTS_PER_WALLET events arrived since its last
+        (`force`: everything at once)."""
         cutoff = self.watermark - self._keep
         parts = [p for p in (self.tx, self.logins) if p is not None]
         recode = force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept
@@ -332,14 +337,14 @@ class StreamState:
             due = due[:1]
         for part in due:
             part.compact(cutoff, force)
-        self._polls += 1
         if self.ledger is not None and recode:
             # Before the vocabulary's compaction, every wallet: the ledger keeps no event the
             # chunks dropped (codes only they used are forgotten).
             self.ledger.evict(cutoff)
-        elif self.ledger is not None and not due and self._polls >= COMPACT_CHUNKS:
-            self.ledger.evict(cutoff, LEDGER_EVICT_MOST)
-            self._polls = 0
+            self._arrived = 0
+        elif self.ledger is not None and not due and self._arrived:
+            self.ledger.evict(cutoff, -(-self._arrived // LEDGER_EVENTS_PER_WALLET))
+            self._arrived = 0
         if recode:
             recoded, remaps = self.vocab.compact([_arrays(c[1]) for p in parts for c in p.chunks])
             for part in parts:
