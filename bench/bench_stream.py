@@ -43,6 +43,9 @@ import requests
 from wallet_monitor.features import FEATURE_NAMES
 from wallet_monitor.model import BundleError, load_bundle
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from poll_trace import summarize  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "stream"
 PY = sys.executable
@@ -108,8 +111,9 @@ def _peak_kb(pid: int) -> int:
 
 
 def _run(code: Path, data: Path, models: Path, live: Path, rate: float, limit: int | None,
-         tag: str) -> dict:
-    """One follow run of the code checked out at `code` (its own scripts, its own package)."""
+         tag: str, trace: bool = False) -> dict:
+    """One follow run of the code checked out at `code` (its own scripts, its own package);
+    `trace`: every poll timed by step to OUT/polls_TAG.csv (bench/poll_trace.py)."""
     db = OUT / f"alerts_{tag}.db"
     for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         p.unlink(missing_ok=True)
@@ -134,8 +138,9 @@ def _run(code: Path, data: Path, models: Path, live: Path, rate: float, limit: i
         subprocess.run([PY, str(ROOT / "bench" / "replay.py"), "--data-dir", str(data),
                         "--out-dir", str(live), "--limit", "0"], check=True,
                        stderr=subprocess.DEVNULL)
+        launch = [PY, str(ROOT / "bench" / "poll_trace.py"), str(OUT / f"polls_{tag}.csv")] if trace else [PY]
         follower = subprocess.Popen(
-            [PY, str(code / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
+            [*launch, str(code / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
              "--models-dir", str(models), "--api-url", url, "--max-idle", str(MAX_IDLE_S)],
             env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / f"follower_{tag}.log", "w"),
         )
@@ -239,10 +244,11 @@ def _throughput(codes, data, models, live, fast_rate) -> None:
               flush=True)
 
 
-def _latency(codes, data, models, live, rate, seconds) -> None:
+def _latency(codes, data, models, live, rate, seconds, trace=False) -> None:
     runs = []
     for name, code in codes:
-        r = _run(code, data, models, live, rate, int(rate * seconds), f"latency_{name.split()[0]}")
+        tag = f"latency_{rate:.0f}_{name.split()[0]}"
+        r = _run(code, data, models, live, rate, int(rate * seconds), tag, trace)
         runs.append(r)
         print(f"latency at {rate:.0f} rows/s offered: append -> stored {_fmt(r['lat_ms'])} "
               f"({name}; {r['offered_per_s']:.0f} rows/s achieved, {r['rows']} rows, "
@@ -250,6 +256,9 @@ def _latency(codes, data, models, live, rate, seconds) -> None:
               f"{r['peak_mb']:.0f} MB)", flush=True)
         print(f"  every row, append -> scored ({name}): {_fmt(r['scored_ms'])}; alerts, "
               f"scored -> stored: {_fmt(r['deliver_ms'])}", flush=True)
+        if trace:
+            print(f"  polls ({name}, {OUT / f'polls_{tag}.csv'}): {summarize(OUT / f'polls_{tag}.csv')}",
+                  flush=True)
     if len(runs) == 2:
         (c, b) = (runs[0]["lat_ms"], runs[1]["lat_ms"])
         print(f"  at {rate:.0f} rows/s, baseline / current: p50 {_ratio(b[0], c[0])}, "
@@ -266,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="measure latency at this rate only (default: 200, 1000 and 3000 "
                    "rows/s, and the throughput)")
     p.add_argument("--seconds", type=float, default=20.0, help="seconds per latency rate")
+    p.add_argument("--trace", action="store_true",
+                   help="time every poll by step (bench/poll_trace.py) and summarize the slow ones")
     p.add_argument("--baseline", default=BASELINE,
                    help="commit measured in the same run (default %(default)s; '' for none)")
     args = p.parse_args(argv)
@@ -278,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     with _baseline(args.baseline) as base:
         codes = [("current", ROOT)] + ([(f"baseline {args.baseline}", base)] if base else [])
         for rate in [args.rate] if args.rate else RATES:
-            _latency(codes, data, models, live, rate, args.seconds)
+            _latency(codes, data, models, live, rate, args.seconds, args.trace)
         if args.rate is None:
             _throughput(codes, data, models, live, args.fast_rate)
     return 0

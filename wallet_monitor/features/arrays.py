@@ -36,7 +36,10 @@ def as_str(values: pd.Series) -> pd.Series:
 def arrow_str(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """`as_str(values)`'s strings as a pyarrow array. A column of Python strings and None (what
     a follower parses) goes to pyarrow directly: the same strings without pandas' cost per call
-    (~50 µs), which a small batch pays for every text column; anything else as pandas casts it."""
+    (~50 µs), which a small batch pays for every text column; anything else as pandas casts it.
+    A pyarrow array is returned as it is."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
     if values.dtype == object:
         v = values.to_numpy()
         if all(x is None or type(x) is str for x in v.tolist()):
@@ -52,9 +55,14 @@ def text(df: pd.DataFrame | None, col: str, n: int, upper: bool = False,
     missing if absent)."""
     if df is None or col not in df.columns:
         return pd.Series(pd.NA, index=range(n), dtype="string[pyarrow]")
-    out = trimmed(df[col], upper=upper, lower=lower)
-    out = pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out)
-    return pd.Series(pd.arrays.ArrowStringArray(out))
+    return pd.Series(pd.arrays.ArrowStringArray(text_arrow(df[col], upper=upper, lower=lower)))
+
+
+def text_arrow(values: pd.Series, upper: bool = False, lower: bool = False
+               ) -> pa.Array | pa.ChunkedArray:
+    """`text`'s strings of a present column as a pyarrow array (null where missing or "")."""
+    out = trimmed(values, upper=upper, lower=lower)
+    return pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out)
 
 
 def trimmed(values: pd.Series, upper: bool = False, lower: bool = False

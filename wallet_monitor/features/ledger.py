@@ -143,16 +143,36 @@ class WalletLedger:
         buf[:, k:n], ibuf[k:n] = tail, tail_ids
         self.events[w], self.ids[w] = buf[:, :n], ibuf[:n]
 
-    def evict(self, cutoff_ns: int) -> None:
-        """Forget the events before `cutoff_ns` (and a wallet left without any)."""
-        for w in [w for w, e in self.events.items() if e[TS, 0] < cutoff_ns]:
-            e = self.events[w]
+    def evict(self, cutoff_ns: int, most: int | None = None) -> None:
+        """Forget the events before `cutoff_ns` (and a wallet left without any). `most`: of at
+        most this many wallets, those whose first event is oldest (None: of every wallet), so
+        one call's cost is bounded; events left a little past the cutoff meanwhile are outside
+        every feature's look-back, so they change no feature. A wallet's events are moved to
+        the front of its arrays in place: its room to append is kept."""
+        wallets = list(self.events)
+        first = np.fromiter((self.events[w][TS, 0] for w in wallets), np.int64, len(wallets))
+        due = np.flatnonzero(first < cutoff_ns)
+        if most is not None and len(due) > most:
+            due = due[np.argsort(first[due], kind="stable")[:most]]
+        for w in [wallets[i] for i in due.tolist()]:
+            e, ids = self.events[w], self.ids[w]
+            n = e.shape[1]
             keep = int(np.searchsorted(e[TS], cutoff_ns, side="left"))
-            self._room.pop(w, None)
-            if keep == e.shape[1]:
+            if keep == n:
                 del self.events[w], self.ids[w]
-            else:
-                self.events[w], self.ids[w] = e[:, keep:].copy(), self.ids[w][keep:].copy()
+                self._room.pop(w, None)
+                continue
+            m = n - keep
+            buf, ibuf = self._room.get(w, (None, None))
+            if buf is None or e.base is not buf:
+                buf, ibuf = np.empty((len(FIELDS), ROOM_GROWTH * m), np.int64), np.empty(
+                    ROOM_GROWTH * m, object)
+                self._room[w] = buf, ibuf
+                buf[:, :m], ibuf[:m] = e[:, keep:], ids[keep:]
+            else:  # the events are buf's first n columns: move the kept ones to its front
+                buf[:, :m], ibuf[:m] = buf[:, keep:n], ibuf[keep:n]
+                ibuf[m:n] = None  # the ids left behind are not kept alive
+            self.events[w], self.ids[w] = buf[:, :m], ibuf[:m]
 
     def recode(self, remaps: dict[str, np.ndarray]) -> None:
         """Apply `Vocabulary.compact`'s code maps (kind -> old code -> new, [-1] = -1)."""

@@ -122,15 +122,16 @@ class Vocabulary:
                 np.concatenate([f.home, np.full(more, -1, np.int64)]), f.fill)
         return f
 
-    def compact(self, frames: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], dict]:
-        """Forget the codes no event of `frames` (coded with this vocabulary) uses, but the
+    def compact(self, frames: list) -> tuple[list, dict]:
+        """Forget the codes no event of `frames` (coded with this vocabulary: frames, or
+        {column: array} dicts) uses, but the
         wallets table's; returns the frames recoded, so the vocabulary stays bounded by the
         retained events, and the code maps (kind -> old code -> new code, [-1] = -1) of the
         kinds renumbered, for codes kept elsewhere (a `WalletLedger`)."""
         remaps = {}
         for kind in _KINDS:
-            used = [f[c].to_numpy() for f in frames for c, k in CODED.items()
-                    if k == kind and c in f.columns]
+            used = [np.asarray(f[c]) for f in frames for c, k in CODED.items()
+                    if k == kind and c in f]
             keep = np.unique(np.concatenate([*used, np.zeros(0, np.int64)]))
             keep = keep[keep >= 0]
             if kind == "wallet":
@@ -151,9 +152,9 @@ class Vocabulary:
         self._facts = None
         out = []
         for f in frames:
-            f = f.copy(deep=False)
+            f = dict(f) if isinstance(f, dict) else f.copy(deep=False)
             for col, kind in CODED.items():
-                if kind in remaps and col in f.columns:
-                    f[col] = remaps[kind][f[col].to_numpy()]
+                if kind in remaps and col in f:
+                    f[col] = remaps[kind][np.asarray(f[col])]
             out.append(f)
         return out, remaps

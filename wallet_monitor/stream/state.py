@@ -19,7 +19,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from wallet_monitor.episodes import EPISODE_TX_COLUMNS
 from wallet_monitor.features import LOOKBACK, WINDOWS, Locator
+from wallet_monitor.features.arrays import frame
 from wallet_monitor.features.compute import (
     features_of_context,
     features_of_prepared,
@@ -35,6 +37,9 @@ from wallet_monitor.scoring import detect_features
 
 logger = logging.getLogger(__name__)
 
+# The columns of each retained transaction kept as it arrived: what the episodes' restore reads.
+_EPISODE_RAW = tuple(c for c in EPISODE_TX_COLUMNS if c not in ("transaction_id", "timestamp"))
+
 # Events are kept a little longer than needed so a slightly late row still finds its context.
 EVICT_SLACK = pd.Timedelta(hours=1)
 COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
@@ -43,6 +48,11 @@ REBUILD_SHARE = 0.25  # see Retained.compact
 # times the codes kept at the last compaction: bounded memory, a compaction every few minutes.
 VOCAB_GROWTH = 2
 VOCAB_MIN = 10_000  # codes below which the vocabulary is not compacted
+# A poll that merges no chunks evicts the expired events of one ledger wallet (oldest first) per
+# this many events arrived since the last: ~25 us a wallet, and the ledger keeps up with the
+# arrivals (~1,000 x this many expired events left in it), where all of the bench's 2,000 wallets
+# took ~20-40 ms every COMPACT_CHUNKS polls (docs/DECISIONS.md).
+LEDGER_EVENTS_PER_WALLET = 8
 
 
 def horizon() -> pd.Timedelta:
@@ -55,14 +65,21 @@ def horizon() -> pd.Timedelta:
 class Retained:
     """Events of the last LOOKBACK as time-ordered chunks, with wallet codes for fast selection.
 
-    A chunk is (events as they arrived, the same prepared and coded, their columns, owner wallet
-    codes, counterparty codes, times in ns)."""
+    A chunk is (ids, the events prepared and coded, the columns they arrived with, owner wallet
+    codes, counterparty codes, `raw_columns` as they arrived, times in ns). A poll's chunk holds
+    its frames as they came (wallet codes None: read from the prepared frame when selected);
+    merged chunks hold plain arrays (`_arrays`) and the raw columns alone, so merging and
+    evicting copy arrays, not frames. What reads them: the look-back path (`select_prepared`,
+    once an id has repeated), the vocabulary's compaction, and the episodes' restore
+    (`select_all`); the wallet ledger holds the same events for the features."""
 
-    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare, on_add=None):
+    def __init__(self, id_col: str, vocab: Vocabulary, columns, prepare, on_add=None,
+                 raw_columns: tuple[str, ...] = ()):
         self.id_col = id_col
         self.vocab = vocab  # shared by the transactions and logins kept
         self._prepare = prepare  # raw frame -> prepared frame, coded (row by row)
         self._on_add = on_add  # called with each prepared frame added (the wallet ledger)
+        self._raw_columns = raw_columns
         self.chunks: list[tuple] = []
         self.ids: set[str] = set()
         self.columns: list[str] = list(columns)
@@ -77,11 +94,13 @@ class Retained:
         self.columns += [c for c in df.columns if c not in self.columns]
         if not len(df):
             return
-        ts = pd.DatetimeIndex(df["timestamp"]).as_unit("ns").asi8
         if prepared is None:
             prepared = self._prepare(df)
-        self.chunks.append((df, prepared, frozenset(df.columns), *_wallet_codes(prepared), ts))
+        ts = prepared["ts"].to_numpy()  # the times the ledger keeps (UTC ns)
         ids = df[self.id_col].tolist()
+        # The frames as they are: their columns are read when the chunk is merged (or selected).
+        self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(df.columns),
+                            None, None, df if self._raw_columns else {}, ts))
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
         if self._on_add is not None and not ledgered:
@@ -94,38 +113,37 @@ class Retained:
     def __len__(self):
         return sum(len(c[0]) for c in self.chunks)
 
-    def _join(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns})
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-
     def select_all(self) -> pd.DataFrame:
-        return self._join([c[0] for c in self.chunks])
-
-    def select(self, wanted: np.ndarray) -> pd.DataFrame:
-        """Events where a wanted wallet is the owner or the counterparty."""
-        return self._join([c[0].loc[m] for c, m in self._matches(wanted)])
+        """Every event's id and `raw_columns` as they arrived (a column no event came with is
+        left out)."""
+        cols = [c for c in self._raw_columns if any(c in ch[5] for ch in self.chunks)]
+        out = {self.id_col: pd.Series(_concat([ch[0] for ch in self.chunks], np.zeros(0, object)))}
+        for c in cols:
+            out[c] = _series([_raw(ch[5], c, len(ch[0])) for ch in self.chunks])
+        return pd.DataFrame(out)
 
     def select_prepared(self, wanted: np.ndarray) -> tuple[pd.DataFrame | None, set[str] | None]:
-        """`select` as prepared events, and the columns the selected events arrived with (the
-        columns `select`'s frame would have); (None, None) when no event is selected."""
+        """The prepared events where a wanted wallet is the owner or the counterparty, and the
+        columns they arrived with; (None, None) when no event is selected."""
         matches = self._matches(wanted)
         if not matches:
             return None, None
-        parts = [c[1].loc[m] for c, m in matches]
-        prepared = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        parts = [{c: a[m] for c, a in _arrays(c[1]).items()} for c, m in matches]
+        prepared = frame({c: _concat([p[c] for p in parts]) for c in parts[0]},
+                         pd.RangeIndex(sum(int(m.sum()) for _, m in matches)))
         return prepared, set().union(*(c[2] for c, _ in matches))
 
     def prepared_empty(self) -> pd.DataFrame:
         """No events, prepared: the frame a selection of nothing gives, with every column."""
-        return self._prepare(self._join([]))
+        return self._prepare(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
 
     def _matches(self, wanted: np.ndarray) -> list:
         lut = np.zeros(self.vocab.size("wallet") + 1, bool)
         lut[wanted] = True
         out = []
         for chunk in self.chunks:
-            m = lut[chunk[3]] | lut[chunk[4]]  # code -1 hits the spare last slot (False)
+            w, cp = _wallet_codes(chunk[1]) if chunk[3] is None else chunk[3:5]
+            m = lut[w] | lut[cp]  # code -1 hits the spare last slot (False)
             if m.any():
                 out.append((chunk, m))
         return out
@@ -133,10 +151,10 @@ class Retained:
     def compact(self, cutoff_ns: int, force: bool = False) -> None:
         """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
 
-        The first chunk (the bulk of the look-back) is rebuilt, the one costly step, only with
-        `force` or once the events it has expired or the recent ones reach REBUILD_SHARE of it:
-        a pause every few minutes at 200 rows/s rather than one every few seconds. Expired events
-        left in it meanwhile are outside every feature's look-back, so they change no feature.
+        The first chunk (the bulk of the look-back) is rebuilt only with `force` or once the
+        events it has expired or the recent ones reach REBUILD_SHARE of it: a copy of it every
+        few minutes at 200 rows/s rather than every few seconds. Expired events left in it
+        meanwhile are outside every feature's look-back, so they change no feature.
         """
         if not self.chunks:
             return
@@ -149,38 +167,70 @@ class Retained:
             self.chunks = [base, *self._merged(self.chunks[1:], cutoff_ns)]
 
     def _merged(self, chunks, cutoff_ns):
-        """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten)."""
+        """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten),
+        its prepared events as arrays."""
         kept = []
-        for df, prep, columns, w, cp, ts in chunks:
+        for ids, prep, columns, _, _, raw, ts in chunks:
             keep = ts >= cutoff_ns
+            prep = _arrays(prep)
             if not keep.all():
-                self.ids.difference_update(df.loc[~keep, self.id_col].tolist())
-                df, prep, w, cp, ts = df.loc[keep], prep.loc[keep], w[keep], cp[keep], ts[keep]
-            if len(df):
-                kept.append((df, prep, columns, w, cp, ts))
-        if len(kept) > 1:
-            return [(*(pd.concat([k[i] for k in kept], ignore_index=True) for i in (0, 1)),
-                     frozenset().union(*(k[2] for k in kept)),
-                     *(np.concatenate([k[i] for k in kept]) for i in (3, 4, 5)))]
+                self.ids.difference_update(ids[~keep].tolist())
+                ids, ts = ids[keep], ts[keep]
+                prep = {c: a[keep] for c, a in prep.items()}
+                raw = {c: raw[c][keep] for c in self._raw_columns if c in raw}  # by position
+            if len(ids):
+                kept.append((ids, prep, columns, raw, ts))
         if not kept:
             return []
-        df, prep, *rest = kept[0]
-        return [(df.reset_index(drop=True), prep.reset_index(drop=True), *rest)]
+        prep = {c: _concat([k[1][c] for k in kept]) for c in kept[0][1]}
+        raw_cols = [c for c in self._raw_columns if any(c in k[3] for k in kept)]
+        raw = {c: _series([_raw(k[3], c, len(k[0])) for k in kept]) for c in raw_cols}
+        return [(_concat([k[0] for k in kept]), prep, frozenset().union(*(k[2] for k in kept)),
+                 *_wallet_codes(prep), raw, _concat([k[4] for k in kept]))]
+
+    def recode(self, recoded: list[dict]) -> None:
+        """Take the chunks' prepared events back from `Vocabulary.compact`, in chunk order."""
+        self.chunks = [(ids, prep, columns, *_wallet_codes(prep), raw, ts)
+                       for (ids, _, columns, _, _, raw, ts), prep in zip(self.chunks, recoded,
+                                                                         strict=True)]
 
 
-    def recode(self, recoded: list[pd.DataFrame]) -> None:
-        """Take the chunks' prepared frames back from `Vocabulary.compact`, in chunk order."""
-        self.chunks = [(df, prep, columns, *_wallet_codes(prep), ts)
-                       for (df, _, columns, _, _, ts), prep in zip(self.chunks, recoded,
-                                                                   strict=True)]
+def _arrays(prepared) -> dict:
+    """A chunk's prepared events as {column: array} (a poll's frame, or arrays already)."""
+    if isinstance(prepared, dict):
+        return prepared
+    return {c: v.array if isinstance(v.dtype, pd.StringDtype) else v.to_numpy()
+            for c, v in prepared.items()}
 
 
-def _wallet_codes(prepared: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _raw(raw: dict, column: str, n: int) -> pd.Series:
+    """A chunk's raw `column`; NaN where its events came without it (as a concat of frames)."""
+    return raw[column] if column in raw else pd.Series(np.nan, index=range(n), dtype=object)
+
+
+def _series(parts: list[pd.Series]) -> pd.Series:
+    """Columns as they arrived, end to end, with the dtype a concat of their frames gives."""
+    return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(
+        parts, ignore_index=True)
+
+
+def _concat(arrays: list, empty=None):
+    """numpy arrays or pandas extension arrays (the ids' arrow strings) end to end."""
+    if not arrays:
+        return empty
+    if len(arrays) == 1:
+        return arrays[0]
+    if isinstance(arrays[0], np.ndarray):
+        return np.concatenate(arrays)
+    return type(arrays[0])._concat_same_type(arrays)
+
+
+def _wallet_codes(prepared) -> tuple[np.ndarray, np.ndarray]:
     """Owner and counterparty wallet codes of coded events (-1: no counterparty)."""
-    w = prepared["wallet_id"].to_numpy(dtype=np.int64)
+    w = np.asarray(prepared["wallet_id"], dtype=np.int64)
     if "counterparty_wallet_id" not in prepared:
         return w, np.full(len(w), -1, np.int64)
-    return w, prepared["counterparty_wallet_id"].to_numpy(dtype=np.int64)
+    return w, np.asarray(prepared["counterparty_wallet_id"], dtype=np.int64)
 
 
 class StreamState:
@@ -198,22 +248,25 @@ class StreamState:
         self.ledger: WalletLedger | None = WalletLedger()
         self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
                            lambda df: self.vocab.code(prepare_transactions(df, self.geo)),
-                           self._ledger_transactions)
+                           self._ledger_transactions, _EPISODE_RAW)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
-                                lambda df: self.vocab.code(prepare_logins(df, self.geo)),
+                                lambda df: prepare_logins(df, self.geo, self.vocab),
                                 self._ledger_logins)
                        if with_logins else None)
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
         self._keep = horizon().value
         self._vocab_kept = VOCAB_MIN  # codes after the last Vocabulary.compact
+        self._arrived = 0  # events added since the ledger's last eviction
 
     def add_logins(self, df: pd.DataFrame) -> None:
         if self.logins is not None:
             self.logins.add(df)
+            self._arrived += len(df)
 
     def add_history(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None,
                     ledgered: bool = False) -> None:
         self.tx.add(df, prepared, ledgered)
+        self._arrived += len(df)
         if len(df):
             self.watermark = max(self.watermark, int(df["timestamp"].max().value))
 
@@ -271,19 +324,29 @@ class StreamState:
         return out
 
     def evict(self, force: bool = False) -> None:
-        """Drop events older than the watermark minus LOOKBACK (and slack)."""
+        """Drop events older than the watermark minus LOOKBACK (and slack). Called after every
+        poll; its work is spread so that no poll pays for all of it: one part's chunks merged
+        per poll (the parts take turns), the ledger's eviction of a few wallets in a poll that
+        merged nothing, of a wallet per LEDGER_EVENTS_PER_WALLET events arrived since its last
+        (`force`: everything at once)."""
         cutoff = self.watermark - self._keep
         parts = [p for p in (self.tx, self.logins) if p is not None]
-        due = [force or len(part.chunks) >= COMPACT_CHUNKS for part in parts]
-        for part, now in zip(parts, due, strict=True):
-            if now:
-                part.compact(cutoff, force)
         recode = force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept
-        if self.ledger is not None and (recode or any(due)):
-            # Before the vocabulary's compaction: the ledger keeps no event the chunks dropped.
+        due = [part for part in parts if force or len(part.chunks) >= COMPACT_CHUNKS]
+        if not recode:
+            due = due[:1]
+        for part in due:
+            part.compact(cutoff, force)
+        if self.ledger is not None and recode:
+            # Before the vocabulary's compaction, every wallet: the ledger keeps no event the
+            # chunks dropped (codes only they used are forgotten).
             self.ledger.evict(cutoff)
+            self._arrived = 0
+        elif self.ledger is not None and not due and self._arrived:
+            self.ledger.evict(cutoff, -(-self._arrived // LEDGER_EVENTS_PER_WALLET))
+            self._arrived = 0
         if recode:
-            recoded, remaps = self.vocab.compact([c[1] for p in parts for c in p.chunks])
+            recoded, remaps = self.vocab.compact([_arrays(c[1]) for p in parts for c in p.chunks])
             for part in parts:
                 part.recode(recoded[:len(part.chunks)])
                 recoded = recoded[len(part.chunks):]

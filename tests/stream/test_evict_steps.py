@@ -1,0 +1,131 @@
+"""Eviction in small steps: the ledger's few wallets at a time (oldest first, room to append
+kept), one part's chunks merged per poll, the episodes' raw columns kept through merges; and
+features still equal batch when the ledger evicts one wallet at a time."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+
+from tests.stream.test_ledger import _WALLET_TABLE, _restarted, _stream
+from wallet_monitor.features import build_features
+from wallet_monitor.features.ledger import TS, WalletLedger
+from wallet_monitor.stream import state as stream_state
+from wallet_monitor.stream.state import COMPACT_CHUNKS, StreamState
+
+_T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _logins(wallets: list[int], ts: list[int], first_id: int = 0) -> pd.DataFrame:
+    n = len(ts)
+    return pd.DataFrame({
+        "ts": ts, "wallet_id": wallets, "success": [1] * n, "ip_address": [-1] * n,
+        "country": [-1] * n, "device_id": [-1] * n,
+        "login_id": pd.Series([f"L{first_id + i:03d}" for i in range(n)], dtype="string[pyarrow]"),
+    })
+
+
+def test_the_ledger_evicts_the_wallets_with_the_oldest_events_first_and_keeps_their_room():
+    ledger = WalletLedger()
+    # Wallet w's first event at 10 * (5 - w): wallet 4 holds the oldest, wallet 0 the newest.
+    ledger.add_logins(_logins([w for w in range(5) for _ in range(4)],
+                              [10 * (5 - w) + k for w in range(5) for k in range(4)]))
+    ledger.add_logins(_logins(list(range(5)), [100] * 5, first_id=50))  # room to append
+    before = {w: ledger.events[w] for w in range(5)}
+    ledger.evict(100, most=2)
+    assert sorted(w for w in range(5) if ledger.events[w] is before[w]) == [0, 1, 2]
+    for w in (3, 4):
+        assert ledger.events[w][TS].tolist() == [100]
+        assert ledger.ids[w].tolist() == [f"L{50 + w:03d}"]
+        buf, ibuf = ledger._room[w]
+        assert ledger.events[w].base is buf and ibuf[1:5].tolist() == [None] * 4
+    ledger.add_logins(_logins([4], [101], first_id=90))  # appended in place: the same arrays
+    assert ledger.events[4].base is buf and ledger.events[4][TS].tolist() == [100, 101]
+    ledger.evict(1000)
+    assert ledger.events == {}
+
+
+def test_one_part_is_merged_per_poll_and_the_ledger_evicts_in_a_poll_without_merges():
+    tx = pd.DataFrame({
+        "transaction_id": [f"T{i:03d}" for i in range(40)], "wallet_id": ["A", "B"] * 20,
+        "timestamp": [_T0 + pd.Timedelta(hours=i) for i in range(40)], "amount": [5.0] * 40,
+        "type": ["deposit"] * 40, "ip_address": ["1.1.1.1"] * 40,
+    })
+    logins = tx[["wallet_id", "timestamp", "ip_address"]].assign(
+        login_id=[f"L{i:03d}" for i in range(40)], success=1)
+    state = StreamState({}, None, with_logins=True)
+    merged = []
+
+    def recording(method):
+        def call(self, *args, **kwargs):
+            merged.append(self)
+            return method(self, *args, **kwargs)
+        return call
+
+    with mock.patch.object(stream_state.Retained, "compact", recording(stream_state.Retained.compact)), \
+         mock.patch.object(WalletLedger, "evict", recording(WalletLedger.evict)):
+        for i in range(COMPACT_CHUNKS):
+            state.add_logins(logins.iloc[i : i + 1])
+            state.features(tx.iloc[i : i + 1])
+        state.evict()  # both parts are due: the transactions' chunks first
+        assert merged == [state.tx]
+        state.evict()  # then the logins'
+        assert merged == [state.tx, state.logins]
+        state.evict()  # a poll without merges: the ledger's turn
+        assert merged == [state.tx, state.logins, state.ledger]
+        state.evict()  # nothing arrived since: no turn
+        for i in range(COMPACT_CHUNKS, 2 * COMPACT_CHUNKS - 1):
+            state.features(tx.iloc[i : i + 1])
+        state.evict()  # events arrived, but this poll merges the transactions' chunks
+        assert merged == [state.tx, state.logins, state.ledger, state.tx]
+        state.evict()  # a poll without merges
+    assert merged == [state.tx, state.logins, state.ledger, state.tx, state.ledger]
+
+
+def test_the_episodes_raw_columns_are_those_the_events_arrived_with_through_merges():
+    n = 30
+    tx = pd.DataFrame({
+        "transaction_id": [f"T{i:03d}" for i in range(n)], "wallet_id": [" A", "B", "C"] * 10,
+        "timestamp": [_T0 + pd.Timedelta(days=2 * i) for i in range(n)], "amount": [5.0] * n,
+        "type": ["transfer", "deposit", "redeem"] * 10, "ip_address": ["1.1.1.1"] * n,
+        "counterparty_wallet_id": [" B ", None, None] * 10,
+    })
+    state = StreamState({}, None, with_logins=False)
+    state.add_history(tx.iloc[:4].drop(columns="counterparty_wallet_id"))
+    for lo in range(4, n, 2):
+        state.features(tx.iloc[lo : lo + 2])
+        with mock.patch.object(stream_state, "COMPACT_CHUNKS", 2):
+            state.evict()
+    got = state.tx.select_all()
+    kept = tx.set_index("transaction_id").loc[got["transaction_id"]].reset_index()
+    assert 0 < len(got) < n and kept["timestamp"].is_monotonic_increasing
+    # As a concat of the frames the events arrived in: no counterparty column in the first ones.
+    want = pd.concat([tx.iloc[:4].drop(columns="counterparty_wallet_id"), tx.iloc[4:]],
+                     ignore_index=True).set_index("transaction_id").loc[got["transaction_id"]]
+    for col in ("wallet_id", "type", "counterparty_wallet_id", "amount"):
+        assert got[col].tolist() == want[col].tolist() or (
+            col == "counterparty_wallet_id" and got[col].isna().tolist() == want[col].isna().tolist()
+            and got[col].dropna().tolist() == want[col].dropna().tolist())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_stream())
+def test_features_equal_batch_when_the_ledger_evicts_one_wallet_at_a_time(stream):
+    # The follower's own eviction, and the ledger's eviction of one wallet after every poll.
+    tx, logins, cuts, restarts = stream
+    state = StreamState({}, _WALLET_TABLE, with_logins=True)
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        if lo in restarts:
+            state = _restarted(tx.iloc[:lo], logins[logins["at"] < lo].drop(columns="at"), True)
+        state.add_logins(logins[(logins["at"] >= lo) & (logins["at"] < hi)].drop(columns="at"))
+        got = state.features(tx.iloc[lo:hi])
+        want = build_features(tx.iloc[lo:hi], history=tx.iloc[:lo], wallets=_WALLET_TABLE,
+                              logins=logins[logins["at"] < hi].drop(columns="at"))
+        np.testing.assert_array_equal(got.drop(columns="transaction_id").to_numpy(),
+                                      want.drop(columns="transaction_id").to_numpy())
+        with mock.patch.object(stream_state, "COMPACT_CHUNKS", 2):
+            state.evict()
+        state.ledger.evict(state.watermark - stream_state.horizon().value, most=1)
