@@ -141,6 +141,20 @@ def test_the_look_back_is_kept_out_of_the_cyclic_collector_while_following(chain
     assert gc.get_freeze_count() == 0
 
 
+def test_the_compiled_kernels_are_loaded_before_the_first_batch(chain, bundle, tmp_path,
+                                                                monkeypatch):
+    # Loading numba's compiled code takes ~0.5-1 s in a new process: the follower pays it at
+    # start, not in the first batch a row waits behind. Unloaded caches stand for a new process.
+    from wallet_monitor.features import kernels
+    from wallet_monitor.model import compiled
+    monkeypatch.setattr(kernels, "_KERNELS", [])
+    monkeypatch.setattr(compiled, "_STACKED", [])
+    live = _live(chain, tmp_path, limit=0)
+    stats = _follow(live, bundle, max_idle=0.1)
+    assert stats.scored == 0  # no batch ran
+    assert kernels._KERNELS and compiled._STACKED  # loaded (None only where numba is missing)
+
+
 def test_without_a_country_column_the_follower_locates_addresses_as_the_batch_path(
         chain, bundle, tmp_path):
     # Exports carrying IPs only, some private or malformed: both paths derive the countries.

@@ -28,8 +28,10 @@ import pandas as pd
 
 from wallet_monitor.delivery import SPOOL_NAME, DeliveryError, SpoolingSender, alert_records
 from wallet_monitor.features import Locator
+from wallet_monitor.features.kernels import kernels
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
+from wallet_monitor.model.compiled import stacked_walk
 from wallet_monitor.schema import DETECTION_COLUMNS
 from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.outbox import Outbox
@@ -279,6 +281,10 @@ class Follower:
         idle_since = time.monotonic()
         read_rows = 0
         stats = self.stats
+        # The compiled kernels loaded from numba's cache (or compiled) now, not in the first
+        # batch a row waits behind (~0.5-1 s the first time in a process).
+        kernels()
+        stacked_walk()
         # The look-back just loaded lives as long as the run: kept out of the cyclic collector,
         # whose full passes over it stalled a batch by ~150 ms each (docs/LATENCY.md).
         gc.collect()
