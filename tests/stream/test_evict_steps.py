@@ -48,6 +48,26 @@ def test_the_ledger_evicts_the_wallets_with_the_oldest_events_first_and_keeps_th
     assert ledger.events == {}
 
 
+def test_a_late_event_before_a_wallets_first_makes_it_the_oldest_to_evict():
+    # The oldest wallets are found without a pass over all of them: a late event that becomes
+    # a wallet's first must count, its former first must not, and codes renumbered by the
+    # vocabulary's compaction must still be found.
+    ledger = WalletLedger()
+    ledger.add_logins(_logins([0, 1, 2], [30, 20, 40]))
+    ledger.add_logins(_logins([2], [5], first_id=10))  # late: wallet 2 is now the oldest
+    ledger.evict(100, most=1)
+    assert sorted(ledger.events) == [0, 1]
+    ledger.evict(100, most=1)
+    assert sorted(ledger.events) == [0]
+    ledger.add_logins(_logins([3, 3], [10, 200], first_id=20))
+    remap = np.arange(10)[::-1].copy()  # wallet w becomes 9 - w
+    ledger.recode({"wallet": remap})
+    ledger.evict(100, most=1)  # wallet 3 (now 6) holds the oldest event: emptied to [200]
+    assert ledger.events[6][TS].tolist() == [200] and ledger.events[9][TS].tolist() == [30]
+    ledger.evict(100, most=5)
+    assert sorted(ledger.events) == [6]
+
+
 def test_one_part_is_merged_per_poll_and_the_ledger_evicts_in_a_poll_without_merges():
     tx = pd.DataFrame({
         "transaction_id": [f"T{i:03d}" for i in range(40)], "wallet_id": ["A", "B"] * 20,

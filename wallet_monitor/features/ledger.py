@@ -17,6 +17,8 @@ Order within a wallet: timestamp, then logins before transactions ("logins with 
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import pandas as pd
 
@@ -55,6 +57,10 @@ class WalletLedger:
         # Per wallet: the arrays its events and ids are the first columns of, with room to
         # append in place (a wallet's events are a view of them while the view's base is one).
         self._room: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # (first event's time, wallet) of every wallet, a heap: a bounded eviction finds its
+        # oldest wallets without a pass over all of them. Entries go stale when a wallet's first
+        # event changes (a fresh one is pushed then) and are skipped when popped.
+        self._firsts: list[tuple[int, int]] = []
         self.seq = 0  # the next own transaction's arrival number
 
     def __len__(self) -> int:
@@ -113,6 +119,7 @@ class WalletLedger:
             old = self.events.get(w)
             if old is None:
                 self.events[w], self.ids[w] = ev[:, a:b], ids[a:b]
+                heapq.heappush(self._firsts, (new_ts[a], w))
                 continue
             old_ts = old[TS]
             # Events at or after the first new timestamp are put in order again with the new
@@ -142,6 +149,8 @@ class WalletLedger:
             self._room[w] = buf, ibuf
         buf[:, k:n], ibuf[k:n] = tail, tail_ids
         self.events[w], self.ids[w] = buf[:, :n], ibuf[:n]
+        if k == 0:  # a late event before the wallet's first
+            heapq.heappush(self._firsts, (int(buf[TS, 0]), w))
 
     def evict(self, cutoff_ns: int, most: int | None = None) -> None:
         """Forget the events before `cutoff_ns` (and a wallet left without any). `most`: of at
@@ -149,30 +158,46 @@ class WalletLedger:
         one call's cost is bounded; events left a little past the cutoff meanwhile are outside
         every feature's look-back, so they change no feature. A wallet's events are moved to
         the front of its arrays in place: its room to append is kept."""
-        wallets = list(self.events)
-        first = np.fromiter((self.events[w][TS, 0] for w in wallets), np.int64, len(wallets))
-        due = np.flatnonzero(first < cutoff_ns)
-        if most is not None and len(due) > most:
-            due = due[np.argsort(first[due], kind="stable")[:most]]
-        for w in [wallets[i] for i in due.tolist()]:
-            e, ids = self.events[w], self.ids[w]
-            n = e.shape[1]
-            keep = int(np.searchsorted(e[TS], cutoff_ns, side="left"))
-            if keep == n:
-                del self.events[w], self.ids[w]
-                self._room.pop(w, None)
-                continue
-            m = n - keep
-            buf, ibuf = self._room.get(w, (None, None))
-            if buf is None or e.base is not buf:
-                buf, ibuf = np.empty((len(FIELDS), ROOM_GROWTH * m), np.int64), np.empty(
-                    ROOM_GROWTH * m, object)
-                self._room[w] = buf, ibuf
-                buf[:, :m], ibuf[:m] = e[:, keep:], ids[keep:]
-            else:  # the events are buf's first n columns: move the kept ones to its front
-                buf[:, :m], ibuf[:m] = buf[:, keep:n], ibuf[keep:n]
-                ibuf[m:n] = None  # the ids left behind are not kept alive
-            self.events[w], self.ids[w] = buf[:, :m], ibuf[:m]
+        if most is None:
+            for w in [w for w, e in self.events.items() if e[TS, 0] < cutoff_ns]:
+                self._evict_wallet(w, cutoff_ns)
+            self._index_firsts()
+            return
+        done = 0
+        while self._firsts and self._firsts[0][0] < cutoff_ns and done < most:
+            first, w = heapq.heappop(self._firsts)
+            e = self.events.get(w)
+            if e is None or e[TS, 0] != first:
+                continue  # stale: the wallet is gone, or its first event changed since
+            self._evict_wallet(w, cutoff_ns)
+            if w in self.events:
+                heapq.heappush(self._firsts, (int(self.events[w][TS, 0]), w))
+            done += 1
+
+    def _index_firsts(self) -> None:
+        self._firsts = [(int(e[TS, 0]), w) for w, e in self.events.items()]
+        heapq.heapify(self._firsts)
+
+    def _evict_wallet(self, w: int, cutoff_ns: int) -> None:
+        """Forget wallet `w`'s events before `cutoff_ns` (the wallet, if none is left)."""
+        e, ids = self.events[w], self.ids[w]
+        n = e.shape[1]
+        keep = int(np.searchsorted(e[TS], cutoff_ns, side="left"))
+        if keep == n:
+            del self.events[w], self.ids[w]
+            self._room.pop(w, None)
+            return
+        m = n - keep
+        buf, ibuf = self._room.get(w, (None, None))
+        if buf is None or e.base is not buf:
+            buf, ibuf = np.empty((len(FIELDS), ROOM_GROWTH * m), np.int64), np.empty(
+                ROOM_GROWTH * m, object)
+            self._room[w] = buf, ibuf
+            buf[:, :m], ibuf[:m] = e[:, keep:], ids[keep:]
+        else:  # the events are buf's first n columns: move the kept ones to its front
+            buf[:, :m], ibuf[:m] = buf[:, keep:n], ibuf[keep:n]
+            ibuf[m:n] = None  # the ids left behind are not kept alive
+        self.events[w], self.ids[w] = buf[:, :m], ibuf[:m]
 
     def recode(self, remaps: dict[str, np.ndarray]) -> None:
         """Apply `Vocabulary.compact`'s code maps (kind -> old code -> new, [-1] = -1)."""
@@ -185,6 +210,7 @@ class WalletLedger:
             self.events = {int(wallets[w]): e for w, e in self.events.items()}
             self.ids = {int(wallets[w]): i for w, i in self.ids.items()}
             self._room = {int(wallets[w]): r for w, r in self._room.items()}
+            self._index_firsts()
 
     def context(self, wallets: np.ndarray, seq: np.ndarray, facts: WalletFacts, cols: Columns,
                 country_vocab: np.ndarray, logins: bool) -> Context:
