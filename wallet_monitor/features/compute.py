@@ -45,7 +45,7 @@ from wallet_monitor.features.families import (
 )
 from wallet_monitor.features.geoip import Locator
 from wallet_monitor.features.params import LOOKBACK
-from wallet_monitor.features.vocab import Vocabulary
+from wallet_monitor.features.vocab import CODED, Vocabulary
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED, TX_TYPES, InputError
 
 
@@ -81,13 +81,17 @@ def build_features(targets, history=None, wallets=None, logins=None,
     return _frame(features, tx["transaction_id"].take(tgt_rows), targets.index)
 
 
-def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = None) -> pd.DataFrame:
+def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = None,
+                         vocab: Vocabulary | None = None) -> pd.DataFrame:
     """Transactions as `build_features` reads them, countries located (`locate`: look up
     addresses; default: when the frame has an ip_address column). Every step is row by row,
     so the follower prepares each row once, when it arrives, instead of with every batch
-    whose look-back it is in (`features_of_prepared`)."""
-    out = _prepare_transactions(df)
+    whose look-back it is in (`features_of_prepared`). With `vocab`: `vocab.code` of that
+    frame, made from arrays in one frame, as `prepare_logins` does."""
     locate = "ip_address" in df.columns if locate is None else locate
+    if vocab is not None:
+        return _coded_transactions(df, geo, vocab, locate)
+    out = _prepare_transactions(df)
     out["country"] = geo.fill(out["ip_address"] if locate else None, out["country"],
                               out["transaction_id"], "transactions")
     return out
@@ -211,6 +215,35 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
         columns[col] = text(df, col, len(df), upper=col == "country")
     return frame(columns, pd.RangeIndex(len(df)))  # once: a follower's small batches feel each insert
+
+
+def _coded_transactions(df: pd.DataFrame, geo: Locator, vocab: Vocabulary, locate: bool
+                        ) -> pd.DataFrame:
+    """`vocab.code(prepare_transactions(df, geo, locate))` on arrays: the same frame (values,
+    dtypes)."""
+    missing = [c for c in TX_REQUIRED if c not in df.columns and c != "ip_address"]
+    if missing:
+        raise InputError(f"transactions: missing required column(s) {missing}")
+    n = len(df)
+    kind_codes, kinds = pd.factorize(text(df, "type", n, lower=True))
+    lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
+    ids = pd.arrays.ArrowStringArray(arrow_str(df["transaction_id"]))
+    access = {col: (text_arrow(df[col], upper=col == "country") if col in df.columns
+                    else pa.nulls(n, pa.large_string()))
+              for col in ("ip_address", "counterparty_wallet_id", "country", "device_id")}
+    access["country"] = geo.fill_arrow(access["ip_address"] if locate else None,
+                                       access["country"], pa.array(ids), "transaction_id",
+                                       "transactions")
+    columns = {
+        "transaction_id": ids,
+        "wallet_id": vocab.code_values("wallet", df["wallet_id"]),
+        "ts": utc_ns(df["timestamp"]),
+        "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
+        "tcode": lut[kind_codes],
+    }
+    for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
+        columns[col] = vocab.code_values(CODED[col], access[col])
+    return frame(columns, pd.RangeIndex(n))
 
 
 def _check_logins(logins: pd.DataFrame) -> None:

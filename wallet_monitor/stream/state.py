@@ -247,7 +247,7 @@ class StreamState:
         # (the batch path deduplicates such ids, the follower refuses them).
         self.ledger: WalletLedger | None = WalletLedger()
         self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
-                           lambda df: self.vocab.code(prepare_transactions(df, self.geo)),
+                           lambda df: prepare_transactions(df, self.geo, vocab=self.vocab),
                            self._ledger_transactions, _EPISODE_RAW)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
                                 lambda df: prepare_logins(df, self.geo, self.vocab),
@@ -284,7 +284,7 @@ class StreamState:
         """The batch's features against the retained events (what `build_features` gives with
         the wanted wallets' events as history and logins), the batch prepared, and whether the
         ledger has taken the batch in already."""
-        tgt = self.vocab.code(prepare_transactions(targets, self.geo))
+        tgt = prepare_transactions(targets, self.geo, vocab=self.vocab)
         wanted = np.unique(tgt["wallet_id"].to_numpy())
         ids = targets["transaction_id"].tolist()
         if self.ledger is not None and len(tgt) and self.tx.unique and self.tx.fresh(ids):
