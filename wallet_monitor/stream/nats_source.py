@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import threading
@@ -257,9 +258,8 @@ class NatsSource(TransactionSource):
         await self.nc.subscribe(f"{self._inbox}.{key}", cb=put, pending_msgs_limit=-1,
                                 pending_bytes_limit=-1)
 
-    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
-        """Up to n messages of partition p that are there now; `drained`: the server said
-        there are no more (a no-wait pull request ends with 404 when it runs out)."""
+    async def _request(self, p, n, stream=None, consumer=None, keep=None) -> None:
+        """Send partition p's no-wait pull request for up to n messages (replies to its queue)."""
         queue, keep = self._queues[p], keep or self._keep
         while not queue.empty():  # left over from a request that timed out: still delivered
             m = queue.get_nowait()
@@ -267,14 +267,21 @@ class NatsSource(TransactionSource):
                 keep(m)
         await self.nc.publish(
             f"$JS.API.CONSUMER.MSG.NEXT.{stream or self.address.stream}.{consumer or self._subs[p]}",
-            json.dumps({"batch": n, "no_wait": True}).encode(), reply=f"{self._inbox}.{p}")
+            _pull_body(n), reply=f"{self._inbox}.{p}")
+
+    async def _collect(self, p, n, deadline: float):
+        """The replies to p's request: up to n messages; `drained`: the server said there are
+        no more (a no-wait pull request ends with 404 when it runs out). A timer only when the
+        queue is empty, shared by the poll's requests (`deadline`, loop time): no task each."""
+        queue = self._queues[p]
         got, drained = [], False
         while len(got) < n:
             if not queue.empty():  # the common case while a batch streams in: no timer
                 m = queue.get_nowait()
             else:
                 try:
-                    m = await asyncio.wait_for(queue.get(), PULL_TIMEOUT_S)
+                    async with asyncio.timeout_at(deadline):
+                        m = await queue.get()
                 except TimeoutError:
                     break
             status = (m.headers or {}).get("Status")
@@ -283,6 +290,19 @@ class NatsSource(TransactionSource):
                 break
             got.append(m)
         return p, got, drained
+
+    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
+        """Up to n messages of p that are there now, and whether p is drained (see _collect)."""
+        await self._request(p, n, stream, consumer, keep)
+        return await self._collect(p, n, asyncio.get_running_loop().time() + PULL_TIMEOUT_S)
+
+    async def _fetch_mine(self, n):
+        """`_fetch` on every partition of the shard at once: all requests are sent first, then
+        the replies read in turn (they are all in flight, so the wait is the slowest one's)."""
+        for p in self.mine:
+            await self._request(p, n)
+        deadline = asyncio.get_running_loop().time() + PULL_TIMEOUT_S
+        return [await self._collect(p, n, deadline) for p in self.mine]
 
     def _keep(self, m) -> bool:
         """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
@@ -296,15 +316,16 @@ class NatsSource(TransactionSource):
         return True
 
     async def _poll(self, max_rows):
-        if "scored" in self._queues:
-            await self._poll_scored()
+        # Every shard's scored rows are fetched alongside (they bear on no bound below).
+        scored = (asyncio.ensure_future(self._poll_scored()) if "scored" in self._queues
+                  else None)
         last = await self._last_seq()
         # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
         # (logins, transfer copies), spread over the partitions.
         want = MESSAGES_PER_ROW * max_rows
         per = max(1, want // max(len(self.mine), 1))
         bound, pending = last, 0
-        for _, msgs, drained in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
+        for _, msgs, drained in await self._fetch_mine(per):
             for m in msgs:
                 self._keep(m)
             if msgs:
@@ -319,6 +340,8 @@ class NatsSource(TransactionSource):
         out = [self._buffer.pop(s) for s in ready]
         for m in out:
             self._unacked[m.metadata.sequence.stream] = m
+        if scored is not None:
+            await scored
         return out
 
     async def _ack(self, msgs):
@@ -419,6 +442,12 @@ class NatsSource(TransactionSource):
 def _partition(subject: str) -> int | None:
     tail = subject.rsplit(".", 1)[-1]
     return int(tail) if tail.isdigit() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _pull_body(n: int) -> bytes:
+    """A no-wait pull request's body for n messages (a poll asks the same n of each)."""
+    return json.dumps({"batch": n, "no_wait": True}).encode()
 
 
 def _frame(items, columns) -> pd.DataFrame:
