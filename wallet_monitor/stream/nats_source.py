@@ -47,6 +47,7 @@ MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknow
 REPLAY_BATCH = 2000
 MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's fetch per row
 SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
+WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes) per pull request
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
 # After a wake-up, a moment for JetStream to store the message it has just passed on to its
@@ -71,6 +72,11 @@ class NatsSource(TransactionSource):
         self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
         self._unacked: dict[int, object] = {}  # handed over, not yet committed
         self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
+        # The watch (see `_watch`): the highest sequence it delivered, and per partition the
+        # highest it showed there and the highest that partition's consumer delivered.
+        self._watched = 0
+        self._seen: dict[int, int] = {}
+        self._fetched: dict[int, int] = {}
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
@@ -246,6 +252,25 @@ class NatsSource(TransactionSource):
                 max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=self._done[p] + 1))
             self._subs[p] = name
+        await self._open_watch()
+
+    async def _open_watch(self):
+        """The shard's watch: a durable consumer of every partition's subjects, headers only,
+        from after `upto` (what the shard handled before: the partitions' floors are at or
+        above it)."""
+        self._watch_name = f"wm-watch-{self.shard}-of-{self.shards}"
+        try:
+            await self.js.delete_consumer(self.address.stream, self._watch_name)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(self.address.stream, ConsumerConfig(
+            durable_name=self._watch_name, filter_subject=f"{self.address.stream}.*.*",
+            ack_policy=AckPolicy.NONE, headers_only=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.upto + 1))
+        await self._replies("watch")
+        self._watched = self.upto
+        self._fetched = {p: self._done[p] for p in self.mine}
+        self._seen = dict(self._fetched)
 
     async def _replies(self, key) -> None:
         """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
@@ -296,18 +321,49 @@ class NatsSource(TransactionSource):
         await self._request(p, n, stream, consumer, keep)
         return await self._collect(p, n, asyncio.get_running_loop().time() + PULL_TIMEOUT_S)
 
-    async def _fetch_mine(self, n):
-        """`_fetch` on every partition of the shard at once: all requests are sent first, then
-        the replies read in turn (they are all in flight, so the wait is the slowest one's)."""
-        for p in self.mine:
+    async def _fetch_some(self, parts, n):
+        """`_fetch` on partitions `parts` at once: all requests are sent first, then the
+        replies read in turn (they are all in flight, so the wait is the slowest one's)."""
+        for p in parts:
             await self._request(p, n)
         deadline = asyncio.get_running_loop().time() + PULL_TIMEOUT_S
-        return [await self._collect(p, n, deadline) for p in self.mine]
+        return [await self._collect(p, n, deadline) for p in parts]
+
+    async def _watch(self, want: int) -> int:
+        """Read the watch up to now (or `want` entries): which of the shard's partitions hold messages their
+        consumers have not delivered yet. Returns how many entries wait after it (0: drained).
+
+        The watch delivers every message of the partitions' subjects, in stream order, none
+        skipped (AckPolicy.NONE: nothing to redeliver), so every message at or below
+        `_watched` was seen: a partition whose highest seen message its consumer delivered
+        already holds nothing undelivered at or below `_watched` (its consumer delivers in
+        order too), and a poll need not ask it. What is beyond `_watched` waits for the next
+        poll, so the watch read need not be drained: a poll reads at most what it hands over."""
+        seen = 0
+        while seen < want:
+            _, got, drained = await self._fetch("watch", WATCH_BATCH, consumer=self._watch_name,
+                                                keep=self._keep_watch)
+            for m in got:
+                self._keep_watch(m)
+            seen += len(got)
+            if drained:
+                return 0
+            if not got:  # the answer was lost: try again next poll
+                break
+        return 1
+
+    def _keep_watch(self, m) -> None:
+        seq = m.metadata.sequence.stream
+        p = _partition(m.subject)
+        if p is not None and p < len(self._mine) and self._mine[p]:
+            self._seen[p] = max(self._seen[p], seq)
+        self._watched = max(self._watched, seq)
 
     def _keep(self, m) -> bool:
         """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
         seq = m.metadata.sequence.stream
         p = _partition(m.subject)
+        self._fetched[p] = max(self._fetched.get(p, 0), seq)  # a consumer delivers in order
         if seq <= max(self._done.get(p, 0), self.upto):
             asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
             return False
@@ -319,13 +375,16 @@ class NatsSource(TransactionSource):
         # Every shard's scored rows are fetched alongside (they bear on no bound below).
         scored = (asyncio.ensure_future(self._poll_scored()) if "scored" in self._queues
                   else None)
-        last = await self._last_seq()
         # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
         # (logins, transfer copies), spread over the partitions.
         want = MESSAGES_PER_ROW * max_rows
-        per = max(1, want // max(len(self.mine), 1))
-        bound, pending = last, 0
-        for _, msgs, drained in await self._fetch_mine(per):
+        waiting = await self._watch(want)
+        # Only the partitions the watch shows messages on are asked (see `_watch`); every
+        # message of the others at or below `_watched` was delivered before.
+        ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
+        per = max(1, want // max(len(ask), 1))
+        bound, pending = self._watched, waiting
+        for _, msgs, drained in await self._fetch_some(ask, per):
             for m in msgs:
                 self._keep(m)
             if msgs:
@@ -333,8 +392,8 @@ class NatsSource(TransactionSource):
             if not drained:  # more may wait: nothing after what came can be handed over
                 bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
         self.pending = pending
-        ready = sorted(s for s in self._buffer if s <= bound)[:want]
-        if len(ready) == want:
+        ready, cut = self._ready(bound, want, max_rows)
+        if cut:  # what is left waits: the shard has handed over up to the last one only
             bound = ready[-1]
         self.upto = max(self.upto, bound)
         out = [self._buffer.pop(s) for s in ready]
@@ -343,6 +402,21 @@ class NatsSource(TransactionSource):
         if scored is not None:
             await scored
         return out
+
+    def _ready(self, bound: int, want: int, max_rows: int) -> tuple[list[int], bool]:
+        """The buffered sequences up to `bound` a poll hands over, in order: at most `want`
+        messages and `max_rows` transactions (a poll that asks few partitions may fetch many
+        messages from one); and whether that cut the list short."""
+        ready = sorted(s for s in self._buffer if s <= bound)
+        cut = len(ready) > want
+        ready = ready[:want]
+        tx = f"{self.address.stream}.tx."
+        n = 0
+        for i, s in enumerate(ready):
+            n += self._buffer[s].subject.startswith(tx)
+            if n == max_rows and i + 1 < len(ready):
+                return ready[:i + 1], True
+        return ready, cut
 
     async def _ack(self, msgs):
         # Acking a partition's highest message acknowledges the partition's others
