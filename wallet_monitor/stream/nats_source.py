@@ -1,10 +1,11 @@
 """A follower's intake from NATS JetStream: one shard's partitions of a wallet-partitioned stream.
 
 Each partition p the shard owns is read by a durable pull consumer `wm-<p>` (filter
-`STREAM.*.<p>`: its transactions and logins). A poll fetches from all of them at once and
-hands over, in stream order, every message up to a bound B such that all of the shard's
-messages up to B are in (the rest wait in a buffer for the next poll): the shard reads its
-events in the order they were published. Messages are acknowledged in `commit`, once the
+`STREAM.*.<p>`: its transactions and logins). A poll reads the shard's watch (a consumer of
+every partition's subjects, headers only: which partitions hold new messages), fetches from
+those partitions at once and hands over, in stream order, every message up to a bound B such
+that all of the shard's messages up to B are in (the rest wait in a buffer for the next
+poll): the shard reads its events in the order they were published. Messages are acknowledged in `commit`, once the
 follower has written, alerted and checkpointed them. On start each consumer is (re)created to
 begin after what was handled (its acknowledged floor, or the checkpoint where that is further):
 what was delivered but never acknowledged comes again, in order, at once, not after the
@@ -240,11 +241,7 @@ class NatsSource(TransactionSource):
             await self.nc.subscribe(self.address.tx_subject(p), cb=wake, pending_msgs_limit=-1,
                                     pending_bytes_limit=-1)
             name = f"wm-{p}"
-            try:
-                await self.js.delete_consumer(self.address.stream, name)
-            except NotFoundError:
-                pass
-            await self.js.add_consumer(self.address.stream, ConsumerConfig(
+            await self._recreate(self.address.stream, ConsumerConfig(
                 durable_name=name, filter_subject=f"{self.address.stream}.*.{p}",
                 # ALL: one acknowledgement per partition per commit covers every message
                 # before it; a shard hands a partition's messages over in order (see _ack).
@@ -259,11 +256,7 @@ class NatsSource(TransactionSource):
         from after `upto` (what the shard handled before: the partitions' floors are at or
         above it)."""
         self._watch_name = f"wm-watch-{self.shard}-of-{self.shards}"
-        try:
-            await self.js.delete_consumer(self.address.stream, self._watch_name)
-        except NotFoundError:
-            pass
-        await self.js.add_consumer(self.address.stream, ConsumerConfig(
+        await self._recreate(self.address.stream, ConsumerConfig(
             durable_name=self._watch_name, filter_subject=f"{self.address.stream}.*.*",
             ack_policy=AckPolicy.NONE, headers_only=True,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.upto + 1))
@@ -271,6 +264,14 @@ class NatsSource(TransactionSource):
         self._watched = self.upto
         self._fetched = {p: self._done[p] for p in self.mine}
         self._seen = dict(self._fetched)
+
+    async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
+        """The durable consumer `config` names on `stream`, made anew (gone if it was there)."""
+        try:
+            await self.js.delete_consumer(stream, config.durable_name)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(stream, config)
 
     async def _replies(self, key) -> None:
         """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
@@ -449,11 +450,7 @@ class NatsSource(TransactionSource):
         """A durable consumer of STREAM_SCORED for this shard's linker, from the start (a durable
         one, read with the same no-wait pulls, outlives a server restart)."""
         self._linker_name = f"wm-linker-{self.shard}-of-{self.shards}"
-        try:
-            await self.js.delete_consumer(self.address.scored_stream, self._linker_name)
-        except NotFoundError:
-            pass
-        await self.js.add_consumer(self.address.scored_stream, ConsumerConfig(
+        await self._recreate(self.address.scored_stream, ConsumerConfig(
             durable_name=self._linker_name, ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.ALL))
         await self._replies("scored")
