@@ -16,6 +16,9 @@ dataset (bench_stream's, made in bench/out/stream when absent) with
    clients posting batches of 500) and single posts/s from one client with p99. Several
    workers need a PostgreSQL store (--db postgresql://...) and an alert_api.py that takes
    --workers; otherwise the API runs one process and says so.
+5. (`--parts poll`) one shard's NatsSource alone (shard 0/1, --partitions), fed a transaction
+   and its login at a time, ~5 ms apart: publish -> handed over by a poll, the poll's wall time,
+   publish_scored and commit (p50 / p95), and the process's CPU per row, publishing included.
 Steps 1-3 run on the embedded path too (`detect_anomalies.py --follow` on a file, the API on
 SQLite, one process each), in the same run on the same data. Figures are noisy on a shared
 machine: the load average at start is printed.
@@ -33,6 +36,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import bench_stream
@@ -45,6 +49,7 @@ from wallet_monitor.features import load_logins, load_transactions, load_wallets
 from wallet_monitor.model import load_bundle
 from wallet_monitor.scoring import detect
 from wallet_monitor.stream.nats_io import LoopThread, connect, delete_streams
+from wallet_monitor.stream.nats_source import NatsSource
 from wallet_monitor.stream.partition import parse_nats_url
 from wallet_monitor.stream.publish import publish_events
 
@@ -274,6 +279,54 @@ def _api_only(args, workers: int, n_batches: int = 40, single_s: float = 5.0) ->
         api.stop()
 
 
+def _poll_only(args, rows: int = 300) -> dict:
+    """Step 5: the source's per-poll steps timed around one row at a time (see the docstring)."""
+    url = f"{args.nats}/BENCHPOLL{uuid.uuid4().hex[:8]}"
+    address = parse_nats_url(url)
+    source = NatsSource(url, 0, 1, partitions=args.partitions,
+                        tx_columns=["transaction_id", "wallet_id"],
+                        login_columns=["login_id", "wallet_id"])
+    loop = LoopThread("bench-publisher")
+    nc = loop.run(connect(address, "bench-publisher"), 30)
+    js = nc.jetstream()
+    times: dict[str, list[float]] = {"handover": [], "poll": [], "publish_scored": [], "commit": []}
+
+    def timed(step, call):
+        t = time.perf_counter()
+        out = call()
+        times[step].append(time.perf_counter() - t)
+        return out
+    try:
+        list(source.replay(None))
+        source.start_scored()
+        cpu = time.process_time()
+        for i in range(rows):
+            w = f"W{i}"
+            p = zlib.crc32(w.encode()) % args.partitions  # partition_of
+            for subject, key in ((address.login_subject(p), "login_id"),
+                                 (address.tx_subject(p), "transaction_id")):
+                body = f'{{"{key}": "E{i}", "wallet_id": "{w}"}}'.encode()
+                loop.run(js.publish(subject, body), 30)
+            t0, got = time.perf_counter(), 0
+            while not got and time.perf_counter() - t0 < 2.0:
+                source.wait(0.1)
+                got = len(timed("poll", lambda: source.poll(300)).transactions)
+                timed("publish_scored", lambda n=got: source.publish_scored([{"seq": 0}] * n,
+                                                                            source.upto))
+                timed("commit", source.commit)
+            times["handover"].append(time.perf_counter() - t0)
+            source.scored.clear()
+            time.sleep(0.005)
+        cpu_ms = (time.process_time() - cpu) / rows * 1000
+    finally:
+        source.close()
+        loop.run(delete_streams(js, address), 60)
+        loop.run(nc.close(), 30)
+        loop.stop()
+    return {"ms": {k: np.percentile(v, [50, 95]) * 1000 for k, v in times.items()},
+            "polls_per_row": len(times["poll"]) / rows, "cpu_ms": cpu_ms}
+
+
 def _batch_flagged(data: Path, models: Path) -> set:
     out = detect(load_bundle(models / "fraud_model.pkl"), load_transactions(data / "new_transactions.csv"),
                  load_transactions(data / "transactions.csv"), load_wallets(data / "wallets.csv"),
@@ -302,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     bench_stream.OUT.mkdir(parents=True, exist_ok=True)
     args.db = args.db or str(OUT / "alerts.db")
+    if "poll" in args.parts:
+        r = _poll_only(args)
+        print(f"one shard's NatsSource alone, {args.partitions} partitions, a row at a time (load "
+              f"average {Path('/proc/loadavg').read_text().split()[0]}): " + "; ".join(
+                  f"{k} p50 {v[0]:.2f} p95 {v[1]:.2f} ms" for k, v in r["ms"].items())
+              + f"; {r['polls_per_row']:.2f} polls and {r['cpu_ms']:.2f} ms CPU per row", flush=True)
+        if args.parts == "poll":
+            return 0
     data = args.data_dir or bench_stream.OUT / "data"
     models = args.models_dir or bench_stream.OUT / "models"
     bench_stream._ensure_data(data, models)

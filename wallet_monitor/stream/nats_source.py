@@ -1,10 +1,11 @@
 """A follower's intake from NATS JetStream: one shard's partitions of a wallet-partitioned stream.
 
 Each partition p the shard owns is read by a durable pull consumer `wm-<p>` (filter
-`STREAM.*.<p>`: its transactions and logins). A poll fetches from all of them at once and
-hands over, in stream order, every message up to a bound B such that all of the shard's
-messages up to B are in (the rest wait in a buffer for the next poll): the shard reads its
-events in the order they were published. Messages are acknowledged in `commit`, once the
+`STREAM.*.<p>`: its transactions and logins). A poll reads the shard's watch (a consumer of
+every partition's subjects, headers only: which partitions hold new messages), fetches from
+those partitions at once and hands over, in stream order, every message up to a bound B such
+that all of the shard's messages up to B are in (the rest wait in a buffer for the next
+poll): the shard reads its events in the order they were published. Messages are acknowledged in `commit`, once the
 follower has written, alerted and checkpointed them. On start each consumer is (re)created to
 begin after what was handled (its acknowledged floor, or the checkpoint where that is further):
 what was delivered but never acknowledged comes again, in order, at once, not after the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import threading
@@ -46,6 +48,7 @@ MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknow
 REPLAY_BATCH = 2000
 MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's fetch per row
 SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
+WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes) per pull request
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
 # After a wake-up, a moment for JetStream to store the message it has just passed on to its
@@ -70,6 +73,11 @@ class NatsSource(TransactionSource):
         self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
         self._unacked: dict[int, object] = {}  # handed over, not yet committed
         self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
+        # The watch (see `_watch`): the highest sequence it delivered, and per partition the
+        # highest it showed there and the highest that partition's consumer delivered.
+        self._watched = 0
+        self._seen: dict[int, int] = {}
+        self._fetched: dict[int, int] = {}
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
@@ -233,11 +241,7 @@ class NatsSource(TransactionSource):
             await self.nc.subscribe(self.address.tx_subject(p), cb=wake, pending_msgs_limit=-1,
                                     pending_bytes_limit=-1)
             name = f"wm-{p}"
-            try:
-                await self.js.delete_consumer(self.address.stream, name)
-            except NotFoundError:
-                pass
-            await self.js.add_consumer(self.address.stream, ConsumerConfig(
+            await self._recreate(self.address.stream, ConsumerConfig(
                 durable_name=name, filter_subject=f"{self.address.stream}.*.{p}",
                 # ALL: one acknowledgement per partition per commit covers every message
                 # before it; a shard hands a partition's messages over in order (see _ack).
@@ -245,6 +249,29 @@ class NatsSource(TransactionSource):
                 max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=self._done[p] + 1))
             self._subs[p] = name
+        await self._open_watch()
+
+    async def _open_watch(self):
+        """The shard's watch: a durable consumer of every partition's subjects, headers only,
+        from after `upto` (what the shard handled before: the partitions' floors are at or
+        above it)."""
+        self._watch_name = f"wm-watch-{self.shard}-of-{self.shards}"
+        await self._recreate(self.address.stream, ConsumerConfig(
+            durable_name=self._watch_name, filter_subject=f"{self.address.stream}.*.*",
+            ack_policy=AckPolicy.NONE, headers_only=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.upto + 1))
+        await self._replies("watch")
+        self._watched = self.upto
+        self._fetched = {p: self._done[p] for p in self.mine}
+        self._seen = dict(self._fetched)
+
+    async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
+        """The durable consumer `config` names on `stream`, made anew (gone if it was there)."""
+        try:
+            await self.js.delete_consumer(stream, config.durable_name)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(stream, config)
 
     async def _replies(self, key) -> None:
         """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
@@ -257,9 +284,8 @@ class NatsSource(TransactionSource):
         await self.nc.subscribe(f"{self._inbox}.{key}", cb=put, pending_msgs_limit=-1,
                                 pending_bytes_limit=-1)
 
-    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
-        """Up to n messages of partition p that are there now; `drained`: the server said
-        there are no more (a no-wait pull request ends with 404 when it runs out)."""
+    async def _request(self, p, n, stream=None, consumer=None, keep=None) -> None:
+        """Send partition p's no-wait pull request for up to n messages (replies to its queue)."""
         queue, keep = self._queues[p], keep or self._keep
         while not queue.empty():  # left over from a request that timed out: still delivered
             m = queue.get_nowait()
@@ -267,14 +293,21 @@ class NatsSource(TransactionSource):
                 keep(m)
         await self.nc.publish(
             f"$JS.API.CONSUMER.MSG.NEXT.{stream or self.address.stream}.{consumer or self._subs[p]}",
-            json.dumps({"batch": n, "no_wait": True}).encode(), reply=f"{self._inbox}.{p}")
+            _pull_body(n), reply=f"{self._inbox}.{p}")
+
+    async def _collect(self, p, n, deadline: float):
+        """The replies to p's request: up to n messages; `drained`: the server said there are
+        no more (a no-wait pull request ends with 404 when it runs out). A timer only when the
+        queue is empty, shared by the poll's requests (`deadline`, loop time): no task each."""
+        queue = self._queues[p]
         got, drained = [], False
         while len(got) < n:
             if not queue.empty():  # the common case while a batch streams in: no timer
                 m = queue.get_nowait()
             else:
                 try:
-                    m = await asyncio.wait_for(queue.get(), PULL_TIMEOUT_S)
+                    async with asyncio.timeout_at(deadline):
+                        m = await queue.get()
                 except TimeoutError:
                     break
             status = (m.headers or {}).get("Status")
@@ -284,10 +317,54 @@ class NatsSource(TransactionSource):
             got.append(m)
         return p, got, drained
 
+    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
+        """Up to n messages of p that are there now, and whether p is drained (see _collect)."""
+        await self._request(p, n, stream, consumer, keep)
+        return await self._collect(p, n, asyncio.get_running_loop().time() + PULL_TIMEOUT_S)
+
+    async def _fetch_some(self, parts, n):
+        """`_fetch` on partitions `parts` at once: all requests are sent first, then the
+        replies read in turn (they are all in flight, so the wait is the slowest one's)."""
+        for p in parts:
+            await self._request(p, n)
+        deadline = asyncio.get_running_loop().time() + PULL_TIMEOUT_S
+        return [await self._collect(p, n, deadline) for p in parts]
+
+    async def _watch(self, want: int) -> int:
+        """Read the watch up to now (or `want` entries): which of the shard's partitions hold messages their
+        consumers have not delivered yet. Returns how many entries wait after it (0: drained).
+
+        The watch delivers every message of the partitions' subjects, in stream order, none
+        skipped (AckPolicy.NONE: nothing to redeliver), so every message at or below
+        `_watched` was seen: a partition whose highest seen message its consumer delivered
+        already holds nothing undelivered at or below `_watched` (its consumer delivers in
+        order too), and a poll need not ask it. What is beyond `_watched` waits for the next
+        poll, so the watch read need not be drained: a poll reads at most what it hands over."""
+        seen = 0
+        while seen < want:
+            _, got, drained = await self._fetch("watch", WATCH_BATCH, consumer=self._watch_name,
+                                                keep=self._keep_watch)
+            for m in got:
+                self._keep_watch(m)
+            seen += len(got)
+            if drained:
+                return 0
+            if not got:  # the answer was lost: try again next poll
+                break
+        return 1
+
+    def _keep_watch(self, m) -> None:
+        seq = m.metadata.sequence.stream
+        p = _partition(m.subject)
+        if p is not None and p < len(self._mine) and self._mine[p]:
+            self._seen[p] = max(self._seen[p], seq)
+        self._watched = max(self._watched, seq)
+
     def _keep(self, m) -> bool:
         """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
         seq = m.metadata.sequence.stream
         p = _partition(m.subject)
+        self._fetched[p] = max(self._fetched.get(p, 0), seq)  # a consumer delivers in order
         if seq <= max(self._done.get(p, 0), self.upto):
             asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
             return False
@@ -296,15 +373,19 @@ class NatsSource(TransactionSource):
         return True
 
     async def _poll(self, max_rows):
-        if "scored" in self._queues:
-            await self._poll_scored()
-        last = await self._last_seq()
+        # Every shard's scored rows are fetched alongside (they bear on no bound below).
+        scored = (asyncio.ensure_future(self._poll_scored()) if "scored" in self._queues
+                  else None)
         # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
         # (logins, transfer copies), spread over the partitions.
         want = MESSAGES_PER_ROW * max_rows
-        per = max(1, want // max(len(self.mine), 1))
-        bound, pending = last, 0
-        for _, msgs, drained in await asyncio.gather(*(self._fetch(p, per) for p in self.mine)):
+        waiting = await self._watch(want)
+        # Only the partitions the watch shows messages on are asked (see `_watch`); every
+        # message of the others at or below `_watched` was delivered before.
+        ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
+        per = max(1, want // max(len(ask), 1))
+        bound, pending = self._watched, waiting
+        for _, msgs, drained in await self._fetch_some(ask, per):
             for m in msgs:
                 self._keep(m)
             if msgs:
@@ -312,14 +393,31 @@ class NatsSource(TransactionSource):
             if not drained:  # more may wait: nothing after what came can be handed over
                 bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
         self.pending = pending
-        ready = sorted(s for s in self._buffer if s <= bound)[:want]
-        if len(ready) == want:
+        ready, cut = self._ready(bound, want, max_rows)
+        if cut:  # what is left waits: the shard has handed over up to the last one only
             bound = ready[-1]
         self.upto = max(self.upto, bound)
         out = [self._buffer.pop(s) for s in ready]
         for m in out:
             self._unacked[m.metadata.sequence.stream] = m
+        if scored is not None:
+            await scored
         return out
+
+    def _ready(self, bound: int, want: int, max_rows: int) -> tuple[list[int], bool]:
+        """The buffered sequences up to `bound` a poll hands over, in order: at most `want`
+        messages and `max_rows` transactions (a poll that asks few partitions may fetch many
+        messages from one); and whether that cut the list short."""
+        ready = sorted(s for s in self._buffer if s <= bound)
+        cut = len(ready) > want
+        ready = ready[:want]
+        tx = f"{self.address.stream}.tx."
+        n = 0
+        for i, s in enumerate(ready):
+            n += self._buffer[s].subject.startswith(tx)
+            if n == max_rows and i + 1 < len(ready):
+                return ready[:i + 1], True
+        return ready, cut
 
     async def _ack(self, msgs):
         # Acking a partition's highest message acknowledges the partition's others
@@ -352,11 +450,7 @@ class NatsSource(TransactionSource):
         """A durable consumer of STREAM_SCORED for this shard's linker, from the start (a durable
         one, read with the same no-wait pulls, outlives a server restart)."""
         self._linker_name = f"wm-linker-{self.shard}-of-{self.shards}"
-        try:
-            await self.js.delete_consumer(self.address.scored_stream, self._linker_name)
-        except NotFoundError:
-            pass
-        await self.js.add_consumer(self.address.scored_stream, ConsumerConfig(
+        await self._recreate(self.address.scored_stream, ConsumerConfig(
             durable_name=self._linker_name, ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.ALL))
         await self._replies("scored")
@@ -419,6 +513,12 @@ class NatsSource(TransactionSource):
 def _partition(subject: str) -> int | None:
     tail = subject.rsplit(".", 1)[-1]
     return int(tail) if tail.isdigit() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _pull_body(n: int) -> bytes:
+    """A no-wait pull request's body for n messages (a poll asks the same n of each)."""
+    return json.dumps({"batch": n, "no_wait": True}).encode()
 
 
 def _frame(items, columns) -> pd.DataFrame:
