@@ -98,6 +98,10 @@ class Follower:
         self.ep_path = out_dir / STREAM_EPISODES_NAME
         self.ckpt_path = out_dir / CHECKPOINT_NAME
         self.stats = FollowStats()
+        # The compiled kernels loaded from numba's cache (or compiled: seconds in a new
+        # checkout) now, before `resume` says the follower is ready, not in its first batch.
+        kernels()
+        stacked_walk()
         self.state = StreamState(bundle, wallets, with_logins=source.has_logins, geo=geo)
         if history is not None and len(history):
             start = history["timestamp"].max() - horizon()
@@ -281,10 +285,6 @@ class Follower:
         idle_since = time.monotonic()
         read_rows = 0
         stats = self.stats
-        # The compiled kernels loaded from numba's cache (or compiled) now, not in the first
-        # batch a row waits behind (~0.5-1 s the first time in a process).
-        kernels()
-        stacked_walk()
         # The look-back just loaded lives as long as the run: kept out of the cyclic collector,
         # whose full passes over it stalled a batch by ~150 ms each (docs/LATENCY.md).
         gc.collect()
