@@ -106,3 +106,40 @@ def test_a_poll_asks_only_partitions_with_messages_and_hands_over_everything_up_
     finally:
         source.close()
         pub.close()
+
+
+def test_a_poll_whose_scored_fetch_fails_is_retried_without_losing_its_messages(stream_url):
+    # The scored rows are fetched alongside a poll; when that fetch fails (the server went
+    # away), `_call` runs the poll again: the first try must not have handed anything over,
+    # moved `upto` or left its messages to be acknowledged unseen.
+    from nats.errors import ConnectionClosedError
+    source = NatsSource(stream_url, 0, 1, partitions=PARTITIONS,
+                        tx_columns=["transaction_id", "wallet_id"],
+                        login_columns=["login_id", "wallet_id"])
+    pub = _Publisher(stream_url)
+    fetch_scored = source._poll_scored
+    failures = [1]
+
+    async def failing_once():
+        if failures:
+            failures.pop()
+            raise ConnectionClosedError
+        return await fetch_scored()
+
+    try:
+        list(source.replay(None))
+        source.start_scored()
+        source._poll_scored = failing_once
+        for p in range(PARTITIONS):
+            pub.send(p)
+        handed = []
+        for _ in range(5):
+            polled = source.poll(100)
+            handed += polled.transactions.where.tolist()
+            source.commit()
+        assert not failures  # the failure happened
+        assert sorted(handed) == sorted(pub.seqs)  # every message once, none lost to the retry
+        assert source.upto >= max(pub.seqs)
+    finally:
+        source.close()
+        pub.close()

@@ -376,22 +376,31 @@ class NatsSource(TransactionSource):
         # Every shard's scored rows are fetched alongside (they bear on no bound below).
         scored = (asyncio.ensure_future(self._poll_scored()) if "scored" in self._queues
                   else None)
-        # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
-        # (logins, transfer copies), spread over the partitions.
-        want = MESSAGES_PER_ROW * max_rows
-        waiting = await self._watch(want)
-        # Only the partitions the watch shows messages on are asked (see `_watch`); every
-        # message of the others at or below `_watched` was delivered before.
-        ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
-        per = max(1, want // max(len(ask), 1))
-        bound, pending = self._watched, waiting
-        for _, msgs, drained in await self._fetch_some(ask, per):
-            for m in msgs:
-                self._keep(m)
-            if msgs:
-                pending += msgs[-1].metadata.num_pending
-            if not drained:  # more may wait: nothing after what came can be handed over
-                bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
+        try:
+            # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per
+            # row (logins, transfer copies), spread over the partitions.
+            want = MESSAGES_PER_ROW * max_rows
+            waiting = await self._watch(want)
+            # Only the partitions the watch shows messages on are asked (see `_watch`); every
+            # message of the others at or below `_watched` was delivered before.
+            ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
+            per = max(1, want // max(len(ask), 1))
+            bound, pending = self._watched, waiting
+            for _, msgs, drained in await self._fetch_some(ask, per):
+                for m in msgs:
+                    self._keep(m)  # buffered only: a retried poll hands them over
+                if msgs:
+                    pending += msgs[-1].metadata.num_pending
+                if not drained:  # more may wait: nothing after what came can be handed over
+                    bound = min(bound, msgs[-1].metadata.sequence.stream if msgs else self.upto)
+            # Before anything is handed over: a failed fetch of the scored rows retries the
+            # whole poll (`_call`) with nothing taken out of the buffer or past `upto`.
+            if scored is not None:
+                await scored
+        except BaseException:
+            if scored is not None:
+                scored.cancel()  # no second reader of the scored queue beside the retry's
+            raise
         self.pending = pending
         ready, cut = self._ready(bound, want, max_rows)
         if cut:  # what is left waits: the shard has handed over up to the last one only
@@ -400,8 +409,6 @@ class NatsSource(TransactionSource):
         out = [self._buffer.pop(s) for s in ready]
         for m in out:
             self._unacked[m.metadata.sequence.stream] = m
-        if scored is not None:
-            await scored
         return out
 
     def _ready(self, bound: int, want: int, max_rows: int) -> tuple[list[int], bool]:
