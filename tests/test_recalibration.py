@@ -88,6 +88,19 @@ def test_the_threshold_placed_on_training_counts_episode_links(small_frames, tra
     assert trained.metadata.budget is None and trained.threshold == 1 - share  # input kept
 
 
+def test_a_repeated_transaction_id_leaves_placing_the_threshold_to_the_last_copy(small_frames,
+                                                                                  trained):
+    # The batch path keeps a repeated id's last copy; placing the threshold matches features to
+    # transactions by id and must do the same, not fail after the whole fit.
+    f = small_frames
+    tx = f["transactions"]
+    features = build_features(tx, None, f["wallets"], f["logins"])
+    first = tx.iloc[[len(tx) - 1]].assign(amount=1.0)  # an earlier copy of the last row's id
+    repeated = pd.concat([first, tx], ignore_index=True)
+    placed = place_threshold(trained, features, repeated)
+    assert placed.threshold == place_threshold(trained, features, tx).threshold
+
+
 def test_the_threshold_is_placed_on_the_later_training_rows(small_frames, trained):
     # The first days' features see a truncated look-back (every counterparty, device and IP
     # new): unlike any scored row, they are left out of the budget.

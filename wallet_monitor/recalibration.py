@@ -106,6 +106,8 @@ def _matched(transactions: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame
         if len(features) != len(transactions):
             raise ValueError("features without transaction_id must have the transactions' rows")
         return transactions.reset_index(drop=True)
+    # A repeated id: the last copy, as the features were built (the batch path keeps the last).
+    transactions = transactions.drop_duplicates("transaction_id", keep="last")
     pos = pd.Index(transactions["transaction_id"].astype(str)).get_indexer(
         features["transaction_id"].astype(str))
     if (pos < 0).any():

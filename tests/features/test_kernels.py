@@ -137,3 +137,19 @@ def test_a_batch_whose_events_are_mostly_targets_runs_the_numpy_paths(small_data
     (batch, _, batch_kernels), (few, _, few_kernels) = shares
     assert batch > context.COMPILED_MAX_SHARE and batch_kernels is None
     assert few < context.COMPILED_MAX_SHARE and few_kernels is kernels.kernels() is not None
+
+
+def test_a_numba_that_cannot_set_up_its_cache_falls_back_to_numpy(monkeypatch, caplog):
+    # numba picks its cache folder when a function is decorated and raises where none is
+    # writable: the features then run their numpy paths instead of failing.
+    import numba
+
+    from wallet_monitor.features import kernels as kernels_module
+
+    def no_cache(*args, **kw):
+        raise RuntimeError("cannot cache function: no locator available")
+    monkeypatch.setattr(numba, "njit", no_cache)
+    monkeypatch.setattr(kernels_module, "_KERNELS", [])
+    with caplog.at_level("WARNING"):
+        assert kernels_module.kernels() is None
+    assert "no locator available" in caplog.text

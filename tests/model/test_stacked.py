@@ -88,6 +88,25 @@ def test_a_value_not_finite_once_clamped_is_scored_one_by_one(planted, forest_bu
                                   _one_by_one(monkeypatch, bundle, X))
 
 
+def test_a_finite_value_beyond_float32_is_scored_one_by_one(planted, forest_bundle, monkeypatch):
+    # -1e39 is finite in float64 but -inf in the float32 the walk compares (a leaf's threshold
+    # is -inf: the walk would step off it); 1e39 is +inf there. The per-detector path scores
+    # such a row.
+    df, _ = planted
+    bundle = forest_bundle
+    X = df[bundle.feature_names].to_numpy(dtype=np.float64)[:20].copy()
+    stack = stacked_forests(bundle, len(X))
+    clamps = bundle.input_clamps
+    lo = [j for j in np.asarray(stack.columns).tolist()  # no finite bound below: stays -1e39
+          if clamps.get(bundle.feature_names[j], (-np.inf, 0))[0] == -np.inf]
+    hi = [j for j in np.asarray(stack.columns).tolist()
+          if clamps.get(bundle.feature_names[j], (0, np.inf))[1] == np.inf]
+    X[5, (lo or hi)[0]] = -1e39 if lo else 1e39
+    assert stack.raw_anomaly(X) is None
+    np.testing.assert_array_equal(family_scores(bundle, X, None),
+                                  _one_by_one(monkeypatch, bundle, X))
+
+
 class _Bundle(SimpleNamespace):
     """A bundle as StackedForests reads it: feature names, clamps and detectors."""
 
@@ -137,3 +156,16 @@ def test_a_forest_not_numbered_depth_first_is_left_out_of_the_stack():
     split = np.flatnonzero(packed.left[0] > np.arange(packed.left.shape[1]))[0]
     packed.left[0, split], packed.right[0, split] = packed.right[0, split], packed.left[0, split]
     assert not _fits(packed, {"a": 0, "b": 1})
+
+
+def test_a_numba_that_cannot_set_up_the_walks_leaves_them_to_numpy(monkeypatch, caplog):
+    # numba raises at decoration where no cache folder is writable: the forests are then
+    # walked in numpy, not a crash at the first score.
+    def no_cache():
+        raise RuntimeError("cannot cache function: no locator available")
+    monkeypatch.setattr(compiled, "_compile", no_cache)
+    monkeypatch.setattr(compiled, "_WALK", [])
+    monkeypatch.setattr(compiled, "_STACKED", [])
+    with caplog.at_level("WARNING"):
+        assert compiled.forest_walk() is None and compiled.stacked_walk() is None
+    assert "no locator available" in caplog.text

@@ -43,9 +43,9 @@ def _compile() -> SimpleNamespace | None:
         import numba
     except ImportError:
         return None
-    jit = numba.njit(cache=True, nogil=True)
-    compiled = SimpleNamespace(**{f.__name__[1:]: jit(f) for f in _KERNELS_PY})
     try:  # compile (or load from the cache) now, so a failure falls back here, not mid-stream
+        jit = numba.njit(cache=True, nogil=True)  # raises where no cache folder is writable
+        compiled = SimpleNamespace(**{f.__name__[1:]: jit(f) for f in _KERNELS_PY})
         i64, b, f64 = np.zeros(1, np.int64), np.zeros(1, np.bool_), np.zeros(1)
         for values, where in ((i64, b), (b, b), (i64, i64)):
             compiled.window_sums(values, where, i64, i64 + 1)

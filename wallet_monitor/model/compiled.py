@@ -34,7 +34,7 @@ def forest_walk():
     """The compiled walk `(X32, left, right, feature, threshold, leaf_depth, levels) -> depths`,
     or None."""
     if not _WALK:
-        _WALK.append(None if os.environ.get(DISABLE_ENV) == "1" else _compile())
+        _WALK.append(None if os.environ.get(DISABLE_ENV) == "1" else _guarded(_compile))
     return _WALK[0]
 
 
@@ -45,8 +45,18 @@ def stacked_walk():
     if forest_walk() is None:
         return None
     if not _STACKED:
-        _STACKED.append(_compile_stacked())
+        _STACKED.append(_guarded(_compile_stacked))
     return _STACKED[0]
+
+
+def _guarded(compile_walk):
+    """`compile_walk()`, or None where numba fails before compiling (no writable cache folder
+    for `cache=True`, a broken install): the numpy walk then."""
+    try:
+        return compile_walk()
+    except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy walk
+        logger.warning("numba could not set up the forest walk (%s); walking in numpy", exc)
+        return None
 
 
 def _compile():

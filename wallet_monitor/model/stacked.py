@@ -76,10 +76,11 @@ class StackedForests:
             return None
         Xc = X.copy()
         Xc[:, self.clamp_cols] = np.clip(X[:, self.clamp_cols], self.clamp_lo, self.clamp_hi)
-        if not np.isfinite(Xc[:, self.columns]).all():
+        X32 = Xc.astype(np.float32)
+        if not np.isfinite(X32[:, self.columns]).all():  # finite float64 beyond float32: inf
             return None
-        depths = walk(Xc.astype(np.float32), self.nodes, self.leaf_depth, self.forest,
-                      self.levels, len(self.detectors))
+        depths = walk(X32, self.nodes, self.leaf_depth, self.forest, self.levels,
+                      len(self.detectors))
         den = self.denominator
         raw = 2 ** -np.divide(depths, den, out=np.ones_like(depths), where=den != 0)
         return np.round(raw, RAW_DECIMALS)
