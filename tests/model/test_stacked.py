@@ -78,30 +78,24 @@ def test_stacked_forests_score_as_the_forests_one_by_one(planted, forest_bundle,
                                   _one_by_one(monkeypatch, bundle, X))
 
 
-def test_a_value_not_finite_once_clamped_is_scored_one_by_one(planted, forest_bundle, monkeypatch):
-    df, _ = planted
-    bundle = forest_bundle
-    X = df[bundle.feature_names].to_numpy(dtype=np.float64)[:20].copy()
-    X[3, bundle.feature_names.index("forwarded_share")] = np.nan
-    assert stacked_forests(bundle, len(X)).raw_anomaly(X) is None
-    np.testing.assert_array_equal(family_scores(bundle, X, None),
-                                  _one_by_one(monkeypatch, bundle, X))
-
-
-def test_a_finite_value_beyond_float32_is_scored_one_by_one(planted, forest_bundle, monkeypatch):
-    # -1e39 is finite in float64 but -inf in the float32 the walk compares (a leaf's threshold
-    # is -inf: the walk would step off it); 1e39 is +inf there. The per-detector path scores
-    # such a row.
+@pytest.mark.parametrize("case", ["nan", "beyond float32"])
+def test_a_value_not_finite_for_the_walk_is_scored_one_by_one(planted, forest_bundle,
+                                                              monkeypatch, case):
+    # NaN once clamped; or -1e39, finite in float64 but -inf in the float32 the walk compares (a
+    # leaf's threshold is -inf: the walk would step off it; 1e39 is +inf there). The
+    # per-detector path scores such a row.
     df, _ = planted
     bundle = forest_bundle
     X = df[bundle.feature_names].to_numpy(dtype=np.float64)[:20].copy()
     stack = stacked_forests(bundle, len(X))
-    clamps = bundle.input_clamps
-    lo = [j for j in np.asarray(stack.columns).tolist()  # no finite bound below: stays -1e39
-          if clamps.get(bundle.feature_names[j], (-np.inf, 0))[0] == -np.inf]
-    hi = [j for j in np.asarray(stack.columns).tolist()
-          if clamps.get(bundle.feature_names[j], (0, np.inf))[1] == np.inf]
-    X[5, (lo or hi)[0]] = -1e39 if lo else 1e39
+    if case == "nan":
+        X[3, bundle.feature_names.index("forwarded_share")] = np.nan
+    else:
+        clamps, cols = bundle.input_clamps, np.asarray(stack.columns).tolist()
+        lo = [j for j in cols  # no finite bound below: stays -1e39
+              if clamps.get(bundle.feature_names[j], (-np.inf, 0))[0] == -np.inf]
+        hi = [j for j in cols if clamps.get(bundle.feature_names[j], (0, np.inf))[1] == np.inf]
+        X[5, (lo or hi)[0]] = -1e39 if lo else 1e39
     assert stack.raw_anomaly(X) is None
     np.testing.assert_array_equal(family_scores(bundle, X, None),
                                   _one_by_one(monkeypatch, bundle, X))
