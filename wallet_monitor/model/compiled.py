@@ -34,7 +34,8 @@ def forest_walk():
     """The compiled walk `(X32, left, right, feature, threshold, leaf_depth, levels) -> depths`,
     or None."""
     if not _WALK:
-        _WALK.append(None if os.environ.get(DISABLE_ENV) == "1" else _guarded(_compile))
+        _WALK.append(None if os.environ.get(DISABLE_ENV) == "1"
+                     else _guarded(_compile, "the forest walk", "walking in numpy"))
     return _WALK[0]
 
 
@@ -45,17 +46,19 @@ def stacked_walk():
     if forest_walk() is None:
         return None
     if not _STACKED:
-        _STACKED.append(_guarded(_compile_stacked))
+        _STACKED.append(_guarded(_compile_stacked, "the stacked walk",
+                                 "forests walked one by one"))
     return _STACKED[0]
 
 
-def _guarded(compile_walk):
-    """`compile_walk()`, or None where numba fails before compiling (no writable cache folder
-    for `cache=True`, a broken install): the numpy walk then."""
+def _guarded(compile_walk, what: str, fallback: str):
+    """`compile_walk()` (which compiles, or loads from the cache, now: a failure falls back
+    here, not mid-stream), or None where numba fails at any step (no writable cache folder for
+    `cache=True` at decoration, a broken install, a compile error): the caller's fallback."""
     try:
         return compile_walk()
-    except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy walk
-        logger.warning("numba could not set up the forest walk (%s); walking in numpy", exc)
+    except Exception as exc:  # noqa: BLE001 - any numba failure means: the fallback
+        logger.warning("numba could not compile %s (%s); %s", what, exc, fallback)
         return None
 
 
@@ -82,12 +85,8 @@ def _compile():
                 depths[r] += leaf_depth[k, node]
         return depths
 
-    try:  # compile (or load from the cache) now, so a failure falls back here, not mid-stream
-        walk(np.zeros((1, 1), np.float32), *(np.zeros((1, 1), np.intp),) * 3,
-             np.zeros((1, 1)), np.zeros((1, 1)), 1)
-    except Exception as exc:  # noqa: BLE001 - any numba failure means: walk in numpy
-        logger.warning("numba could not compile the forest walk (%s); walking in numpy", exc)
-        return None
+    walk(np.zeros((1, 1), np.float32), *(np.zeros((1, 1), np.intp),) * 3,
+         np.zeros((1, 1)), np.zeros((1, 1)), 1)
     return walk
 
 
@@ -117,11 +116,6 @@ def _compile_stacked():
                     depths[r, forest[k0 + j]] += leaf_depth[k0 + j, at[j]]
         return depths
 
-    try:
-        walk(np.zeros((1, 1), np.float32), np.zeros((1, 1), NODE), np.zeros((1, 1)),
-             np.zeros(1, np.intp), 1, 1)
-    except Exception as exc:  # noqa: BLE001 - any numba failure means: one forest at a time
-        logger.warning("numba could not compile the stacked walk (%s); forests walked one by "
-                       "one", exc)
-        return None
+    walk(np.zeros((1, 1), np.float32), np.zeros((1, 1), NODE), np.zeros((1, 1)),
+         np.zeros(1, np.intp), 1, 1)
     return walk
