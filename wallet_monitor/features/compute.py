@@ -198,21 +198,33 @@ def _families(ctx: Context) -> np.ndarray:
     return f.done()
 
 
-def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
+_TX_ACCESS = ("ip_address", "counterparty_wallet_id", "country", "device_id")
+_LOGIN_ACCESS = ("ip_address", "country", "device_id")
+
+
+def _check_transactions(df: pd.DataFrame) -> None:
     missing = [c for c in TX_REQUIRED if c not in df.columns and c != "ip_address"]
     if missing:
         raise InputError(f"transactions: missing required column(s) {missing}")
-    # "" (missing) and an unknown type both get -1
+
+
+def _type_codes(df: pd.DataFrame) -> np.ndarray:
+    """Each row's index in TX_TYPES: "" (missing) and an unknown type both get -1."""
     kind_codes, kinds = pd.factorize(text(df, "type", len(df), lower=True))
     lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
+    return lut[kind_codes]
+
+
+def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
+    _check_transactions(df)
     columns = {
         "transaction_id": as_str(df["transaction_id"]).reset_index(drop=True),
         "wallet_id": as_str(df["wallet_id"]).reset_index(drop=True),
         "ts": utc_ns(df["timestamp"]),
         "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
-        "tcode": lut[kind_codes],
+        "tcode": _type_codes(df),
     }
-    for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
+    for col in _TX_ACCESS:
         columns[col] = text(df, col, len(df), upper=col == "country")
     return frame(columns, pd.RangeIndex(len(df)))  # once: a follower's small batches feel each insert
 
@@ -221,29 +233,31 @@ def _coded_transactions(df: pd.DataFrame, geo: Locator, vocab: Vocabulary, locat
                         ) -> pd.DataFrame:
     """`vocab.code(prepare_transactions(df, geo, locate))` on arrays: the same frame (values,
     dtypes)."""
-    missing = [c for c in TX_REQUIRED if c not in df.columns and c != "ip_address"]
-    if missing:
-        raise InputError(f"transactions: missing required column(s) {missing}")
-    n = len(df)
-    kind_codes, kinds = pd.factorize(text(df, "type", n, lower=True))
-    lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
+    _check_transactions(df)
     ids = pd.arrays.ArrowStringArray(arrow_str(df["transaction_id"]))
-    access = {col: (text_arrow(df[col], upper=col == "country") if col in df.columns
-                    else pa.nulls(n, pa.large_string()))
-              for col in ("ip_address", "counterparty_wallet_id", "country", "device_id")}
-    access["country"] = geo.fill_arrow(access["ip_address"] if locate else None,
-                                       access["country"], pa.array(ids), "transaction_id",
-                                       "transactions")
     columns = {
         "transaction_id": ids,
         "wallet_id": vocab.code_values("wallet", df["wallet_id"]),
         "ts": utc_ns(df["timestamp"]),
         "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
-        "tcode": lut[kind_codes],
+        "tcode": _type_codes(df),
+        **_coded_access(df, _TX_ACCESS, locate, ids, "transaction_id", "transactions", geo,
+                        vocab),
     }
-    for col in ("ip_address", "counterparty_wallet_id", "country", "device_id"):
-        columns[col] = vocab.code_values(CODED[col], access[col])
-    return frame(columns, pd.RangeIndex(n))
+    return frame(columns, pd.RangeIndex(len(df)))
+
+
+def _coded_access(df: pd.DataFrame, cols: tuple[str, ...], locate: bool, ids, id_name: str,
+                  what: str, geo: Locator, vocab: Vocabulary) -> dict:
+    """The optional text columns `cols` as `text` gives them, countries located where `locate`
+    (`Locator.fill` on arrays), coded by `vocab` in `cols`' order, as `Vocabulary.code` codes
+    a prepared frame's columns."""
+    n = len(df)
+    access = {col: (text_arrow(df[col], upper=col == "country") if col in df.columns
+                    else pa.nulls(n, pa.large_string())) for col in cols}
+    access["country"] = geo.fill_arrow(access["ip_address"] if locate else None,
+                                       access["country"], pa.array(ids), id_name, what)
+    return {col: vocab.code_values(CODED[col], access[col]) for col in cols}
 
 
 def _check_logins(logins: pd.DataFrame) -> None:
@@ -261,24 +275,17 @@ def _login_ids(logins: pd.DataFrame) -> pd.Series:
 def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> pd.DataFrame:
     """`vocab.code(prepare_logins(logins, geo))` on arrays: the same frame (values, dtypes)."""
     _check_logins(logins)
-    n = len(logins)
     ids = (pd.arrays.ArrowStringArray(arrow_str(logins["login_id"]))
            if "login_id" in logins.columns else _login_ids(logins).array)
-    access = {col: (text_arrow(logins[col], upper=col == "country") if col in logins.columns
-                    else pa.nulls(n, pa.large_string()))
-              for col in ("ip_address", "country", "device_id")}
-    access["country"] = geo.fill_arrow(
-        access["ip_address"] if "ip_address" in logins.columns else None, access["country"],
-        pa.array(ids), "login_id", "logins")
     columns = {
         "login_id": ids,
         "wallet_id": vocab.code_values("wallet", logins["wallet_id"]),
         "ts": utc_ns(logins["timestamp"]),
         "success": flag(logins["success"]).astype(np.int64),
+        **_coded_access(logins, _LOGIN_ACCESS, "ip_address" in logins.columns, ids, "login_id",
+                        "logins", geo, vocab),
     }
-    for col, kind in (("ip_address", "ip"), ("country", "country"), ("device_id", "device")):
-        columns[col] = vocab.code_values(kind, access[col])
-    return frame(columns, pd.RangeIndex(n))
+    return frame(columns, pd.RangeIndex(len(logins)))
 
 
 def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
@@ -293,6 +300,6 @@ def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
         "ts": lts[keep],
         "success": flag(lsub["success"]).astype(np.int64),
     }
-    for col in ("ip_address", "country", "device_id"):
+    for col in _LOGIN_ACCESS:
         columns[col] = text(lsub, col, len(lsub), upper=col == "country")
     return frame(columns, pd.RangeIndex(len(lsub)))
