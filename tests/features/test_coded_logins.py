@@ -40,18 +40,37 @@ def _logins(draw, n_max=8):
     return df.drop(columns=sorted(dropped))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_logins(), min_size=1, max_size=4), st.booleans())
-def test_coded_logins_equal_the_coded_prepared_frame(batches, table):
+def assert_coded_as_prepared(batches, table: bool, prepare) -> None:
+    """`prepare(df, geo, vocab)` (the coded path) gives `vocab.code(prepare(df, geo, None))`,
+    batch after batch, and both vocabularies end with the same codes."""
     wallets = _WALLETS if table else None
     fast, slow = Vocabulary(wallets, table), Vocabulary(wallets, table)
     geo = Locator()
     for df in batches:
-        got = prepare_logins(df, geo, fast)
-        want = slow.code(prepare_logins(df, geo))
+        got = prepare(df, geo, fast)
+        want = slow.code(prepare(df, geo, None))
         pd.testing.assert_frame_equal(got, want)
     for kind in ("wallet", "ip", "country", "device"):
         assert fast.names(kind).tolist() == slow.names(kind).tolist()
+
+
+def assert_warned_as_prepared(caplog, df, prepare, first_id: str) -> None:
+    """A malformed address (the first row's, whose id is `first_id`) is warned about once, in
+    the same words, on the coded path as on the prepared one; the country is left missing."""
+    logs = []
+    for vocab in (Vocabulary(None, False), None):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            out = prepare(df, Locator(), vocab)
+        logs.append([r.getMessage() for r in caplog.records])
+    assert logs[0] == logs[1] and len(logs[0]) == 1 and f"'{first_id}'" in logs[0][0]
+    assert out["country"].isna().tolist() == [True, False, False]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_logins(), min_size=1, max_size=4), st.booleans())
+def test_coded_logins_equal_the_coded_prepared_frame(batches, table):
+    assert_coded_as_prepared(batches, table, prepare_logins)
 
 
 def test_a_malformed_address_is_warned_about_as_before(caplog):
@@ -59,11 +78,4 @@ def test_a_malformed_address_is_warned_about_as_before(caplog):
                        "timestamp": pd.to_datetime(["2026-01-01"] * 3, utc=True),
                        "ip_address": ["abc", "8.8.8.8", ""], "success": [1, 0, 1],
                        "country": [None, None, "US"]})
-    logs = []
-    for vocab in (Vocabulary(None, False), None):
-        caplog.clear()
-        with caplog.at_level(logging.WARNING):
-            out = prepare_logins(df, Locator(), vocab)
-        logs.append([r.getMessage() for r in caplog.records])
-    assert logs[0] == logs[1] and len(logs[0]) == 1 and "'L1'" in logs[0][0]
-    assert out["country"].isna().tolist() == [True, False, False]
+    assert_warned_as_prepared(caplog, df, prepare_logins, "L1")

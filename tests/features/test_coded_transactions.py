@@ -4,24 +4,22 @@ same warnings."""
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.features.test_coded_logins import (
+    _IPS,
+    _T0,
+    assert_coded_as_prepared,
+    assert_warned_as_prepared,
+)
 from wallet_monitor.features import Locator
 from wallet_monitor.features.compute import prepare_transactions
 from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.schema import InputError
 
-_T0 = pd.Timestamp("2026-01-01", tz="UTC")
-# Located, private, IPv4-mapped, padded, malformed, empty and missing addresses.
-_IPS = ["8.8.8.8", "10.0.0.1", "::ffff:81.2.69.160", " 193.0.14.129 ", "abc", "", None]
-_WALLETS = pd.DataFrame({"wallet_id": ["A", "B"], "kyc_verified": [1, 0],
-                         "registration_date": pd.to_datetime(["2025-01-01", "2025-06-01"], utc=True),
-                         "home_country": ["US", "fr"]})
 _TYPES = ["transfer", " Deposit ", "REDEMPTION", "refund", "", None]
 
 
@@ -51,16 +49,9 @@ def _transactions(draw, n_max=8):
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_transactions(), min_size=1, max_size=4), st.booleans(), st.booleans())
 def test_coded_transactions_equal_the_coded_prepared_frame(batches, table, locate):
-    wallets = _WALLETS if table else None
-    fast, slow = Vocabulary(wallets, table), Vocabulary(wallets, table)
-    geo = Locator()
-    for df in batches:
-        loc = locate and "ip_address" in df.columns
-        got = prepare_transactions(df, geo, loc, vocab=fast)
-        want = slow.code(prepare_transactions(df, geo, loc))
-        pd.testing.assert_frame_equal(got, want)
-    for kind in ("wallet", "ip", "country", "device"):
-        assert fast.names(kind).tolist() == slow.names(kind).tolist()
+    def prepare(df, geo, vocab):
+        return prepare_transactions(df, geo, locate and "ip_address" in df.columns, vocab=vocab)
+    assert_coded_as_prepared(batches, table, prepare)
 
 
 def test_a_malformed_address_is_warned_about_as_before(caplog):
@@ -68,14 +59,8 @@ def test_a_malformed_address_is_warned_about_as_before(caplog):
                        "timestamp": pd.to_datetime(["2026-01-01"] * 3, utc=True),
                        "amount": [1.0, 2.0, 3.0], "type": ["transfer"] * 3,
                        "ip_address": ["abc", "8.8.8.8", ""], "country": [None, None, "US"]})
-    logs = []
-    for vocab in (Vocabulary(None, False), None):
-        caplog.clear()
-        with caplog.at_level(logging.WARNING):
-            out = prepare_transactions(df, Locator(), vocab=vocab)
-        logs.append([r.getMessage() for r in caplog.records])
-    assert logs[0] == logs[1] and len(logs[0]) == 1 and "'T1'" in logs[0][0]
-    assert out["country"].isna().tolist() == [True, False, False]
+    assert_warned_as_prepared(caplog, df, lambda d, geo, vocab: prepare_transactions(
+        d, geo, vocab=vocab), "T1")
 
 
 def test_a_missing_required_column_is_refused_on_both_paths():

@@ -143,14 +143,18 @@ class WalletLedger:
         n = k + tail.shape[1]
         buf, ibuf = self._room.get(w, (None, None))
         if buf is None or old.base is not buf or buf.shape[1] < n:
-            cap = ROOM_GROWTH * n
-            buf, ibuf = np.empty((len(FIELDS), cap), np.int64), np.empty(cap, object)
+            buf, ibuf = self._new_room(w, n)
             buf[:, :k], ibuf[:k] = old[:, :k], self.ids[w][:k]
-            self._room[w] = buf, ibuf
         buf[:, k:n], ibuf[k:n] = tail, tail_ids
         self.events[w], self.ids[w] = buf[:, :n], ibuf[:n]
         if k == 0:  # a late event before the wallet's first
             heapq.heappush(self._firsts, (int(buf[TS, 0]), w))
+
+    def _new_room(self, w: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """New arrays for wallet `w`'s n events and ids, with room to grow (ROOM_GROWTH)."""
+        cap = ROOM_GROWTH * n
+        self._room[w] = room = np.empty((len(FIELDS), cap), np.int64), np.empty(cap, object)
+        return room
 
     def evict(self, cutoff_ns: int, most: int | None = None) -> None:
         """Forget the events before `cutoff_ns` (and a wallet left without any). `most`: of at
@@ -190,9 +194,7 @@ class WalletLedger:
         m = n - keep
         buf, ibuf = self._room.get(w, (None, None))
         if buf is None or e.base is not buf:
-            buf, ibuf = np.empty((len(FIELDS), ROOM_GROWTH * m), np.int64), np.empty(
-                ROOM_GROWTH * m, object)
-            self._room[w] = buf, ibuf
+            buf, ibuf = self._new_room(w, m)
             buf[:, :m], ibuf[:m] = e[:, keep:], ids[keep:]
         else:  # the events are buf's first n columns: move the kept ones to its front
             buf[:, :m], ibuf[:m] = buf[:, keep:n], ibuf[keep:n]
