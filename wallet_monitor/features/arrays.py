@@ -6,6 +6,8 @@ Everything works on numpy arrays sorted by (wallet, time): cumulative sums for w
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -107,7 +109,15 @@ def blocks_frame(blocks: list, columns: list, index: pd.Index) -> pd.DataFrame:
     """A DataFrame from (values, positions) blocks: a numpy block 2-D (columns x rows), an
     extension array 1-D; together the positions cover `columns` once."""
     return create_dataframe_from_blocks([(v, np.asarray(p, dtype=np.intp)) for v, p in blocks],
-                                        index=index, columns=pd.Index(columns))
+                                        index=index, columns=_columns(tuple(columns)))
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(names: tuple) -> pd.Index:
+    """The column index of `names`, made once: an Index of strings costs ~70 us to make and its
+    hash table is built again at each new one's first lookup (`df[col]`, `col in df.columns`);
+    an Index is immutable, so frames share it."""
+    return pd.Index(list(names))
 
 
 def small_str(values) -> list | None:
@@ -168,8 +178,9 @@ def csum(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def rank_strings(values: pd.Series) -> np.ndarray:
-    """1-based ranks of strings, ascending, ties in order of appearance."""
+def rank_strings(values) -> np.ndarray:
+    """1-based ranks of strings (a Series or an extension array), ascending, ties in order of
+    appearance."""
     n = len(values)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -179,7 +190,7 @@ def rank_strings(values: pd.Series) -> np.ndarray:
             rank = np.empty(n, np.int64)
             rank[sorted(range(n), key=v.__getitem__)] = np.arange(1, n + 1)
             return rank
-    arr = arrow_str(values)
+    arr = arrow_str(values if isinstance(values, pd.Series) else pd.Series(values))
     return np.asarray(pc.rank(arr, sort_keys="ascending", tiebreaker="first")).astype(np.int64)
 
 

@@ -99,13 +99,16 @@ def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = N
     return out
 
 
-def prepare_logins(df: pd.DataFrame, geo: Locator, vocab: Vocabulary | None = None
-                   ) -> pd.DataFrame:
+def prepare_logins(df: pd.DataFrame, geo: Locator, vocab: Vocabulary | None = None,
+                   arrays: bool = False) -> pd.DataFrame | dict:
     """Logins (with login_id) as `build_features` reads them, countries located; row by row,
     as `prepare_transactions`. With `vocab`: `vocab.code` of that frame, made from pyarrow and
-    numpy arrays in one frame (a follower's logins: pandas' cost per call was most of it)."""
+    numpy arrays in one frame (a follower's logins: pandas' cost per call was most of it);
+    `arrays` (with `vocab`): that frame's columns as {column: array}, as a `Retained` chunk and
+    the `WalletLedger` read them, without the frame."""
     if vocab is not None:
-        return _coded_logins(df, geo, vocab)
+        columns = _coded_logins(df, geo, vocab)
+        return columns if arrays else frame(columns, pd.RangeIndex(len(df)))
     lg = _prepare_logins(df, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
     lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in df.columns else None,
                              lg["country"], lg["login_id"], "logins")
@@ -294,8 +297,8 @@ def _login_ids(logins: pd.DataFrame) -> pd.Series:
     return pd.Series(np.arange(len(logins)).astype(str), dtype="string[pyarrow]")
 
 
-def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> pd.DataFrame:
-    """`vocab.code(prepare_logins(logins, geo))` on arrays: the same frame (values, dtypes)."""
+def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> dict:
+    """`vocab.code(prepare_logins(logins, geo))`'s columns on arrays: the same values, dtypes."""
     _check_logins(logins)
     ids = (pd.arrays.ArrowStringArray(arrow_str(logins["login_id"]))
            if "login_id" in logins.columns else _login_ids(logins).array)
@@ -307,7 +310,7 @@ def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> pd.D
         **_coded_access(logins, _LOGIN_ACCESS, "ip_address" in logins.columns, ids, "login_id",
                         "logins", geo, vocab),
     }
-    return frame(columns, pd.RangeIndex(len(logins)))
+    return columns
 
 
 def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:
