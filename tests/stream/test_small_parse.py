@@ -25,8 +25,9 @@ _VALUES = {
     "wallet_id": ["A", "B", " C", "\u00c9", ""],
     "timestamp": _TIMES,
     "amount": ["12.5", "1e3", " 7 ", "0", "-3", "abc", "inf", "nan", "0.1", "1_000", ""],
+    # "DEPOS\u0130T": pyarrow lower-cases it to "deposit", Python does not.
     "type": ["transfer", " Deposit ", "REDEMPTION", "refund", "bogus", "tr\u00e4nsfer",
-             "TRANSFER\u00a0", ""],
+             "TRANSFER\u00a0", "DEPOS\u0130T", ""],
     "success": ["1", "0", " TRUE", "false", "1.0", "yes", "\u00a01", ""],
     "ip_address": ["8.8.8.8", "abc", ""],
     "counterparty_wallet_id": ["A", "m1 ", ""],
