@@ -20,6 +20,7 @@ from wallet_monitor.features.arrays import (
     text_arrow,
     trimmed,
 )
+from wallet_monitor.features.compute import _type_codes
 from wallet_monitor.features.vocab import Vocabulary
 
 # ASCII letters and every ASCII space or control character, and Unicode text where Python's
@@ -112,3 +113,14 @@ def test_frame_is_the_constructors(n, kinds):
                         index=pd.RangeIndex(n))
     pd.testing.assert_frame_equal(got, want)
     assert got.columns.dtype == want.columns.dtype
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(
+    ["transfer", " Deposit ", "REDEMPTION", "refund\t", "bogus", "", "DEPOS\u0130T"])),
+    max_size=20))
+def test_type_codes_of_a_few_rows_are_the_factorized_ones(kinds):
+    df = pd.DataFrame({"type": pd.Series(kinds, dtype=object)})
+    arrow = pd.DataFrame({"type": pd.Series(kinds, dtype="string[pyarrow]")})  # pandas' path
+    assert _type_codes(df).tolist() == _type_codes(arrow).tolist()
+    assert _type_codes(df).dtype == _type_codes(arrow).dtype
