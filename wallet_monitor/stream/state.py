@@ -91,7 +91,8 @@ class Retained:
         the ledger has its events already). Returns their times (UTC ns)."""
         # Columns count even without rows: which features can be computed is decided by the
         # files' columns (an empty logins.csv with device_id still has that column), as in batch.
-        self.columns += [c for c in df.columns if c not in self.columns]
+        names = df.columns.tolist()  # one conversion (iterating a str Index is per element)
+        self.columns += [c for c in names if c not in self.columns]
         if not len(df):
             return np.zeros(0, np.int64)
         if prepared is None:
@@ -99,7 +100,7 @@ class Retained:
         ts = np.asarray(prepared["ts"])  # the times the ledger keeps (UTC ns)
         ids = df[self.id_col].tolist()
         # The frames as they are: their columns are read when the chunk is merged (or selected).
-        self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(df.columns),
+        self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(names),
                             None, None, df if self._raw_columns else {}, ts))
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
