@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wallet_monitor.features.arrays import SMALL_ROWS
 from wallet_monitor.stream.parse import csv_rows, valid_logins, valid_transactions
 
 _TIMES = ["2026-01-01T00:00:01Z", "2026-03-01T10:00:00Z", "2026-01-01T00:00:01.250Z",
@@ -96,7 +97,7 @@ def test_logins_checked_on_lists_as_on_the_frame(batch):
     _assert_same(*_both(valid_logins, *batch))
 
 
-@pytest.mark.parametrize("n", [0, 65])
+@pytest.mark.parametrize("n", [0, SMALL_ROWS + 1])
 def test_no_rows_or_many_are_parsed_on_the_frame(n):
     lines = [(i + 2, f"T{i},A,2026-01-01T00:00:01Z,1.5,transfer") for i in range(n)]
     raw = csv_rows(lines, list(_TX), "new.csv")

@@ -19,9 +19,10 @@ NS_PER_H = 3600 * NS_PER_S
 NS_PER_DAY = 24 * NS_PER_H
 NAT = np.iinfo(np.int64).min
 # Columns of up to this many values are stripped, cased and coded in Python (`small_str`,
-# `small_text`): a follower's 1-20-row batches, where each pyarrow or pandas call (~5-50 us)
-# costs more than the loop (~0.1 us a value); longer ones take the vectorised path.
-SMALL_ROWS = 64
+# `small_text`), and a source's rows parsed on lists: a follower's polls, where each pyarrow or
+# pandas call (~5-50 us) costs more than the loop (~0.1-1 us a value); the loops measured faster
+# up to 150-300 rows (docs/DECISIONS.md); longer ones (a restart's replay) take the vectorised path.
+SMALL_ROWS = 200
 
 
 def utc_ns(values) -> np.ndarray:
