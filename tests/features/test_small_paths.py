@@ -94,7 +94,7 @@ def test_small_ranks_are_pyarrows(values):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(0, 6), st.sets(st.sampled_from(["i", "f", "b", "s", "t", "m", "o"]),
+@given(st.integers(0, 6), st.sets(st.sampled_from(["i", "f", "b", "s", "t", "m", "o", "p", "n"]),
                                    min_size=1))
 def test_frame_is_the_constructors(n, kinds):
     rng = np.random.default_rng(n)
@@ -106,6 +106,8 @@ def test_frame_is_the_constructors(n, kinds):
         "t": lambda: pd.Series(pd.to_datetime(rng.integers(0, 10**9, n), unit="s", utc=True)),
         "m": lambda: rng.integers(0, 10**18, n).astype("datetime64[ns]"),
         "o": lambda: np.array(["a"] * n, dtype=object),
+        "p": lambda: pd.Series(["a", None] * (n // 2) + ["b"] * (n % 2), dtype=object),
+        "n": lambda: pd.Series(rng.integers(0, 3, n)),
     }
     cols = {k: make[k]() for k in sorted(kinds)}
     got = frame(cols, pd.RangeIndex(n))

@@ -91,19 +91,28 @@ def frame(columns: dict, index: pd.Index) -> pd.DataFrame:
     (~15 us against ~75-270 us for the constructor, which consolidates and copies: a follower
     pays it a few times per batch). A numpy object column (the constructor infers its dtype)
     goes through the constructor."""
-    arrays = {k: v.array if isinstance(v, pd.Series) else v for k, v in columns.items()}
-    arrays = {k: v.to_numpy() if isinstance(v, pd.arrays.NumpyExtensionArray) else v
-              for k, v in arrays.items()}
+    arrays = {k: _array(v) for k, v in columns.items()}
     if not all(_own_block(v, len(index)) for v in arrays.values()):
         return pd.DataFrame(arrays, index=index, copy=False)
     return blocks_frame([(v.reshape(1, -1) if isinstance(v, np.ndarray) else v, [i])
                          for i, v in enumerate(arrays.values())], list(arrays), index)
 
 
+def _array(values):
+    """A column's array: a Series' own, a numeric or time one as numpy's."""
+    values = values.array if isinstance(values, pd.Series) else values
+    if isinstance(values, pd.arrays.NumpyExtensionArray) and values.dtype.kind in "biufmM":
+        return values.to_numpy()
+    return values
+
+
 def _own_block(values, n: int) -> bool:
+    """Whether `values` can be a block of its own as it is (numpy objects and pandas' wrapper of
+    numpy arrays go through the constructor)."""
     if isinstance(values, np.ndarray):
         return values.ndim == 1 and len(values) == n and values.dtype.kind in "biufmM"
-    return isinstance(values, pd.api.extensions.ExtensionArray) and len(values) == n
+    return (isinstance(values, pd.api.extensions.ExtensionArray) and len(values) == n
+            and not isinstance(values, pd.arrays.NumpyExtensionArray))
 
 
 def blocks_frame(blocks: list, columns: list, index: pd.Index) -> pd.DataFrame:
