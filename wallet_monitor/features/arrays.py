@@ -6,15 +6,23 @@ Everything works on numpy arrays sorted by (wallet, time): cumulative sums for w
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.api.internals import create_dataframe_from_blocks
 
 NS_PER_S = 1_000_000_000
 NS_PER_H = 3600 * NS_PER_S
 NS_PER_DAY = 24 * NS_PER_H
 NAT = np.iinfo(np.int64).min
+# Columns of up to this many values are stripped, cased and coded in Python (`small_str`,
+# `small_text`), and a source's rows parsed on lists: a follower's polls, where each pyarrow or
+# pandas call (~5-50 us) costs more than the loop (~0.1-1 us a value); the loops measured faster
+# up to 150-300 rows (docs/DECISIONS.md); longer ones (a restart's replay) take the vectorised path.
+SMALL_ROWS = 200
 
 
 def utc_ns(values) -> np.ndarray:
@@ -78,10 +86,80 @@ def trimmed(values: pd.Series, upper: bool = False, lower: bool = False
 
 def frame(columns: dict, index: pd.Index) -> pd.DataFrame:
     """A DataFrame of `columns` (arrays, or Series already in `index`'s order) on `index`, built
-    from their arrays without aligning indexes: ~75 µs for a small frame against ~370 µs from
-    Series, a cost a follower pays a few times per batch. The same frame (values, dtypes)."""
-    return pd.DataFrame({k: v.array if isinstance(v, pd.Series) else v
-                         for k, v in columns.items()}, index=index, copy=False)
+    from their arrays without aligning indexes. The same frame (values, dtypes) as the
+    constructor gives; numeric, time and extension arrays become one block each, as they are
+    (~15 us against ~75-270 us for the constructor, which consolidates and copies: a follower
+    pays it a few times per batch). A numpy object column (the constructor infers its dtype)
+    goes through the constructor."""
+    arrays = {k: _array(v) for k, v in columns.items()}
+    if not all(_own_block(v, len(index)) for v in arrays.values()):
+        return pd.DataFrame(arrays, index=index, copy=False)
+    return blocks_frame([(v.reshape(1, -1) if isinstance(v, np.ndarray) else v, [i])
+                         for i, v in enumerate(arrays.values())], list(arrays), index)
+
+
+def _array(values):
+    """A column's array: a Series' own, a numeric or time one as numpy's."""
+    values = values.array if isinstance(values, pd.Series) else values
+    if isinstance(values, pd.arrays.NumpyExtensionArray) and values.dtype.kind in "biufmM":
+        return values.to_numpy()
+    return values
+
+
+def _own_block(values, n: int) -> bool:
+    """Whether `values` can be a block of its own as it is (numpy objects and pandas' wrapper of
+    numpy arrays go through the constructor)."""
+    if isinstance(values, np.ndarray):
+        return values.ndim == 1 and len(values) == n and values.dtype.kind in "biufmM"
+    return (isinstance(values, pd.api.extensions.ExtensionArray) and len(values) == n
+            and not isinstance(values, pd.arrays.NumpyExtensionArray))
+
+
+def blocks_frame(blocks: list, columns: list, index: pd.Index) -> pd.DataFrame:
+    """A DataFrame from (values, positions) blocks: a numpy block 2-D (columns x rows), an
+    extension array 1-D; together the positions cover `columns` once."""
+    return create_dataframe_from_blocks([(v, np.asarray(p, dtype=np.intp)) for v, p in blocks],
+                                        index=index, columns=_columns(tuple(columns)))
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(names: tuple) -> pd.Index:
+    """The column index of `names`, made once: an Index of strings costs ~70 us to make and its
+    hash table is built again at each new one's first lookup (`df[col]`, `col in df.columns`);
+    an Index is immutable, so frames share it."""
+    return pd.Index(list(names))
+
+
+def small_str(values) -> list | None:
+    """`arrow_str(values).to_pylist()` for a short column (at most SMALL_ROWS) of Python strings
+    and None, as a list; None for anything else (the caller takes the pyarrow path)."""
+    if len(values) > SMALL_ROWS:
+        return None
+    if isinstance(values, pd.Series):
+        if values.dtype != object:
+            return None
+        values = values.tolist()
+    elif not isinstance(values, list):
+        return None
+    if all(v is None or type(v) is str for v in values):
+        return values
+    return None
+
+
+def small_text(values, upper: bool = False, lower: bool = False, empty: str | None = None
+               ) -> list | None:
+    """`trimmed` (`empty=""`) or `text_arrow` (`empty=None`: "" is missing) of a short column of
+    ASCII strings and None as a list, in Python; None where that does not apply (a longer
+    column, other objects, a non-ASCII string: pyarrow's Unicode whitespace and case mapping
+    are not Python's; for ASCII they are, tests/features/test_small_paths.py)."""
+    out = small_str(values)
+    if out is None or not all(v is None or v.isascii() for v in out):
+        return None
+    if upper:
+        return [None if v is None else v.strip().upper() or empty for v in out]
+    if lower:
+        return [None if v is None else v.strip().lower() or empty for v in out]
+    return [None if v is None else v.strip() or empty for v in out]
 
 
 def flag(values: pd.Series) -> np.ndarray:
@@ -110,10 +188,19 @@ def csum(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def rank_strings(values: pd.Series) -> np.ndarray:
-    if len(values) == 0:
+def rank_strings(values) -> np.ndarray:
+    """1-based ranks of strings (a Series or an extension array), ascending, ties in order of
+    appearance."""
+    n = len(values)
+    if n == 0:
         return np.zeros(0, np.int64)
-    arr = arrow_str(values)
+    if n <= SMALL_ROWS:  # Python's sort: code point order, which is UTF-8's byte order
+        v = values.tolist()
+        if all(type(x) is str for x in v):
+            rank = np.empty(n, np.int64)
+            rank[sorted(range(n), key=v.__getitem__)] = np.arange(1, n + 1)
+            return rank
+    arr = arrow_str(values if isinstance(values, pd.Series) else pd.Series(values))
     return np.asarray(pc.rank(arr, sort_keys="ascending", tiebreaker="first")).astype(np.int64)
 
 

@@ -26,10 +26,12 @@ import pandas as pd
 import pyarrow as pa
 
 from wallet_monitor.features.arrays import (
+    SMALL_ROWS,
     arrow_str,
     as_str,
     flag,
     frame,
+    small_text,
     text,
     text_arrow,
     utc_ns,
@@ -97,13 +99,16 @@ def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = N
     return out
 
 
-def prepare_logins(df: pd.DataFrame, geo: Locator, vocab: Vocabulary | None = None
-                   ) -> pd.DataFrame:
+def prepare_logins(df: pd.DataFrame, geo: Locator, vocab: Vocabulary | None = None,
+                   arrays: bool = False) -> pd.DataFrame | dict:
     """Logins (with login_id) as `build_features` reads them, countries located; row by row,
     as `prepare_transactions`. With `vocab`: `vocab.code` of that frame, made from pyarrow and
-    numpy arrays in one frame (a follower's logins: pandas' cost per call was most of it)."""
+    numpy arrays in one frame (a follower's logins: pandas' cost per call was most of it);
+    `arrays` (with `vocab`): that frame's columns as {column: array}, as a `Retained` chunk and
+    the `WalletLedger` read them, without the frame."""
     if vocab is not None:
-        return _coded_logins(df, geo, vocab)
+        columns = _coded_logins(df, geo, vocab)
+        return columns if arrays else frame(columns, pd.RangeIndex(len(df)))
     lg = _prepare_logins(df, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
     lg["country"] = geo.fill(lg["ip_address"] if "ip_address" in df.columns else None,
                              lg["country"], lg["login_id"], "logins")
@@ -208,8 +213,14 @@ def _check_transactions(df: pd.DataFrame) -> None:
         raise InputError(f"transactions: missing required column(s) {missing}")
 
 
+_TYPE_INDEX = {t: i for i, t in enumerate(TX_TYPES)}
+
+
 def _type_codes(df: pd.DataFrame) -> np.ndarray:
     """Each row's index in TX_TYPES: "" (missing) and an unknown type both get -1."""
+    small = small_text(df["type"], lower=True) if "type" in df.columns else None
+    if small is not None:
+        return np.array([_TYPE_INDEX.get(k, -1) for k in small], np.int8)
     kind_codes, kinds = pd.factorize(text(df, "type", len(df), lower=True))
     lut = np.array([TX_TYPES.index(k) if k in TX_TYPES else -1 for k in kinds] + [-1], np.int8)
     return lut[kind_codes]
@@ -239,7 +250,7 @@ def _coded_transactions(df: pd.DataFrame, geo: Locator, vocab: Vocabulary, locat
         "transaction_id": ids,
         "wallet_id": vocab.code_values("wallet", df["wallet_id"]),
         "ts": utc_ns(df["timestamp"]),
-        "amount": pd.to_numeric(df["amount"]).to_numpy(dtype=np.float64),
+        "amount": _amounts(df["amount"]),
         "tcode": _type_codes(df),
         **_coded_access(df, _TX_ACCESS, locate, ids, "transaction_id", "transactions", geo,
                         vocab),
@@ -247,12 +258,26 @@ def _coded_transactions(df: pd.DataFrame, geo: Locator, vocab: Vocabulary, locat
     return frame(columns, pd.RangeIndex(len(df)))
 
 
+def _amounts(values: pd.Series) -> np.ndarray:
+    if values.dtype == np.float64:  # parsed already (a follower's rows): as to_numeric leaves them
+        return values.to_numpy()
+    return pd.to_numeric(values).to_numpy(dtype=np.float64)
+
+
 def _coded_access(df: pd.DataFrame, cols: tuple[str, ...], locate: bool, ids, id_name: str,
                   what: str, geo: Locator, vocab: Vocabulary) -> dict:
     """The optional text columns `cols` as `text` gives them, countries located where `locate`
     (`Locator.fill` on arrays), coded by `vocab` in `cols`' order, as `Vocabulary.code` codes
-    a prepared frame's columns."""
+    a prepared frame's columns. A few rows of ASCII text are done on lists (`small_text`,
+    `Locator.fill_list`, `Vocabulary.code_list`) when there is nothing to warn about."""
     n = len(df)
+    small = {col: (small_text(df[col], upper=col == "country") if col in df.columns
+                   else [None] * n) for col in cols} if n <= SMALL_ROWS else {}
+    if small and all(v is not None for v in small.values()):
+        country = geo.fill_list(small["ip_address"] if locate else None, small["country"])
+        if country is not None:
+            small["country"] = country
+            return {col: vocab.code_list(CODED[col], small[col]) for col in cols}
     access = {col: (text_arrow(df[col], upper=col == "country") if col in df.columns
                     else pa.nulls(n, pa.large_string())) for col in cols}
     access["country"] = geo.fill_arrow(access["ip_address"] if locate else None,
@@ -272,8 +297,8 @@ def _login_ids(logins: pd.DataFrame) -> pd.Series:
     return pd.Series(np.arange(len(logins)).astype(str), dtype="string[pyarrow]")
 
 
-def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> pd.DataFrame:
-    """`vocab.code(prepare_logins(logins, geo))` on arrays: the same frame (values, dtypes)."""
+def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> dict:
+    """`vocab.code(prepare_logins(logins, geo))`'s columns on arrays: the same values, dtypes."""
     _check_logins(logins)
     ids = (pd.arrays.ArrowStringArray(arrow_str(logins["login_id"]))
            if "login_id" in logins.columns else _login_ids(logins).array)
@@ -285,7 +310,7 @@ def _coded_logins(logins: pd.DataFrame, geo: Locator, vocab: Vocabulary) -> pd.D
         **_coded_access(logins, _LOGIN_ACCESS, "ip_address" in logins.columns, ids, "login_id",
                         "logins", geo, vocab),
     }
-    return frame(columns, pd.RangeIndex(len(logins)))
+    return columns
 
 
 def _prepare_logins(logins: pd.DataFrame, t_lo: int, t_hi: int) -> pd.DataFrame:

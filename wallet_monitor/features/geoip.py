@@ -241,6 +241,24 @@ class Locator:
                                      status == MALFORMED, what)
         return given if has.all() else pc.if_else(pa.array(has), given, looked.cast(given.type))
 
+    def fill_list(self, ip: list | None, given: list) -> list | None:
+        """`fill_arrow` on lists of strings and None, in Python (a follower's few rows), where
+        it has nothing to log: None (the caller takes `fill_arrow`) when the per-call summary
+        is logged or an address is missing or malformed (both are warned about)."""
+        if ip is None or not ip:
+            return given
+        if logger.isEnabledFor(self.summary_level):
+            return None
+        addresses = list(dict.fromkeys(ip))  # one lookup per address, as `fill_arrow`
+        if None in addresses:
+            return None
+        uniq = [_unmapped(a) for a in addresses]
+        found = self.database.countries(uniq)
+        if (_status(uniq, found)[:-1] == MALFORMED).any():
+            return None
+        country = dict(zip(addresses, found, strict=True))
+        return [g if g is not None else country[a] for g, a in zip(given, ip, strict=True)]
+
     def fill(self, ip: pd.Series | None, given: pd.Series, ids: pd.Series, what: str) -> pd.Series:
         """The country of each row: `given` where present, else the lookup of `ip` (None: the
         data has no ip_address column, nothing to look up). All three are aligned by position."""

@@ -93,18 +93,20 @@ class WalletLedger:
         self._add(np.concatenate([w, cp[inc]]), ev, ids, rank_strings(tx["transaction_id"])[rows])
         return seq
 
-    def add_logins(self, lg: pd.DataFrame) -> None:
-        """Keep prepared, coded logins (`Vocabulary.code(prepare_logins(...))`)."""
-        ev = np.empty((len(FIELDS), len(lg)), np.int64)
-        ev[TS] = lg["ts"].to_numpy(dtype=np.int64)
+    def add_logins(self, lg: pd.DataFrame | dict) -> None:
+        """Keep prepared, coded logins (`Vocabulary.code(prepare_logins(...))`, or its columns
+        as arrays: `prepare_logins(..., arrays=True)`)."""
+        ts = np.asarray(lg["ts"], dtype=np.int64)
+        ev = np.empty((len(FIELDS), len(ts)), np.int64)
+        ev[TS] = ts
         ev[SEQ] = ev[OTHER] = ev[TYPE] = -1
-        ev[AMOUNT] = np.zeros(len(lg)).view(np.int64)
+        ev[AMOUNT] = np.zeros(len(ts)).view(np.int64)
         for field, col in ACCESS.items():
-            ev[FIELDS.index(field)] = lg[col].to_numpy(dtype=np.int64)
+            ev[FIELDS.index(field)] = np.asarray(lg[col], dtype=np.int64)
         ev[KIND], ev[TIE] = KIND_LOGIN, 0
-        ev[SUCCESS] = lg["success"].to_numpy() > 0
-        self._add(lg["wallet_id"].to_numpy(dtype=np.int64), ev,
-                  np.asarray(lg["login_id"].to_numpy(dtype=object)), rank_strings(lg["login_id"]))
+        ev[SUCCESS] = np.asarray(lg["success"]) > 0
+        self._add(np.asarray(lg["wallet_id"], dtype=np.int64), ev,
+                  np.asarray(lg["login_id"], dtype=object), rank_strings(lg["login_id"]))
 
     def _add(self, wallet: np.ndarray, ev: np.ndarray, ids: np.ndarray, rank: np.ndarray) -> None:
         if not ev.shape[1]:

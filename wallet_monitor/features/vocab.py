@@ -18,7 +18,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wallet_monitor.features.arrays import NAT, arrow_str, as_str, flag, frame, text, utc_ns
+from wallet_monitor.features.arrays import (
+    NAT,
+    arrow_str,
+    as_str,
+    flag,
+    frame,
+    small_str,
+    text,
+    utc_ns,
+)
 
 # The prepared columns coded, and the vocabulary each is coded with (a counterparty is a wallet).
 CODED = {"wallet_id": "wallet", "counterparty_wallet_id": "wallet", "ip_address": "ip",
@@ -71,6 +80,9 @@ class Vocabulary:
 
     def code_values(self, kind: str, values: pd.Series) -> np.ndarray:
         """int64 codes of `values` (strings as the prepared frames hold them; NA -> -1)."""
+        small = small_str(values)
+        if small is not None:
+            return self.code_list(kind, small)
         # pyarrow's dictionary encoding: pd.factorize's codes (first appearance, nulls apart)
         # without pandas' cost per call, which a small batch pays for each coded column.
         arr = arrow_str(values)
@@ -91,6 +103,22 @@ class Vocabulary:
                 names.append(u)
             lut[i] = c
         return lut[coded]
+
+    def code_list(self, kind: str, values: list) -> np.ndarray:
+        """`code_values` of a list of strings and None, in Python: new strings are given codes
+        in order of first appearance, as `code_values` gives them."""
+        index, names = self._index[kind], self._names[kind]
+        out = []
+        for v in values:
+            if v is None:
+                out.append(-1)
+                continue
+            c = index.get(v)
+            if c is None:
+                c = index[v] = len(names)
+                names.append(v)
+            out.append(c)
+        return np.array(out, dtype=np.int64)
 
     def code(self, prepared: pd.DataFrame) -> pd.DataFrame:
         """A prepared frame with its CODED columns as codes."""

@@ -86,25 +86,27 @@ class Retained:
         self.unique = True  # no id was ever added twice (the follower refuses repeats)
 
     def add(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None,
-            ledgered: bool = False) -> None:
+            ledgered: bool = False) -> np.ndarray:
         """Keep `df` (with `prepared`, its prepared frame, if the caller has it; `ledgered`:
-        the ledger has its events already)."""
+        the ledger has its events already). Returns their times (UTC ns)."""
         # Columns count even without rows: which features can be computed is decided by the
         # files' columns (an empty logins.csv with device_id still has that column), as in batch.
-        self.columns += [c for c in df.columns if c not in self.columns]
+        names = df.columns.tolist()  # one conversion (iterating a str Index is per element)
+        self.columns += [c for c in names if c not in self.columns]
         if not len(df):
-            return
+            return np.zeros(0, np.int64)
         if prepared is None:
             prepared = self._prepare(df)
-        ts = prepared["ts"].to_numpy()  # the times the ledger keeps (UTC ns)
+        ts = np.asarray(prepared["ts"])  # the times the ledger keeps (UTC ns)
         ids = df[self.id_col].tolist()
         # The frames as they are: their columns are read when the chunk is merged (or selected).
-        self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(df.columns),
+        self.chunks.append((np.asarray(ids, dtype=object), prepared, frozenset(names),
                             None, None, df if self._raw_columns else {}, ts))
         self.unique = self.unique and self.fresh(ids)
         self.ids.update(ids)
         if self._on_add is not None and not ledgered:
             self._on_add(prepared)
+        return ts
 
     def fresh(self, ids: list) -> bool:
         """Whether `ids` repeat neither each other nor a retained id."""
@@ -135,7 +137,9 @@ class Retained:
 
     def prepared_empty(self) -> pd.DataFrame:
         """No events, prepared: the frame a selection of nothing gives, with every column."""
-        return self._prepare(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
+        prepared = self._prepare(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
+        return prepared if isinstance(prepared, pd.DataFrame) else frame(prepared,
+                                                                          pd.RangeIndex(0))
 
     def _matches(self, wanted: np.ndarray) -> list:
         lut = np.zeros(self.vocab.size("wallet") + 1, bool)
@@ -250,7 +254,7 @@ class StreamState:
                            lambda df: prepare_transactions(df, self.geo, vocab=self.vocab),
                            self._ledger_transactions, _EPISODE_RAW)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
-                                lambda df: prepare_logins(df, self.geo, self.vocab),
+                                lambda df: prepare_logins(df, self.geo, self.vocab, arrays=True),
                                 self._ledger_logins)
                        if with_logins else None)
         self.watermark = np.iinfo(np.int64).min  # latest transaction time seen (ns)
@@ -265,10 +269,10 @@ class StreamState:
 
     def add_history(self, df: pd.DataFrame, prepared: pd.DataFrame | None = None,
                     ledgered: bool = False) -> None:
-        self.tx.add(df, prepared, ledgered)
+        ts = self.tx.add(df, prepared, ledgered)
         self._arrived += len(df)
-        if len(df):
-            self.watermark = max(self.watermark, int(df["timestamp"].max().value))
+        if len(ts):  # the prepared times: the timestamps in UTC ns
+            self.watermark = max(self.watermark, int(ts.max()))
 
     def _ledger_transactions(self, prepared: pd.DataFrame) -> None:
         if self.ledger is not None and not self.tx.unique:
