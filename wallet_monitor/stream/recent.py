@@ -247,6 +247,8 @@ def _reached(owner: np.ndarray, receiver: np.ndarray, n: int) -> np.ndarray:
 def _text(values: np.ndarray, missing: str = "None") -> np.ndarray:
     """Values as strings (objects), as pandas' astype(str) gives them; `missing` where absent."""
     out = values.astype(object)
+    if all(type(v) is str for v in out.tolist()):  # ids, types and reasons as they come
+        return out
     out[pd.isna(out)] = missing
     return out.astype(str).astype(object)
 

@@ -210,8 +210,14 @@ def _raw(raw: dict, column: str, n: int) -> pd.Series:
 
 def _series(parts: list[pd.Series]) -> pd.Series:
     """Columns as they arrived, end to end, with the dtype a concat of their frames gives."""
-    return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(
-        parts, ignore_index=True)
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    dtype = parts[0].dtype
+    if isinstance(dtype, np.dtype) and all(p.dtype == dtype for p in parts):
+        # One numpy dtype (a poll's objects and floats): what concat gives, without its cost
+        # per part (~1 ms a column for a merge of eight polls into the recent events).
+        return pd.Series(np.concatenate([p.to_numpy() for p in parts]), dtype=dtype, copy=False)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _concat(arrays: list, empty=None):
