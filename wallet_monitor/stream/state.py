@@ -44,6 +44,10 @@ _EPISODE_RAW = tuple(c for c in EPISODE_TX_COLUMNS if c not in ("transaction_id"
 EVICT_SLACK = pd.Timedelta(hours=1)
 COMPACT_CHUNKS = 8  # merge the per-poll chunks (and evict) once this many piled up
 REBUILD_SHARE = 0.25  # see Retained.compact
+# Recent events merged into chunks of at most about this many (see Retained.compact): a merge
+# copies ~0.3 ms of them; one growing chunk of them cost a merge ~4-8 ms late in a 20 s run at
+# 1,000 rows/s (~20,000 events).
+SEGMENT_EVENTS = 4096
 # The vocabulary is compacted (codes no retained event uses forgotten) once it holds this many
 # times the codes kept at the last compaction: bounded memory, a compaction every few minutes.
 VOCAB_GROWTH = 2
@@ -149,12 +153,14 @@ class Retained:
         return out
 
     def compact(self, cutoff_ns: int, force: bool = False) -> None:
-        """Merge the per-poll chunks after the first into one, dropping events before `cutoff_ns`.
+        """Merge the per-poll chunks after the first, dropping events before `cutoff_ns`.
 
         The first chunk (the bulk of the look-back) is rebuilt only with `force` or once the
         events it has expired or the recent ones reach REBUILD_SHARE of it: a copy of it every
         few minutes at 200 rows/s rather than every few seconds. Expired events left in it
-        meanwhile are outside every feature's look-back, so they change no feature.
+        meanwhile are outside every feature's look-back, so they change no feature. The recent
+        events after it are merged chunks of about SEGMENT_EVENTS each and the polls' chunks;
+        a merge takes the polls' chunks into the last merged chunk that is not full.
         """
         if not self.chunks:
             return
@@ -163,8 +169,15 @@ class Retained:
         recent = sum(len(c[0]) for c in self.chunks[1:])
         if force or max(expired, recent) > REBUILD_SHARE * len(base[0]):
             self.chunks = self._merged(self.chunks, cutoff_ns)
-        elif len(self.chunks) > 2:
-            self.chunks = [base, *self._merged(self.chunks[1:], cutoff_ns)]
+            return
+        # The recent events are kept as merged chunks of up to SEGMENT_EVENTS, a full one left
+        # as it is: a merge copies at most one such chunk and the polls', not all of them.
+        first = 1
+        while (first < len(self.chunks) - 1 and isinstance(self.chunks[first][1], dict)
+               and len(self.chunks[first][0]) >= SEGMENT_EVENTS):
+            first += 1
+        if len(self.chunks) - first > 1:
+            self.chunks = [*self.chunks[:first], *self._merged(self.chunks[first:], cutoff_ns)]
 
     def _merged(self, chunks, cutoff_ns):
         """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten),
