@@ -29,6 +29,8 @@ The measurements behind each constant are in docs/DECISIONS.md.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -108,6 +110,36 @@ def _search_pairs(groups, times, g, t, side: str) -> np.ndarray:
     return np.searchsorted(rows, np.asarray(g, np.int64) * width + rank[len(times):], side)
 
 
+def _searcher(groups, times, span: int, lo: int, hi: int):
+    """`_search_pairs` over rows sorted by (groups, times), for searches of groups within
+    (-span, span) and times within [lo, hi]: the rows' int64 keys built once for all of them
+    (a search outside those bounds, or bands that would overflow int64, goes the general way)."""
+    width = np.int64(hi - lo + 1)
+    if span * (hi - lo + 1) >= _KEY_LIMIT or not len(times):
+        return functools.partial(_search_pairs, groups, times)
+    rows = groups.astype(np.int64) * width + (times - lo)
+
+    def search(g, t, side: str) -> np.ndarray:
+        if not len(t):
+            return np.zeros(0, dtype=np.int64)
+        if t.min() < lo or t.max() > hi:
+            return _search_pairs(groups, times, g, t, side)
+        return np.searchsorted(rows, np.asarray(g, np.int64) * width + (t - lo), side)
+    return search
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """`pd.factorize(values)`'s codes and how many distinct values; a dict's codes when every
+    value is a string (the same codes: first seen, first numbered; ~10x cheaper on 100 rows)."""
+    seen: dict = {}
+    listed = values.tolist()
+    if not all(type(v) is str for v in listed):
+        codes, uniques = pd.factorize(values)
+        return codes, len(uniques)
+    codes = np.fromiter((seen.setdefault(v, len(seen)) for v in listed), np.int64, len(listed))
+    return codes, len(seen)
+
+
 def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     """The EPISODE_PASSES passes of link_episodes over one set of rows (arrays on the same
     positions); returns the linked score, the raising row's position (-1: none) and how."""
@@ -115,10 +147,16 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     score = own.copy()
     via = np.full(n, -1)
     link_how = np.zeros(n, dtype=np.int8)  # an index into _LINK_WORDS
-    kind, kind_names = pd.factorize(kinds)
+    kind, n_kinds = _codes(kinds)
     # Same-type predecessors: rows sorted by (wallet, type, time).
-    group = owner.astype(np.int64) * max(len(kind_names), 1) + kind
+    group = owner.astype(np.int64) * max(n_kinds, 1) + kind
     by_type = np.lexsort((canon, group))
+    # Every search of the passes asks for times within EPISODE_WINDOW of the rows'.
+    lo, hi = (int(ts.min()) - EPISODE_WINDOW.value, int(ts.max()) + EPISODE_WINDOW.value) if n \
+        else (0, 0)
+    wallets = int(max(np.abs(owner).max(initial=0), np.abs(receiver).max(initial=0))) + 1
+    type_search = _searcher(group[by_type], ts[by_type],
+                            int(np.abs(group).max(initial=0)) + 1, lo, hi)
     # Inflows: a deposit lands in its own wallet, a transfer in another wallet's.
     deposit = kinds == "deposit"
     dest = np.where(deposit, owner, receiver)
@@ -131,7 +169,8 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     fund = np.full(n, -1, dtype=np.int64)
     outs = np.flatnonzero(outflow)
     if len(outs) and len(inflow):
-        at = _search_pairs(dest[inflow], ts[inflow], owner[outs], ts[outs], "left") - 1
+        at = _searcher(dest[inflow], ts[inflow], wallets, lo, hi)(owner[outs], ts[outs],
+                                                                  "left") - 1
         latest = inflow[np.maximum(at, 0)]
         ok = ((at >= 0) & (dest[latest] == owner[outs])
               & (ts[latest] >= ts[outs] - EPISODE_FUNDING.value))
@@ -140,12 +179,14 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     # Transfers into another wallet, by (receiver, time): the siblings of a flagged one.
     into = inflow[~deposit[inflow]]
     sends = outs[np.lexsort((canon[outs], owner[outs]))]
+    siblings = (into, _searcher(dest[into], ts[into], wallets, lo, hi),
+                _searcher(owner[sends], ts[sends], wallets, lo, hi))
     for _ in range(EPISODE_PASSES):
         flagged_now = score >= threshold
         trig = np.flatnonzero(flagged_now)
         # Both ends of each trigger's window [t - W, t) in one search.
-        ends = _search_pairs(group[by_type], ts[by_type], _cat(group[trig], group[trig]),
-                             _cat(ts[trig] - EPISODE_WINDOW.value, ts[trig]), "left")
+        ends = type_search(_cat(group[trig], group[trig]),
+                           _cat(ts[trig] - EPISODE_WINDOW.value, ts[trig]), "left")
         k1, j = _expand(ends[: len(trig)], ends[len(trig):])
         # (flagged row, raised row, how linked): same-type predecessors, the inflow a flagged
         # outflow sent on, and the outflows that sent on a flagged inflow.
@@ -164,7 +205,7 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
         keep = own[i] >= np.where(follow, EPISODE_FOLLOW_MIN_SCORE, EPISODE_MIN_SCORE)
         src, i, how, follow = src[keep], i[keep], how[keep], follow[keep]
         weight = np.where(follow, EPISODE_FOLLOW_WEIGHT, EPISODE_WEIGHT)
-        s_src, s_i = _siblings(into, sends, owner, dest, ts, trig[xfer[trig]], own)
+        s_src, s_i = _siblings(*siblings, dest, ts, trig[xfer[trig]], own)
         src, i = _cat(src, s_src), _cat(i, s_i)
         _raise(score, via, link_how, canon, src, i,
                _cat(how + _FOLLOW_WORDS * follow, np.full(len(s_i), _SIBLING_WORDS)),
@@ -172,19 +213,20 @@ def _episode_passes(owner, receiver, kinds, ts, canon, amount, own, threshold):
     return score, via, link_how
 
 
-def _siblings(into, sends, owner, dest, ts, flagged, own):
+def _siblings(into, into_search, send_search, dest, ts, flagged, own):
     """(flagged transfer, raised transfer) for the other transfers into the wallet a flagged
     transfer paid, within EPISODE_WINDOW either side of it (edges included), that were at least
-    median-odd on their own. `into`: the transfers into another wallet, by (receiver, time)."""
-    lo = _search_pairs(dest[into], ts[into], dest[flagged], ts[flagged] - EPISODE_WINDOW.value,
-                       "left")
-    hi = _search_pairs(dest[into], ts[into], dest[flagged], ts[flagged] + EPISODE_WINDOW.value,
-                       "right")
+    median-odd on their own. `into`: the transfers into another wallet, by (receiver, time),
+    searched by `into_search`; `send_search` searches the outflows by (owner, time)."""
+    if not len(flagged):
+        return flagged, flagged
+    w = EPISODE_WINDOW.value
+    lo = into_search(dest[flagged], ts[flagged] - w, "left")
+    hi = into_search(dest[flagged], ts[flagged] + w, "right")
     # Only where the wallet paid moves money on within EPISODE_WINDOW of the flagged transfer:
     # a collector sends on what it collects, a merchant paid by many customers does not.
-    w = EPISODE_WINDOW.value
-    s_lo = _search_pairs(owner[sends], ts[sends], dest[flagged], ts[flagged] - w, "left")
-    s_hi = _search_pairs(owner[sends], ts[sends], dest[flagged], ts[flagged] + w, "right")
+    s_lo = send_search(dest[flagged], ts[flagged] - w, "left")
+    s_hi = send_search(dest[flagged], ts[flagged] + w, "right")
     moves = s_hi > s_lo
     k, j = _expand(np.where(moves, lo, 0), np.where(moves, hi, 0))
     src, i = flagged[k], into[j]
