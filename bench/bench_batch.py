@@ -51,7 +51,7 @@ STEPS = {
     "reasons": ["wallet_monitor.model.reasons:reasons"],
     "link": ["wallet_monitor.stream.recent:RecentEpisodes.add"],
     "write": ["wallet_monitor.stream.follower:_append_detections"],
-    "alerts": ["wallet_monitor.delivery:alert_records",
+    "alerts": ["wallet_monitor.delivery:alert_records", "wallet_monitor.delivery:alert_bodies",
                "wallet_monitor.stream.follower:Follower._alert"],
     "checkpoint": ["wallet_monitor.stream.follower:Follower._commit"],
     "retain": ["wallet_monitor.stream.state:StreamState.add_history",

@@ -172,12 +172,22 @@ class Retained:
             return
         # The recent events are kept as merged chunks of up to SEGMENT_EVENTS, a full one left
         # as it is: a merge copies at most one such chunk and the polls', not all of them.
+        first = self._open()
+        if len(self.chunks) - first > 1:
+            self.chunks = [*self.chunks[:first], *self._merged(self.chunks[first:], cutoff_ns)]
+
+    def _open(self) -> int:
+        """The first chunk after the bulk that is not a full merged chunk of recent events."""
         first = 1
         while (first < len(self.chunks) - 1 and isinstance(self.chunks[first][1], dict)
                and len(self.chunks[first][0]) >= SEGMENT_EVENTS):
             first += 1
-        if len(self.chunks) - first > 1:
-            self.chunks = [*self.chunks[:first], *self._merged(self.chunks[first:], cutoff_ns)]
+        return first
+
+    def due(self) -> bool:
+        """Whether COMPACT_CHUNKS chunks piled up, the full merged chunks of recent events not
+        counted (merges come every COMPACT_CHUNKS polls however many of those there are)."""
+        return len(self.chunks) - self._open() + 1 >= COMPACT_CHUNKS
 
     def _merged(self, chunks, cutoff_ns):
         """`chunks` as one chunk without the events before `cutoff_ns` (whose ids are forgotten),
@@ -351,7 +361,7 @@ class StreamState:
         cutoff = self.watermark - self._keep
         parts = [p for p in (self.tx, self.logins) if p is not None]
         recode = force or self.vocab.size() > VOCAB_GROWTH * self._vocab_kept
-        due = [part for part in parts if force or len(part.chunks) >= COMPACT_CHUNKS]
+        due = [part for part in parts if force or part.due()]
         if not recode:
             due = due[:1]
         for part in due:
