@@ -52,7 +52,7 @@ STEPS = {
     "link": ["wallet_monitor.stream.recent:RecentEpisodes.add"],
     "write": ["wallet_monitor.stream.follower:_append_detections"],
     "alerts": ["wallet_monitor.delivery:alert_records", "wallet_monitor.delivery:alert_bodies",
-               "wallet_monitor.stream.follower:Follower._alert"],
+               "wallet_monitor.stream.follower:Follower._hand_over"],
     "checkpoint": ["wallet_monitor.stream.follower:Follower._commit"],
     "retain": ["wallet_monitor.stream.state:StreamState.add_history",
                "wallet_monitor.stream.state:StreamState.add_logins"],

@@ -235,19 +235,8 @@ class Follower:
         self._committed_at = time.monotonic()
 
     def _score(self, good: pd.DataFrame) -> None:
-        det = self.state.detect(good)
+        det = self.state.detect(good, scored=lambda det: self._hand_over(det, good))
         flagged = det["is_anomaly"].to_numpy()
-        if self.outbox is not None and flagged.any():
-            # Rows flagged on arrival are handed over first, ahead of linking and writing: the
-            # outbox posts them while the rest of the batch is done. (No such row is in the
-            # rises below: a row flagged on arrival was written as flagged.)
-            # The flagged rows' columns taken as arrays: no frame built for them.
-            self.outbox.put(alert_bodies({
-                **{c: det[c].to_numpy()[flagged] for c in ("transaction_id", "wallet_id",
-                                                           "fraud_score", "reasons")},
-                "timestamp": det["timestamp"].array[flagged],
-                "amount": good["amount"].to_numpy()[flagged],
-                "type": good["type"].to_numpy()[flagged]}, self.bundle.model_version))
         self.det_bytes = _append_detections(self.det_path, det)
         raised = self.episodes.add(det, good)
         if len(raised):
@@ -266,6 +255,21 @@ class Follower:
         fresh = raised.loc[~raised.pop("was_flagged")]
         if fresh["is_anomaly"].any():  # the outbox retries the spool by itself
             self.outbox.put(alert_records(fresh, self.bundle.model_version))
+
+    def _hand_over(self, det: pd.DataFrame, good: pd.DataFrame) -> None:
+        """Rows flagged on arrival are handed over as soon as they are scored, ahead of
+        retaining the batch, linking and writing: the outbox posts them while the rest of the
+        batch is done. (No such row is in the rises: a row flagged on arrival was written as
+        flagged.) Their columns are taken as arrays: no frame is built for them."""
+        flagged = det["is_anomaly"].to_numpy()
+        if self.outbox is None or not flagged.any():
+            return
+        self.outbox.put(alert_bodies({
+            **{c: det[c].to_numpy()[flagged] for c in ("transaction_id", "wallet_id",
+                                                       "fraud_score", "reasons")},
+            "timestamp": det["timestamp"].array[flagged],
+            "amount": good["amount"].to_numpy()[flagged],
+            "type": good["type"].to_numpy()[flagged]}, self.bundle.model_version))
 
     def _finish_delivery(self, raise_error: bool = True) -> None:
         """Deliver or spool every alert handed over (a last try for the spool), then stop the
