@@ -13,7 +13,7 @@ test lacks is skipped, so two versions of the code can be compared by running th
 under each, one after the other (`PYTHONPATH=<other checkout> python bench/bench_batch.py`);
 `--profile N` prints cProfile's cumulative listing of N batches of the last size.
 
-    python bench/bench_batch.py [--sizes 1,10,70,300] [--repeats 15] [--profile 0]
+    python bench/bench_batch.py [--sizes 1,10,70,300] [--repeats 15] [--profile 0] [--warmup 0]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from wallet_monitor.stream.source import FileSource
 from wallet_monitor.stream.state import horizon
 
 OUT = Path(__file__).resolve().parent / "out" / "stream"
+WARMUP_BATCH = 15  # rows per untimed --warmup batch: a follower's poll at 1,000 rows/s
 # step -> the functions ("module:qualname") whose time is the step's.
 STEPS = {
     "read": ["wallet_monitor.stream.source:FileSource.poll"],
@@ -50,8 +51,8 @@ STEPS = {
     "reasons": ["wallet_monitor.model.reasons:reasons"],
     "link": ["wallet_monitor.stream.recent:RecentEpisodes.add"],
     "write": ["wallet_monitor.stream.follower:_append_detections"],
-    "alerts": ["wallet_monitor.delivery:alert_records",
-               "wallet_monitor.stream.follower:Follower._alert"],
+    "alerts": ["wallet_monitor.delivery:alert_records", "wallet_monitor.delivery:alert_bodies",
+               "wallet_monitor.stream.follower:Follower._hand_over"],
     "checkpoint": ["wallet_monitor.stream.follower:Follower._commit"],
     "retain": ["wallet_monitor.stream.state:StreamState.add_history",
                "wallet_monitor.stream.state:StreamState.add_logins"],
@@ -190,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="1,10,70,300", help="batch sizes, comma-separated")
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--profile", type=int, default=0, help="profile this many batches")
+    p.add_argument("--warmup", type=int, default=0,
+                   help="rows fed first in batches of WARMUP_BATCH, untimed (the recent episodes "
+                        "and the retained chunks as a live run has them)")
     p.add_argument("--data-dir", type=Path, default=OUT / "data")
     p.add_argument("--models-dir", type=Path, default=OUT / "models")
     args = p.parse_args(argv)
@@ -198,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         feed = _Feed(args.data_dir, args.models_dir, Path(live))
         for _ in range(20):  # warm up (numba's cache, first allocations, pyarrow's kernels)
             feed.batch(sizes[0])
+        for _ in range(args.warmup // WARMUP_BATCH):
+            feed.batch(WARMUP_BATCH)
         timers = _Timers()
         timers.install(STEPS)
         for n in sizes:

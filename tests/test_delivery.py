@@ -191,3 +191,47 @@ def test_a_spooled_conflict_never_blocks_or_loops(api, tmp_path):
     finally:
         sender.close()
     assert sorted(api.transaction_ids()) == ["t0", "t1", "t20"]
+
+
+def test_alert_bodies_are_the_flagged_rows_as_plain_python_values():
+    import numpy as np
+    import pandas as pd
+
+    from wallet_monitor.delivery import alert_bodies, alert_records
+
+    det = pd.DataFrame({
+        "transaction_id": ["T1", "T2", "T3"], "wallet_id": ["W1", "W2", "W3"],
+        "timestamp": pd.to_datetime(["2026-01-01T00:00:01Z", "2026-01-02T03:04:05Z",
+                                     "2026-01-03T00:00:00Z"], utc=True),
+        "fraud_score": [0.99, 0.5, 0.975], "is_anomaly": [True, False, True],
+        "reasons": ["a: 1 (typical 0)", "", "b" * 2500], "amount": [10.5, 2.0, 7.0],
+        "type": ["transfer", "deposit", "redeem"],
+    })
+    want = [
+        {"transaction_id": "T1", "wallet_id": "W1", "fraud_score": 0.99,
+         "timestamp": "2026-01-01T00:00:01Z", "amount": 10.5, "type": "transfer",
+         "reasons": "a: 1 (typical 0)", "model_version": "v1"},
+        {"transaction_id": "T3", "wallet_id": "W3", "fraud_score": 0.975,
+         "timestamp": "2026-01-03T00:00:00Z", "amount": 7.0, "type": "redeem",
+         "reasons": "b" * 2000, "model_version": "v1"},
+    ]
+    assert alert_records(det, "v1") == want
+    flagged = det["is_anomaly"].to_numpy()
+    columns = {c: det[c].to_numpy()[flagged] for c in det if c not in ("timestamp", "is_anomaly")}
+    assert alert_bodies({**columns, "timestamp": det["timestamp"].array[flagged]}, "v1") == want
+    # What pandas' conversions give for other values: ids as text, amounts parsed, missing
+    # reasons empty, times as text or naive; no amount or type columns.
+    odd = pd.DataFrame({
+        "transaction_id": np.array([7, None], dtype=object), "wallet_id": ["W1", np.nan],
+        "timestamp": ["2026-01-01 00:00:01", None], "fraud_score": [1, 1],
+        "is_anomaly": [True, True], "reasons": [None, "r"], "amount": ["12.5", None],
+        "type": [None, "deposit"],
+    })
+    got = alert_records(odd, None)
+    assert [r["transaction_id"] for r in got][0] == "7" and got[1]["transaction_id"] != "None"
+    assert got[0]["timestamp"] == "2026-01-01T00:00:01Z" and pd.isna(got[1]["timestamp"])
+    assert got[0]["amount"] == 12.5 and np.isnan(got[1]["amount"])
+    assert [r["reasons"] for r in got] == ["", "r"] and got[0]["fraud_score"] == 1.0
+    assert alert_records(odd.drop(columns=["amount", "type"]), None)[0]["amount"] is None
+    odd["timestamp"] = pd.to_datetime(odd["timestamp"])  # naive: read as UTC
+    assert alert_records(odd, None)[0]["timestamp"] == "2026-01-01T00:00:01Z"

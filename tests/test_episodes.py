@@ -1,5 +1,6 @@
 """Episode linking: a flagged row raises the rows of its episode."""
 
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from tests._episode_support import (
     _series,
     _series_rows,
 )
+from wallet_monitor import episodes
 from wallet_monitor.episodes import (
     EPISODE_FOLLOW_WITHIN,
     EPISODE_FUNDING,
@@ -253,3 +255,26 @@ def test_a_row_exactly_at_the_threshold_raises_its_episode_and_one_under_it_rais
     raised = trigger >= 0.975
     assert out["linked_to"].tolist() == (["T2", ""] if raised else ["", ""])
     assert out["fraud_score"].iloc[0] == (_blend(trigger, 0.6) if raised else 0.6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_searches_keyed_by_time_offsets_find_what_ranked_times_find(seed):
+    # The passes key (group, time) by the time's offset within the group's band; the general
+    # way (the times' ranks) is taken where those bands would overflow int64. Both the same,
+    # with equal times, missing types and counterparties, and a long period (days apart).
+    rows = _random_rows(seed, minutes=60 if seed % 2 else 4000)
+    rows.loc[rows.index[::9], "type"] = None
+    out = link_episodes(rows, threshold=0.975)
+    assert (out["linked_to"] != "").sum() > 0
+    with mock.patch.object(episodes, "_KEY_LIMIT", 0):  # every search by ranks
+        pd.testing.assert_frame_equal(link_episodes(rows, threshold=0.975), out)
+
+
+def test_types_coded_by_a_dict_are_the_codes_factorize_gives():
+    for values in (np.array(["b", "a", "b", "c", "a"], dtype=object),
+                   np.array(["b", None, "a", np.nan, "b"], dtype=object),
+                   np.array([], dtype=object)):
+        codes, n = episodes._codes(values)
+        want, uniques = pd.factorize(values)
+        np.testing.assert_array_equal(codes, want)
+        assert n == len(uniques)

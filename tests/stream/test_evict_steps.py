@@ -149,3 +149,59 @@ def test_features_equal_batch_when_the_ledger_evicts_one_wallet_at_a_time(stream
         with mock.patch.object(stream_state, "COMPACT_CHUNKS", 2):
             state.evict()
         state.ledger.evict(state.watermark - stream_state.horizon().value, most=1)
+
+
+def test_recent_events_are_merged_in_segments_and_read_back_as_one_chunk_of_them():
+    # A bulk of 400 events, then 2-event polls merged once 4 chunks piled up into segments of
+    # about 6 events: a full segment is left as it is and not counted as a chunk piled up, and
+    # every reader sees what one merged chunk of the recent events gives (the same state with
+    # segments too large to fill).
+    n = 496  # 96 recent events: under REBUILD_SHARE of the bulk, which is not rebuilt
+    tx = pd.DataFrame({
+        "transaction_id": [f"T{i:03d}" for i in range(n)], "wallet_id": ["A", "B", "C", "D"] * 124,
+        "timestamp": [_T0 + i * pd.Timedelta(minutes=7) for i in range(n)], "amount": [5.0] * n,
+        "type": ["transfer", "deposit"] * 248, "ip_address": ["1.1.1.1"] * n,
+        "counterparty_wallet_id": ["B", None, "A", None] * 124,
+    }).astype({c: object for c in ("transaction_id", "wallet_id", "type", "ip_address",
+                                   "counterparty_wallet_id")})  # as the follower parses them
+    states = [StreamState({}, None, with_logins=False) for _ in range(2)]
+    merged = []  # the events each merge took in, per state
+    real = stream_state.Retained._merged
+
+    def recording(self, chunks, cutoff):
+        assert chunks[0] is not self.chunks[0]  # not the bulk
+        merged[-1].append(sum(len(c[0]) for c in chunks))
+        return real(self, chunks, cutoff)
+
+    for state, segment in zip(states, (6, 10_000), strict=True):
+        state.add_history(tx.iloc[:400])
+        state.evict(force=True)
+        merged.append([])
+        with mock.patch.object(stream_state, "SEGMENT_EVENTS", segment), \
+             mock.patch.object(stream_state, "COMPACT_CHUNKS", 4), \
+             mock.patch.object(stream_state.Retained, "_merged", recording):
+            for lo in range(400, n, 2):
+                state.features(tx.iloc[lo : lo + 2])
+                state.evict()
+    segmented, whole = states
+    assert len(whole.tx.chunks) < 4  # the bulk, one chunk of the recent events, polls since
+    assert len(segmented.tx.chunks) > 10
+    assert all(len(c[0]) >= 6 for c in segmented.tx.chunks[1:-1])
+    # No merge took more than the open segment and the polls': a full one is not copied again.
+    assert max(merged[0]) <= 5 + 3 * 2 and max(merged[1]) > 80
+    # Merges no more often than with one chunk of recent events (polls between for the ledger's
+    # turns; one poll later where a merge filled its segment), not at every poll once full
+    # segments alone make COMPACT_CHUNKS chunks.
+    assert len(merged[1]) > 20 and len(merged[1]) // 2 <= len(merged[0]) <= len(merged[1])
+    pd.testing.assert_frame_equal(segmented.tx.select_all(), whole.tx.select_all())
+    # The raw columns as a concat of the frames they arrived in gives them, dtypes too (objects).
+    raw = ["wallet_id", "type", "counterparty_wallet_id", "amount"]
+    pd.testing.assert_frame_equal(segmented.tx.select_all()[raw], tx[raw])
+    assert segmented.tx.ids == whole.tx.ids and len(segmented.tx) == len(whole.tx)
+    codes = np.arange(segmented.vocab.size("wallet"))
+    for a, b in zip(segmented.tx.select_prepared(codes), whole.tx.select_prepared(codes),
+                    strict=True):
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            assert a == b

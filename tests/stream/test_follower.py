@@ -356,3 +356,39 @@ def test_the_checkpoint_waits_for_alerts_in_flight_and_scoring_does_not(chain, b
         follower.outbox.close()
         sender.close()
         follower.source.close()
+
+
+def test_rows_flagged_on_arrival_are_handed_over_before_the_batch_is_retained(chain, bundle,
+                                                                             batch, tmp_path):
+    whole = _live(chain, tmp_path / "whole")
+    order = _ids(whole / "new_transactions.csv")
+    n = next(i for i, t in enumerate(order) if batch.loc[t, "is_anomaly"]) + 1
+    live = _live(chain, tmp_path / "live", limit=n)
+    follower = Follower(bundle, FileSource(live / "new_transactions.csv", live / "logins.csv"),
+                        live, history=load_transactions(live / "transactions.csv"),
+                        wallets=load_wallets(live / "wallets.csv"))
+    handed = []
+
+    class Kept:  # an outbox that notes what was retained when each alert came
+        error, idle = None, True
+
+        def put(self, records):
+            handed.append((len(follower.state.tx), records))
+
+        def oldest_age(self):
+            return 0.0
+
+    try:
+        follower.resume()
+        follower.outbox = Kept()
+        before = len(follower.state.tx)
+        assert follower.poll_once(n) == n
+    finally:
+        follower.source.close()
+    assert len(follower.state.tx) == before + n
+    assert [retained for retained, _ in handed] == [before]  # the batch not retained yet
+    det = _stream(live)
+    flagged = det.loc[det["is_anomaly"]]
+    assert [r["transaction_id"] for r in handed[0][1]] == flagged["transaction_id"].tolist()
+    assert order[n - 1] in flagged["transaction_id"].tolist()
+    assert [r["fraud_score"] for r in handed[0][1]] == pytest.approx(flagged["fraud_score"])

@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wallet_monitor.delivery import SPOOL_NAME, DeliveryError, SpoolingSender, alert_records
+from wallet_monitor.delivery import (
+    SPOOL_NAME,
+    DeliveryError,
+    SpoolingSender,
+    alert_bodies,
+    alert_records,
+    utc_text,
+)
 from wallet_monitor.features import Locator
 from wallet_monitor.features.kernels import kernels
 from wallet_monitor.io import write_json
@@ -228,15 +235,8 @@ class Follower:
         self._committed_at = time.monotonic()
 
     def _score(self, good: pd.DataFrame) -> None:
-        det = self.state.detect(good)
+        det = self.state.detect(good, scored=lambda det: self._hand_over(det, good))
         flagged = det["is_anomaly"].to_numpy()
-        if self.outbox is not None and flagged.any():
-            # Rows flagged on arrival are handed over first, ahead of linking and writing: the
-            # outbox posts them while the rest of the batch is done. (No such row is in the
-            # rises below: a row flagged on arrival was written as flagged.)
-            self.outbox.put(alert_records(
-                pd.concat([det.loc[flagged], good.loc[flagged, ["amount", "type"]]], axis=1),
-                self.bundle.model_version))
         self.det_bytes = _append_detections(self.det_path, det)
         raised = self.episodes.add(det, good)
         if len(raised):
@@ -255,6 +255,21 @@ class Follower:
         fresh = raised.loc[~raised.pop("was_flagged")]
         if fresh["is_anomaly"].any():  # the outbox retries the spool by itself
             self.outbox.put(alert_records(fresh, self.bundle.model_version))
+
+    def _hand_over(self, det: pd.DataFrame, good: pd.DataFrame) -> None:
+        """Rows flagged on arrival are handed over as soon as they are scored, ahead of
+        retaining the batch, linking and writing: the outbox posts them while the rest of the
+        batch is done. (No such row is in the rises: a row flagged on arrival was written as
+        flagged.) Their columns are taken as arrays: no frame is built for them."""
+        flagged = det["is_anomaly"].to_numpy()
+        if self.outbox is None or not flagged.any():
+            return
+        self.outbox.put(alert_bodies({
+            **{c: det[c].to_numpy()[flagged] for c in ("transaction_id", "wallet_id",
+                                                       "fraud_score", "reasons")},
+            "timestamp": det["timestamp"].array[flagged],
+            "amount": good["amount"].to_numpy()[flagged],
+            "type": good["type"].to_numpy()[flagged]}, self.bundle.model_version))
 
     def _finish_delivery(self, raise_error: bool = True) -> None:
         """Deliver or spool every alert handed over (a last try for the spool), then stop the
@@ -345,24 +360,13 @@ def _catch_signals(signalled: list) -> dict:
 
 def _append_detections(path: Path, detections: pd.DataFrame, columns=STREAM_COLUMNS) -> int:
     out = {c: detections[c] for c in columns if c not in ("timestamp", "scored_at")}
-    out["timestamp"] = _utc_text(detections["timestamp"])
+    out["timestamp"] = utc_text(detections["timestamp"].array)
     out["scored_at"] = np.full(len(detections), round(time.time(), 3))
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as f:
         write_csv_rows(f, [out[c] for c in columns], columns if new else None)
         f.flush()
         return f.tell()
-
-
-def _utc_text(values: pd.Series):
-    """`pd.to_datetime(values, utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")`'s text (NaN where
-    missing); times already datetime64 by numpy's formatting, without pandas' cost per call."""
-    if values.dtype.kind != "M":
-        return pd.to_datetime(values, utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    seconds = pd.DatetimeIndex(values).as_unit("ns").asi8.view("M8[ns]").astype("M8[s]")
-    text = np.char.add(np.datetime_as_string(seconds, unit="s"), "Z").astype(object)
-    text[np.isnat(seconds)] = np.nan
-    return text
 
 
 def write_csv_rows(f, values: list, header: list[str] | None = None) -> None:
