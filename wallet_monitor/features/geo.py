@@ -82,13 +82,20 @@ def travel(ev: Events, P, country_e, access, vocab):
     ok = (j >= 0) & (wr[np.maximum(j, 0)] == wr[ii])
     tj = ev.ts[rows[np.maximum(j, 0)]]
     ok &= tj >= t - LOOKBACK.value
-    lat = np.array([CENTROIDS.get(str(code), (np.nan, np.nan))[0] for code in vocab] + [np.nan])
-    lon = np.array([CENTROIDS.get(str(code), (np.nan, np.nan))[1] for code in vocab] + [np.nan])
     ca, cb = c[np.maximum(j, 0)], c[ii]
-    km = haversine_km(lat[ca], lon[ca], lat[cb], lon[cb])
+    # Only the targets' two countries are looked up (a follower's vocabulary has every country
+    # it has seen: a lookup per name and batch was ~60 us).
+    lat_a, lon_a = _centroids(vocab, ca)
+    lat_b, lon_b = _centroids(vocab, cb)
+    km = haversine_km(lat_a, lon_a, lat_b, lon_b)
     hours = np.maximum(t - tj, MIN_TRAVEL_TIME.value) / NS_PER_H
     kmh = np.where(ok & np.isfinite(km), np.minimum(km / hours, MAX_TRAVEL_KMH), 0.0)
     speed[has] = np.log1p(kmh)
     return changed, speed
 
 
+def _centroids(vocab, country: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Latitude and longitude of each country code (an index into `vocab`), NaN where unknown."""
+    pairs = [CENTROIDS.get(str(vocab[code]), (np.nan, np.nan)) for code in country.tolist()]
+    at = np.array(pairs, np.float64).reshape(len(pairs), 2)
+    return at[:, 0], at[:, 1]
