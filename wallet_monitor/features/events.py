@@ -114,6 +114,28 @@ def pair_stats(ev: Events, valid: np.ndarray, value: np.ndarray, marked=None, re
     return new, known, seen
 
 
+def access_pairs(ev: Events, access: np.ndarray, names, value_of, block, marked, read):
+    """The (wallet, access value) pair statistics of the access family: ns since the wallet's
+    first access event in the PAIR_LOOKBACK, per event where `read` (`pair_stats` of `access`
+    with one value), and per name of `names` a function giving `pair_stats(ev, access &
+    (value >= 0), value, marked, read)` of its values (`value_of(name)`; `block`: the names'
+    values as rows of one array, or None). Compiled, all in one pass; else one name at a time,
+    when asked (a batch's peak memory)."""
+    if ev.compiled is not None:
+        if block is None:
+            block = np.stack([value_of(name) for name in names])
+        wallet_known, new, known, seen = ev.compiled.access_pairs(
+            ev.wallet, ev.ts, access, block, marked, read, PAIR_LOOKBACK.value)
+        rows = {name: q for q, name in enumerate(names)}
+        return wallet_known, lambda name: (new[rows[name]], known[rows[name]], seen[rows[name]])
+    wallet_known = pair_stats(ev, access, np.zeros(ev.n, np.int64), read=read)[1]
+
+    def stats(name):
+        value = value_of(name)
+        return pair_stats(ev, access & (value >= 0), value, marked, read)
+    return wallet_known, stats
+
+
 def _pair_stats_rows(ev: Events, rows: np.ndarray, value: np.ndarray, marked, read):
     """`pair_stats` in numpy, on the valid events' positions `rows` (ascending) and their
     values, `marked` and `read`."""

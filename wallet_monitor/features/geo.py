@@ -59,30 +59,23 @@ def travel(ev: Events, P, country_e, access, vocab):
     n_out = len(P)
     changed = np.zeros(n_out)
     speed = np.zeros(n_out)
-    rows = np.flatnonzero(access & (country_e >= 0))
-    if len(rows) == 0:
+    if ev.compiled is not None:  # one pass up to the last target (a follower's few targets)
+        prev, before = ev.compiled.located_steps(access, country_e, ev.wallet, P)
+    else:
+        steps = _located_steps(ev, P, country_e, access)
+        if steps is None:
+            return changed, speed
+        prev, before = steps
+    has = access[P] & (country_e[P] >= 0)
+    if not has.any():
         return changed, speed
-    c = country_e[rows]
-    wr = ev.wallet[rows]
-    boundary = np.ones(len(rows), bool)
-    boundary[1:] = (wr[1:] != wr[:-1]) | (c[1:] != c[:-1])
-    run_start = np.maximum.accumulate(np.where(boundary, np.arange(len(rows)), 0))
-    where_c = np.full(ev.n, -1, np.int64)
-    where_c[rows] = np.arange(len(rows))
-    i = where_c[P]
-    has = i >= 0
-    ii = i[has]
-    t = ev.ts[P][has]
-    prev = ii - 1
-    ok_prev = (prev >= 0) & (wr[np.maximum(prev, 0)] == wr[ii])
-    ok_prev &= ev.ts[rows[np.maximum(prev, 0)]] >= t - LOOKBACK.value
-    ch = ok_prev & (c[np.maximum(prev, 0)] != c[ii])
-    changed[has] = ch.astype(np.float64)
-    j = run_start[ii] - 1
-    ok = (j >= 0) & (wr[np.maximum(j, 0)] == wr[ii])
-    tj = ev.ts[rows[np.maximum(j, 0)]]
-    ok &= tj >= t - LOOKBACK.value
-    ca, cb = c[np.maximum(j, 0)], c[ii]
+    at, prev, before = P[has], prev[has], before[has]
+    t, cb = ev.ts[at], country_e[at]
+    ok_prev = (prev >= 0) & (ev.ts[np.maximum(prev, 0)] >= t - LOOKBACK.value)
+    changed[has] = (ok_prev & (country_e[np.maximum(prev, 0)] != cb)).astype(np.float64)
+    tj = ev.ts[np.maximum(before, 0)]
+    ok = (before >= 0) & (tj >= t - LOOKBACK.value)
+    ca = np.where(ok, country_e[np.maximum(before, 0)], cb)  # where not ok, any country will do
     # Only the targets' two countries are looked up (a follower's vocabulary has every country
     # it has seen: a lookup per name and batch was ~60 us).
     lat_a, lon_a = _centroids(vocab, ca)
@@ -92,6 +85,29 @@ def travel(ev: Events, P, country_e, access, vocab):
     kmh = np.where(ok & np.isfinite(km), np.minimum(km / hours, MAX_TRAVEL_KMH), 0.0)
     speed[has] = np.log1p(kmh)
     return changed, speed
+
+
+def _located_steps(ev: Events, P, country_e, access):
+    """Per target: the event position of its wallet's last located event (an access event with a
+    country) before it, and of the last one before the run of located events in the target's
+    country that the target ends; -1 where none (None: no event is located). What the kernel
+    `located_steps` gives, for a located target."""
+    rows = np.flatnonzero(access & (country_e >= 0))
+    if len(rows) == 0:
+        return None
+    c = country_e[rows]
+    wr = ev.wallet[rows]
+    boundary = np.ones(len(rows), bool)
+    boundary[1:] = (wr[1:] != wr[:-1]) | (c[1:] != c[:-1])
+    run_start = np.maximum.accumulate(np.where(boundary, np.arange(len(rows)), 0))
+    where_c = np.full(ev.n, -1, np.int64)
+    where_c[rows] = np.arange(len(rows))
+    i = np.maximum(where_c[P], 0)  # a target not located: any row (its steps are not read)
+    out = []
+    for j in (i - 1, run_start[i] - 1):
+        same = (j >= 0) & (wr[np.maximum(j, 0)] == wr[i])
+        out.append(np.where(same, rows[np.maximum(j, 0)], -1))
+    return out
 
 
 def _centroids(vocab, country: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,8 @@ HASH_MULT = 2_654_435_761  # Knuth's multiplicative hash: spreads nearby codes o
 
 
 def kernels() -> SimpleNamespace | None:
-    """The compiled kernels (`window_sums`, `window_max`, `last_before`, `pair_stats`,
-    `window_starts`: `_KERNELS_PY` compiled), or None."""
+    """The compiled kernels (`window_sums`, `type_sums`, `window_max`, `last_before`, `pair_stats`,
+    `window_starts`, `located_steps`, `access_pairs`: `_KERNELS_PY` compiled), or None."""
     if not _KERNELS:
         _KERNELS.append(None if os.environ.get(DISABLE_ENV) == "1" else _compile())
     return _KERNELS[0]
@@ -49,10 +49,13 @@ def _compile() -> SimpleNamespace | None:
         i64, b, f64 = np.zeros(1, np.int64), np.zeros(1, np.bool_), np.zeros(1)
         for values, where in ((i64, b), (b, b), (i64, i64)):
             compiled.window_sums(values, where, i64, i64 + 1)
+        compiled.type_sums(b, np.zeros(1, np.int8), 3, i64, i64, i64 + 1)
         compiled.window_max(f64, b, i64, i64 + 1)
         compiled.last_before(b, i64, i64)
         compiled.pair_stats(i64, i64, i64, b, b, b, 1)
         compiled.window_starts(i64, i64, i64, 1)
+        compiled.located_steps(b, i64, i64, i64)
+        compiled.access_pairs(i64, i64, b, np.zeros((3, 1), np.int64), b, b, 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy paths
         logger.warning("numba could not compile the feature kernels (%s); using numpy", exc)
         return None
@@ -89,6 +92,59 @@ def _window_sums(values, where, start, end):  # pragma: no cover - jit
     for i in range(n_out):
         out[i] = cs[end[i]] - cs[start[i]]
     return out
+
+
+def _type_sums(own, type_e, n_types, values, start, end):  # pragma: no cover - jit
+    """Per i, the wallet's own events j in start[i]:end[i] counted and their values summed, all
+    of them (row 0) and per type (row 1 + type_e[j], where type_e[j] >= 0): what `_window_sums`
+    gives with `own` and each type's mask as `where`, from one scan for every row (see
+    SCAN_LIMIT)."""
+    n_out = len(start)
+    counts = np.zeros((n_types + 1, n_out), np.int64)
+    sums = np.zeros((n_types + 1, n_out), np.int64)
+    total = 0
+    for i in range(n_out):
+        total += end[i] - start[i]
+    if total > SCAN_LIMIT * len(values):
+        c_cs = np.zeros((n_types + 1, len(values) + 1), np.int64)
+        s_cs = np.zeros((n_types + 1, len(values) + 1), np.int64)
+        for j in range(len(values)):
+            for k in range(n_types + 1):
+                c_cs[k, j + 1], s_cs[k, j + 1] = c_cs[k, j], s_cs[k, j]
+            if own[j]:
+                c_cs[0, j + 1] += 1
+                s_cs[0, j + 1] += values[j]
+                if type_e[j] >= 0:
+                    c_cs[type_e[j] + 1, j + 1] += 1
+                    s_cs[type_e[j] + 1, j + 1] += values[j]
+        for i in range(n_out):
+            for k in range(n_types + 1):
+                counts[k, i] = c_cs[k, end[i]] - c_cs[k, start[i]]
+                sums[k, i] = s_cs[k, end[i]] - s_cs[k, start[i]]
+        return counts, sums
+    for i in range(n_out):
+        a, b = start[i], start[i]
+        # A window sliding on from the last one: the last counts and sums, what left it taken
+        # off and what entered it added.
+        if i and start[i - 1] <= start[i] <= end[i - 1] <= end[i]:
+            a, b = start[i - 1], end[i - 1]
+            for k in range(n_types + 1):
+                counts[k, i], sums[k, i] = counts[k, i - 1], sums[k, i - 1]
+        for j in range(a, start[i]):
+            if own[j]:
+                counts[0, i] -= 1
+                sums[0, i] -= values[j]
+                if type_e[j] >= 0:
+                    counts[type_e[j] + 1, i] -= 1
+                    sums[type_e[j] + 1, i] -= values[j]
+        for j in range(b, end[i]):
+            if own[j]:
+                counts[0, i] += 1
+                sums[0, i] += values[j]
+                if type_e[j] >= 0:
+                    counts[type_e[j] + 1, i] += 1
+                    sums[type_e[j] + 1, i] += values[j]
+    return counts, sums
 
 
 def _window_max(values, where, start, end):  # pragma: no cover - jit
@@ -182,6 +238,79 @@ def _pair_stats(wallet, value, ts, valid, marked, read, span):  # pragma: no cov
     return new, known, seen
 
 
+def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no cover - jit
+    """`_pair_stats` of every row of `values` (valid: `access` and the value >= 0; the same
+    `marked` and `read`) in one pass, and the wallet's own "known" (`_pair_stats` of `access`
+    with one value: ns since the wallet's first access event in the `span`, where `read`).
+    Each row's pairs in a hash table of their own, as `_pair_stats` keeps them."""
+    n, rows = values.shape[1], values.shape[0]
+    longest, run = 0, 0
+    for r in range(n):
+        run = run + 1 if r and wallet[r] == wallet[r - 1] else 1
+        longest = max(longest, run)
+    cap = 2
+    while cap < 2 * longest:
+        cap *= 2
+    key = np.full((rows, cap), -1, np.int64)
+    last = np.empty((rows, cap), np.int64)
+    first = np.empty((rows, cap), np.int64)
+    marked_at = np.empty((rows, cap), np.int64)
+    used = np.empty((rows, max(longest, 1)), np.int64)
+    n_used = np.zeros(rows, np.int64)
+    h = np.zeros(rows, np.int64)
+    nxt = np.empty((rows, n), np.int64)
+    new = np.zeros((rows, n), np.bool_)
+    known = np.zeros((rows, n), np.int64)
+    seen = np.zeros((rows, n), np.bool_)
+    wallet_known = np.zeros(n, np.int64)
+    w_first = -1  # the wallet's first access event in the span
+    for r in range(n):
+        if r and wallet[r] != wallet[r - 1]:
+            for q in range(rows):
+                for u in range(n_used[q]):
+                    key[q, used[q, u]] = -1
+                n_used[q] = 0
+            w_first = -1
+        if not access[r]:
+            continue
+        lo = ts[r] - span
+        if w_first < 0:
+            w_first = r
+        while ts[w_first] < lo or not access[w_first]:
+            w_first += 1
+        if read[r]:
+            wallet_known[r] = ts[r] - ts[w_first]
+        for q in range(rows):
+            v = values[q, r]
+            if v < 0:
+                continue
+            hq = h[q]
+            if key[q, hq] != v:
+                hq = (v * HASH_MULT) & (cap - 1)
+                while key[q, hq] != -1 and key[q, hq] != v:
+                    hq = (hq + 1) & (cap - 1)
+                h[q] = hq
+            if key[q, hq] == -1:
+                key[q, hq], first[q, hq], marked_at[q, hq] = v, r, -1
+                used[q, n_used[q]] = hq
+                n_used[q] += 1
+                new[q, r] = True
+            else:
+                nxt[q, last[q, hq]] = r
+                new[q, r] = ts[last[q, hq]] < lo
+                f = first[q, hq]
+                while ts[f] < lo:
+                    f = nxt[q, f]
+                first[q, hq] = f
+            last[q, hq] = r
+            if read[r]:
+                known[q, r] = ts[r] - ts[first[q, hq]]
+                seen[q, r] = marked_at[q, hq] >= first[q, hq]
+            if marked[r]:
+                marked_at[q, hq] = r
+    return wallet_known, new, known, seen
+
+
 def _window_starts(wallet, ts, at, span):  # pragma: no cover - jit
     """Per i in `at`: the first event of its wallet with timestamp >= ts[i] - span (events
     sorted by wallet, then time): Events.start by two binary searches, no ranks."""
@@ -207,5 +336,29 @@ def _window_starts(wallet, ts, at, span):  # pragma: no cover - jit
     return out
 
 
+def _located_steps(access, country, wallet, at):  # pragma: no cover - jit
+    """geo._located_steps in one pass up to the last of `at` (ascending): per i in `at`, its
+    wallet's last located event (access, country >= 0) before it, and the last located event
+    before the run of located events in at[i]'s country that at[i] ends; -1 where none."""
+    prev = np.full(len(at), -1, np.int64)
+    before = np.full(len(at), -1, np.int64)
+    last, run_prev, j = -1, -1, 0
+    for i in range(len(at)):
+        a = at[i]
+        while j < a:
+            if j and wallet[j] != wallet[j - 1]:
+                last, run_prev = -1, -1
+            if access[j] and country[j] >= 0:
+                if last >= 0 and country[j] != country[last]:
+                    run_prev = last
+                last = j
+            j += 1
+        if last >= 0 and wallet[last] == wallet[a]:
+            prev[i] = last
+            before[i] = run_prev if country[last] == country[a] else last
+    return prev, before
+
+
 # The kernels as plain Python, compiled by `_compile` (never run uncompiled: too slow).
-_KERNELS_PY = (_window_sums, _window_max, _last_before, _pair_stats, _window_starts)
+_KERNELS_PY = (_window_sums, _type_sums, _window_max, _last_before, _pair_stats,
+               _window_starts, _located_steps, _access_pairs)
