@@ -152,15 +152,20 @@ def _window_max(values, where, start, end):  # pragma: no cover - jit
     scan of the windows' events (see SCAN_LIMIT)."""
     n_out = len(start)
     out = np.full(n_out, -np.inf)
+    last_at = -1  # where the last window's maximum is (-1: none of its events counted)
     for i in range(n_out):
-        b = start[i]
-        if i and start[i - 1] == start[i] and end[i - 1] <= end[i]:  # the last window grown
-            b, out[i] = end[i - 1], out[i - 1]
+        b, at = start[i], -1
+        # A window sliding on from the last one that still holds the last maximum (or the last
+        # held no event): that maximum, then the events that entered.
+        if (i and start[i - 1] <= start[i] <= end[i - 1] <= end[i]
+                and (last_at < 0 or last_at >= start[i])):
+            b, out[i], at = end[i - 1], out[i - 1], last_at
         for j in range(b, end[i]):
             # A NaN stays the maximum, as np.maximum keeps it (the loaders refuse NaN amounts;
             # build_features' callers might not).
             if where[j] and (values[j] > out[i] or values[j] != values[j]):
-                out[i] = values[j]
+                out[i], at = values[j], j
+        last_at = at
     return out
 
 
@@ -240,9 +245,10 @@ def _pair_stats(wallet, value, ts, valid, marked, read, span):  # pragma: no cov
 
 def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no cover - jit
     """`_pair_stats` of every row of `values` (valid: `access` and the value >= 0; the same
-    `marked` and `read`) in one pass, and the wallet's own "known" (`_pair_stats` of `access`
+    `marked` and `read`) in one call, and the wallet's own "known" (`_pair_stats` of `access`
     with one value: ns since the wallet's first access event in the `span`, where `read`).
-    Each row's pairs in a hash table of their own, as `_pair_stats` keeps them."""
+    One pass per row, its pairs in one hash table (a table at a time stays in cache); a pair's
+    first event in the span is looked for only where `read`."""
     n, rows = values.shape[1], values.shape[0]
     longest, run = 0, 0
     for r in range(n):
@@ -251,14 +257,12 @@ def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no
     cap = 2
     while cap < 2 * longest:
         cap *= 2
-    key = np.full((rows, cap), -1, np.int64)
-    last = np.empty((rows, cap), np.int64)
-    first = np.empty((rows, cap), np.int64)
-    marked_at = np.empty((rows, cap), np.int64)
-    used = np.empty((rows, max(longest, 1)), np.int64)
-    n_used = np.zeros(rows, np.int64)
-    h = np.zeros(rows, np.int64)
-    nxt = np.empty((rows, n), np.int64)
+    key = np.full(cap, -1, np.int64)  # the value a slot holds (values are >= 0)
+    last = np.empty(cap, np.int64)  # the pair's latest row
+    first = np.empty(cap, np.int64)  # the pair's first row in the span (as of its last read)
+    marked_at = np.empty(cap, np.int64)  # the pair's latest marked row, -1 none
+    used = np.empty(max(longest, 1), np.int64)  # the slots filled for this wallet
+    nxt = np.empty(n, np.int64)  # the pair's next row after each row (this pass's pairs)
     new = np.zeros((rows, n), np.bool_)
     known = np.zeros((rows, n), np.int64)
     seen = np.zeros((rows, n), np.bool_)
@@ -266,48 +270,51 @@ def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no
     w_first = -1  # the wallet's first access event in the span
     for r in range(n):
         if r and wallet[r] != wallet[r - 1]:
-            for q in range(rows):
-                for u in range(n_used[q]):
-                    key[q, used[q, u]] = -1
-                n_used[q] = 0
             w_first = -1
         if not access[r]:
             continue
-        lo = ts[r] - span
         if w_first < 0:
             w_first = r
-        while ts[w_first] < lo or not access[w_first]:
+        while ts[w_first] < ts[r] - span or not access[w_first]:
             w_first += 1
         if read[r]:
             wallet_known[r] = ts[r] - ts[w_first]
-        for q in range(rows):
+    for q in range(rows):
+        n_used, h = 0, 0
+        for r in range(n + 1):
+            if r == n or (r and wallet[r] != wallet[r - 1]):
+                for u in range(n_used):
+                    key[used[u]] = -1
+                n_used = 0
+                if r == n:
+                    break
             v = values[q, r]
-            if v < 0:
+            if not access[r] or v < 0:
                 continue
-            hq = h[q]
-            if key[q, hq] != v:
-                hq = (v * HASH_MULT) & (cap - 1)
-                while key[q, hq] != -1 and key[q, hq] != v:
-                    hq = (hq + 1) & (cap - 1)
-                h[q] = hq
-            if key[q, hq] == -1:
-                key[q, hq], first[q, hq], marked_at[q, hq] = v, r, -1
-                used[q, n_used[q]] = hq
-                n_used[q] += 1
+            if key[h] != v:  # a wallet's events mostly repeat the last value: no hash then
+                h = (v * HASH_MULT) & (cap - 1)
+                while key[h] != -1 and key[h] != v:
+                    h = (h + 1) & (cap - 1)
+            lo = ts[r] - span
+            if key[h] == -1:
+                key[h], first[h], marked_at[h] = v, r, -1
+                used[n_used] = h
+                n_used += 1
                 new[q, r] = True
             else:
-                nxt[q, last[q, hq]] = r
-                new[q, r] = ts[last[q, hq]] < lo
-                f = first[q, hq]
-                while ts[f] < lo:
-                    f = nxt[q, f]
-                first[q, hq] = f
-            last[q, hq] = r
+                nxt[last[h]] = r
+                new[q, r] = ts[last[h]] < lo
+                if read[r]:
+                    f = first[h]
+                    while ts[f] < lo:
+                        f = nxt[f]
+                    first[h] = f
+            last[h] = r
             if read[r]:
-                known[q, r] = ts[r] - ts[first[q, hq]]
-                seen[q, r] = marked_at[q, hq] >= first[q, hq]
+                known[q, r] = ts[r] - ts[first[h]]
+                seen[q, r] = marked_at[h] >= first[h]
             if marked[r]:
-                marked_at[q, hq] = r
+                marked_at[h] = r
     return wallet_known, new, known, seen
 
 
