@@ -32,7 +32,7 @@ HASH_MULT = 2_654_435_761  # Knuth's multiplicative hash: spreads nearby codes o
 
 def kernels() -> SimpleNamespace | None:
     """The compiled kernels (`window_sums`, `type_sums`, `window_max`, `last_before`, `pair_stats`,
-    `window_starts`, `located_steps`, `access_pairs`: `_KERNELS_PY` compiled), or None."""
+    `window_starts`, `located_steps`: `_KERNELS_PY` compiled), or None."""
     if not _KERNELS:
         _KERNELS.append(None if os.environ.get(DISABLE_ENV) == "1" else _compile())
     return _KERNELS[0]
@@ -52,10 +52,9 @@ def _compile() -> SimpleNamespace | None:
         compiled.type_sums(b, np.zeros(1, np.int8), 3, i64, i64, i64 + 1)
         compiled.window_max(f64, b, i64, i64 + 1)
         compiled.last_before(b, i64, i64)
-        compiled.pair_stats(i64, i64, i64, b, b, b, 1)
+        compiled.pair_stats(i64, i64, b, np.zeros((1, 1), np.int64), b, b, 1)
         compiled.window_starts(i64, i64, i64, 1)
         compiled.located_steps(b, i64, i64, i64)
-        compiled.access_pairs(i64, i64, b, np.zeros((3, 1), np.int64), b, b, 1)
     except Exception as exc:  # noqa: BLE001 - any numba failure means: the numpy paths
         logger.warning("numba could not compile the feature kernels (%s); using numpy", exc)
         return None
@@ -184,71 +183,16 @@ def _last_before(mask, wallet, at):  # pragma: no cover - jit
     return out
 
 
-def _pair_stats(wallet, value, ts, valid, marked, read, span):  # pragma: no cover - jit
-    """events.pair_stats: per event where `valid` (events in order: wallets in runs, time
-    order within one), new (the pair unseen in the `span` before it), known (ns since the
-    pair's first event in that span) and seen (an earlier marked event of the pair in it),
-    the last two only where `read`; False and 0 elsewhere. No sort: one pass, each pair's
-    events chained, its latest, first-in-span and latest marked event in a small hash table
-    of the wallet's values, emptied when the wallet changes."""
-    n = len(value)
-    longest, run = 0, 0
-    for r in range(n):
-        run = run + 1 if r and wallet[r] == wallet[r - 1] else 1
-        longest = max(longest, run)
-    cap = 2
-    while cap < 2 * longest:
-        cap *= 2
-    key = np.full(cap, -1, np.int64)  # the value a slot holds (values are >= 0)
-    last = np.empty(cap, np.int64)  # the pair's latest row
-    first = np.empty(cap, np.int64)  # the pair's first row in the span
-    marked_at = np.empty(cap, np.int64)  # the pair's latest marked row, -1 none
-    used = np.empty(max(longest, 1), np.int64)  # the slots filled for this wallet
-    n_used, h = 0, 0
-    nxt = np.empty(n, np.int64)  # the pair's next row after each row
-    new = np.zeros(n, np.bool_)
-    known = np.zeros(n, np.int64)
-    seen = np.zeros(n, np.bool_)
-    for r in range(n):
-        if r and wallet[r] != wallet[r - 1]:
-            for u in range(n_used):
-                key[used[u]] = -1
-            n_used = 0
-        if not valid[r]:
-            continue
-        v = value[r]
-        if key[h] != v:  # a wallet's events mostly repeat the last value: no hash then
-            h = (v * HASH_MULT) & (cap - 1)
-            while key[h] != -1 and key[h] != v:
-                h = (h + 1) & (cap - 1)
-        lo = ts[r] - span
-        if key[h] == -1:
-            key[h], first[h], marked_at[h] = v, r, -1
-            used[n_used] = h
-            n_used += 1
-            new[r] = True
-        else:
-            nxt[last[h]] = r
-            new[r] = ts[last[h]] < lo
-            f = first[h]
-            while ts[f] < lo:
-                f = nxt[f]
-            first[h] = f
-        last[h] = r
-        if read[r]:
-            known[r] = ts[r] - ts[first[h]]
-            seen[r] = marked_at[h] >= first[h]
-        if marked[r]:
-            marked_at[h] = r
-    return new, known, seen
-
-
-def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no cover - jit
-    """`_pair_stats` of every row of `values` (valid: `access` and the value >= 0; the same
-    `marked` and `read`) in one call, and the wallet's own "known" (`_pair_stats` of `access`
-    with one value: ns since the wallet's first access event in the `span`, where `read`).
-    One pass per row, its pairs in one hash table (a table at a time stays in cache); a pair's
-    first event in the span is looked for only where `read`."""
+def _pair_stats(wallet, ts, valid, values, marked, read, span):  # pragma: no cover - jit
+    """events.pair_stats of every row of `values` (events in order: wallets in runs, time
+    order within one; valid: `valid` and the value >= 0; the same `marked` and `read`): per
+    event, new (the pair unseen in the `span` before it), known (ns since the pair's first event
+    in that span) and seen (an earlier marked event of the pair in it), the last two only where
+    `read`; False and 0 elsewhere. Also the wallet's own "known" (the same of `valid` with one
+    value). No sort: a pass per row, each pair's events chained, its latest, first-in-span and
+    latest marked event in a small hash table of the wallet's values, emptied when the wallet
+    changes (a table at a time stays in cache); a pair's first event in the span is looked for
+    only where `read`."""
     n, rows = values.shape[1], values.shape[0]
     longest, run = 0, 0
     for r in range(n):
@@ -267,15 +211,15 @@ def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no
     known = np.zeros((rows, n), np.int64)
     seen = np.zeros((rows, n), np.bool_)
     wallet_known = np.zeros(n, np.int64)
-    w_first = -1  # the wallet's first access event in the span
+    w_first = -1  # the wallet's first valid event in the span
     for r in range(n):
         if r and wallet[r] != wallet[r - 1]:
             w_first = -1
-        if not access[r]:
+        if not valid[r]:
             continue
         if w_first < 0:
             w_first = r
-        while ts[w_first] < ts[r] - span or not access[w_first]:
+        while ts[w_first] < ts[r] - span or not valid[w_first]:
             w_first += 1
         if read[r]:
             wallet_known[r] = ts[r] - ts[w_first]
@@ -289,7 +233,7 @@ def _access_pairs(wallet, ts, access, values, marked, read, span):  # pragma: no
                 if r == n:
                     break
             v = values[q, r]
-            if not access[r] or v < 0:
+            if not valid[r] or v < 0:
                 continue
             if key[h] != v:  # a wallet's events mostly repeat the last value: no hash then
                 h = (v * HASH_MULT) & (cap - 1)
@@ -368,4 +312,4 @@ def _located_steps(access, country, wallet, at):  # pragma: no cover - jit
 
 # The kernels as plain Python, compiled by `_compile` (never run uncompiled: too slow).
 _KERNELS_PY = (_window_sums, _type_sums, _window_max, _last_before, _pair_stats,
-               _window_starts, _located_steps, _access_pairs)
+               _window_starts, _located_steps)
