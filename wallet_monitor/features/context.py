@@ -292,7 +292,8 @@ def assemble(ev: Events, P_target: np.ndarray, type_e: np.ndarray, amount: np.nd
     age_ns, span_h = _target_facts(facts, t, w)
     return Context(
         ev=ev, cols=cols, P=P, perm=perm, t=t, w=w, kind=k, own=own, type_e=type_e,
-        is_type={name: own & (type_e == i) for i, name in enumerate(TX_TYPES)},
+        # type_e is -1 but for own transactions: a type's events are own ones.
+        is_type={name: type_e == i for i, name in enumerate(TX_TYPES)},
         amount=amount, amt_fx=np.round(amount * AMOUNT_SCALE).astype(np.int64),
         s1=ev.start(P, WINDOWS["1h"]), s24=ev.start(P, WINDOWS["24h"]), sL=sL,
         age_ns=age_ns, span_h=span_h, kyc_w=facts.kyc[w], home_w=facts.home[w],

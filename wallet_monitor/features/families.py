@@ -127,10 +127,14 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
         f[f"{name}_count_24h_log"] = np.log1p(bt[name]["c24"])
         f[f"{name}_sum_24h_log"] = np.log1p(bt[name]["a24"])
     hours24 = WINDOWS["24h"].value / NS_PER_H
-    near = np.zeros(ctx.ev.n, bool)
+    deposits = np.flatnonzero(ctx.is_type["deposit"])  # only deposits can be near a threshold
+    amount_d = ctx.amount[deposits]
+    near_d = np.zeros(len(deposits), bool)
     for limit in REPORTING_THRESHOLDS:
-        near |= (ctx.amount >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (ctx.amount < limit)
-    near &= ctx.is_type["deposit"]
+        near_d |= (amount_d >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (amount_d < limit)
+    near = np.zeros(ctx.ev.n, bool)
+    near[deposits] = near_d
+    del deposits, amount_d, near_d
     near24, nearL = ctx.wsums(near, [(ctx.s24, True), (ctx.sL, False)])
     f["near_threshold_deposits_24h_log"] = np.log1p(near24)
     # A wallet that always deposits near a threshold (its usual amounts sit there) is not
