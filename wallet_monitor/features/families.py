@@ -259,7 +259,7 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     read = ctx.in_windows(ctx.s1)
     wallet_known_e, pairs = access_pairs(ctx.ev, access, tuple(ACCESS), ctx.access,
                                          ctx.values.access_block(), success_e, read)
-    new_e, val_e = _known_places(ctx, f, access, pairs, wallet_known_e)
+    new_e, val_e = _known_places(ctx, f, access, pairs, wallet_known_e, np.flatnonzero(read))
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["access_new_count"] = new_place + new_at["device"]
@@ -283,19 +283,23 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
                     val_e["device"])
 
 
-def _known_places(ctx: Context, f: FeatureMatrix, access, pairs, wallet_known_e):
+def _known_places(ctx: Context, f: FeatureMatrix, access, pairs, wallet_known_e, read_at):
     """Per access event, for IP, country and device: is it new to the wallet, since when is it
-    known, was it ever used to log in (`pairs`: `events.access_pairs`' statistics of each);
-    fills the *_new, *_known_days_log, login_unseen and new_ips_24h_log features and returns
-    the per-event new flags (valid where read) and value codes."""
+    known, was it ever used to log in (`pairs`: `events.access_pairs`' statistics of each, read
+    at the events `read_at`); fills the *_new, *_known_days_log, login_unseen and
+    new_ips_24h_log features and returns the per-event new flags (False but where read) and
+    value codes."""
     P = ctx.P
     new_out, val_out = {}, {}
     login_unseen = np.zeros(ctx.n_out)
+    wallet_known_r = wallet_known_e[read_at]  # 0 where not read: nothing is new there
     for name in ACCESS:
         val = ctx.access(name)
-        valid = access & (val >= 0)
         first_e, known_e, seen_e = pairs(name)
-        new_e = valid & (known_e < NEW_ACCESS_SPAN.value) & (wallet_known_e > known_e)
+        known_r = known_e[read_at]
+        new_e = np.zeros(ctx.ev.n, bool)
+        new_e[read_at] = (access[read_at] & (val[read_at] >= 0) & (known_r < NEW_ACCESS_SPAN.value)
+                          & (wallet_known_r > known_r))
         f[f"{name}_new"] = new_e[P]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);
