@@ -175,7 +175,7 @@ class Context:
     def type_sums(self, values: np.ndarray, windows: list[tuple[np.ndarray, bool]],
                   counts: bool = True) -> list[tuple[np.ndarray | None, np.ndarray]]:
         """Per (start, inclusive) window: the wallet's own transactions in it counted and their
-        int64 `values` summed, as (rows, targets) arrays: row 0 all of them, row 1 + i those of
+        int64 `values` summed, per row (`[row]`) an array of the targets': row 0 all of them, row 1 + i those of
         type TX_TYPES[i] (`wsum` with `own` and with each type's mask as `where`; counts None
         without `counts`). Compiled, one scan per window for every row."""
         compiled = self.ev.compiled
@@ -186,11 +186,12 @@ class Context:
                                           self.P + 1 if inclusive else self.P)
                 out.append((c if counts else None, s))
             return out
+        # Lists of rows (a batch's targets are its events: no stacked copies).
         masks = [self.own, *(self.is_type[name] for name in TX_TYPES)]
         c = [self.wsums(m, windows) for m in masks] if counts else None
         s = [self.wsums(values, windows, m) for m in masks]
-        return [(None if c is None else np.stack([ci[w] for ci in c]),
-                 np.stack([si[w] for si in s])) for w in range(len(windows))]
+        return [(None if c is None else [ci[w] for ci in c], [si[w] for si in s])
+                for w in range(len(windows))]
 
     def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Largest per-event `values` where `where`, from `start` up to the target (without

@@ -259,7 +259,10 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     read = ctx.in_windows(ctx.s1)
     wallet_known_e, pairs = access_pairs(ctx.ev, access, tuple(ACCESS), ctx.access,
                                          ctx.values.access_block(), success_e, read)
-    new_e, val_e = _known_places(ctx, f, access, pairs, wallet_known_e, np.flatnonzero(read))
+    # A follower's context (the kernels: few targets) reads few of its events; a batch reads
+    # most, where whole arrays cost less than taking the read ones out.
+    read_at = np.flatnonzero(read) if ctx.ev.compiled is not None else slice(None)
+    new_e, val_e = _known_places(ctx, f, access, pairs, wallet_known_e, read_at)
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["access_new_count"] = new_place + new_at["device"]
@@ -286,7 +289,7 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
 def _known_places(ctx: Context, f: FeatureMatrix, access, pairs, wallet_known_e, read_at):
     """Per access event, for IP, country and device: is it new to the wallet, since when is it
     known, was it ever used to log in (`pairs`: `events.access_pairs`' statistics of each, read
-    at the events `read_at`); fills the *_new, *_known_days_log, login_unseen and
+    at the events `read_at`, positions or every event); fills the *_new, *_known_days_log, login_unseen and
     new_ips_24h_log features and returns the per-event new flags (False but where read) and
     value codes."""
     P = ctx.P

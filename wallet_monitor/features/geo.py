@@ -76,11 +76,8 @@ def travel(ev: Events, P, country_e, access, vocab):
     tj = ev.ts[np.maximum(before, 0)]
     ok = (before >= 0) & (tj >= t - LOOKBACK.value)
     ca = np.where(ok, country_e[np.maximum(before, 0)], cb)  # where not ok, any country will do
-    # Only the targets' two countries are looked up (a follower's vocabulary has every country
-    # it has seen: a lookup per name and batch was ~60 us).
-    lat_a, lon_a = _centroids(vocab, ca)
-    lat_b, lon_b = _centroids(vocab, cb)
-    km = haversine_km(lat_a, lon_a, lat_b, lon_b)
+    at_code = _centroids(vocab)
+    km = haversine_km(at_code[ca, 0], at_code[ca, 1], at_code[cb, 0], at_code[cb, 1])
     hours = np.maximum(t - tj, MIN_TRAVEL_TIME.value) / NS_PER_H
     kmh = np.where(ok & np.isfinite(km), np.minimum(km / hours, MAX_TRAVEL_KMH), 0.0)
     speed[has] = np.log1p(kmh)
@@ -110,8 +107,9 @@ def _located_steps(ev: Events, P, country_e, access):
     return out
 
 
-def _centroids(vocab, country: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Latitude and longitude of each country code (an index into `vocab`), NaN where unknown."""
-    pairs = [CENTROIDS.get(str(vocab[code]), (np.nan, np.nan)) for code in country.tolist()]
-    at = np.array(pairs, np.float64).reshape(len(pairs), 2)
-    return at[:, 0], at[:, 1]
+def _centroids(vocab) -> np.ndarray:
+    """Latitude and longitude of each country code (an index into `vocab`; NaN unknown, and
+    for code -1)."""
+    unknown = (np.nan, np.nan)
+    return np.array([CENTROIDS.get(str(code), unknown) for code in vocab] + [unknown],
+                    np.float64).reshape(len(vocab) + 1, 2)
