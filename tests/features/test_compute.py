@@ -18,6 +18,7 @@ from wallet_monitor.features import (
     load_transactions,
     load_wallets,
 )
+from wallet_monitor.features import compute as feature_compute
 from wallet_monitor.features import context as feature_context
 from wallet_monitor.features.geo import CENTROIDS, haversine_km
 from wallet_monitor.schema import TX_REQUIRED
@@ -539,3 +540,18 @@ def test_hour_of_day_is_the_utc_time_on_a_circle(timestamp, hours):
     assert out["hour_sin"] == pytest.approx(math.sin(2 * math.pi * hours / 24), abs=1e-12)
     assert out["hour_cos"] == pytest.approx(math.cos(2 * math.pi * hours / 24), abs=1e-12)
 
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_the_output_frame_is_the_one_pandas_builds_from_the_matrix_and_the_ids(order):
+    # The features' frame is made from its two blocks: the frame the DataFrame constructor
+    # gives with the ids inserted first (values, dtypes, columns, index).
+    rng = np.random.default_rng(0)
+    features = np.asarray(rng.normal(size=(5, len(FEATURE_NAMES))), order=order)
+    ids = pd.Series(["t3", "t1", "x", "t10", "é"], dtype="string[pyarrow]")
+    index = pd.Index([10, 3, 7, 1, 2])
+    want = pd.DataFrame(features, columns=FEATURE_NAMES, index=index)
+    want.insert(0, "transaction_id", ids.to_numpy().astype(str))
+    got = feature_compute._frame(features, ids, index)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got.columns) == ["transaction_id", *FEATURE_NAMES]

@@ -3,13 +3,25 @@ fallback: each kernel on random events, and every feature of a generated data se
 
 from __future__ import annotations
 
+import types
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from wallet_monitor.features import arrays, build_features, context, kernels, load_transactions
+from wallet_monitor.features import (
+    arrays,
+    build_features,
+    context,
+    events,
+    geo,
+    kernels,
+    load_transactions,
+)
 from wallet_monitor.features.events import Events, pair_stats
 from wallet_monitor.features.params import PAIR_LOOKBACK
+from wallet_monitor.schema import TX_TYPES
 
 DAY = 86_400 * 10**9
 
@@ -153,3 +165,95 @@ def test_a_numba_that_cannot_set_up_its_cache_falls_back_to_numpy(monkeypatch, c
     with caplog.at_level("WARNING"):
         assert kernels_module.kernels() is None
     assert "no locator available" in caplog.text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_access_pairs_compiled_equal_each_values_pair_statistics(seed):
+    # The access family's four pair statistics in one call: each row of values as
+    # `pair_stats` gives it (numpy), and the wallet's own "known" as `pair_stats` of the access
+    # events with one value; missing values (-1) and events that are not access events left out.
+    rng, ev = _events(seed, 700, 4, 80, grid=DAY // 4)
+    values = rng.integers(0, [[3], [40], [2]], (3, ev.n)) * 7919
+    values[rng.random((3, ev.n)) < 0.15] = -1
+    access = rng.random(ev.n) < 0.8
+    marked, read = rng.random(ev.n) < 0.3, rng.random(ev.n) < 0.5
+    names = ("ip", "country", "device")
+    got_known, got = events.access_pairs(_compiled(ev, True), access, names,
+                                         lambda name: values[names.index(name)], values,
+                                         marked, read)
+    want_known, want = events.access_pairs(_compiled(ev, False), access, names,
+                                           lambda name: values[names.index(name)], None,
+                                           marked, read)
+    np.testing.assert_array_equal(got_known, want_known)
+    for name in names:
+        for a, b in zip(got(name), want(name), strict=True):
+            np.testing.assert_array_equal(a, b)
+    new, known, seen = got("country")
+    assert new.any() and (known > PAIR_LOOKBACK.value / 2).any() and seen.any()
+    assert (got_known > 0).any() and (got_known[~read] == 0).all()
+
+
+def _owned(rng, ev):
+    own = rng.random(ev.n) < 0.6
+    type_e = np.where(own, rng.integers(-1, 3, ev.n), -1).astype(np.int8)  # -1: unknown type
+    return own, type_e
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_type_sums_compiled_equal_numpy(seed):
+    # Counts and sums of the own transactions per type, one scan per window: what `wsums` gives
+    # with own and each type's mask; few targets scan (sliding on), every event a target takes
+    # the cumulative pass.
+    rng, ev = _events(seed, 800, 5, 40)
+    own, type_e = _owned(rng, ev)
+    values = rng.integers(0, 10**9, ev.n)
+    at = np.sort(rng.choice(ev.n, 25 if seed % 2 else ev.n, replace=False))
+    sums = {}
+    for on in (True, False):
+        _compiled(ev, on)
+        ctx = SimpleNamespace(ev=ev, P=at, own=own, type_e=type_e,
+                              is_type={name: own & (type_e == i)
+                                       for i, name in enumerate(TX_TYPES)})
+        windows = [(ev.start(at, pd.Timedelta(days=d)), inclusive)
+                   for d, inclusive in ((1 / 24, True), (1, False), (30, False))]
+        ctx.wsums = types.MethodType(context.Context.wsums, ctx)
+        sums[on] = context.Context.type_sums(ctx, values, windows)
+    for (c_got, s_got), (c_want, s_want) in zip(sums[True], sums[False], strict=True):
+        np.testing.assert_array_equal(c_got, c_want)
+        np.testing.assert_array_equal(s_got, s_want)
+        assert c_got.shape == (len(TX_TYPES) + 1, len(at))
+    counts = sums[True][2][0]
+    assert (counts[0] > counts[1:].sum(axis=0)).any()  # own transactions of no known type
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_located_steps_compiled_equal_numpy(seed):
+    # travel's steps: the wallet's last located event before a located target, and the last
+    # one before the run of its country that the target ends.
+    rng, ev = _events(seed, 600, 4, 20)
+    access = rng.random(ev.n) < 0.7
+    country = rng.integers(-1, 3, ev.n)
+    at = np.sort(rng.choice(ev.n, 60 if seed % 2 else ev.n, replace=False))
+    got = kernels.kernels().located_steps(access, country, ev.wallet, at)
+    want = geo._located_steps(ev, at, country, access)
+    located = access[at] & (country[at] >= 0)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a[located], b[located])
+    prev, before = got
+    assert (prev[located] >= 0).any() and (before[located] >= 0).any()
+    assert (before[located] < prev[located]).any() and (before[located] == prev[located]).any()
+
+
+def test_window_maxima_slide_while_the_maximum_stays_in_the_window():
+    # Windows sliding on: the maximum leaves the window (a rescan), stays in it (kept), a NaN
+    # stays the maximum while it is in the window, and a window of no counted events is -inf.
+    values = np.array([5.0, 1.0, 2.0, 9.0, 3.0, np.nan, 4.0, 1.0, 2.0, 0.5])
+    where = np.ones(len(values), bool)
+    where[[7, 8]] = False
+    start = np.array([0, 1, 2, 4, 5, 6, 7, 7])
+    end = np.array([2, 3, 5, 5, 7, 7, 9, 9])
+    got = kernels.kernels().window_max(values, where, start, end)
+    pos = np.flatnonzero(where)
+    want = arrays.window_max(values[pos], np.searchsorted(pos, start), np.searchsorted(pos, end))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, [5.0, 2.0, 9.0, 3.0, np.nan, 4.0, -np.inf, -np.inf])

@@ -172,6 +172,27 @@ class Context:
         cs = csum(values.astype(np.int64) if values.dtype == bool else values)
         return [cs[end] - cs[start] for (start, _), end in zip(windows, ends, strict=True)]
 
+    def type_sums(self, values: np.ndarray, windows: list[tuple[np.ndarray, bool]],
+                  counts: bool = True) -> list[tuple[np.ndarray | None, np.ndarray]]:
+        """Per (start, inclusive) window: the wallet's own transactions in it counted and their
+        int64 `values` summed, per row (`[row]`) an array of the targets': row 0 all of them, row 1 + i those of
+        type TX_TYPES[i] (`wsum` with `own` and with each type's mask as `where`; counts None
+        without `counts`). Compiled, one scan per window for every row."""
+        compiled = self.ev.compiled
+        if compiled is not None:
+            out = []
+            for start, inclusive in windows:
+                c, s = compiled.type_sums(self.own, self.type_e, len(TX_TYPES), values, start,
+                                          self.P + 1 if inclusive else self.P)
+                out.append((c if counts else None, s))
+            return out
+        # Lists of rows (a batch's targets are its events: no stacked copies).
+        masks = [self.own, *(self.is_type[name] for name in TX_TYPES)]
+        c = [self.wsums(m, windows) for m in masks] if counts else None
+        s = [self.wsums(values, windows, m) for m in masks]
+        return [(None if c is None else [ci[w] for ci in c], [si[w] for si in s])
+                for w in range(len(windows))]
+
     def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Largest per-event `values` where `where`, from `start` up to the target (without
         it); -inf when none."""
@@ -272,7 +293,8 @@ def assemble(ev: Events, P_target: np.ndarray, type_e: np.ndarray, amount: np.nd
     age_ns, span_h = _target_facts(facts, t, w)
     return Context(
         ev=ev, cols=cols, P=P, perm=perm, t=t, w=w, kind=k, own=own, type_e=type_e,
-        is_type={name: own & (type_e == i) for i, name in enumerate(TX_TYPES)},
+        # type_e is -1 but for own transactions: a type's events are own ones.
+        is_type={name: type_e == i for i, name in enumerate(TX_TYPES)},
         amount=amount, amt_fx=np.round(amount * AMOUNT_SCALE).astype(np.int64),
         s1=ev.start(P, WINDOWS["1h"]), s24=ev.start(P, WINDOWS["24h"]), sL=sL,
         age_ns=age_ns, span_h=span_h, kyc_w=facts.kyc[w], home_w=facts.home[w],
@@ -299,6 +321,9 @@ class RowValues:
         v_tx, v_lg = self.access_codes[name]
         return self._cat(v_tx, np.full(len(self.incoming), -1, np.int64), v_lg)
 
+    def access_block(self) -> None:
+        return None  # the access values are taken into event order one at a time
+
     def success(self) -> np.ndarray | None:
         if self.login_success is None:
             return None
@@ -315,6 +340,10 @@ class EventValues:
     other_e: np.ndarray
     access_e: dict[str, np.ndarray]
     success_e: np.ndarray | None
+    block: np.ndarray | None = None  # the ACCESS values as the rows of one array, if they are
+
+    def access_block(self) -> np.ndarray | None:
+        return self.block
 
     def other(self) -> np.ndarray:
         return self.other_e

@@ -102,9 +102,11 @@ def pair_stats(ev: Events, valid: np.ndarray, value: np.ndarray, marked=None, re
     PAIR_LOOKBACK (a follower's batch reads them near its few targets only). Events not valid
     get False, 0 and False."""
     if ev.compiled is not None:
-        return ev.compiled.pair_stats(
-            ev.wallet, value, ev.ts, valid, np.zeros(ev.n, bool) if marked is None else marked,
+        _, new, known, seen = ev.compiled.pair_stats(
+            ev.wallet, ev.ts, valid, value.reshape(1, -1),
+            np.zeros(ev.n, bool) if marked is None else marked,
             np.ones(ev.n, bool) if read is None else read, PAIR_LOOKBACK.value)
+        return new[0], known[0], seen[0]
     new, known, seen = np.zeros(ev.n, bool), np.zeros(ev.n, np.int64), np.zeros(ev.n, bool)
     rows = np.flatnonzero(valid)
     if len(rows):
@@ -112,6 +114,28 @@ def pair_stats(ev: Events, valid: np.ndarray, value: np.ndarray, marked=None, re
             ev, rows, value[rows], None if marked is None else marked[rows],
             None if read is None else read[rows])
     return new, known, seen
+
+
+def access_pairs(ev: Events, access: np.ndarray, names, value_of, block, marked, read):
+    """The (wallet, access value) pair statistics of the access family: ns since the wallet's
+    first access event in the PAIR_LOOKBACK, per event where `read` (`pair_stats` of `access`
+    with one value), and per name of `names` a function giving `pair_stats(ev, access &
+    (value >= 0), value, marked, read)` of its values (`value_of(name)`; `block`: the names'
+    values as rows of one array, or None). Compiled, all in one call; else one name at a time,
+    when asked (a batch's peak memory)."""
+    if ev.compiled is not None:
+        if block is None:
+            block = np.stack([value_of(name) for name in names])
+        wallet_known, new, known, seen = ev.compiled.pair_stats(
+            ev.wallet, ev.ts, access, block, marked, read, PAIR_LOOKBACK.value)
+        rows = {name: q for q, name in enumerate(names)}
+        return wallet_known, lambda name: (new[rows[name]], known[rows[name]], seen[rows[name]])
+    wallet_known = pair_stats(ev, access, np.zeros(ev.n, np.int64), read=read)[1]
+
+    def stats(name):
+        value = value_of(name)
+        return pair_stats(ev, access & (value >= 0), value, marked, read)
+    return wallet_known, stats
 
 
 def _pair_stats_rows(ev: Events, rows: np.ndarray, value: np.ndarray, marked, read):

@@ -27,7 +27,14 @@ from wallet_monitor.features.context import (
     Context,
     FeatureMatrix,
 )
-from wallet_monitor.features.events import KIND_IN, KIND_LOGIN, KIND_OWN, Events, pair_stats
+from wallet_monitor.features.events import (
+    KIND_IN,
+    KIND_LOGIN,
+    KIND_OWN,
+    Events,
+    access_pairs,
+    pair_stats,
+)
 from wallet_monitor.features.geo import travel
 from wallet_monitor.features.params import (
     AMOUNT_PRIOR_LOG_SD,
@@ -60,18 +67,14 @@ class Totals:
 
 def window_totals(ctx: Context) -> Totals:
     windows = [(ctx.s1, True), (ctx.s24, True), (ctx.sL, False)]  # 1 h, 24 h, LOOKBACK
-    by_type = {}
-    for name in TX_TYPES:
-        m = ctx.is_type[name]
-        c1, c24, cL = ctx.wsums(m, windows)
-        a1, a24 = ctx.wsums(ctx.amt_fx, windows[:2], m)
-        by_type[name] = {"c1": c1, "c24": c24, "cL": cL,
-                         "a1": a1 / AMOUNT_SCALE, "a24": a24 / AMOUNT_SCALE}
-    cnt1, cnt24, cntL = ctx.wsums(ctx.own, windows)
-    sum1, sum24, sumL = ctx.wsums(ctx.amt_fx, windows, ctx.own)
+    # Row 0: every own transaction; row 1 + i: those of type TX_TYPES[i].
+    (c1, a1), (c24, a24), (cL, aL) = ctx.type_sums(ctx.amt_fx, windows)
+    by_type = {name: {"c1": c1[i + 1], "c24": c24[i + 1], "cL": cL[i + 1],
+                      "a1": a1[i + 1] / AMOUNT_SCALE, "a24": a24[i + 1] / AMOUNT_SCALE}
+               for i, name in enumerate(TX_TYPES)}
     return Totals(
-        x=np.log1p(ctx.amount[ctx.P]), cnt1=cnt1, cnt24=cnt24, cntL=cntL,
-        sum1=sum1 / AMOUNT_SCALE, sum24=sum24 / AMOUNT_SCALE, sumL=sumL / AMOUNT_SCALE,
+        x=np.log1p(ctx.amount[ctx.P]), cnt1=c1[0], cnt24=c24[0], cntL=cL[0],
+        sum1=a1[0] / AMOUNT_SCALE, sum24=a24[0] / AMOUNT_SCALE, sumL=aL[0] / AMOUNT_SCALE,
         by_type=by_type,
     )
 
@@ -85,18 +88,17 @@ def amount_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> np.ndarray:
     logs2 = np.round(log_amount**2 * LOG_SCALE).astype(np.int64)
     del log_amount
     n_l = tot.cntL.astype(np.float64)
+    # The LOOKBACK's sums of the own transactions' logs and squared logs: row 0 all, 1 + i type i.
+    [(_, s_log)] = ctx.type_sums(logs, [(sL, False)], counts=False)
+    [(_, s_log2)] = ctx.type_sums(logs2, [(sL, False)], counts=False)
     f["amount_log"] = x
-    f["amount_z"], mean_log = _shrunk_z(
-        x, n_l, ctx.wsum(logs, sL, False, ctx.own) / LOG_SCALE,
-        ctx.wsum(logs2, sL, False, ctx.own) / LOG_SCALE,
-    )
+    f["amount_z"], mean_log = _shrunk_z(x, n_l, s_log[0] / LOG_SCALE, s_log2[0] / LOG_SCALE)
     f["amount_vs_typical"] = np.where(n_l > 0, (x - mean_log) * n_l / (n_l + AMOUNT_SHRINK_K), 0.0)
     z_same = np.zeros(ctx.n_out)
     for i, name in enumerate(TX_TYPES):
-        m = ctx.is_type[name]
         n_t = tot.by_type[name]["cL"].astype(np.float64)
-        st = ctx.wsum(logs, sL, False, m) / LOG_SCALE
-        st2 = ctx.wsum(logs2, sL, False, m) / LOG_SCALE
+        st = s_log[i + 1] / LOG_SCALE
+        st2 = s_log2[i + 1] / LOG_SCALE
         z_t, _ = _shrunk_z(x, n_t, st, st2)
         sel = ctx.type_e[P] == i
         z_same[sel] = z_t[sel]
@@ -125,10 +127,14 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
         f[f"{name}_count_24h_log"] = np.log1p(bt[name]["c24"])
         f[f"{name}_sum_24h_log"] = np.log1p(bt[name]["a24"])
     hours24 = WINDOWS["24h"].value / NS_PER_H
-    near = np.zeros(ctx.ev.n, bool)
+    deposits = np.flatnonzero(ctx.is_type["deposit"])  # only deposits can be near a threshold
+    amount_d = ctx.amount[deposits]
+    near_d = np.zeros(len(deposits), bool)
     for limit in REPORTING_THRESHOLDS:
-        near |= (ctx.amount >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (ctx.amount < limit)
-    near &= ctx.is_type["deposit"]
+        near_d |= (amount_d >= limit * (1 - NEAR_THRESHOLD_FRACTION)) & (amount_d < limit)
+    near = np.zeros(ctx.ev.n, bool)
+    near[deposits] = near_d
+    del deposits, amount_d, near_d
     near24, nearL = ctx.wsums(near, [(ctx.s24, True), (ctx.sL, False)])
     f["near_threshold_deposits_24h_log"] = np.log1p(near24)
     # A wallet that always deposits near a threshold (its usual amounts sit there) is not
@@ -251,8 +257,12 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
     success_e = np.zeros(ctx.ev.n, bool) if success is None else success
     # How long a wallet or place is known is read at the targets and in their last hour only.
     read = ctx.in_windows(ctx.s1)
-    wallet_known_e = pair_stats(ctx.ev, access, np.zeros(ctx.ev.n, np.int64), read=read)[1]
-    new_e, val_e = _known_places(ctx, f, access, success_e, wallet_known_e, read)
+    wallet_known_e, pairs = access_pairs(ctx.ev, access, tuple(ACCESS), ctx.access,
+                                         ctx.values.access_block(), success_e, read)
+    # A follower's context (the kernels: few targets) reads few of its events; a batch reads
+    # most, where whole arrays cost less than taking the read ones out.
+    read_at = np.flatnonzero(read) if ctx.ev.compiled is not None else slice(None)
+    new_e, val_e = _known_places(ctx, f, access, pairs, wallet_known_e, read_at)
     new_at = {name: e[P] for name, e in new_e.items()}
     new_place = np.add(new_at["ip"], new_at["country"], dtype=np.float64)
     f["access_new_count"] = new_place + new_at["device"]
@@ -276,19 +286,23 @@ def access_family(ctx: Context, f: FeatureMatrix) -> None:
                     val_e["device"])
 
 
-def _known_places(ctx: Context, f: FeatureMatrix, access, success_e, wallet_known_e, read):
+def _known_places(ctx: Context, f: FeatureMatrix, access, pairs, wallet_known_e, read_at):
     """Per access event, for IP, country and device: is it new to the wallet, since when is it
-    known, was it ever used to log in; fills the *_new, *_known_days_log, login_unseen and
-    new_ips_24h_log features and returns the per-event new flags (valid where `read`) and value
-    codes."""
+    known, was it ever used to log in (`pairs`: `events.access_pairs`' statistics of each, read
+    at the events `read_at`, positions or every event); fills the *_new, *_known_days_log, login_unseen and
+    new_ips_24h_log features and returns the per-event new flags (False but where read) and
+    value codes."""
     P = ctx.P
     new_out, val_out = {}, {}
     login_unseen = np.zeros(ctx.n_out)
+    wallet_known_r = wallet_known_e[read_at]  # 0 where not read: nothing is new there
     for name in ACCESS:
         val = ctx.access(name)
-        valid = access & (val >= 0)
-        first_e, known_e, seen_e = pair_stats(ctx.ev, valid, val, success_e, read)
-        new_e = valid & (known_e < NEW_ACCESS_SPAN.value) & (wallet_known_e > known_e)
+        first_e, known_e, seen_e = pairs(name)
+        known_r = known_e[read_at]
+        new_e = np.zeros(ctx.ev.n, bool)
+        new_e[read_at] = (access[read_at] & (val[read_at] >= 0) & (known_r < NEW_ACCESS_SPAN.value)
+                          & (wallet_known_r > known_r))
         f[f"{name}_new"] = new_e[P]
         f[f"{name}_known_days_log"] = np.log1p(known_e[P] / NS_PER_DAY)
         # A transaction from an IP or device the wallet never logged in from (session hijack);

@@ -59,9 +59,39 @@ def travel(ev: Events, P, country_e, access, vocab):
     n_out = len(P)
     changed = np.zeros(n_out)
     speed = np.zeros(n_out)
+    if ev.compiled is not None:  # one pass up to the last target (a follower's few targets)
+        prev, before = ev.compiled.located_steps(access, country_e, ev.wallet, P)
+    else:
+        steps = _located_steps(ev, P, country_e, access)
+        if steps is None:
+            return changed, speed
+        prev, before = steps
+    has = access[P] & (country_e[P] >= 0)
+    if not has.any():
+        return changed, speed
+    at, prev, before = P[has], prev[has], before[has]
+    t, cb = ev.ts[at], country_e[at]
+    ok_prev = (prev >= 0) & (ev.ts[np.maximum(prev, 0)] >= t - LOOKBACK.value)
+    changed[has] = (ok_prev & (country_e[np.maximum(prev, 0)] != cb)).astype(np.float64)
+    tj = ev.ts[np.maximum(before, 0)]
+    ok = (before >= 0) & (tj >= t - LOOKBACK.value)
+    ca = np.where(ok, country_e[np.maximum(before, 0)], cb)  # where not ok, any country will do
+    at_code = _centroids(vocab)
+    km = haversine_km(at_code[ca, 0], at_code[ca, 1], at_code[cb, 0], at_code[cb, 1])
+    hours = np.maximum(t - tj, MIN_TRAVEL_TIME.value) / NS_PER_H
+    kmh = np.where(ok & np.isfinite(km), np.minimum(km / hours, MAX_TRAVEL_KMH), 0.0)
+    speed[has] = np.log1p(kmh)
+    return changed, speed
+
+
+def _located_steps(ev: Events, P, country_e, access):
+    """Per target: the event position of its wallet's last located event (an access event with a
+    country) before it, and of the last one before the run of located events in the target's
+    country that the target ends; -1 where none (None: no event is located). What the kernel
+    `located_steps` gives, for a located target."""
     rows = np.flatnonzero(access & (country_e >= 0))
     if len(rows) == 0:
-        return changed, speed
+        return None
     c = country_e[rows]
     wr = ev.wallet[rows]
     boundary = np.ones(len(rows), bool)
@@ -69,26 +99,17 @@ def travel(ev: Events, P, country_e, access, vocab):
     run_start = np.maximum.accumulate(np.where(boundary, np.arange(len(rows)), 0))
     where_c = np.full(ev.n, -1, np.int64)
     where_c[rows] = np.arange(len(rows))
-    i = where_c[P]
-    has = i >= 0
-    ii = i[has]
-    t = ev.ts[P][has]
-    prev = ii - 1
-    ok_prev = (prev >= 0) & (wr[np.maximum(prev, 0)] == wr[ii])
-    ok_prev &= ev.ts[rows[np.maximum(prev, 0)]] >= t - LOOKBACK.value
-    ch = ok_prev & (c[np.maximum(prev, 0)] != c[ii])
-    changed[has] = ch.astype(np.float64)
-    j = run_start[ii] - 1
-    ok = (j >= 0) & (wr[np.maximum(j, 0)] == wr[ii])
-    tj = ev.ts[rows[np.maximum(j, 0)]]
-    ok &= tj >= t - LOOKBACK.value
-    lat = np.array([CENTROIDS.get(str(code), (np.nan, np.nan))[0] for code in vocab] + [np.nan])
-    lon = np.array([CENTROIDS.get(str(code), (np.nan, np.nan))[1] for code in vocab] + [np.nan])
-    ca, cb = c[np.maximum(j, 0)], c[ii]
-    km = haversine_km(lat[ca], lon[ca], lat[cb], lon[cb])
-    hours = np.maximum(t - tj, MIN_TRAVEL_TIME.value) / NS_PER_H
-    kmh = np.where(ok & np.isfinite(km), np.minimum(km / hours, MAX_TRAVEL_KMH), 0.0)
-    speed[has] = np.log1p(kmh)
-    return changed, speed
+    i = np.maximum(where_c[P], 0)  # a target not located: any row (its steps are not read)
+    out = []
+    for j in (i - 1, run_start[i] - 1):
+        same = (j >= 0) & (wr[np.maximum(j, 0)] == wr[i])
+        out.append(np.where(same, rows[np.maximum(j, 0)], -1))
+    return out
 
 
+def _centroids(vocab) -> np.ndarray:
+    """Latitude and longitude of each country code (an index into `vocab`; NaN unknown, and
+    for code -1)."""
+    unknown = (np.nan, np.nan)
+    return np.array([CENTROIDS.get(str(code), unknown) for code in vocab] + [unknown],
+                    np.float64).reshape(len(vocab) + 1, 2)

@@ -46,6 +46,9 @@ TS, SEQ, AMOUNT, OTHER, KIND, TYPE, TIE, SUCCESS = (FIELDS.index(f) for f in (
 # is then a copy of the new events only, most batches (memory: at most 2x the ledger's events).
 ROOM_GROWTH = 2
 _CODED = {"other": "wallet", "ip": "ip", "country": "country", "device": "device"}
+# The ACCESS fields are next to each other, in ACCESS' order: one view holds them all.
+_ACCESS_ROWS = slice(FIELDS.index("ip"), FIELDS.index("ip") + len(ACCESS))
+assert [FIELDS[i] for i in range(len(FIELDS))[_ACCESS_ROWS]] == list(ACCESS)
 
 
 class WalletLedger:
@@ -230,6 +233,6 @@ class WalletLedger:
         P_target = np.empty(len(seq), np.int64)
         P_target[ev[SEQ, at] - seq[0]] = at
         values = EventValues(ev[OTHER], {name: ev[FIELDS.index(name)] for name in ACCESS},
-                             ev[SUCCESS].astype(bool) if logins else None)
+                             ev[SUCCESS].astype(bool) if logins else None, ev[_ACCESS_ROWS])
         return assemble(events, P_target, ev[TYPE].astype(np.int8), ev[AMOUNT].view(np.float64),
                         values, facts, cols, country_vocab)
