@@ -5,6 +5,7 @@ the streams created with the partition count they carry."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 
@@ -35,8 +36,12 @@ class LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
+    def submit(self, coro) -> concurrent.futures.Future:
+        """Start a coroutine on the loop; its result comes with the future returned."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
     def run(self, coro, timeout: float | None = None):
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future = self.submit(coro)
         try:
             return future.result(timeout)
         except TimeoutError:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import itertools
 import json
 import logging
 import threading
@@ -52,7 +53,8 @@ WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes) per pull request
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
 # After a wake-up, a moment for JetStream to store the message it has just passed on to its
-# plain subscribers (the two happen side by side in the server); see `wait`.
+# plain subscribers (the two happen side by side in the server); see `wait`. Counted from the
+# wake-up: one that came while the follower was busy has had it already.
 WAKE_SETTLE_S = 0.001
 
 
@@ -70,6 +72,7 @@ class NatsSource(TransactionSource):
         self.invalid = 0  # messages that were no JSON object
         self.pending = 0  # messages waiting in the consumers after the last poll
         self.upto = 0  # every message of this shard up to this stream sequence is handed over
+        self.linked_upto = 0  # a ShardFollower's linker: scored rows released up to here
         self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
         self._unacked: dict[int, object] = {}  # handed over, not yet committed
         self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
@@ -82,6 +85,8 @@ class NatsSource(TransactionSource):
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
         self._arrived = threading.Event()  # a transaction of this shard was published
+        self._woken_at = 0.0  # time.monotonic() of the latest such publish's wake-up
+        self._in_flight = None  # scored rows published, not yet acknowledged (publish_scored)
         self._loop = LoopThread(f"nats-{self.address.stream}-{shard}")
         self._loop.run(self._connect(partitions), OP_TIMEOUT_S)
 
@@ -136,18 +141,28 @@ class NatsSource(TransactionSource):
         return self._split(msgs)
 
     def position(self) -> dict:
-        return {"stream": self.address.stream, "shard": [self.shard, self.shards],
-                "partitions": self.partitions, "upto": self.upto}
+        """Where the shard is: its stream sequence; and how far its linker released the
+        scored rows of every shard (`linked_upto`, set by the ShardFollower), once it has."""
+        out = {"stream": self.address.stream, "shard": [self.shard, self.shards],
+               "partitions": self.partitions, "upto": self.upto}
+        if self.linked_upto:
+            out["linked_upto"] = self.linked_upto
+        return out
 
     def wait(self, timeout: float) -> None:
         """Until a transaction is published on one of this shard's partitions (a plain NATS
         subscription to their transaction subjects, opened with the consumers), at most
-        `timeout` seconds: the broker's push wakes the follower instead of a poll interval."""
+        `timeout` seconds: the broker's push wakes the follower instead of a poll interval.
+        Returns WAKE_SETTLE_S after the latest wake-up at the earliest: at once when it came
+        before (a row published while the last batch was scored), not a sleep each poll."""
         if self._arrived.wait(max(0.0, timeout)):
             self._arrived.clear()
-            time.sleep(WAKE_SETTLE_S)
+            left = self._woken_at + WAKE_SETTLE_S - time.monotonic()
+            if left > 0:
+                time.sleep(left)
 
     def commit(self) -> None:
+        self.scored_sent()  # a partition's messages are acknowledged after their scored rows
         if self._unacked:
             done, self._unacked = list(self._unacked.values()), {}
             self._call(lambda: self._ack(done))
@@ -155,6 +170,8 @@ class NatsSource(TransactionSource):
 
     def close(self) -> None:
         try:
+            if self._in_flight is not None:  # best effort, as the rest: no retry here
+                self._in_flight[2].result(10)
             self._loop.run(self.nc.close(), 10)
         except Exception as exc:  # closing is best effort
             logger.debug("closing NATS: %s", exc)
@@ -164,9 +181,33 @@ class NatsSource(TransactionSource):
 
     def publish_scored(self, rows: list[dict], upto: int) -> None:
         """This shard's scored rows (and that it has handled everything up to `upto`) for the
-        episode links of every shard; in chunks that stay under the message size limit."""
+        episode links of every shard; in chunks that stay under the message size limit.
+
+        Sent now, acknowledged later: the follower links, writes and polls meanwhile (the
+        acknowledgement's round trip was in every poll). The next publish, a `commit`, a
+        checkpoint (`scored_sent`) and `close` wait for it first, publishing again what was not
+        acknowledged: batches stay in order, and no message is acknowledged or checkpointed
+        before its scored rows are in STREAM_SCORED."""
+        self.scored_sent()
         chunks = [rows[i:i + 1000] for i in range(0, len(rows), 1000)] or [[]]
-        self._call(lambda: self._publish_scored(chunks, upto))
+        self._in_flight = chunks, upto, self._loop.submit(self._publish_scored(chunks, upto))
+
+    def scored_sent(self) -> None:
+        """Wait until the scored rows sent last are acknowledged; publish them again (waiting
+        for the server as `_call` does) if they were not."""
+        if self._in_flight is None:
+            return
+        chunks, upto, future = self._in_flight
+        self._in_flight = None
+        try:
+            future.result(OP_TIMEOUT_S)
+        except (NotFoundError, BadRequestError):
+            raise
+        except (NatsError, JsError, TimeoutError) as exc:
+            future.cancel()
+            logger.warning("scored rows not acknowledged (%s: %s); publishing them again",
+                           type(exc).__name__, exc)
+            self._call(lambda: self._publish_scored(chunks, upto))
 
     def dead_letter(self, bad: list) -> None:
         """Publish the messages behind `bad` [(name, seq, reason)] to STREAM.invalid."""
@@ -236,6 +277,7 @@ class NatsSource(TransactionSource):
         self._inbox = self.nc.new_inbox()
 
         async def wake(_msg):
+            self._woken_at = time.monotonic()
             self._arrived.set()
         for p in self.mine:
             await self._replies(p)
@@ -277,10 +319,10 @@ class NatsSource(TransactionSource):
     async def _replies(self, key) -> None:
         """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
         Delivered messages carry their own subject, so each key has its reply subject."""
-        queue = self._queues[key] = asyncio.Queue()
+        queue = self._queues[key] = _Replies()
 
         async def put(m):
-            queue.put_nowait(m)
+            queue.put(m)
 
         await self.nc.subscribe(f"{self._inbox}.{key}", cb=put, pending_msgs_limit=-1,
                                 pending_bytes_limit=-1)
@@ -288,8 +330,8 @@ class NatsSource(TransactionSource):
     async def _request(self, p, n, stream=None, consumer=None, keep=None) -> None:
         """Send partition p's no-wait pull request for up to n messages (replies to its queue)."""
         queue, keep = self._queues[p], keep or self._keep
-        while not queue.empty():  # left over from a request that timed out: still delivered
-            m = queue.get_nowait()
+        while queue.items:  # left over from a request that timed out: still delivered
+            m = queue.items.popleft()
             if not (m.headers or {}).get("Status"):
                 keep(m)
         await self.nc.publish(
@@ -303,8 +345,8 @@ class NatsSource(TransactionSource):
         queue = self._queues[p]
         got, drained = [], False
         while len(got) < n:
-            if not queue.empty():  # the common case while a batch streams in: no timer
-                m = queue.get_nowait()
+            if queue.items:  # the common case while a batch streams in: no timer
+                m = queue.items.popleft()
             else:
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -518,6 +560,30 @@ class NatsSource(TransactionSource):
         return RawRows(name, frame, np.asarray(where, dtype=np.int64), bad or [])
 
 
+class _Replies:
+    """The replies to one key's pull requests, as they come (a deque and the one reader's
+    waiter: an asyncio.Queue's put and get cost ~6 µs a message of the NATS thread)."""
+
+    def __init__(self):
+        self.items: collections.deque = collections.deque()
+        self._waiter: asyncio.Future | None = None
+
+    def put(self, m) -> None:
+        self.items.append(m)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self):
+        """The next reply, once there is one (a single reader at a time)."""
+        while not self.items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.items.popleft()
+
+
 def _partition(subject: str) -> int | None:
     tail = subject.rsplit(".", 1)[-1]
     return int(tail) if tail.isdigit() else None
@@ -562,16 +628,12 @@ def _frame(items, columns) -> pd.DataFrame:
     in the order the records first name them, then the rest of `columns`; None for a missing,
     null, NaN or empty value. One 2-D block of objects: what `pd.DataFrame(records)` and its
     clean-up gave, without their cost per call (~1-1.5 ms a frame, three frames a poll)."""
-    names = dict.fromkeys(k for _, r in items for k in r)
+    names = dict.fromkeys(itertools.chain.from_iterable(r.keys() for _, r in items))
     names.update(dict.fromkeys(c for c in columns if c not in names))
     values = np.empty((len(items), len(names)), dtype=object)
     if items:  # numpy fills the block to its shape: a JSON array stays one value
-        values[:] = [[_value(r.get(c)) for c in names] for _, r in items]
+        # Missing: absent, null, NaN (a JSON NaN: v != v), the empty text (JSON holds no other
+        # value equal to "").
+        values[:] = [[None if (v := r.get(c)) is None or v == "" or v != v else v
+                      for c in names] for _, r in items]
     return pd.DataFrame(values, columns=list(names), dtype=object, copy=False)
-
-
-def _value(v):
-    """None for what the frame holds as missing: null, NaN (a JSON NaN), the empty text."""
-    if v is None or (isinstance(v, str) and not v) or (isinstance(v, float) and v != v):
-        return None
-    return v
