@@ -4,6 +4,7 @@ partition that delivered all of them bounds nothing (no 404/408 answer to wait f
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,6 +51,38 @@ def test_a_poll_asks_for_what_the_watch_showed_and_hands_it_all_over(stream_url)
             new = [s for s in pub.seqs if s > source.upto - len(rounds)]
             assert sorted(got) == sorted(new)
             assert source.upto == max(pub.seqs)
+    finally:
+        source.close()
+        pub.close()
+
+
+def test_an_earlier_requests_late_404_is_not_taken_for_the_answer(stream_url):
+    # A request whose reader stopped waiting (its deadline passed) may still end with a 404
+    # after the next request went out: read as that one's answer, it said "drained" before
+    # the partition's messages came, and the bound passed them (handed over never).
+    source = NatsSource(stream_url, 0, 1, partitions=PARTITIONS,
+                        tx_columns=["transaction_id", "wallet_id"],
+                        login_columns=["login_id", "wallet_id"])
+    pub = _Publisher(stream_url)
+    request = source._request
+
+    async def with_a_late_404(p, n, *args, **kw):
+        await request(p, n, *args, **kw)
+        if isinstance(p, int):  # ahead of the real answer: an earlier request's end
+            source._queues[p].items.appendleft(SimpleNamespace(
+                subject=f"{source._inbox}.{p}.0", headers={"Status": "404"}, data=b"",
+                reply=""))
+
+    source._request = with_a_late_404
+    handed: list[int] = []
+    try:
+        list(source.replay(None))
+        for p in (1, 3, 3, 6):
+            pub.send(p)
+        for _ in range(4):
+            handed += source.poll(100).transactions.where.tolist()
+            source.commit()
+        assert sorted(handed) == sorted(pub.seqs)
     finally:
         source.close()
         pub.close()

@@ -319,13 +319,14 @@ class NatsSource(TransactionSource):
 
     async def _replies(self, key) -> None:
         """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
-        Delivered messages carry their own subject, so each key has its reply subject."""
+        Delivered messages carry their own subject, so each key has its reply subjects: one per
+        request (`INBOX.key.n`), so that a request's 404/408 is told from an earlier one's."""
         queue = self._queues[key] = _Replies()
 
         async def put(m):
             queue.put(m)
 
-        await self.nc.subscribe(f"{self._inbox}.{key}", cb=put, pending_msgs_limit=-1,
+        await self.nc.subscribe(f"{self._inbox}.{key}.*", cb=put, pending_msgs_limit=-1,
                                 pending_bytes_limit=-1)
 
     async def _request(self, p, n, stream=None, consumer=None, keep=None) -> None:
@@ -337,7 +338,7 @@ class NatsSource(TransactionSource):
                 keep(m)
         await self.nc.publish(
             f"$JS.API.CONSUMER.MSG.NEXT.{stream or self.address.stream}.{consumer or self._subs[p]}",
-            _pull_body(n), reply=f"{self._inbox}.{p}")
+            _pull_body(n), reply=f"{self._inbox}.{p}.{queue.request()}")
 
     async def _collect(self, p, n, deadline: float):
         """The replies to p's request: up to n messages; `drained`: the server said there are
@@ -355,6 +356,10 @@ class NatsSource(TransactionSource):
                 except TimeoutError:
                     break
             status = (m.headers or {}).get("Status")
+            if status and not queue.answers(m):
+                # An earlier request's end, come after its reader stopped waiting (its deadline
+                # passed): taken for this one's, it would say p drained with messages left.
+                continue
             if status:
                 drained = status in ("404", "408")  # none left; 408: fewer than asked
                 break
@@ -584,6 +589,16 @@ class _Replies:
     def __init__(self):
         self.items: collections.deque = collections.deque()
         self._waiter: asyncio.Future | None = None
+        self._sent = 0  # requests sent: the last one's reply subject ends with this number
+
+    def request(self) -> str:
+        """The token ending the reply subject of a new request."""
+        self._sent += 1
+        return str(self._sent)
+
+    def answers(self, status_msg) -> bool:
+        """Whether a status (sent to a request's own reply subject) ends the last request."""
+        return status_msg.subject.rsplit(".", 1)[-1] == str(self._sent)
 
     def put(self, m) -> None:
         self.items.append(m)
