@@ -307,7 +307,6 @@ class NatsSource(TransactionSource):
         self._watched = self.upto
         self._fetched = {p: self._done[p] for p in self.mine}
         self._seen = dict(self._fetched)
-        self._news = {p: collections.deque() for p in self.mine}
 
     async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
         """The durable consumer `config` names on `stream`, made anew (gone if it was there)."""
@@ -371,13 +370,13 @@ class NatsSource(TransactionSource):
         await self._request(p, n, stream, consumer, keep)
         return await self._collect(p, n, asyncio.get_running_loop().time() + PULL_TIMEOUT_S)
 
-    async def _fetch_some(self, asks):
-        """`_fetch` of n messages of p for each (p, n) of `asks` at once: all requests are sent
-        first, then the replies read in turn (all in flight: the wait is the slowest one's)."""
-        for p, n in asks:
+    async def _fetch_some(self, parts, n):
+        """`_fetch` on partitions `parts` at once: all requests are sent first, then the
+        replies read in turn (they are all in flight, so the wait is the slowest one's)."""
+        for p in parts:
             await self._request(p, n)
         deadline = asyncio.get_running_loop().time() + PULL_TIMEOUT_S
-        return [await self._collect(p, n, deadline) for p, n in asks]
+        return [await self._collect(p, n, deadline) for p in parts]
 
     async def _watch(self, want: int) -> int:
         """Read the watch up to now (or `want` entries): which of the shard's partitions hold messages their
@@ -407,16 +406,7 @@ class NatsSource(TransactionSource):
         p = _partition(m.subject)
         if p is not None and p < len(self._mine) and self._mine[p]:
             self._seen[p] = max(self._seen[p], seq)
-            if seq > self._fetched[p]:
-                self._news[p].append(seq)
         self._watched = max(self._watched, seq)
-
-    def _news_on(self, p) -> int:
-        """How many messages the watch showed on p that its consumer has not delivered."""
-        news, fetched = self._news[p], self._fetched[p]
-        while news and news[0] <= fetched:
-            news.popleft()
-        return len(news)
 
     def _keep(self, m) -> bool:
         """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
@@ -443,20 +433,13 @@ class NatsSource(TransactionSource):
             # message of the others at or below `_watched` was delivered before.
             ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
             per = max(1, want // max(len(ask), 1))
-            # Each is asked for the messages the watch showed there: a request that gets all
-            # it asked for ends without the 404/408 answer a larger one ends with (one message
-            # less to read per partition asked).
-            asks = [(p, min(per, max(1, self._news_on(p)))) for p in ask]
             bound, pending = self._watched, waiting
-            for p, msgs, drained in await self._fetch_some(asks):
+            for _, msgs, drained in await self._fetch_some(ask, per):
                 for m in msgs:
                     self._keep(m)  # buffered only: a retried poll hands them over
                 if msgs:
                     pending += _pending(msgs[-1])
-                # More may wait: nothing after what came can be handed over; unless p's
-                # consumer delivered up to the last message the watch saw there, when p holds
-                # nothing undelivered at or below `_watched` (see `_watch`), drained or not.
-                if not drained and self._fetched[p] < self._seen[p]:
+                if not drained:  # more may wait: nothing after what came can be handed over
                     bound = min(bound, _seq(msgs[-1]) if msgs else self.upto)
             # Before anything is handed over: a failed fetch of the scored rows retries the
             # whole poll (`_call`) with nothing taken out of the buffer or past `upto`.
