@@ -14,20 +14,21 @@ from wallet_monitor.stream.nats_source import NatsSource
 
 
 @pytest.fixture
-def stream_url():
+def source_and_publisher():
     url = f"{NATS}/A{uuid.uuid4().hex[:10]}"
-    yield url
+    source = NatsSource(url, 0, 1, partitions=PARTITIONS, tx_columns=["transaction_id"])
+    pub = _Publisher(url)
+    yield source, pub
+    source.close()
+    pub.close()
     _drop(url)
 
 
-def test_an_earlier_requests_late_404_is_not_taken_for_the_answer(stream_url):
+def test_an_earlier_requests_late_404_is_not_taken_for_the_answer(source_and_publisher):
     # A request whose reader stopped waiting (its deadline passed) may still end with a 404
     # after the next request went out: read as that one's answer, it said "drained" before
     # the partition's messages came, and the bound passed them (handed over never).
-    source = NatsSource(stream_url, 0, 1, partitions=PARTITIONS,
-                        tx_columns=["transaction_id", "wallet_id"],
-                        login_columns=["login_id", "wallet_id"])
-    pub = _Publisher(stream_url)
+    source, pub = source_and_publisher
     request = source._request
 
     async def with_a_late_404(p, n, *args, **kw):
@@ -38,15 +39,11 @@ def test_an_earlier_requests_late_404_is_not_taken_for_the_answer(stream_url):
                 reply=""))
 
     source._request = with_a_late_404
+    list(source.replay(None))
+    for p in (1, 3, 3, 6):
+        pub.send(p)
     handed: list[int] = []
-    try:
-        list(source.replay(None))
-        for p in (1, 3, 3, 6):
-            pub.send(p)
-        for _ in range(4):
-            handed += source.poll(100).transactions.where.tolist()
-            source.commit()
-        assert sorted(handed) == sorted(pub.seqs)
-    finally:
-        source.close()
-        pub.close()
+    for _ in range(4):
+        handed += source.poll(100).transactions.where.tolist()
+        source.commit()
+    assert sorted(handed) == sorted(pub.seqs)
