@@ -434,12 +434,16 @@ class NatsSource(TransactionSource):
             ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
             per = max(1, want // max(len(ask), 1))
             bound, pending = self._watched, waiting
-            for _, msgs, drained in await self._fetch_some(ask, per):
+            for p, msgs, drained in await self._fetch_some(ask, per):
                 for m in msgs:
                     self._keep(m)  # buffered only: a retried poll hands them over
                 if msgs:
                     pending += _pending(msgs[-1])
-                if not drained:  # more may wait: nothing after what came can be handed over
+                # More may wait: nothing after what came can be handed over. So too when p
+                # says it has none (404) but delivered less than the watch saw there: a
+                # consumer learns of a stored message a moment after the watch may deliver
+                # it, and a no-wait request in that moment is answered "no messages".
+                if not drained or self._fetched[p] < self._seen[p]:
                     bound = min(bound, _seq(msgs[-1]) if msgs else self.upto)
             # Before anything is handed over: a failed fetch of the scored rows retries the
             # whole poll (`_call`) with nothing taken out of the buffer or past `upto`.
