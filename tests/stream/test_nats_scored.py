@@ -1,0 +1,79 @@
+"""A NatsSource's scored rows (`publish_scored`): sent without waiting for their
+acknowledgement, which a commit and the next publish wait for; a batch that was not
+acknowledged is published again before the next, so STREAM_SCORED holds them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+from nats.errors import ConnectionClosedError
+
+from tests.stream.test_nats import NATS, _drop
+from wallet_monitor.stream.nats_source import NatsSource
+
+
+@pytest.fixture
+def source():
+    url = f"{NATS}/S{uuid.uuid4().hex[:10]}"
+    src = NatsSource(url, 0, 1, partitions=4)
+    list(src.replay(None))
+    src.start_scored()
+    yield src
+    src.close()
+    _drop(url)
+
+
+def _received(source: NatsSource) -> list[tuple[int, list]]:
+    source.fetch_scored()
+    out = [(b["upto"], [r["seq"] for r in b["rows"]]) for b in source.scored]
+    source.scored.clear()
+    return out
+
+
+def test_publish_scored_returns_before_its_ack_and_a_commit_waits_for_it(source):
+    release = source._loop.run(_event())
+    publish = source.js.publish
+
+    async def held(*args, **kw):
+        await release.wait()
+        return await publish(*args, **kw)
+
+    source.js.publish = held
+    sent = threading.Thread(target=source.publish_scored, args=([{"seq": 1}], 1), daemon=True)
+    sent.start()
+    sent.join(30)
+    assert not sent.is_alive()  # returned with the publish still held
+    committed = threading.Thread(target=source.commit, daemon=True)
+    committed.start()
+    time.sleep(0.2)
+    waited = committed.is_alive()  # the commit waits for the acknowledgement
+    source._loop.loop.call_soon_threadsafe(release.set)
+    committed.join(30)
+    assert waited and not committed.is_alive()
+    assert _received(source) == [(1, [1])]
+
+
+def test_a_batch_not_acknowledged_is_published_again_before_the_next(source):
+    publish = source.js.publish
+    failures = [1]
+
+    async def failing_once(*args, **kw):
+        if failures:
+            failures.pop()
+            raise ConnectionClosedError
+        return await publish(*args, **kw)
+
+    source.js.publish = failing_once
+    source.publish_scored([{"seq": 1}, {"seq": 2}], 2)
+    source.publish_scored([{"seq": 3}], 3)
+    source.commit()
+    assert not failures
+    assert _received(source) == [(2, [1, 2]), (3, [3])]
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()
