@@ -110,6 +110,11 @@ CATALOG: tuple[Feature, ...] = (
     _F("failed_logins_new_device_1h_log", "access",
        "failed logins from a new device in the last hour",
        detail="a login without a device: from a new IP"),
+    _F("redeem_count_24h_vs_busiest", "velocity",
+       "redemptions in 24 h vs the wallet's busiest earlier day",
+       detail="log1p(count) - log1p(largest 24 h count at its redemptions 1-29 days back, 0 "
+              "if none); where <= 0 with an earlier day, the day's redemption features and the "
+              "hour's redemption counts are 0"),
 )
 
 FEATURE_NAMES: list[str] = [f.name for f in CATALOG]

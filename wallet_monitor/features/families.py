@@ -19,6 +19,7 @@ from wallet_monitor.features.arrays import (
     NS_PER_DAY,
     NS_PER_H,
     NS_PER_S,
+    csum,
 )
 from wallet_monitor.features.context import (
     ACCESS,
@@ -33,6 +34,8 @@ from wallet_monitor.features.params import (
     AMOUNT_PRIOR_LOG_SD,
     AMOUNT_SHRINK_K,
     AMOUNT_Z_CLIP,
+    BUSIEST_DAY_GATE,
+    BUSIEST_DAY_LOOKBACK,
     LOOKBACK,
     NEAR_THRESHOLD_FRACTION,
     NEW_ACCESS_SPAN,
@@ -168,6 +171,33 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     # large amount scores high, a brand-new wallet's first transaction does not.
     idle_ns = np.minimum(gap_ns, np.maximum(ctx.age_ns, 0)) if ctx.cols.wallets else gap_ns
     f["dormant_amount"] = np.minimum(idle_ns / LOOKBACK.value, 1.0) * tot.x
+    quiet = _busiest_day(ctx, red["c24"], f)
+    if BUSIEST_DAY_GATE:
+        for name in BUSIEST_DAY_GATED:
+            f[name] = np.where(quiet, 0.0, f.get(name))
+
+
+# What a day no busier than the wallet's busiest earlier one reads as no evidence of: the day's
+# redemptions against the wallet's usual rate, share and amount, and the hour's count.
+BUSIEST_DAY_GATED = ("redeem_count_24h_vs_rate", "redeem_share_24h_vs_usual",
+                     "redeem_sum_24h_vs_typical", "redeem_count_1h_log", "redeem_count_1h_vs_rate")
+
+
+def _busiest_day(ctx: Context, c24: np.ndarray, f: FeatureMatrix) -> np.ndarray:
+    """The day's redemptions (`c24`, the target included) against the wallet's busiest earlier
+    day: the largest 24 h redemption count at any of its redemptions 24 h to
+    BUSIEST_DAY_LOOKBACK back (against 0 without one). Returns where the wallet had a day as
+    busy before (no redemption burst, however far above its average rate)."""
+    red = ctx.is_type["redeem"]
+    pos = np.flatnonzero(red)
+    count_e = np.zeros(ctx.ev.n)
+    if len(pos):  # each redemption's own 24 h count, itself included
+        cs = csum(red.astype(np.int64))
+        count_e[pos] = cs[pos + 1] - cs[ctx.ev.start(pos, WINDOWS["24h"])]
+    busiest = ctx.wmax(count_e, red, ctx.window_start(BUSIEST_DAY_LOOKBACK), ctx.s24)
+    earlier = np.isfinite(busiest)
+    f["redeem_count_24h_vs_busiest"] = np.log1p(c24) - np.log1p(np.where(earlier, busiest, 0.0))
+    return earlier & (c24 <= busiest)
 
 
 def _redemption_share(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
