@@ -112,9 +112,8 @@ CATALOG: tuple[Feature, ...] = (
        detail="a login without a device: from a new IP"),
     _F("redeem_count_24h_vs_busiest", "velocity",
        "redemptions in 24 h vs the wallet's busiest earlier day",
-       detail="log1p(count) - log1p(largest 24 h count at its redemptions 1-29 days back, 0 "
-              "if none); where <= 0 with an earlier day, the day's redemption features and the "
-              "hour's redemption counts are 0"),
+       detail="log1p(the count) - log1p(the largest 24 h count at the wallet's redemptions 1-29 "
+              "days back; 0 if none)"),
 )
 
 FEATURE_NAMES: list[str] = [f.name for f in CATALOG]

@@ -34,7 +34,6 @@ from wallet_monitor.features.params import (
     AMOUNT_PRIOR_LOG_SD,
     AMOUNT_SHRINK_K,
     AMOUNT_Z_CLIP,
-    BUSIEST_DAY_GATE,
     BUSIEST_DAY_LOOKBACK,
     LOOKBACK,
     NEAR_THRESHOLD_FRACTION,
@@ -171,23 +170,14 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     # large amount scores high, a brand-new wallet's first transaction does not.
     idle_ns = np.minimum(gap_ns, np.maximum(ctx.age_ns, 0)) if ctx.cols.wallets else gap_ns
     f["dormant_amount"] = np.minimum(idle_ns / LOOKBACK.value, 1.0) * tot.x
-    quiet = _busiest_day(ctx, red["c24"], f)
-    if BUSIEST_DAY_GATE:
-        for name in BUSIEST_DAY_GATED:
-            f[name] = np.where(quiet, 0.0, f.get(name))
+    f["redeem_count_24h_vs_busiest"] = _busiest_day(ctx, red["c24"])
 
 
-# What a day no busier than the wallet's busiest earlier one reads as no evidence of: the day's
-# redemptions against the wallet's usual rate, share and amount, and the hour's count.
-BUSIEST_DAY_GATED = ("redeem_count_24h_vs_rate", "redeem_share_24h_vs_usual",
-                     "redeem_sum_24h_vs_typical", "redeem_count_1h_log", "redeem_count_1h_vs_rate")
-
-
-def _busiest_day(ctx: Context, c24: np.ndarray, f: FeatureMatrix) -> np.ndarray:
+def _busiest_day(ctx: Context, c24: np.ndarray) -> np.ndarray:
     """The day's redemptions (`c24`, the target included) against the wallet's busiest earlier
-    day: the largest 24 h redemption count at any of its redemptions 24 h to
-    BUSIEST_DAY_LOOKBACK back (against 0 without one). Returns where the wallet had a day as
-    busy before (no redemption burst, however far above its average rate)."""
+    day: log1p of each against the largest 24 h redemption count at any of its redemptions 24 h
+    to BUSIEST_DAY_LOOKBACK back (against 0 without one). A wallet that has had such a day
+    before is not bursting, however far above its average rate the day is."""
     red = ctx.is_type["redeem"]
     pos = np.flatnonzero(red)
     count_e = np.zeros(ctx.ev.n)
@@ -195,9 +185,7 @@ def _busiest_day(ctx: Context, c24: np.ndarray, f: FeatureMatrix) -> np.ndarray:
         cs = csum(red.astype(np.int64))
         count_e[pos] = cs[pos + 1] - cs[ctx.ev.start(pos, WINDOWS["24h"])]
     busiest = ctx.wmax(count_e, red, ctx.window_start(BUSIEST_DAY_LOOKBACK), ctx.s24)
-    earlier = np.isfinite(busiest)
-    f["redeem_count_24h_vs_busiest"] = np.log1p(c24) - np.log1p(np.where(earlier, busiest, 0.0))
-    return earlier & (c24 <= busiest)
+    return np.log1p(c24) - np.log1p(np.where(np.isfinite(busiest), busiest, 0.0))
 
 
 def _redemption_share(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:

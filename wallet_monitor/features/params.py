@@ -32,6 +32,3 @@ NEAR_THRESHOLD_FRACTION = 0.10  # "just under" = within 10% below (20% measured 
 # The earlier days a day's redemptions are compared with: those ending 24 h to LOOKBACK - 24 h
 # back, so each earlier day lies inside the LOOKBACK (a row depends on [t - LOOKBACK, t] only).
 BUSIEST_DAY_LOOKBACK: pd.Timedelta = LOOKBACK - WINDOWS["24h"]
-# Redemption features read as no evidence on a day no busier than the wallet's busiest earlier
-# one (docs/QUALITY.md, sixth round): a wallet that has had such days before is not bursting.
-BUSIEST_DAY_GATE = True

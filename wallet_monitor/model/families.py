@@ -14,11 +14,11 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
                "amount_vs_max", "type_deposit", "type_transfer", "type_redeem",
                "amount_out_new_device_log"],
     # Split by time scale: in one forest the day's evidence was diluted by the hour's (a
-    # cash-out spread over a day ranked at the 89th percentile; docs/QUALITY.md, sixth round).
+    # cash-out spread over a day ranked at the 89th percentile; docs/QUALITY.md, fourth and sixth rounds).
     "redemptions": ["redeem_count_1h_log", "redeem_sum_1h_log", "redeem_count_1h_vs_rate",
                     "redeem_sum_1h_vs_max", "dormant_amount"],
     "redemption day": ["redeem_count_24h_vs_rate", "redeem_share_24h_vs_usual",
-                       "redeem_sum_24h_vs_typical"],
+                       "redeem_sum_24h_vs_typical", "redeem_count_24h_vs_busiest"],
     "deposits": ["deposit_count_1h_log", "deposit_sum_1h_log", "deposit_sum_24h_log",
                  "near_threshold_deposits_24h_log", "near_threshold_24h_vs_rate",
                  "deposit_count_24h_vs_rate",
@@ -58,8 +58,6 @@ UNMODELLED_FEATURES: dict[str, str] = {
     "failed_logins_1h_log": "mostly the owner's typos; read through `failed_logins_new_device_1h_log`",
     "failed_login_share_1h": "still the owner's typos; read through `failed_logins_new_device_1h_log`",
     "failed_logins_new_ip_1h_log": "an owner on a new network mistypes too",
-    "redeem_count_24h_vs_busiest": "read as the gate of the redemption features, not as a "
-                                   "value of its own",
 }
 
 
