@@ -175,9 +175,9 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
 
 def _busiest_day(ctx: Context, c24: np.ndarray) -> np.ndarray:
     """The day's redemptions (`c24`, the target included) against the wallet's busiest earlier
-    day: log1p of each against the largest 24 h redemption count at any of its redemptions 24 h
-    to BUSIEST_DAY_LOOKBACK back (against 0 without one). A wallet that has had such a day
-    before is not bursting, however far above its average rate the day is."""
+    day, log1p(c24) - log1p(busiest): the largest 24 h redemption count at any of its
+    redemptions 24 h to BUSIEST_DAY_LOOKBACK back (0 without one). A wallet that has had such a
+    day before is not bursting, however far above its average rate the day is."""
     red = ctx.is_type["redeem"]
     pos = np.flatnonzero(red)
     count_e = np.zeros(ctx.ev.n)
