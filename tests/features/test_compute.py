@@ -138,6 +138,9 @@ HAND_CASES = [
     ("redeem_sum_1h_vs_max", "t2", 0.0),
     ("redeem_sum_24h_vs_typical", "t3", math.log1p(200 / 75)),
     ("redeem_sum_24h_vs_typical", "t2", 0.0),
+    # A's first redemption: no earlier day, its day's count against 0
+    ("redeem_count_24h_vs_busiest", "t3", math.log1p(1)),
+    ("redeem_count_24h_vs_busiest", "t2", 0.0),
     # flow: inflow strictly before the transaction (B: A's 50 at 10:20 + own deposit 10)
     ("inflow_1h_log", "t5", math.log1p(60)),
     ("inflow_1h_log", "t4", math.log1p(50)),

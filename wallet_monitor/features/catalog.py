@@ -110,6 +110,10 @@ CATALOG: tuple[Feature, ...] = (
     _F("failed_logins_new_device_1h_log", "access",
        "failed logins from a new device in the last hour",
        detail="a login without a device: from a new IP"),
+    _F("redeem_count_24h_vs_busiest", "velocity",
+       "redemptions in 24 h vs the wallet's busiest earlier day",
+       detail="log1p(the count) - log1p(the largest 24 h count at the wallet's redemptions 1-29 "
+              "days back; 0 if none)"),
 )
 
 FEATURE_NAMES: list[str] = [f.name for f in CATALOG]

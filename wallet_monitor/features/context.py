@@ -193,14 +193,16 @@ class Context:
         return [(None if c is None else [ci[w] for ci in c], [si[w] for si in s])
                 for w in range(len(windows))]
 
-    def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray) -> np.ndarray:
+    def wmax(self, values: np.ndarray, where: np.ndarray, start: np.ndarray,
+             end: np.ndarray | None = None) -> np.ndarray:
         """Largest per-event `values` where `where`, from `start` up to the target (without
-        it); -inf when none."""
+        it; with `end`, up to that event position, without it); -inf when none."""
+        end = self.P if end is None else end
         compiled = self.ev.compiled
-        if compiled is not None and (self.P - start).sum() <= SCAN_LIMIT * self.ev.n:
-            return compiled.window_max(values, where, start, self.P)
+        if compiled is not None and (end - start).sum() <= SCAN_LIMIT * self.ev.n:
+            return compiled.window_max(values, where, start, end)
         pos = np.flatnonzero(where)
-        return window_max(values[pos], np.searchsorted(pos, start), np.searchsorted(pos, self.P))
+        return window_max(values[pos], np.searchsorted(pos, start), np.searchsorted(pos, end))
 
     def last_before(self, mask: np.ndarray) -> np.ndarray:
         """Per target: its wallet's last event before it with `mask`; -1 if none."""

@@ -13,9 +13,12 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
     "amount": ["amount_log", "amount_z", "amount_z_same_type", "amount_vs_typical",
                "amount_vs_max", "type_deposit", "type_transfer", "type_redeem",
                "amount_out_new_device_log"],
+    # Split by time scale: in one forest the day's evidence was diluted by the hour's (a
+    # cash-out spread over a day ranked at the 89th percentile; docs/QUALITY.md, fourth and sixth rounds).
     "redemptions": ["redeem_count_1h_log", "redeem_sum_1h_log", "redeem_count_1h_vs_rate",
-                    "redeem_count_24h_vs_rate", "redeem_share_24h_vs_usual",
-                    "redeem_sum_24h_vs_typical", "redeem_sum_1h_vs_max", "dormant_amount"],
+                    "redeem_sum_1h_vs_max", "dormant_amount"],
+    "redemption day": ["redeem_count_24h_vs_rate", "redeem_share_24h_vs_usual",
+                       "redeem_sum_24h_vs_typical", "redeem_count_24h_vs_busiest"],
     "deposits": ["deposit_count_1h_log", "deposit_sum_1h_log", "deposit_sum_24h_log",
                  "near_threshold_deposits_24h_log", "near_threshold_24h_vs_rate",
                  "deposit_count_24h_vs_rate",
