@@ -230,9 +230,30 @@ def _ratio(a: float, b: float) -> str:
     return f"x{a / b:.1f}" if b > 0 and np.isfinite(a) and np.isfinite(b) else "n/a"
 
 
-def _throughput(codes, data, models, live, fast_rate) -> None:
+def _baseline_models(code: Path, commit: str, data: Path) -> Path:
+    """A model trained by the baseline's own scripts on the same rows (this code's features
+    and bundle may not load in an older checkout): the data's CSVs linked into a folder of its
+    own, its features and model made there by the baseline's scripts, kept for later runs."""
+    models = OUT / f"models_{commit}"
+    if not (models / "fraud_model.pkl").exists():
+        print(f"making the baseline's features and model in {models} ...", flush=True)
+        own = OUT / f"data_{commit}"
+        own.mkdir(parents=True, exist_ok=True)
+        for f in data.glob("*.csv"):
+            if not f.name.startswith("features") and not (own / f.name).exists():
+                (own / f.name).symlink_to(f.resolve())
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        for cmd in (["feature_engineering.py", "--data-dir", own],
+                    ["train_model.py", "--data-dir", own, "--models-dir", models,
+                     "--reports-dir", OUT / "reports_baseline", "--seed", "42"]):
+            subprocess.run([PY, str(code / cmd[0]), *map(str, cmd[1:])], check=True, env=env,
+                           stderr=subprocess.DEVNULL)
+    return models
+
+
+def _throughput(codes, data, live, fast_rate) -> None:
     runs = []
-    for name, code in codes:
+    for name, code, models in codes:
         r = _run(code, data, models, live, fast_rate, None, f"throughput_{name.split()[0]}")
         runs.append(r)
         print(f"throughput ({name}): {r['rows']} rows offered at {r['offered_per_s']:.0f}/s, "
@@ -244,9 +265,9 @@ def _throughput(codes, data, models, live, fast_rate) -> None:
               flush=True)
 
 
-def _latency(codes, data, models, live, rate, seconds, trace=False) -> None:
+def _latency(codes, data, live, rate, seconds, trace=False) -> None:
     runs = []
-    for name, code in codes:
+    for name, code, models in codes:
         tag = f"latency_{rate:.0f}_{name.split()[0]}"
         r = _run(code, data, models, live, rate, int(rate * seconds), tag, trace)
         runs.append(r)
@@ -287,11 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     _ensure_data(data, models)
     live = OUT / "live"
     with _baseline(args.baseline) as base:
-        codes = [("current", ROOT)] + ([(f"baseline {args.baseline}", base)] if base else [])
+        codes = [("current", ROOT, models)]
+        if base:
+            codes.append((f"baseline {args.baseline}", base,
+                          _baseline_models(base, args.baseline, data)))
         for rate in [args.rate] if args.rate else RATES:
-            _latency(codes, data, models, live, rate, args.seconds, args.trace)
+            _latency(codes, data, live, rate, args.seconds, args.trace)
         if args.rate is None:
-            _throughput(codes, data, models, live, args.fast_rate)
+            _throughput(codes, data, live, args.fast_rate)
     return 0
 
 
