@@ -3,6 +3,7 @@ after its reader stopped waiting) is not taken for the answer to the current one
 
 from __future__ import annotations
 
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -77,4 +78,39 @@ def test_a_partition_answering_no_messages_below_what_the_watch_saw_bounds_the_p
         handed += source.poll(100).transactions.where.tolist()
         source.commit()
     assert early
+    assert sorted(handed) == sorted(pub.seqs)
+
+
+def test_a_message_the_watch_saw_and_the_stream_lost_does_not_hold_the_shard_back(
+        source_and_publisher, monkeypatch):
+    # A message removed from the stream (a purge, limits) after the watch showed it is never
+    # delivered: its partition answers "no messages" below what the watch saw from then on.
+    # Held as late for good, it bounded every poll, and nothing of the shard was handed over.
+    monkeypatch.setattr("wallet_monitor.stream.nats_source.SEEN_GRACE_S", 0.2)
+    source, pub = source_and_publisher
+    list(source.replay(None))
+    pub.send(0)
+    pub.send(1)
+    handed = source.poll(100).transactions.where.tolist()
+    source.commit()
+    pub.send(0)
+    lost = max(pub.seqs)
+    fetch = source._fetch_some
+
+    async def after_a_removal(parts, n):
+        if lost in pub.seqs:  # once the watch has shown it: gone before its partition is asked
+            del pub.seqs[lost]
+            await pub.nc.jsm().delete_msg(source.address.stream, lost)
+        return await fetch(parts, n)
+
+    source._fetch_some = after_a_removal
+    for p in (1, 2, 1):
+        pub.send(p)
+    for _ in range(50):
+        handed += source.poll(100).transactions.where.tolist()
+        source.commit()
+        if len(handed) == len(pub.seqs):
+            break
+        time.sleep(0.02)
+    assert lost not in pub.seqs
     assert sorted(handed) == sorted(pub.seqs)

@@ -56,6 +56,10 @@ RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
 # plain subscribers (the two happen side by side in the server); see `wait`. Counted from the
 # wake-up: one that came while the follower was busy has had it already.
 WAKE_SETTLE_S = 0.001
+# A partition that answers "no messages" below what its watch saw there is held for at most
+# this long: its consumer lags the watch by milliseconds; past it the messages were removed from
+# the stream (a purge, limits) and are passed over rather than holding the shard back.
+SEEN_GRACE_S = 1.0
 
 
 class NatsSource(TransactionSource):
@@ -81,6 +85,7 @@ class NatsSource(TransactionSource):
         self._watched = 0
         self._seen: dict[int, int] = {}
         self._fetched: dict[int, int] = {}
+        self._short_since: dict[int, float] = {}  # per partition: "no messages" below seen since
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
@@ -307,6 +312,7 @@ class NatsSource(TransactionSource):
         self._watched = self.upto
         self._fetched = {p: self._done[p] for p in self.mine}
         self._seen = dict(self._fetched)
+        self._short_since = {}
 
     async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
         """The durable consumer `config` names on `stream`, made anew (gone if it was there)."""
@@ -443,7 +449,10 @@ class NatsSource(TransactionSource):
                 # says it has none (404) but delivered less than the watch saw there: a
                 # consumer learns of a stored message a moment after the watch may deliver
                 # it, and a no-wait request in that moment is answered "no messages".
-                if not drained or self._fetched[p] < self._seen[p]:
+                short = drained and self._fetched[p] < self._seen[p] and not self._gone(p)
+                if not short:
+                    self._short_since.pop(p, None)
+                if not drained or short:
                     bound = min(bound, _seq(msgs[-1]) if msgs else self.upto)
             # Before anything is handed over: a failed fetch of the scored rows retries the
             # whole poll (`_call`) with nothing taken out of the buffer or past `upto`.
@@ -462,6 +471,20 @@ class NatsSource(TransactionSource):
         for s, m in zip(ready, out, strict=True):
             self._unacked[s] = m
         return out
+
+    def _gone(self, p: int) -> bool:
+        """Whether partition p has answered "no messages" below what its watch saw there for
+        SEEN_GRACE_S: then the messages between were removed from the stream, not late, and
+        are passed over (logged) instead of bounding every poll of the shard from now on."""
+        now = time.monotonic()
+        if now - self._short_since.setdefault(p, now) < SEEN_GRACE_S:
+            return False
+        logger.warning("partition %d of %s: messages %d-%d shown by the watch were never "
+                       "delivered (removed from the stream?); passed over", p,
+                       self.address.stream, self._fetched[p] + 1, self._seen[p])
+        self._fetched[p] = self._seen[p]
+        del self._short_since[p]
+        return True
 
     def _ready(self, bound: int, want: int, max_rows: int) -> tuple[list[int], bool]:
         """The buffered sequences up to `bound` a poll hands over, in order: at most `want`
