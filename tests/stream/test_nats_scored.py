@@ -77,3 +77,20 @@ def test_a_batch_not_acknowledged_is_published_again_before_the_next(source):
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def test_close_closes_the_connection_when_the_last_publish_failed():
+    # Closing waits for the scored rows in flight; their failure must not skip the close.
+    import concurrent.futures
+
+    url = f"{NATS}/S{uuid.uuid4().hex[:10]}"
+    source = NatsSource(url, 0, 1, partitions=4)
+    try:
+        failed = concurrent.futures.Future()
+        failed.set_exception(RuntimeError("publish failed"))
+        source._in_flight = ([[]], 0, failed)
+        nc = source.nc
+        source.close()
+        assert nc.is_closed
+    finally:
+        _drop(url)

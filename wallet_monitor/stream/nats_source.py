@@ -174,12 +174,16 @@ class NatsSource(TransactionSource):
         self._raw.clear()
 
     def close(self) -> None:
-        try:
-            if self._in_flight is not None:  # best effort, as the rest: no retry here
-                self._in_flight[2].result(10)
-            self._loop.run(self.nc.close(), 10)
-        except Exception as exc:  # closing is best effort
-            logger.debug("closing NATS: %s", exc)
+        # Best effort, each step on its own: a failed last publish (no retry here; nothing was
+        # acknowledged after it) still lets the connection close.
+        steps = [lambda: self._loop.run(self.nc.close(), 10)]
+        if self._in_flight is not None:
+            steps.insert(0, lambda: self._in_flight[2].result(10))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # closing is best effort
+                logger.debug("closing NATS: %s", exc)
         self._loop.stop()
 
     # ---------------------------------------------------------------------- cross-shard use
