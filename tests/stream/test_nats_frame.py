@@ -1,6 +1,6 @@
 """A NatsSource's records -> frame (`_frame`): the frame pandas' own construction gave (columns
 in first-named order then the expected ones, None for null, NaN and empty values, JSON arrays
-and objects kept as values), for records as they come from `json.loads`."""
+and objects as their JSON text), for records as they come from `json.loads`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ VALUES = ["T1", "W9", "", "12.50", "2026-01-01T00:00:00Z", "transfer", " ", None
 
 def _by_pandas(items, columns) -> pd.DataFrame:
     """The frame as the source built it before: pd.DataFrame(records), then cleaned."""
-    df = pd.DataFrame([r for _, r in items], dtype=object)
+    records = [{k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()}
+               for _, r in items]  # arrays and objects as their JSON text, as a CSV holds them
+    df = pd.DataFrame(records, dtype=object)
     for c in columns:
         if c not in df:
             df[c] = None
@@ -48,3 +50,21 @@ def test_frame_is_what_pandas_built_from_the_records(seed):
     # Missing values are None itself (what parsing tests with `is None` / pd.isna).
     assert [[v is None for v in row] for row in got.to_numpy().tolist()] == \
         [[v is None for v in row] for row in want.to_numpy().tolist()]
+
+
+def test_a_message_with_arrays_for_values_is_checked_not_a_crash():
+    # A JSON array as an id had raised "unhashable type" in every poll that read it; as its
+    # JSON text it is checked as any other text: an array amount is a bad row, reported.
+    import numpy as np
+
+    from wallet_monitor.stream.parse import RawRows, valid_transactions
+
+    items = [(1, {"transaction_id": ["t1"], "wallet_id": "W1", "amount": "5",
+                  "timestamp": "2026-01-01T00:00:00Z", "type": "deposit"}),
+             (2, {"transaction_id": "t2", "wallet_id": {"w": 1}, "amount": [5],
+                  "timestamp": "2026-01-01T00:00:01Z", "type": "deposit"})]
+    raw = RawRows("nats", _frame(items, COLUMNS), np.array([1, 2]))
+    good, bad = valid_transactions(raw, set())
+    assert good["transaction_id"].tolist() == ['["t1"]']
+    assert [(where, reason) for _, where, reason in bad] == [
+        (2, "amount not a positive number: '[5]'")]

@@ -677,9 +677,11 @@ def _frame(items, columns) -> pd.DataFrame:
     names = dict.fromkeys(itertools.chain.from_iterable(r.keys() for _, r in items))
     names.update(dict.fromkeys(c for c in columns if c not in names))
     values = np.empty((len(items), len(names)), dtype=object)
-    if items:  # numpy fills the block to its shape: a JSON array stays one value
+    if items:
         # Missing: absent, null, NaN (a JSON NaN: v != v), the empty text (JSON holds no other
-        # value equal to "").
-        values[:] = [[None if (v := r.get(c)) is None or v == "" or v != v else v
+        # value equal to ""). A JSON array or object becomes its JSON text, as a CSV field
+        # would hold it: checked as any text (a list as an id had crashed every poll).
+        values[:] = [[None if (v := r.get(c)) is None or v == "" or v != v
+                      else json.dumps(v) if type(v) in (list, dict) else v
                       for c in names] for _, r in items]
     return pd.DataFrame(values, columns=list(names), dtype=object, copy=False)
