@@ -99,24 +99,28 @@ def _search_pairs(groups, times, g, t, side: str) -> np.ndarray:
     both = np.concatenate([times, t])
     lo, hi = int(both.min()), int(both.max())
     span = max(int(np.abs(groups).max(initial=0)), int(np.abs(g).max())) + 1
-    if span * (hi - lo + 1) < _KEY_LIMIT:
-        # (group, time) as one int64 key in the same order: the time's offset from the earliest
-        # within the group's band (no sort to rank the times: ~20 us a search on small sets).
-        width, rank = np.int64(hi - lo + 1), both - lo
-    else:  # the bands would overflow int64 (a long period): the times' ranks instead
-        _, rank = np.unique(both, return_inverse=True)
-        width = np.int64(rank.max() + 1)
+    return _searcher(groups, times, span, lo, hi)(g, t, side)
+
+
+def _rank_search(groups, times, g, t, side: str) -> np.ndarray:
+    """`_search_pairs` with the times' ranks in the keys: for bands that would overflow int64."""
+    both = np.concatenate([times, t])
+    _, rank = np.unique(both, return_inverse=True)
+    width = np.int64(rank.max() + 1) if len(rank) else np.int64(1)
     rows = groups.astype(np.int64) * width + rank[: len(times)]
     return np.searchsorted(rows, np.asarray(g, np.int64) * width + rank[len(times):], side)
 
 
 def _searcher(groups, times, span: int, lo: int, hi: int):
     """`_search_pairs` over rows sorted by (groups, times), for searches of groups within
-    (-span, span) and times within [lo, hi]: the rows' int64 keys built once for all of them
-    (a search outside those bounds, or bands that would overflow int64, goes the general way)."""
+    (-span, span) and times within [lo, hi]: (group, time) as one int64 key in the same order,
+    the time's offset from `lo` within the group's band (no sort to rank the times: ~20 us a
+    search on small sets), the rows' keys built once for all searches. A search outside those
+    bounds is bounded anew (`_search_pairs`); bands that would overflow int64 (a long period
+    over many groups) rank the times instead."""
     width = np.int64(hi - lo + 1)
-    if span * (hi - lo + 1) >= _KEY_LIMIT or not len(times):
-        return functools.partial(_search_pairs, groups, times)
+    if span * (hi - lo + 1) >= _KEY_LIMIT:
+        return functools.partial(_rank_search, groups, times)
     rows = groups.astype(np.int64) * width + (times - lo)
 
     def search(g, t, side: str) -> np.ndarray:
