@@ -150,10 +150,7 @@ def _valid_lists(raw: RawRows, cols: dict[str, list], known_ids, present: tuple[
         if not _objects(v):
             blocks.append((v[keep].reshape(1, -1) if isinstance(v, np.ndarray) else v[keep],
                            [header.index(c)]))
-    bad = raw.bad + [(raw.name, int(w), r) for w, r in zip(raw.where[~ok], reasons[~ok],
-                                                            strict=True)]
-    bad.sort(key=lambda b: b[1])
-    return blocks_frame(blocks, header, pd.RangeIndex(int(ok.sum()))), bad
+    return blocks_frame(blocks, header, pd.RangeIndex(int(ok.sum()))), _reported(raw, reasons, ok)
 
 
 def _objects(values) -> bool:
@@ -268,11 +265,18 @@ def _duplicates(ids: pd.Series, known_ids: set) -> np.ndarray:
     return seen & ~pd.isna(ids.to_numpy())
 
 
-def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
-    ok = reasons == ""
+def _reported(raw: RawRows, reasons: np.ndarray, ok: np.ndarray) -> list:
+    """The source's own bad records and the rows refused (not `ok`), as (source, where,
+    reason), in the order they came."""
     bad = raw.bad + [(raw.name, int(n), r)
                      for n, r in zip(raw.where[~ok], reasons[~ok], strict=True)]
     bad.sort(key=lambda b: b[1])
+    return bad
+
+
+def _split_bad(raw: RawRows, reasons) -> tuple[pd.DataFrame, list]:
+    ok = reasons == ""
+    bad = _reported(raw, reasons, ok)
     if ok.all() and raw.frame.index.equals(pd.RangeIndex(len(ok))):
         return raw.frame, bad  # every row good (nearly every batch): the frame as it is
     return raw.frame.loc[ok].reset_index(drop=True), bad
