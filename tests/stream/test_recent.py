@@ -110,3 +110,20 @@ def test_the_follower_keeps_a_link_whose_row_it_let_go_over_a_later_equal_one():
     assert {k: last.get(k, "") for k in rows["transaction_id"]} == dict(
         zip(rows["transaction_id"], want["linked_to"], strict=True))
 
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_holds_names_exactly_the_transactions_of_the_kept_rows(seed):
+    # A shard asks `holds` each poll instead of reading every kept row's id: it must follow the
+    # rows in and out (rows let go, over a day and a half of batches).
+    rows = _random_rows(seed, n=400, minutes=2200).sort_values(
+        ["timestamp", "transaction_id"], ignore_index=True)
+    episodes, seen, let_go = RecentEpisodes(0.975), [], 0
+    for start in range(0, len(rows), 7):
+        batch = rows.iloc[start:start + 7].reset_index(drop=True)
+        episodes.add(batch, batch)
+        seen += batch["transaction_id"].tolist()
+        kept = set(episodes.recent["transaction_id"])
+        assert [episodes.holds(t) for t in seen] == [t in kept for t in seen]
+        let_go = max(let_go, len(seen) - len(kept))
+    assert let_go > 100  # rows did leave

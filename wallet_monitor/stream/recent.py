@@ -11,6 +11,7 @@ else its line in stream_detections.csv, is what the batch path gives, across res
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,13 @@ class RecentEpisodes:
         self._wallets: dict = {}  # wallet id -> code, for the rows' owner and receiver codes
         self._owner = self._receiver = np.zeros(0, dtype=np.int64)
         self._none: pd.DataFrame | None = None
+        # How many kept rows carry each transaction id, kept with the rows: `holds` answers per
+        # row, not by reading every kept row's id (a shard asks it each poll).
+        self._ids: Counter = Counter()
+
+    def holds(self, transaction_id) -> bool:
+        """Whether a kept row has this transaction id."""
+        return self._ids.get(transaction_id, 0) > 0
 
     @property
     def recent(self) -> pd.DataFrame:
@@ -89,6 +97,8 @@ class RecentEpisodes:
         # Rows older than the newest by more than EPISODE_REACH can rise no more, but as part of
         # a later flagged deposit's series.
         keep, series_only = self._keep(rows, rows["timestamp"], rows["timestamp"].max())
+        self._ids.update(fresh["transaction_id"].tolist())
+        self._ids.subtract(rows["transaction_id"][~keep].tolist())
         self._rows = {c: v[keep] for c, v in rows.items()}
         self._owner, self._receiver = owner[keep], receiver[keep]
         self.shown = shown[keep]
@@ -96,6 +106,8 @@ class RecentEpisodes:
         self.series_only = series_only[keep]
         if len(self._wallets) > CODES_GROWTH * max(len(self.shown), CODES_MIN):
             self._recode()
+        if len(self._ids) > CODES_GROWTH * max(len(self.shown), CODES_MIN):
+            self._ids = +self._ids  # the ids of rows let go (count 0) forgotten
         return out
 
     def _relink(self, rows: dict, owner, receiver, sub, shown, shown_link, series_only
@@ -197,6 +209,7 @@ class RecentEpisodes:
             keep, series_only = self._keep(arrays, arrays["timestamp"], newest.value)
             arrays, self.series_only = {c: v[keep] for c, v in arrays.items()}, series_only[keep]
         self._rows = arrays
+        self._ids = Counter(arrays["transaction_id"].tolist())
         self._recode()
         shown = arrays["fraud_score"].copy()
         shown_link = np.full(len(shown), "", dtype=object)

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 LINK_WAIT_S = 30.0  # on restart: how long to wait for the scored rows linked before the stop
 _SCORED_FIELDS = ("transaction_id", "wallet_id", "fraud_score", "reasons")
+# What linking reads of a scored row (a row published by an older version may lack one: None).
+_LINK_FIELDS = ("transaction_id", "wallet_id", "timestamp", "fraud_score", "reasons", "type",
+                "amount", "counterparty_wallet_id")
 
 
 class _Linker:
@@ -244,19 +247,19 @@ class ShardFollower(Follower):
     def _link(self, rows: list[dict], quiet: bool = False) -> None:
         """Link released scored rows with the recent ones; write and alert the shard's rises."""
         # Each row once, and none linked already (a row scored again after a restart), picked
-        # in Python: pandas' isin and drop_duplicates cost a few ms a poll on a few rows.
-        known = set(self.episodes.recent["transaction_id"].astype(str).tolist())
-        fresh = []
+        # in Python: pandas' isin and drop_duplicates cost a few ms a poll on a few rows, and
+        # the kept rows' ids are asked one by one (reading them all cost ms more each poll).
+        picked, fresh = set(), []
         for r in rows:
-            if r["transaction_id"] not in known:
-                known.add(r["transaction_id"])
+            t = r["transaction_id"]
+            if t not in picked and not self.episodes.holds(t):
+                picked.add(t)
                 fresh.append(r)
         if not fresh:
             return
-        frame = pd.DataFrame(fresh)
+        frame = pd.DataFrame({c: [r.get(c) for r in fresh] for c in _LINK_FIELDS})
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-        raised = self.episodes.add(frame[["transaction_id", "wallet_id", "timestamp",
-                                          "fraud_score", "reasons"]], frame)
+        raised = self.episodes.add(frame, frame)  # it reads the columns it links on
         if quiet or not len(raised):
             return
         raised = raised.loc[self._own(raised["wallet_id"].astype(str).to_numpy())]
