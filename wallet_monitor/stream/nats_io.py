@@ -82,10 +82,12 @@ _HEADER_LINE = len(b"NATS/1.0")
 _SPACE = ord(" ")
 
 
-async def connect(address: StreamAddress, name: str, *, statuses_only: bool = False):
+async def connect(address: StreamAddress, name: str, *, statuses_only: bool = False,
+                  reconnected=None):
     """A connection that reconnects forever: a NATS restart pauses the detector, no more.
     `statuses_only`: delivered messages keep their headers only when they carry a status
-    (`StatusOnlyClient`), for a consumer that reads no other header."""
+    (`StatusOnlyClient`), for a consumer that reads no other header. `reconnected`: a
+    coroutine function awaited after each reconnect (a consumer renews its pull requests)."""
     made = []
 
     async def _disconnected():
@@ -94,6 +96,8 @@ async def connect(address: StreamAddress, name: str, *, statuses_only: bool = Fa
 
     async def _reconnected():
         logger.info("reconnected to %s", address.server)
+        if reconnected is not None:
+            await reconnected()
 
     async def _error(exc):
         logger.debug("nats: %s", exc)

@@ -1,15 +1,19 @@
 """A follower's intake from NATS JetStream: one shard's partitions of a wallet-partitioned stream.
 
 Each partition p the shard owns is read by a durable pull consumer `wm-<p>` (filter
-`STREAM.*.<p>`: its transactions and logins). A poll reads the shard's watch (a consumer of
-every partition's subjects, headers only: which partitions hold new messages), fetches from
-those partitions at once and hands over, in stream order, every message up to a bound B such
-that all of the shard's messages up to B are in (the rest wait in a buffer for the next
-poll): the shard reads its events in the order they were published. Messages are acknowledged in `commit`, once the
-follower has written, alerted and checkpointed them. On start each consumer is (re)created to
-begin after what was handled (its acknowledged floor, or the checkpoint where that is further):
-what was delivered but never acknowledged comes again, in order, at once, not after the
-acknowledgement wait; what was handled is replayed from the stream to rebuild the state.
+`STREAM.*.<p>`: its transactions and logins), and the shard has a watch: a consumer of every
+partition's subjects, headers only, which shows in stream order what was stored. Every
+consumer holds a standing pull request (`_Standing`): messages come as JetStream stores them,
+received by the NATS thread while the follower scores, and a request that has delivered its
+batch, or expired, is renewed. A poll takes no round trip: it hands over, in stream order,
+every buffered message up to a bound B such that all of the shard's messages up to B are in
+(the watch's entries up to B each have their message in; the rest wait for a later poll): the
+shard reads its events in the order they were published. Messages are acknowledged in
+`commit`, once the follower has written, alerted and checkpointed them. On start each consumer
+is (re)created to begin after what was handled (its acknowledged floor, or the checkpoint
+where that is further): what was delivered but never acknowledged comes again, in order, at
+once, not after the acknowledgement wait; what was handled is replayed from the stream to
+rebuild the state.
 
 Transactions are messages on `STREAM.tx.<p>` whose sender's partition is p; the copy of a
 transfer on its receiver's partition is context (history for the receiver's features) unless
@@ -44,22 +48,33 @@ from wallet_monitor.stream.source import Polled, TransactionSource
 
 logger = logging.getLogger(__name__)
 
-PULL_TIMEOUT_S = 5.0  # a no-wait pull request is answered at once; this is for a lost answer
 MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknowledged
 REPLAY_BATCH = 2000
-MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's fetch per row
-SCORED_BATCH = 500  # scored batches (up to 1000 rows each) per pull request
-WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes) per pull request
+MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's take per row
+# Standing pull requests (`_Standing`): how many messages each asks for before it is renewed,
+# how long the server holds it (it then answers 408 and it is renewed), and how long one may
+# stay silent past that before it is taken for lost (with a connection) and sent again.
+PARTITION_BATCH = 256  # a renewal per 256 messages of a partition: ~1 request in 250 messages
+WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes)
+SCORED_BATCH = 500  # scored batches (up to 1000 rows each)
+PULL_EXPIRES_S = 5.0  # an idle partition's request renewed every 5 s: 13 requests/s at 64
+PULL_LOST_S = 5.0  # silent this long past its expiry: lost, sent again
+# Delivered and not handed over: a partition whose request has delivered its batch is not
+# renewed while the shard holds more than this (a backlog is read as it is handed over, not
+# into memory), unless it holds the message the hand-over waits for.
+BUFFER_MAX = 20_000
+WATCH_AHEAD_MAX = 100_000  # watch entries ahead of the hand-over: the watch waits beyond it
 OP_TIMEOUT_S = 30.0  # one call into the NATS loop
 RETRY_WAIT_S = 0.5  # between tries while the server is unreachable
-# After a wake-up, a moment for JetStream to store the message it has just passed on to its
-# plain subscribers (the two happen side by side in the server); see `wait`. Counted from the
-# wake-up: one that came while the follower was busy has had it already.
-WAKE_SETTLE_S = 0.001
-# A partition that answers "no messages" below what its watch saw there is held for at most
-# this long: its consumer lags the watch by milliseconds; past it the messages were removed from
-# the stream (a purge, limits) and are passed over rather than holding the shard back.
+# A message the watch showed that its partition has not delivered for this long is looked up
+# in the stream: gone (a purge, limits), it is passed over rather than holding the shard back;
+# there, it is waited for (its consumer delivers it, or again after the acknowledgement wait).
 SEEN_GRACE_S = 1.0
+# A partition that has not delivered, this long after the watch showed it, the message the
+# hand-over waits on is sent a second request: under load the server was seen to drop a
+# standing request without answering it (no message, no 408), which stalled the shard until
+# the request was taken for lost (PULL_EXPIRES_S + PULL_LOST_S). A spare request costs nothing.
+NUDGE_S = 0.05
 
 
 class NatsSource(TransactionSource):
@@ -80,31 +95,31 @@ class NatsSource(TransactionSource):
         self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
         self._unacked: dict[int, object] = {}  # handed over, not yet committed
         self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
-        # The watch (see `_watch`): the highest sequence it delivered, and per partition the
-        # highest it showed there and the highest that partition's consumer delivered.
+        # The watch: the highest sequence it delivered, and the shard's entries (sequence,
+        # partition) not yet known to be in (`_bound`); the partitions' pending counts.
         self._watched = 0
-        self._seen: dict[int, int] = {}
-        self._fetched: dict[int, int] = {}
-        self._short_since: dict[int, float] = {}  # per partition: "no messages" below seen since
+        self._ahead: collections.deque = collections.deque()
+        self._left: dict[int, int] = {}
+        self._stuck: tuple | None = None  # the entry the bound waits on, since when, nudged
+        self._standing: dict = {}  # key (a partition, "watch", "scored") -> its _Standing
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
-        self._arrived = threading.Event()  # a transaction of this shard was published
-        self._woken_at = 0.0  # time.monotonic() of the latest such publish's wake-up
+        self._arrived = threading.Event()  # a message of this shard was delivered
         self._in_flight = None  # scored rows published, not yet acknowledged (publish_scored)
         self._loop = LoopThread(f"nats-{self.address.stream}-{shard}")
         self._loop.run(self._connect(partitions), OP_TIMEOUT_S)
 
     async def _connect(self, partitions):
         self.nc = await connect(self.address, f"wallet-monitor-shard-{self.shard}-of-{self.shards}",
-                                statuses_only=True)  # no header of a message is read
+                                statuses_only=True,  # no header of a message is read
+                                reconnected=self._renew_all)
         self.js = self.nc.jetstream()
         self.partitions = await ensure_streams(self.js, self.address, partitions)
         self.mine = shard_partitions(self.shard, self.shards, self.partitions)
         self._mine = np.zeros(self.partitions, bool)
         self._mine[self.mine] = True
-        self._subs: dict[int, str] = {}
-        self._queues: dict = {}
+        self._inbox = self.nc.new_inbox()
 
     # ------------------------------------------------------------------------ the interface
 
@@ -155,16 +170,10 @@ class NatsSource(TransactionSource):
         return out
 
     def wait(self, timeout: float) -> None:
-        """Until a transaction is published on one of this shard's partitions (a plain NATS
-        subscription to their transaction subjects, opened with the consumers), at most
-        `timeout` seconds: the broker's push wakes the follower instead of a poll interval.
-        Returns WAKE_SETTLE_S after the latest wake-up at the earliest: at once when it came
-        before (a row published while the last batch was scored), not a sleep each poll."""
+        """Until a message of this shard's partitions is delivered (the standing requests bring
+        them as they are stored), at most `timeout` seconds."""
         if self._arrived.wait(max(0.0, timeout)):
             self._arrived.clear()
-            left = self._woken_at + WAKE_SETTLE_S - time.monotonic()
-            if left > 0:
-                time.sleep(left)
 
     def commit(self) -> None:
         self.scored_sent()  # a partition's messages are acknowledged after their scored rows
@@ -229,8 +238,9 @@ class NatsSource(TransactionSource):
         self._call(self._subscribe_scored)
 
     def fetch_scored(self) -> None:
-        """Fetch the scored batches published since the last fetch (a poll also does)."""
-        self._call(self._poll_scored)
+        """Make sure the scored batches keep coming (they arrive by themselves; this renews a
+        request that was lost, as a poll does)."""
+        self._call(self._tend)
 
     def consumer_pending(self) -> int:
         return self.pending + len(self._buffer)
@@ -283,15 +293,7 @@ class NatsSource(TransactionSource):
             return []
 
     async def _open_consumers(self):
-        self._inbox = self.nc.new_inbox()
-
-        async def wake(_msg):
-            self._woken_at = time.monotonic()
-            self._arrived.set()
         for p in self.mine:
-            await self._replies(p)
-            await self.nc.subscribe(self.address.tx_subject(p), cb=wake, pending_msgs_limit=-1,
-                                    pending_bytes_limit=-1)
             name = f"wm-{p}"
             await self._recreate(self.address.stream, ConsumerConfig(
                 durable_name=name, filter_subject=f"{self.address.stream}.*.{p}",
@@ -300,23 +302,24 @@ class NatsSource(TransactionSource):
                 ack_policy=AckPolicy.ALL, ack_wait=self.ack_wait,
                 max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=self._done[p] + 1))
-            self._subs[p] = name
         await self._open_watch()
+        for p in self.mine:
+            await self._stand(p, self.address.stream, f"wm-{p}", PARTITION_BATCH, self._keep)
 
     async def _open_watch(self):
         """The shard's watch: a durable consumer of every partition's subjects, headers only,
         from after `upto` (what the shard handled before: the partitions' floors are at or
-        above it)."""
-        self._watch_name = f"wm-watch-{self.shard}-of-{self.shards}"
+        above it). It delivers every message of those subjects, in stream order, none skipped
+        (AckPolicy.NONE: nothing to redeliver)."""
+        name = f"wm-watch-{self.shard}-of-{self.shards}"
         await self._recreate(self.address.stream, ConsumerConfig(
-            durable_name=self._watch_name, filter_subject=f"{self.address.stream}.*.*",
+            durable_name=name, filter_subject=f"{self.address.stream}.*.*",
             ack_policy=AckPolicy.NONE, headers_only=True,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.upto + 1))
-        await self._replies("watch")
         self._watched = self.upto
-        self._fetched = {p: self._done[p] for p in self.mine}
-        self._seen = dict(self._fetched)
-        self._short_since = {}
+        self._ahead.clear()
+        self._stuck = None
+        await self._stand("watch", self.address.stream, name, WATCH_BATCH, self._keep_watch)
 
     async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
         """The durable consumer `config` names on `stream`, made anew (gone if it was there)."""
@@ -326,147 +329,127 @@ class NatsSource(TransactionSource):
             pass
         await self.js.add_consumer(stream, config)
 
-    async def _replies(self, key) -> None:
-        """A queue for the replies to `key`'s pull requests (a partition, or the linker's).
-        Delivered messages carry their own subject, so each key has its reply subjects: one per
-        request (`INBOX.key.n`), so that a request's 404/408 is told from an earlier one's."""
-        queue = self._queues[key] = _Replies()
+    async def _stand(self, key, stream: str, consumer: str, batch: int, keep) -> None:
+        """Give `consumer` a standing pull request whose messages go to `keep` (on the NATS
+        thread), renewed as `_Standing` says; replies come to `INBOX.key.n`, n the request."""
+        standing = self._standing[key] = _Standing(
+            key, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", batch, keep)
 
-        async def put(m):
-            queue.put(m)
+        async def reply(m):
+            delay = standing.take(m)
+            if delay == 0.0:
+                await self._renew(standing)
+            elif delay is not None:
+                asyncio.get_running_loop().call_later(
+                    delay, lambda: asyncio.ensure_future(self._renew(standing)))
 
-        await self.nc.subscribe(f"{self._inbox}.{key}.*", cb=put, pending_msgs_limit=-1,
+        await self.nc.subscribe(f"{self._inbox}.{key}.*", cb=reply, pending_msgs_limit=-1,
                                 pending_bytes_limit=-1)
+        await self._renew(standing)
 
-    async def _request(self, p, n, stream=None, consumer=None, keep=None) -> None:
-        """Send partition p's no-wait pull request for up to n messages (replies to its queue)."""
-        queue, keep = self._queues[p], keep or self._keep
-        while queue.items:  # left over from a request that timed out: still delivered
-            m = queue.items.popleft()
-            if not (m.headers or {}).get("Status"):
-                keep(m)
-        await self.nc.publish(
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream or self.address.stream}.{consumer or self._subs[p]}",
-            _pull_body(n), reply=f"{self._inbox}.{p}.{queue.request()}")
+    async def _renew(self, standing: _Standing) -> None:
+        """Send `standing`'s next request, unless a backlog holds it (`_held`)."""
+        if self._held(standing):
+            standing.held = True
+            return
+        standing.held = False
+        await self.nc.publish(standing.subject, _pull_body(standing.batch, PULL_EXPIRES_S),
+                              reply=f"{self._inbox}.{standing.key}.{standing.next()}")
 
-    async def _collect(self, p, n, deadline: float):
-        """The replies to p's request: up to n messages; `drained`: the server said there are
-        no more (a no-wait pull request ends with 404 when it runs out). A timer only when the
-        queue is empty, shared by the poll's requests (`deadline`, loop time): no task each."""
-        queue = self._queues[p]
-        got, drained = [], False
-        while len(got) < n:
-            if queue.items:  # the common case while a batch streams in: no timer
-                m = queue.items.popleft()
-            else:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        m = await queue.get()
-                except TimeoutError:
-                    break
-            status = (m.headers or {}).get("Status")
-            if status and not queue.answers(m):
-                # An earlier request's end, come after its reader stopped waiting (its deadline
-                # passed): taken for this one's, it would say p drained with messages left.
-                continue
-            if status:
-                drained = status in ("404", "408")  # none left; 408: fewer than asked
-                break
-            got.append(m)
-        return p, got, drained
+    def _held(self, standing: _Standing) -> bool:
+        """Whether a backlog holds `standing`'s renewal: the buffer is full (but for the
+        partition whose message the hand-over waits on), or the watch is far ahead."""
+        if standing.key == "watch":
+            return len(self._ahead) > WATCH_AHEAD_MAX
+        if isinstance(standing.key, int) and len(self._buffer) > BUFFER_MAX:
+            head = self._ahead[0] if self._ahead else None
+            return not (head and head[1] == standing.key and head[0] not in self._buffer)
+        return False
 
-    async def _fetch(self, p, n, stream=None, consumer=None, keep=None):
-        """Up to n messages of p that are there now, and whether p is drained (see _collect)."""
-        await self._request(p, n, stream, consumer, keep)
-        return await self._collect(p, n, asyncio.get_running_loop().time() + PULL_TIMEOUT_S)
+    async def _renew_all(self) -> None:
+        """After a reconnect: every standing request again (the server may have lost them)."""
+        for standing in list(self._standing.values()):
+            await self._renew(standing)
 
-    async def _fetch_some(self, parts, n):
-        """`_fetch` on partitions `parts` at once: all requests are sent first, then the
-        replies read in turn (they are all in flight, so the wait is the slowest one's)."""
-        for p in parts:
-            await self._request(p, n)
-        deadline = asyncio.get_running_loop().time() + PULL_TIMEOUT_S
-        return [await self._collect(p, n, deadline) for p in parts]
-
-    async def _watch(self, want: int) -> int:
-        """Read the watch up to now (or `want` entries): which of the shard's partitions hold messages their
-        consumers have not delivered yet. Returns how many entries wait after it (0: drained).
-
-        The watch delivers every message of the partitions' subjects, in stream order, none
-        skipped (AckPolicy.NONE: nothing to redeliver), so every message at or below
-        `_watched` was seen: a partition whose highest seen message its consumer delivered
-        already holds nothing undelivered at or below `_watched` (its consumer delivers in
-        order too), and a poll need not ask it. What is beyond `_watched` waits for the next
-        poll, so the watch read need not be drained: a poll reads at most what it hands over."""
-        seen = 0
-        while seen < want:
-            _, got, drained = await self._fetch("watch", WATCH_BATCH, consumer=self._watch_name,
-                                                keep=self._keep_watch)
-            for m in got:
-                self._keep_watch(m)
-            seen += len(got)
-            if drained:
-                return 0
-            if not got:  # the answer was lost: try again next poll
-                break
-        return 1
+    async def _tend(self) -> None:
+        """Renew the requests a backlog held once it has gone, and those silent too long."""
+        now = time.monotonic()
+        for standing in list(self._standing.values()):
+            if standing.held or now - standing.at > PULL_EXPIRES_S + PULL_LOST_S:
+                if standing.held and self._held(standing):
+                    continue
+                if not standing.held:
+                    logger.info("a pull request of %s (%s) went unanswered; sending it again",
+                                self.address.stream, standing.key)
+                await self._renew(standing)
 
     def _keep_watch(self, m) -> None:
         seq = _seq(m)
         p = _partition(m.subject)
+        if seq <= self._watched:
+            return  # shown before
+        self._watched = seq
         if p is not None and p < len(self._mine) and self._mine[p]:
-            self._seen[p] = max(self._seen[p], seq)
-        self._watched = max(self._watched, seq)
+            self._ahead.append((seq, p))
+            self._arrived.set()
 
-    def _keep(self, m) -> bool:
+    def _keep(self, m) -> None:
         """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
         seq = _seq(m)
         p = _partition(m.subject)
-        self._fetched[p] = max(self._fetched.get(p, 0), seq)  # a consumer delivers in order
+        self._left[p] = _pending(m)
         if seq <= max(self._done.get(p, 0), self.upto):
             asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
-            return False
+            return
         if seq not in self._unacked:
             self._buffer.setdefault(seq, m)
-        return True
+            self._arrived.set()
+
+    async def _bound(self) -> int:
+        """The highest B such that every message of the shard up to B is in the buffer or was
+        handled: the watch's entries are let go once their message is in."""
+        ahead, buffer = self._ahead, self._buffer
+        while ahead:
+            seq, p = ahead[0]
+            if seq in buffer or seq <= self._done[p]:
+                ahead.popleft()
+            elif await self._gone(seq, p):
+                ahead.popleft()
+            else:
+                return seq - 1
+        return self._watched
+
+    async def _gone(self, seq: int, p: int) -> bool:
+        """Whether the message `seq` of partition p, shown by the watch and not delivered, was
+        removed from the stream (looked up once it has waited SEEN_GRACE_S, then again each
+        SEEN_GRACE_S): then it is passed over instead of holding the shard back for good.
+        Once it has waited NUDGE_S, p is sent a second request (again after each look-up)."""
+        now = time.monotonic()
+        if self._stuck is None or self._stuck[0] != seq:
+            self._stuck = (seq, now, False)
+        _, since, nudged = self._stuck
+        if not nudged and now - since >= NUDGE_S:
+            self._stuck = (seq, since, True)
+            await self._renew(self._standing[p])
+        if now - since < SEEN_GRACE_S:
+            return False
+        self._stuck = (seq, now, False)
+        try:
+            await self.js.get_msg(self.address.stream, seq)
+        except NotFoundError:
+            logger.warning("partition %d of %s: message %d shown by the watch is no longer in "
+                           "the stream (a purge, limits?); passed over", p, self.address.stream,
+                           seq)
+            return True
+        return False
 
     async def _poll(self, max_rows):
-        # Every shard's scored rows are fetched alongside (they bear on no bound below).
-        scored = (asyncio.ensure_future(self._poll_scored()) if "scored" in self._queues
-                  else None)
-        try:
-            # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per
-            # row (logins, transfer copies), spread over the partitions.
-            want = MESSAGES_PER_ROW * max_rows
-            waiting = await self._watch(want)
-            # Only the partitions the watch shows messages on are asked (see `_watch`); every
-            # message of the others at or below `_watched` was delivered before.
-            ask = [p for p in self.mine if self._seen[p] > self._fetched[p]]
-            per = max(1, want // max(len(ask), 1))
-            bound, pending = self._watched, waiting
-            for p, msgs, drained in await self._fetch_some(ask, per):
-                for m in msgs:
-                    self._keep(m)  # buffered only: a retried poll hands them over
-                if msgs:
-                    pending += _pending(msgs[-1])
-                # More may wait: nothing after what came can be handed over. So too when p
-                # says it has none (404) but delivered less than the watch saw there: a
-                # consumer learns of a stored message a moment after the watch may deliver
-                # it, and a no-wait request in that moment is answered "no messages".
-                short = drained and self._fetched[p] < self._seen[p] and not self._gone(p)
-                if not short:
-                    self._short_since.pop(p, None)
-                if not drained or short:
-                    bound = min(bound, _seq(msgs[-1]) if msgs else self.upto)
-            # Before anything is handed over: a failed fetch of the scored rows retries the
-            # whole poll (`_call`) with nothing taken out of the buffer or past `upto`.
-            if scored is not None:
-                await scored
-        except BaseException:
-            if scored is not None:
-                scored.cancel()  # no second reader of the scored queue beside the retry's
-            raise
-        self.pending = pending
+        # max_rows counts transactions; a poll moves about MESSAGES_PER_ROW messages per row
+        # (logins, transfer copies), spread over the partitions.
+        want = MESSAGES_PER_ROW * max_rows
+        bound = await self._bound()
+        await self._tend()  # after the bound: the message it waits on is the watch's first
+        self.pending = sum(self._left.values())
         ready, cut = self._ready(bound, want, max_rows)
         if cut:  # what is left waits: the shard has handed over up to the last one only
             bound = ready[-1]
@@ -475,20 +458,6 @@ class NatsSource(TransactionSource):
         for s, m in zip(ready, out, strict=True):
             self._unacked[s] = m
         return out
-
-    def _gone(self, p: int) -> bool:
-        """Whether partition p has answered "no messages" below what its watch saw there for
-        SEEN_GRACE_S: then the messages between were removed from the stream, not late, and
-        are passed over (logged) instead of bounding every poll of the shard from now on."""
-        now = time.monotonic()
-        if now - self._short_since.setdefault(p, now) < SEEN_GRACE_S:
-            return False
-        logger.warning("partition %d of %s: messages %d-%d shown by the watch were never "
-                       "delivered (removed from the stream?); passed over", p,
-                       self.address.stream, self._fetched[p] + 1, self._seen[p])
-        self._fetched[p] = self._seen[p]
-        del self._short_since[p]
-        return True
 
     def _ready(self, bound: int, want: int, max_rows: int) -> tuple[list[int], bool]:
         """The buffered sequences up to `bound` a poll hands over, in order: at most `want`
@@ -534,26 +503,16 @@ class NatsSource(TransactionSource):
 
     async def _subscribe_scored(self):
         """A durable consumer of STREAM_SCORED for this shard's linker, from the start (a durable
-        one, read with the same no-wait pulls, outlives a server restart)."""
-        self._linker_name = f"wm-linker-{self.shard}-of-{self.shards}"
+        one outlives a server restart), with its standing request."""
+        name = f"wm-linker-{self.shard}-of-{self.shards}"
         await self._recreate(self.address.scored_stream, ConsumerConfig(
-            durable_name=self._linker_name, ack_policy=AckPolicy.NONE,
-            deliver_policy=DeliverPolicy.ALL))
-        await self._replies("scored")
+            durable_name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+        await self._stand("scored", self.address.scored_stream, name, SCORED_BATCH,
+                          self._keep_scored)
 
     def _keep_scored(self, m) -> None:
         self.scored.append(json.loads(m.data))
-
-    async def _poll_scored(self):
-        """Every shard's scored batches published since the last poll."""
-        while True:
-            _, got, drained = await self._fetch(
-                "scored", SCORED_BATCH, self.address.scored_stream, self._linker_name,
-                self._keep_scored)
-            for m in got:
-                self._keep_scored(m)
-            if drained or not got:
-                return
+        self._arrived.set()  # rows to link (a rise is alerted then)
 
     # ------------------------------------------------------------------------------ parsing
 
@@ -596,38 +555,40 @@ class NatsSource(TransactionSource):
         return RawRows(name, frame, np.asarray(where, dtype=np.int64), bad or [])
 
 
-class _Replies:
-    """The replies to one key's pull requests, as they come (a deque and the one reader's
-    waiter: an asyncio.Queue's put and get cost ~6 µs a message of the NATS thread)."""
+class _Standing:
+    """A consumer's standing pull request: renewed when it has delivered the batch it asked for,
+    when the server ends it (408 at its expiry, 409), or, by `_tend`, when it has been silent
+    past its expiry (lost with a connection). Each request has its own reply subject (ending
+    in its number), so an earlier request's end is not taken for the current one's."""
 
-    def __init__(self):
-        self.items: collections.deque = collections.deque()
-        self._waiter: asyncio.Future | None = None
-        self._sent = 0  # requests sent: the last one's reply subject ends with this number
+    def __init__(self, key, subject: str, batch: int, keep):
+        self.key, self.subject, self.batch, self.keep = key, subject, batch, keep
+        self.sent = 0  # requests sent: the current one's reply subject ends with this number
+        self.got = 0  # messages delivered since it was sent
+        self.at = time.monotonic()  # when it was sent or last delivered
+        self.held = False  # not renewed: a backlog holds it (`NatsSource._held`)
 
-    def request(self) -> str:
-        """The token ending the reply subject of a new request."""
-        self._sent += 1
-        return str(self._sent)
+    def next(self) -> str:
+        """Count a new request; the token ending its reply subject."""
+        self.sent += 1
+        self.got = 0
+        self.at = time.monotonic()
+        return str(self.sent)
 
-    def answers(self, status_msg) -> bool:
-        """Whether a status (sent to a request's own reply subject) ends the last request."""
-        return status_msg.subject.rsplit(".", 1)[-1] == str(self._sent)
-
-    def put(self, m) -> None:
-        self.items.append(m)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def get(self):
-        """The next reply, once there is one (a single reader at a time)."""
-        while not self.items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self.items.popleft()
+    def take(self, m) -> float | None:
+        """A reply: a message for `keep`, or a status. Returns in how many seconds to renew the
+        request (0: now), or None while it stands."""
+        status = None if m.headers is None else m.headers.get("Status")
+        if not status:
+            self.keep(m)
+            self.got += 1
+            self.at = time.monotonic()
+            return 0.0 if self.got >= self.batch else None
+        if m.subject.rsplit(".", 1)[-1] != str(self.sent) or status == "100":
+            return None  # an earlier request's end (its number), or a heartbeat
+        # 408: expired, renewed at once; any other end (409 from the server, 503 while a
+        # consumer is gone) after a pause, not in a loop.
+        return 0.0 if status == "408" else RETRY_WAIT_S
 
 
 def _partition(subject: str) -> int | None:
@@ -636,9 +597,9 @@ def _partition(subject: str) -> int | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _pull_body(n: int) -> bytes:
-    """A no-wait pull request's body for n messages (a poll asks the same n of each)."""
-    return json.dumps({"batch": n, "no_wait": True}).encode()
+def _pull_body(n: int, expires: float) -> bytes:
+    """A standing pull request's body: n messages, held by the server `expires` seconds."""
+    return json.dumps({"batch": n, "expires": int(expires * 1e9)}).encode()
 
 
 def _ack_fields(m) -> list[str] | None:
