@@ -98,6 +98,8 @@ def test_polls_hand_over_every_message_of_the_shard_up_to_upto_in_order_once(str
             source.wait(0.1)
             poll(5)
         assert handed[-1] == max(pub.seqs)
+        poll(5)
+        assert source.consumer_pending() == 0  # drained: the follower may go idle
     finally:
         source.close()
         pub.close()

@@ -89,7 +89,7 @@ class NatsSource(TransactionSource):
         self.tx_columns, self.login_columns = list(tx_columns), list(login_columns)
         self._context_logins = context_logins
         self.invalid = 0  # messages that were no JSON object
-        self.pending = 0  # messages waiting in the consumers after the last poll
+        self.pending = 0  # messages known to wait, not yet in, after the last poll (`_poll`)
         self.upto = 0  # every message of this shard up to this stream sequence is handed over
         self.linked_upto = 0  # a ShardFollower's linker: scored rows released up to here
         self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
@@ -449,7 +449,11 @@ class NatsSource(TransactionSource):
         want = MESSAGES_PER_ROW * max_rows
         bound = await self._bound()
         await self._tend()  # after the bound: the message it waits on is the watch's first
-        self.pending = sum(self._left.values())
+        # Waiting: what the watch showed and its partition has not delivered yet, and what the
+        # held partitions said they still have (a standing request brings the rest by itself;
+        # a count its last message gave would linger when no message follows to update it).
+        held = [s.key for s in self._standing.values() if s.held and isinstance(s.key, int)]
+        self.pending = len(self._ahead) + sum(self._left.get(p, 0) for p in held)
         ready, cut = self._ready(bound, want, max_rows)
         if cut:  # what is left waits: the shard has handed over up to the last one only
             bound = ready[-1]
