@@ -10,6 +10,7 @@ import pytest
 from tests.model._support import FAMILIES, LABELS, _normal, _with_outliers
 from wallet_monitor.features import build_features
 from wallet_monitor.model import PYOD_MODELS, score, train
+from wallet_monitor.model.detectors import WithinGroup
 from wallet_monitor.model.predict import family_scores
 from wallet_monitor.scoring import detect
 
@@ -39,6 +40,43 @@ def test_a_large_amount_with_no_history_ranks_first_in_a_cold_start_frame_and_a_
     assert scores.idxmax() == 100
     assert scores[200] < scores[100]
     assert scores[200] <= scores.median()
+
+
+def _registered(tx: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A wallets table for a cold-start frame: every wallet opened 1-6 years before its row."""
+    rng = np.random.default_rng(seed)
+    years = pd.to_timedelta(rng.uniform(365, 6 * 365, len(tx)), unit="D")
+    return pd.DataFrame({"wallet_id": tx["wallet_id"], "kyc_verified": rng.integers(0, 2, len(tx)),
+                         "registration_date": tx["timestamp"] - years})
+
+
+def test_a_brand_new_wallets_first_transfer_ranks_at_the_top_of_a_cold_start_frame():
+    history = _cold_start(3000, 1)
+    bundle = train(build_features(history, None, _registered(history, 1)), seed=0)
+    later = _cold_start(600, 2)
+    later.loc[[100, 300], ["amount", "type"]] = [400.0, "transfer"]  # a large-ish but seen amount
+    wallets = _registered(later, 2)
+    # Row 100's wallet opened ten minutes before it; row 300's, the same transfer, years before.
+    wallets.loc[100, "registration_date"] = later.loc[100, "timestamp"] - pd.Timedelta(minutes=10)
+    wallets = pd.concat([_registered(history, 1), wallets], ignore_index=True)
+    features = build_features(later, history, wallets)
+    scores = score(bundle, features)["fraud_score"]
+    assert scores[100] > scores[300]
+    assert scores.rank(ascending=False)[100] <= 3  # the wallet's age, against the rows of its type
+    X = features[bundle.feature_names].to_numpy(float)
+    age = [d.family for d in bundle.detectors].index("wallet age within its type")
+    fam = family_scores(bundle, X, None)[:, age]
+    assert fam[100] > 0.99 > fam[300]  # read from below: the young wallet is the rare one
+
+
+def test_a_population_detector_reads_a_lower_is_suspicious_value_from_below():
+    young = WithinGroup(-1.0).fit(np.array([[float(v), 1.0] for v in range(100)]))
+    assert young.anomaly_score(np.array([[0.0, 1.0]]))[0] > young.anomaly_score(
+        np.array([[90.0, 1.0]]))[0]
+    old = WithinGroup().fit(np.array([[float(v), 1.0] for v in range(100)]))
+    del old.side  # as unpickled from a bundle of before issue 18g: the upper side
+    assert old.anomaly_score(np.array([[90.0, 1.0]]))[0] > old.anomaly_score(
+        np.array([[0.0, 1.0]]))[0]
 
 
 def test_a_scored_period_a_year_after_training_does_not_raise_the_alert_rate(small_frames):

@@ -62,16 +62,21 @@ def make_pipeline(model: str, n_features: int, n_rows: int, seed: int):
 
 
 class WithinGroup:
-    """How far a value lies above what its group (a transaction type) usually shows, in units
-    of the group's upper spread: (x - median) / (q99 - median), fitted on the training rows.
+    """How far a value lies past what its group (a transaction type) usually shows, on its
+    suspicious side, in units of the group's spread on that side: with v = side * x,
+    (v - median) / (q99 - median), fitted on the training rows (side -1: lower is suspicious,
+    as a wallet's age).
 
     Input columns: the value, then one 0/1 column per group (a row in no group is compared
     with all rows). Population-relative evidence: it needs no history of the wallet, so it
     speaks for a first transaction too.
     """
 
+    def __init__(self, side: float = 1.0):
+        self.side = side
+
     def fit(self, X: np.ndarray, y=None) -> WithinGroup:
-        x, groups = X[:, 0], X[:, 1:] > 0.5
+        x, groups = self._side() * X[:, 0], X[:, 1:] > 0.5
         self.stats_ = [self._stats(x)] + [self._stats(x[g]) if g.sum() >= 10 else self._stats(x)
                                           for g in groups.T]
         return self
@@ -81,8 +86,11 @@ class WithinGroup:
         med, top = np.quantile(x, [0.5, 0.99])
         return float(med), float(max(top - med, 1e-9))
 
+    def _side(self) -> float:
+        return getattr(self, "side", 1.0)  # bundles from before issue 18g read the upper side
+
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
-        x, groups = X[:, 0], X[:, 1:] > 0.5
+        x, groups = self._side() * X[:, 0], X[:, 1:] > 0.5
         which = (np.where(groups.any(axis=1), groups.argmax(axis=1) + 1, 0) if groups.shape[1]
                  else np.zeros(len(x), dtype=int))
         med = np.array([s[0] for s in self.stats_])[which]

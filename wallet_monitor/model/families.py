@@ -38,10 +38,16 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
 }  # fmt: skip
 GLOBAL_DETECTOR = "all behaviours"
 # Population-relative detectors: how a row compares with all rows of its kind, which needs no
-# history of the wallet (a first transaction, a data set where wallets rarely repeat).
-# name -> (value column, group columns)
+# history of the wallet (a first transaction, a data set where wallets rarely repeat). Each
+# reads its value on the feature's suspicious side (a young wallet, a large amount for its age).
+# name -> (value column, group columns); append, never reorder.
+_TYPES = ("type_deposit", "type_transfer", "type_redeem")
 POPULATION_DETECTORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "amount within its type": ("amount_log", ("type_deposit", "type_transfer", "type_redeem")),
+    "amount within its type": ("amount_log", _TYPES),
+    # Issue 18g: a first transaction from a brand-new wallet, and a large one for the wallet's
+    # age, against the rows of its type (docs/QUALITY.md, seventh round).
+    "wallet age within its type": ("wallet_age_days_log", _TYPES),
+    "amount vs age within its type": ("amount_vs_age", _TYPES),
 }
 # In features.csv for analysis, in no detector; why each is left out (docs/DECISIONS.md has
 # the measurements).

@@ -107,8 +107,9 @@ def train(
     # SVM reads only ONE_SIDED_FEATURES one-sided.
     clamps = _clamps(names, sides, X_cal, "features" if model == "ocsvm" else one_sided)
     groups, dead = _live_groups(detector_families(names, families, single), names, X_cal)
+    side = dict(zip(names, sides, strict=True))
     detectors, fam_scores, n_fit_rows = _fit_detectors(
-        groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed)
+        groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed, side)
     # The combination's weight is kept with the bundle, so it scores as it was calibrated.
     weight = combine_weight(combine, model)
     combined, combine_cals = combine_scores(np.column_stack(fam_scores), combine, weight=weight,
@@ -186,17 +187,18 @@ def _live_groups(groups: dict, names: list[str], X_cal: np.ndarray) -> tuple[dic
     return live, dead
 
 
-def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed):
+def _fit_detectors(groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed, side):
     """Fit and calibrate one detector per group; returns them, their calibrated scores on the
-    calibration rows, and the most rows any detector was fitted on."""
+    calibration rows, and the most rows any detector was fitted on. `side`: each feature's
+    suspicious side, which a population detector reads its value on."""
     col = {c: j for j, c in enumerate(X_df.columns)}
     n = len(X_df)
     T_cal = tails.scores(X_cal) if model == "iforest" and inputs == "tail" else None
     detectors, fam_scores, n_fit_rows = [], [], 0
     for i, (fam, cols) in enumerate(groups.items()):
         idx = [col[c] for c in cols]
-        pipeline = (Pipeline([("within", WithinGroup())]) if fam in POPULATION_DETECTORS
-                    else make_pipeline(model, len(cols), n, seed + i))
+        pipeline = (Pipeline([("within", WithinGroup(1.0 if side[cols[0]] >= 0 else -1.0))])
+                    if fam in POPULATION_DETECTORS else make_pipeline(model, len(cols), n, seed + i))
         if T_cal is not None:
             X = X_fit = T_cal[:, idx]
         elif model != "ocsvm":  # forests and pyod's detectors fit on the calibration rows
