@@ -6,6 +6,8 @@ stream; a consumer deleted under the shard must not leave it waiting silently.""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 
@@ -128,6 +130,67 @@ def test_a_partition_consumer_deleted_under_the_shard_is_an_error_not_a_silent_w
         pub.send(2)
         with pytest.raises(NotFoundError):
             _poll_until(source, [], 2, seconds=10)
+    finally:
+        source.close()
+        pub.close()
+
+
+def test_watch_entries_lost_with_a_connection_do_not_let_the_hand_over_skip_messages(
+        url, monkeypatch):
+    # The watch acknowledges nothing (AckPolicy.NONE): entries the server had written to the
+    # connection when it dropped (the client reads slower than the server writes) are never
+    # sent again. With a gap in `_ahead`, the bound stops at the last entry before it (the
+    # messages after wait until something new is published), then passes the gap: a message
+    # there that its partition (slow, as under a backlog) has not delivered yet is skipped,
+    # and when it comes, at or below `upto`, acknowledged (AckPolicy.ALL) and dropped.
+    n = 20_000
+    monkeypatch.setattr(nats_source, "PARTITION_BATCH", 16)
+    monkeypatch.setattr(nats_source, "WATCH_BATCH", n)  # one request: the whole backlog
+    source = nats_source.NatsSource(url, 0, 1, partitions=PARTITIONS,
+                                    tx_columns=["transaction_id"])
+    pub = _Publisher(url)
+    slow = [True]
+    try:
+        async def backlog():
+            for k in range(n):
+                p = 2 if k < 2000 else 1 + k % 2  # partition 1's first after the drop
+                body = {"transaction_id": f"e{k}", "wallet_id": pub.wallet[p]}
+                await pub.nc.publish(pub.address.tx_subject(p), json.dumps(body).encode())
+            await pub.nc.flush()
+        pub.loop.run(backlog(), 120)
+        deadline = time.monotonic() + 30
+        while source._call(source._last_seq) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _silence(source, 1, lambda: slow[0])
+        list(source.replay(None))
+        watch = source._standing["watch"]
+        keep = watch.keep
+
+        shown = []  # the watch's consumer sequences: a gap is entries lost
+
+        def keep_then_drop(m):
+            keep(m)
+            shown.append(int(m.reply.split(".")[6]))
+            if len(shown) == 1:  # the connection drops while the backlog streams in
+                asyncio.get_running_loop().create_task(
+                    source.nc._process_op_err(ConnectionResetError("test")))
+        watch.keep = keep_then_drop
+        while not source.nc.stats["reconnects"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        handed: list[int] = []
+        for _ in range(20):  # the watch shows what it still had before the drop
+            source.wait(0.05)
+            handed += source.poll(5000).transactions.where.tolist()
+        if shown == list(range(shown[0], shown[0] + len(shown))):
+            pytest.skip("the client had read every entry the server sent before the drop")
+        pub.send(2)  # something new: the watch moves on past the gap
+        slow[0] = False
+        deadline = time.monotonic() + 30
+        while len(handed) < n + 1 and time.monotonic() < deadline:
+            source.wait(0.05)
+            handed += source.poll(5000).transactions.where.tolist()
+            source.commit()
+        assert handed == list(range(1, n + 2))
     finally:
         source.close()
         pub.close()
