@@ -394,16 +394,17 @@ class NatsSource(TransactionSource):
             self._arrived.set()
 
     def _keep(self, m) -> None:
-        """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
+        """Buffer a delivered message unless it was handed over (committed: acknowledge it again)."""
         seq = _seq(m)
         p = _partition(m.subject)
         self._left[p] = _pending(m)
+        if seq in self._unacked:  # handed over, not committed: `commit` acknowledges it
+            return
         if seq <= max(self._done.get(p, 0), self.upto):
             asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
             return
-        if seq not in self._unacked:
-            self._buffer.setdefault(seq, m)
-            self._arrived.set()
+        self._buffer.setdefault(seq, m)
+        self._arrived.set()
 
     async def _bound(self) -> int:
         """The highest B such that every message of the shard up to B is in the buffer or was
@@ -593,7 +594,7 @@ class _Standing:
 
 def _partition(subject: str) -> int | None:
     tail = subject.rsplit(".", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    return int(tail) if tail.isascii() and tail.isdigit() and str(int(tail)) == tail else None
 
 
 @functools.lru_cache(maxsize=64)
