@@ -441,6 +441,9 @@ class NatsSource(TransactionSource):
             logger.warning("partition %d of %s: message %d shown by the watch is no longer in "
                            "the stream (a purge, limits?); passed over", p, self.address.stream,
                            seq)
+            # It may have been counted in p's pending count (`_left`), which no delivery
+            # would then correct: the follower would never be idle.
+            self._left[p] = (await self.js.consumer_info(self.address.stream, f"wm-{p}")).num_pending
             return True
         return False
 
