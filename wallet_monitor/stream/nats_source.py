@@ -394,16 +394,17 @@ class NatsSource(TransactionSource):
             self._arrived.set()
 
     def _keep(self, m) -> None:
-        """Buffer a delivered message unless it was handed over already (then acknowledge it)."""
+        """Buffer a delivered message unless it was handed over (committed: acknowledge it again)."""
         seq = _seq(m)
         p = _partition(m.subject)
         self._left[p] = _pending(m)
+        if seq in self._unacked:  # handed over, not committed: `commit` acknowledges it
+            return
         if seq <= max(self._done.get(p, 0), self.upto):
             asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
             return
-        if seq not in self._unacked:
-            self._buffer.setdefault(seq, m)
-            self._arrived.set()
+        self._buffer.setdefault(seq, m)
+        self._arrived.set()
 
     async def _bound(self) -> int:
         """The highest B such that every message of the shard up to B is in the buffer or was
@@ -440,6 +441,9 @@ class NatsSource(TransactionSource):
             logger.warning("partition %d of %s: message %d shown by the watch is no longer in "
                            "the stream (a purge, limits?); passed over", p, self.address.stream,
                            seq)
+            # It may have been counted in p's pending count (`_left`), which no delivery
+            # would then correct: the follower would never be idle.
+            self._left[p] = (await self.js.consumer_info(self.address.stream, f"wm-{p}")).num_pending
             return True
         return False
 
@@ -597,7 +601,7 @@ class _Standing:
 
 def _partition(subject: str) -> int | None:
     tail = subject.rsplit(".", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    return int(tail) if tail.isascii() and tail.isdigit() and str(int(tail)) == tail else None
 
 
 @functools.lru_cache(maxsize=64)
