@@ -54,7 +54,7 @@ def _silence(source, p, until):
 
 def test_a_status_ends_only_the_request_it_answers():
     kept = []
-    standing = _Standing(3, "subject", 2, kept.append)
+    standing = _Standing(3, "S", "wm-3", 2, kept.append)
     standing.next()
     standing.next()  # the second request is current
 
@@ -62,7 +62,9 @@ def test_a_status_ends_only_the_request_it_answers():
         return SimpleNamespace(subject=f"_INBOX.x.3.{n}", headers={"Status": code})
     assert standing.take(status("408", 1)) is None  # the first request's end: not this one's
     assert standing.take(status("408", 2)) == 0.0  # expired: renewed at once
+    assert not standing.troubled
     assert standing.take(status("409", 2)) == RETRY_WAIT_S  # ended by the server: after a pause
+    assert standing.troubled  # its consumer is looked up
     assert standing.take(status("100", 2)) is None  # a heartbeat ends nothing
     message = SimpleNamespace(subject="S.tx.3", headers=None)
     assert standing.take(message) is None

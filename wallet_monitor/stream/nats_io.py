@@ -83,16 +83,19 @@ _SPACE = ord(" ")
 
 
 async def connect(address: StreamAddress, name: str, *, statuses_only: bool = False,
-                  reconnected=None):
+                  disconnected=None, reconnected=None):
     """A connection that reconnects forever: a NATS restart pauses the detector, no more.
     `statuses_only`: delivered messages keep their headers only when they carry a status
     (`StatusOnlyClient`), for a consumer that reads no other header. `reconnected`: a
-    coroutine function awaited after each reconnect (a consumer renews its pull requests)."""
+    coroutine function awaited after each reconnect (a consumer renews its pull requests);
+    `disconnected`, one awaited when the connection is lost."""
     made = []
 
     async def _disconnected():
         if made and not (made[0].is_closed or made[0].is_draining):  # not our own close
             logger.warning("disconnected from %s; reconnecting", address.server)
+            if disconnected is not None:
+                await disconnected()
 
     async def _reconnected():
         logger.info("reconnected to %s", address.server)

@@ -102,6 +102,8 @@ class NatsSource(TransactionSource):
         self._left: dict[int, int] = {}
         self._stuck: tuple | None = None  # the entry the bound waits on, since when, nudged
         self._standing: dict = {}  # key (a partition, "watch", "scored") -> its _Standing
+        self._cut = False  # the connection was lost: the watch and scored consumers to remake
+        self._scored_seq = 0  # the last STREAM_SCORED sequence received
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
         self.scored: collections.deque = collections.deque()  # STREAM_SCORED payloads
@@ -113,7 +115,7 @@ class NatsSource(TransactionSource):
     async def _connect(self, partitions):
         self.nc = await connect(self.address, f"wallet-monitor-shard-{self.shard}-of-{self.shards}",
                                 statuses_only=True,  # no header of a message is read
-                                reconnected=self._renew_all)
+                                disconnected=self._disconnected, reconnected=self._renew_all)
         self.js = self.nc.jetstream()
         self.partitions = await ensure_streams(self.js, self.address, partitions)
         self.mine = shard_partitions(self.shard, self.shards, self.partitions)
@@ -311,15 +313,20 @@ class NatsSource(TransactionSource):
         from after `upto` (what the shard handled before: the partitions' floors are at or
         above it). It delivers every message of those subjects, in stream order, none skipped
         (AckPolicy.NONE: nothing to redeliver)."""
+        self._watched = self.upto
+        self._ahead.clear()
+        self._stuck = None
+        name = await self._watch_from(self.upto + 1)
+        await self._stand("watch", self.address.stream, name, WATCH_BATCH, self._keep_watch)
+
+    async def _watch_from(self, start: int) -> str:
+        """(Re)create the watch consumer to deliver from stream sequence `start`."""
         name = f"wm-watch-{self.shard}-of-{self.shards}"
         await self._recreate(self.address.stream, ConsumerConfig(
             durable_name=name, filter_subject=f"{self.address.stream}.*.*",
             ack_policy=AckPolicy.NONE, headers_only=True,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.upto + 1))
-        self._watched = self.upto
-        self._ahead.clear()
-        self._stuck = None
-        await self._stand("watch", self.address.stream, name, WATCH_BATCH, self._keep_watch)
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
+        return name
 
     async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
         """The durable consumer `config` names on `stream`, made anew (gone if it was there)."""
@@ -332,8 +339,7 @@ class NatsSource(TransactionSource):
     async def _stand(self, key, stream: str, consumer: str, batch: int, keep) -> None:
         """Give `consumer` a standing pull request whose messages go to `keep` (on the NATS
         thread), renewed as `_Standing` says; replies come to `INBOX.key.n`, n the request."""
-        standing = self._standing[key] = _Standing(
-            key, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", batch, keep)
+        standing = self._standing[key] = _Standing(key, stream, consumer, batch, keep)
 
         async def reply(m):
             delay = standing.take(m)
@@ -366,15 +372,33 @@ class NatsSource(TransactionSource):
             return not (head and head[1] == standing.key and head[0] not in self._buffer)
         return False
 
+    async def _disconnected(self) -> None:
+        """The connection is lost: what the watch and the scored rows' consumer sent on it may
+        never have come (they acknowledge nothing, so nothing is sent again), and what the
+        server sends them until `_renew_all` remakes them may follow such a gap: dropped."""
+        self._cut = True
+
     async def _renew_all(self) -> None:
-        """After a reconnect: every standing request again (the server may have lost them)."""
+        """After a reconnect: the watch and the scored rows' consumer made anew from after the
+        last entry received (`_disconnected`), then every standing request again (the server
+        forgets a client's requests with its connection)."""
+        if self._cut and "watch" in self._standing:
+            await self._watch_from(self._watched + 1)
+        if self._cut and "scored" in self._standing:
+            await self._scored_from(self._scored_seq + 1)
+        self._cut = False
         for standing in list(self._standing.values()):
             await self._renew(standing)
 
     async def _tend(self) -> None:
-        """Renew the requests a backlog held once it has gone, and those silent too long."""
+        """Renew the requests a backlog held once it has gone, and those silent too long; a
+        consumer whose request the server ended is looked up (gone: NotFoundError, which
+        `_call` raises: the shard's consumer deleted under it is not a matter of waiting)."""
         now = time.monotonic()
         for standing in list(self._standing.values()):
+            if standing.troubled:
+                standing.troubled = False
+                await self.js.consumer_info(standing.stream, standing.consumer)
             if standing.held or now - standing.at > PULL_EXPIRES_S + PULL_LOST_S:
                 if standing.held and self._held(standing):
                     continue
@@ -386,8 +410,8 @@ class NatsSource(TransactionSource):
     def _keep_watch(self, m) -> None:
         seq = _seq(m)
         p = _partition(m.subject)
-        if seq <= self._watched:
-            return  # shown before
+        if seq <= self._watched or self._cut:
+            return  # shown before; or it may follow entries lost with a connection
         self._watched = seq
         if p is not None and p < len(self._mine) and self._mine[p]:
             self._ahead.append((seq, p))
@@ -512,13 +536,25 @@ class NatsSource(TransactionSource):
     async def _subscribe_scored(self):
         """A durable consumer of STREAM_SCORED for this shard's linker, from the start (a durable
         one outlives a server restart), with its standing request."""
-        name = f"wm-linker-{self.shard}-of-{self.shards}"
-        await self._recreate(self.address.scored_stream, ConsumerConfig(
-            durable_name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+        name = await self._scored_from(1)
         await self._stand("scored", self.address.scored_stream, name, SCORED_BATCH,
                           self._keep_scored)
 
+    async def _scored_from(self, start: int) -> str:
+        """(Re)create the linker's consumer of STREAM_SCORED to deliver from sequence `start`."""
+        name = f"wm-linker-{self.shard}-of-{self.shards}"
+        await self._recreate(self.address.scored_stream, ConsumerConfig(
+            durable_name=name, ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
+        return name
+
     def _keep_scored(self, m) -> None:
+        if self._cut:
+            return  # comes again once the consumer is remade (`_renew_all`)
+        seq = _seq(m)
+        if seq <= self._scored_seq:
+            return
+        self._scored_seq = seq
         self.scored.append(json.loads(m.data))
         self._arrived.set()  # rows to link (a rise is alerted then)
 
@@ -569,12 +605,15 @@ class _Standing:
     past its expiry (lost with a connection). Each request has its own reply subject (ending
     in its number), so an earlier request's end is not taken for the current one's."""
 
-    def __init__(self, key, subject: str, batch: int, keep):
-        self.key, self.subject, self.batch, self.keep = key, subject, batch, keep
+    def __init__(self, key, stream: str, consumer: str, batch: int, keep):
+        self.key, self.stream, self.consumer = key, stream, consumer
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.batch, self.keep = batch, keep
         self.sent = 0  # requests sent: the current one's reply subject ends with this number
         self.got = 0  # messages delivered since it was sent
         self.at = time.monotonic()  # when it was sent or last delivered
         self.held = False  # not renewed: a backlog holds it (`NatsSource._held`)
+        self.troubled = False  # ended by the server (not 408): `_tend` checks the consumer
 
     def next(self) -> str:
         """Count a new request; the token ending its reply subject."""
@@ -595,8 +634,11 @@ class _Standing:
         if m.subject.rsplit(".", 1)[-1] != str(self.sent) or status == "100":
             return None  # an earlier request's end (its number), or a heartbeat
         # 408: expired, renewed at once; any other end (409 from the server, 503 while a
-        # consumer is gone) after a pause, not in a loop.
-        return 0.0 if status == "408" else RETRY_WAIT_S
+        # consumer is gone) after a pause, not in a loop, and the consumer is checked.
+        if status == "408":
+            return 0.0
+        self.troubled = True
+        return RETRY_WAIT_S
 
 
 def _partition(subject: str) -> int | None:
