@@ -396,7 +396,7 @@ class NatsSource(TransactionSource):
         `_call` raises: the shard's consumer deleted under it is not a matter of waiting)."""
         now = time.monotonic()
         for standing in list(self._standing.values()):
-            if standing.troubled:
+            if standing.troubled and not self._cut:  # not while `_renew_all` remakes some
                 standing.troubled = False
                 await self.js.consumer_info(standing.stream, standing.consumer)
             if standing.held or now - standing.at > PULL_EXPIRES_S + PULL_LOST_S:
