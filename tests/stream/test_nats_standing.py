@@ -107,53 +107,53 @@ def test_a_request_that_goes_unanswered_is_sent_again(url, monkeypatch):
         pub.close()
 
 
+@pytest.fixture
+def one_a_request(url, monkeypatch):
+    """A source whose partitions take one message a request (so a silenced partition has
+    delivered its first and no more), a message not delivered looked up after 0.2 s; and a
+    publisher."""
+    monkeypatch.setattr(nats_source, "PARTITION_BATCH", 1)
+    monkeypatch.setattr(nats_source, "SEEN_GRACE_S", 0.2)
+    source = _open(url)
+    pub = _Publisher(url)
+    yield source, pub
+    source.close()
+    pub.close()
+
+
 def test_a_message_the_partition_has_not_delivered_holds_the_hand_over_until_it_comes(
-        url, monkeypatch):
+        one_a_request):
     # Partition 1's requests go unanswered for a while (longer than SEEN_GRACE_S): the message
     # the watch showed there holds back a later one of partition 2, and is not passed over
     # though it waited past the grace (it is still in the stream): both come, in order.
-    monkeypatch.setattr(nats_source, "PARTITION_BATCH", 1)
-    monkeypatch.setattr(nats_source, "SEEN_GRACE_S", 0.2)
-    source = _open(url)
-    pub = _Publisher(url)
+    source, pub = one_a_request
     until = [float("inf")]
     _silence(source, 1, lambda: time.monotonic() < until[0])  # after its first request
-    try:
-        pub.send(1)
-        handed = _poll_until(source, [], 1)  # the first request took it; the next is not sent
-        pub.send(1)
-        pub.send(2)
-        until[0] = time.monotonic() + 1.0
-        early = _poll_until(source, [], 1, seconds=0.6)
-        assert early == []  # partition 2's message waits behind partition 1's
-        handed = _poll_until(source, handed + early, 3)
-        assert handed == sorted(pub.seqs)
-    finally:
-        source.close()
-        pub.close()
+    pub.send(1)
+    handed = _poll_until(source, [], 1)  # the first request took it; the next is not sent
+    pub.send(1)
+    pub.send(2)
+    until[0] = time.monotonic() + 1.0
+    early = _poll_until(source, [], 1, seconds=0.6)
+    assert early == []  # partition 2's message waits behind partition 1's
+    handed = _poll_until(source, handed + early, 3)
+    assert handed == sorted(pub.seqs)
 
 
 def test_a_message_removed_from_the_stream_after_the_watch_showed_it_is_passed_over(
-        url, monkeypatch):
-    monkeypatch.setattr(nats_source, "PARTITION_BATCH", 1)
-    monkeypatch.setattr(nats_source, "SEEN_GRACE_S", 0.2)
-    source = _open(url)
-    pub = _Publisher(url)
+        one_a_request):
+    source, pub = one_a_request
     _silence(source, 1, lambda: True)  # partition 1 asks no more after its first request
-    try:
-        pub.send(1)
-        handed = _poll_until(source, [], 1)
-        pub.send(1)
-        gone = max(pub.seqs)
-        pub.send(2)
-        time.sleep(0.1)  # the watch has shown both
-        pub.loop.run(pub.nc.jsm().delete_msg(source.address.stream, gone), 30)
-        del pub.seqs[gone]
-        handed = _poll_until(source, handed, 2, seconds=5)
-        assert handed == sorted(pub.seqs)  # partition 2's message came; the gone one never
-    finally:
-        source.close()
-        pub.close()
+    pub.send(1)
+    handed = _poll_until(source, [], 1)
+    pub.send(1)
+    gone = max(pub.seqs)
+    pub.send(2)
+    time.sleep(0.1)  # the watch has shown both
+    pub.loop.run(pub.nc.jsm().delete_msg(source.address.stream, gone), 30)
+    del pub.seqs[gone]
+    handed = _poll_until(source, handed, 2, seconds=5)
+    assert handed == sorted(pub.seqs)  # partition 2's message came; the gone one never
 
 
 def test_a_backlog_is_read_as_it_is_handed_over_not_into_memory(url, monkeypatch):
@@ -182,20 +182,30 @@ def test_a_backlog_is_read_as_it_is_handed_over_not_into_memory(url, monkeypatch
 
 
 def test_a_partition_that_lost_its_request_is_asked_again_once_the_hand_over_waits_on_it(
-        url, monkeypatch):
+        one_a_request, monkeypatch):
     # The server was seen to drop a standing request under load without an answer: the
     # message the hand-over waits on brings a second request at once (NUDGE_S), not after the
     # request is taken for lost.
-    monkeypatch.setattr(nats_source, "PARTITION_BATCH", 1)
     monkeypatch.setattr(nats_source, "PULL_LOST_S", 60.0)
-    source = _open(url)
-    pub = _Publisher(url)
+    source, pub = one_a_request
     lost = [True]
     _silence(source, 1, lambda: lost.pop() if lost else False)  # its second request lost
+    pub.send(1)
+    pub.send(1)
+    assert _poll_until(source, [], 2, seconds=5) == sorted(pub.seqs)
+
+
+def test_a_request_is_replaced_before_it_expires(url, monkeypatch):
+    # The server was seen to let a request lapse at its expiry with no 408: each is replaced
+    # PULL_RENEW_S after it was sent, before that can happen.
+    monkeypatch.setattr(nats_source, "PULL_EXPIRES_S", 60.0)  # no expiry in the test
+    monkeypatch.setattr(nats_source, "PULL_RENEW_S", 0.2)
+    source = _open(url)
     try:
-        pub.send(1)
-        pub.send(1)
-        assert _poll_until(source, [], 2, seconds=5) == sorted(pub.seqs)
+        sent = {k: s.sent for k, s in source._standing.items()}
+        for _ in range(10):
+            source.wait(0.1)
+            source.poll(100)
+        assert all(s.sent >= sent[k] + 3 for k, s in source._standing.items())
     finally:
         source.close()
-        pub.close()

@@ -59,6 +59,11 @@ WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes)
 SCORED_BATCH = 500  # scored batches (up to 1000 rows each)
 PULL_EXPIRES_S = 5.0  # an idle partition's request renewed every 5 s: 13 requests/s at 64
 PULL_LOST_S = 5.0  # silent this long past its expiry: lost, sent again
+# A request is replaced this long after it was sent, before it expires: under load the server
+# was seen to let a request lapse at its expiry with no 408, which stalled what it served (a
+# partition, or the watch and with it the whole shard) until it was taken for lost. The two
+# overlap for a second: the messages come in order either way.
+PULL_RENEW_S = 0.8 * PULL_EXPIRES_S
 # Delivered and not handed over: a partition whose request has delivered its batch is not
 # renewed while the shard holds more than this (a backlog is read as it is handed over, not
 # into memory), unless it holds the message the hand-over waits for.
@@ -399,6 +404,9 @@ class NatsSource(TransactionSource):
             if standing.troubled and not self._cut:  # not while `_renew_all` remakes some
                 standing.troubled = False
                 await self.js.consumer_info(standing.stream, standing.consumer)
+            if not standing.held and now - standing.sent_at > PULL_RENEW_S:
+                await self._renew(standing)  # before it expires (PULL_RENEW_S)
+                continue
             if standing.held or now - standing.at > PULL_EXPIRES_S + PULL_LOST_S:
                 if standing.held and self._held(standing):
                     continue
@@ -611,7 +619,7 @@ class _Standing:
         self.batch, self.keep = batch, keep
         self.sent = 0  # requests sent: the current one's reply subject ends with this number
         self.got = 0  # messages delivered since it was sent
-        self.at = time.monotonic()  # when it was sent or last delivered
+        self.at = self.sent_at = time.monotonic()  # when it was sent (or last delivered)
         self.held = False  # not renewed: a backlog holds it (`NatsSource._held`)
         self.troubled = False  # ended by the server (not 408): `_tend` checks the consumer
 
@@ -619,7 +627,7 @@ class _Standing:
         """Count a new request; the token ending its reply subject."""
         self.sent += 1
         self.got = 0
-        self.at = time.monotonic()
+        self.at = self.sent_at = time.monotonic()
         return str(self.sent)
 
     def take(self, m) -> float | None:
