@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import heapq
 import itertools
 import json
 import logging
@@ -98,6 +99,7 @@ class NatsSource(TransactionSource):
         self.upto = 0  # every message of this shard up to this stream sequence is handed over
         self.linked_upto = 0  # a ShardFollower's linker: scored rows released up to here
         self._buffer: dict[int, object] = {}  # fetched, not yet handed over: seq -> message
+        self._order: list[int] = []  # the buffer's sequences as a heap (`_ready`)
         self._unacked: dict[int, object] = {}  # handed over, not yet committed
         self._done: dict[int, int] = {}  # per partition: sequences at or below were handled
         # The watch: the highest sequence it delivered, and the shard's entries (sequence,
@@ -435,7 +437,9 @@ class NatsSource(TransactionSource):
         if seq <= max(self._done.get(p, 0), self.upto):
             asyncio.ensure_future(m.ack())  # delivered again after its acknowledgement was lost
             return
-        self._buffer.setdefault(seq, m)
+        if seq not in self._buffer:
+            self._buffer[seq] = m
+            heapq.heappush(self._order, seq)
         self._arrived.set()
 
     async def _bound(self) -> int:
@@ -500,19 +504,18 @@ class NatsSource(TransactionSource):
         return out
 
     def _ready(self, bound: int, want: int, max_rows: int) -> tuple[list[int], bool]:
-        """The buffered sequences up to `bound` a poll hands over, in order: at most `want`
-        messages and `max_rows` transactions (a poll that asks few partitions may fetch many
-        messages from one); and whether that cut the list short."""
-        ready = sorted(s for s in self._buffer if s <= bound)
-        cut = len(ready) > want
-        ready = ready[:want]
+        """The buffered sequences up to `bound` a poll hands over, in order, taken off
+        `_order`: at most `want` messages and `max_rows` transactions (a partition may have
+        delivered many while others were slower); and whether that cut the list short. A heap:
+        a backlog holds up to BUFFER_MAX messages, which a sort every poll went through."""
+        order, buffer, ready = self._order, self._buffer, []
         tx = f"{self.address.stream}.tx."
         n = 0
-        for i, s in enumerate(ready):
-            n += self._buffer[s].subject.startswith(tx)
-            if n == max_rows and i + 1 < len(ready):
-                return ready[:i + 1], True
-        return ready, cut
+        while order and order[0] <= bound and len(ready) < want and n < max_rows:
+            s = heapq.heappop(order)
+            ready.append(s)
+            n += buffer[s].subject.startswith(tx)
+        return ready, bool(order) and order[0] <= bound
 
     async def _ack(self, msgs):
         # Acking a partition's highest message acknowledges the partition's others
