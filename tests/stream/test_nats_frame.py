@@ -10,7 +10,7 @@ import random
 import pandas as pd
 import pytest
 
-from wallet_monitor.stream.nats_source import _frame
+from wallet_monitor.stream.nats_messages import records_frame as _frame
 
 COLUMNS = ["transaction_id", "wallet_id", "amount", "timestamp", "type"]
 KEYS = [*COLUMNS, "country", "ip", "extra"]

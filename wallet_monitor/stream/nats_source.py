@@ -28,7 +28,6 @@ import asyncio
 import collections
 import functools
 import heapq
-import itertools
 import json
 import logging
 import threading
@@ -36,13 +35,19 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.errors import Error as JsError
 
 from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
+from wallet_monitor.stream.nats_messages import (
+    pending_after,
+    records_frame,
+    stored_at,
+    stream_seq,
+    subject_partition,
+)
 from wallet_monitor.stream.parse import RawRows
 from wallet_monitor.stream.partition import parse_nats_url, partition_of, shard_partitions
 from wallet_monitor.stream.source import Polled, TransactionSource
@@ -158,7 +163,7 @@ class NatsSource(TransactionSource):
                 msgs = self._call(self._replay_fetch)
                 if not msgs:
                     break
-                seen = _seq(msgs[-1])
+                seen = stream_seq(msgs[-1])
                 keep = [m for m in msgs if self._handled(m)]
                 yield self._split(keep, ack_bad=False)
             self._call(self._replay_sub.unsubscribe)
@@ -286,8 +291,8 @@ class NatsSource(TransactionSource):
             self._done[p] = max(floor, ckpt)
 
     def _handled(self, msg) -> bool:
-        p = _partition(msg.subject)
-        return p is not None and self._mine[p] and _seq(msg) <= self._done[p]
+        p = subject_partition(msg.subject)
+        return p is not None and self._mine[p] and stream_seq(msg) <= self._done[p]
 
     async def _open_replay(self):
         config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
@@ -418,8 +423,8 @@ class NatsSource(TransactionSource):
                 await self._renew(standing)
 
     def _keep_watch(self, m) -> None:
-        seq = _seq(m)
-        p = _partition(m.subject)
+        seq = stream_seq(m)
+        p = subject_partition(m.subject)
         if seq <= self._watched or self._cut:
             return  # shown before; or it may follow entries lost with a connection
         self._watched = seq
@@ -429,9 +434,9 @@ class NatsSource(TransactionSource):
 
     def _keep(self, m) -> None:
         """Buffer a delivered message unless it was handed over (committed: acknowledge it again)."""
-        seq = _seq(m)
-        p = _partition(m.subject)
-        self._left[p] = _pending(m)
+        seq = stream_seq(m)
+        p = subject_partition(m.subject)
+        self._left[p] = pending_after(m)
         if seq in self._unacked:  # handed over, not committed: `commit` acknowledges it
             return
         if seq <= max(self._done.get(p, 0), self.upto):
@@ -523,7 +528,7 @@ class NatsSource(TransactionSource):
         # per message (nats-py publishes each in Python).
         last = {}
         for m in msgs:
-            p, seq = _partition(m.subject), _seq(m)
+            p, seq = subject_partition(m.subject), stream_seq(m)
             if p not in last or seq > last[p][0]:
                 last[p] = seq, m
         for _, m in last.values():
@@ -562,7 +567,7 @@ class NatsSource(TransactionSource):
     def _keep_scored(self, m) -> None:
         if self._cut:
             return  # comes again once the consumer is remade (`_renew_all`)
-        seq = _seq(m)
+        seq = stream_seq(m)
         if seq <= self._scored_seq:
             return
         self._scored_seq = seq
@@ -575,8 +580,8 @@ class NatsSource(TransactionSource):
         """Messages -> Polled: own transactions, logins, and transfer copies as context."""
         own, copies, logins, bad = [], [], [], []
         for m in msgs:
-            seq = _seq(m)
-            p = _partition(m.subject)
+            seq = stream_seq(m)
+            p = subject_partition(m.subject)
             self._raw[seq] = m.data
             try:
                 rec = json.loads(m.data)
@@ -593,15 +598,15 @@ class NatsSource(TransactionSource):
             if sender == p:
                 own.append((seq, rec))
                 if ack_bad:
-                    self.published_at[seq] = _stored_at(m)
+                    self.published_at[seq] = stored_at(m)
             elif not self._mine[sender]:
                 copies.append((seq, rec))
             # else: a copy of a transfer this shard also reads on its sender's partition
-        tx = self._rows(self.address.stream, _frame(own, self.tx_columns), [s for s, _ in own],
+        tx = self._rows(self.address.stream, records_frame(own, self.tx_columns), [s for s, _ in own],
                         bad)
-        context = self._rows(self.address.stream, _frame(copies, self.tx_columns),
+        context = self._rows(self.address.stream, records_frame(copies, self.tx_columns),
                              [s for s, _ in copies])
-        lg = self._rows(self.address.stream, _frame(logins, self.login_columns),
+        lg = self._rows(self.address.stream, records_frame(logins, self.login_columns),
                         [s for s, _ in logins])
         return Polled(tx, lg, bool(msgs), context=context)
 
@@ -652,58 +657,7 @@ class _Standing:
         return RETRY_WAIT_S
 
 
-def _partition(subject: str) -> int | None:
-    tail = subject.rsplit(".", 1)[-1]
-    return int(tail) if tail.isascii() and tail.isdigit() and str(int(tail)) == tail else None
-
-
 @functools.lru_cache(maxsize=64)
 def _pull_body(n: int, expires: float) -> bytes:
     """A standing pull request's body: n messages, held by the server `expires` seconds."""
     return json.dumps({"batch": n, "expires": int(expires * 1e9)}).encode()
-
-
-def _ack_fields(m) -> list[str] | None:
-    """A JetStream message's reply subject, split: $JS.ACK.<stream>.<consumer>.<delivered>.
-    <stream seq>.<consumer seq>.<timestamp ns>.<pending> (stream and consumer names hold no
-    dot); None for another form (a domain's), read through nats-py's `metadata` instead. Read
-    here: `metadata` builds a Metadata with a datetime for each message, ~12 µs of the NATS
-    thread a message."""
-    fields = m.reply.split(".")
-    return fields if len(fields) == 9 else None
-
-
-def _seq(m) -> int:
-    """A delivered message's stream sequence."""
-    f = _ack_fields(m)
-    return int(f[5]) if f else m.metadata.sequence.stream
-
-
-def _pending(m) -> int:
-    """How many messages its consumer holds after a delivered message."""
-    f = _ack_fields(m)
-    return int(f[8]) if f else m.metadata.num_pending
-
-
-def _stored_at(m) -> float:
-    """When the stream stored a delivered message (epoch seconds)."""
-    f = _ack_fields(m)
-    return int(f[7]) / 1e9 if f else m.metadata.timestamp.timestamp()
-
-
-def _frame(items, columns) -> pd.DataFrame:
-    """Records as a text-valued frame with at least `columns` (None where absent): the columns
-    in the order the records first name them, then the rest of `columns`; None for a missing,
-    null, NaN or empty value. One 2-D block of objects: what `pd.DataFrame(records)` and its
-    clean-up gave, without their cost per call (~1-1.5 ms a frame, three frames a poll)."""
-    names = dict.fromkeys(itertools.chain.from_iterable(r.keys() for _, r in items))
-    names.update(dict.fromkeys(c for c in columns if c not in names))
-    values = np.empty((len(items), len(names)), dtype=object)
-    if items:
-        # Missing: absent, null, NaN (a JSON NaN: v != v), the empty text (JSON holds no other
-        # value equal to ""). A JSON array or object becomes its JSON text, as a CSV field
-        # would hold it: checked as any text (a list as an id had crashed every poll).
-        values[:] = [[None if (v := r.get(c)) is None or v == "" or v != v
-                      else json.dumps(v) if type(v) in (list, dict) else v
-                      for c in names] for _, r in items]
-    return pd.DataFrame(values, columns=list(names), dtype=object, copy=False)
