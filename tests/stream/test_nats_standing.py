@@ -209,3 +209,17 @@ def test_a_request_is_replaced_before_it_expires(url, monkeypatch):
         assert all(s.sent >= sent[k] + 3 for k, s in source._standing.items())
     finally:
         source.close()
+
+
+def test_a_remake_after_a_reconnect_that_failed_is_tried_again(url):
+    # After a reconnect the watch is remade before its entries are taken again; if that remake
+    # failed (JetStream not back yet), the watch's entries were dropped for good.
+    source = _open(url)
+    pub = _Publisher(url)
+    try:
+        source._cut = True  # as a reconnect whose remake failed leaves it
+        pub.send(3)
+        assert _poll_until(source, [], 1, seconds=5) == list(pub.seqs)
+    finally:
+        source.close()
+        pub.close()

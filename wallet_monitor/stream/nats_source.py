@@ -403,9 +403,12 @@ class NatsSource(TransactionSource):
             await self._renew(standing)
 
     async def _tend(self) -> None:
-        """Renew the requests a backlog held once it has gone, and those silent too long; a
+        """Remake what a reconnect left to remake; renew the requests a backlog held once it
+        has gone, those due (PULL_RENEW_S) and those silent too long; a
         consumer whose request the server ended is looked up (gone: NotFoundError, which
         `_call` raises: the shard's consumer deleted under it is not a matter of waiting)."""
+        if self._cut and self.nc.is_connected:  # the remake after a reconnect failed: again
+            await self._renew_all()
         now = time.monotonic()
         for standing in list(self._standing.values()):
             if standing.troubled and not self._cut:  # not while `_renew_all` remakes some
