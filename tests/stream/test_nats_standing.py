@@ -74,7 +74,7 @@ def test_a_status_ends_only_the_request_it_answers():
 
 def test_an_expired_request_is_renewed(url, monkeypatch):
     monkeypatch.setattr(nats_source, "PULL_EXPIRES_S", 0.2)
-    monkeypatch.setattr(nats_source, "PULL_LOST_S", 60.0)  # no rescue by the look-out
+    monkeypatch.setattr(nats_source, "PULL_RENEW_S", 60.0)  # no rescue by the replacement
     source = _open(url)
     pub = _Publisher(url)
     try:
@@ -89,7 +89,7 @@ def test_an_expired_request_is_renewed(url, monkeypatch):
 
 def test_a_request_that_goes_unanswered_is_sent_again(url, monkeypatch):
     monkeypatch.setattr(nats_source, "PULL_EXPIRES_S", 0.2)
-    monkeypatch.setattr(nats_source, "PULL_LOST_S", 0.2)
+    monkeypatch.setattr(nats_source, "PULL_RENEW_S", 0.4)
     source = _open(url)
     pub = _Publisher(url)
     lost = [True]
@@ -98,7 +98,7 @@ def test_a_request_that_goes_unanswered_is_sent_again(url, monkeypatch):
         time.sleep(0.5)  # partition 5's request expired, its renewal was lost
         sent = source._standing[5].sent
         time.sleep(0.5)
-        source.poll(100)  # the look-out sends it again
+        source.poll(100)  # sent again (PULL_RENEW_S after the one lost)
         assert source._standing[5].sent > sent
         pub.send(5)
         assert _poll_until(source, [], 1) == list(pub.seqs)
@@ -186,7 +186,7 @@ def test_a_partition_that_lost_its_request_is_asked_again_once_the_hand_over_wai
     # The server was seen to drop a standing request under load without an answer: the
     # message the hand-over waits on brings a second request at once (NUDGE_S), not after the
     # request is taken for lost.
-    monkeypatch.setattr(nats_source, "PULL_LOST_S", 60.0)
+    monkeypatch.setattr(nats_source, "PULL_RENEW_S", 60.0)
     source, pub = one_a_request
     lost = [True]
     _silence(source, 1, lambda: lost.pop() if lost else False)  # its second request lost

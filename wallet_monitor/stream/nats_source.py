@@ -58,17 +58,17 @@ MAX_ACK_PENDING = 50_000  # messages a partition may have delivered and unacknow
 REPLAY_BATCH = 2000
 MESSAGES_PER_ROW = 3  # a transaction, its logins, a transfer's copy: a poll's take per row
 # Standing pull requests (`_Standing`): how many messages each asks for before it is renewed,
-# how long the server holds it (it then answers 408 and it is renewed), and how long one may
-# stay silent past that before it is taken for lost (with a connection) and sent again.
+# how long the server holds it (it then answers 408 and it is renewed), and when it is
+# replaced whatever became of it.
 PARTITION_BATCH = 256  # a renewal per 256 messages of a partition: ~1 request in 250 messages
 WATCH_BATCH = 5000  # watch entries (headers only, ~150 bytes)
 SCORED_BATCH = 500  # scored batches (up to 1000 rows each)
 PULL_EXPIRES_S = 5.0  # an idle partition's request renewed every 5 s: 13 requests/s at 64
-PULL_LOST_S = 5.0  # silent this long past its expiry: lost, sent again
 # A request is replaced this long after it was sent, before it expires: under load the server
 # was seen to let a request lapse at its expiry with no 408, which stalled what it served (a
-# partition, or the watch and with it the whole shard) until it was taken for lost. The two
-# overlap for a second: the messages come in order either way.
+# partition, or the watch and with it the whole shard); a request lost otherwise (with a
+# connection) is replaced the same way. The two overlap for a second: the messages come in
+# order either way.
 PULL_RENEW_S = 0.8 * PULL_EXPIRES_S
 # Delivered and not handed over: a partition whose request has delivered its batch is not
 # renewed while the shard holds more than this (a backlog is read as it is handed over, not
@@ -84,7 +84,7 @@ SEEN_GRACE_S = 1.0
 # A partition that has not delivered, this long after the watch showed it, the message the
 # hand-over waits on is sent a second request: under load the server was seen to drop a
 # standing request without answering it (no message, no 408), which stalled the shard until
-# the request was taken for lost (PULL_EXPIRES_S + PULL_LOST_S). A spare request costs nothing.
+# the request was replaced (PULL_RENEW_S). A spare request costs nothing.
 NUDGE_S = 0.05
 
 
@@ -404,7 +404,7 @@ class NatsSource(TransactionSource):
 
     async def _tend(self) -> None:
         """Remake what a reconnect left to remake; renew the requests a backlog held once it
-        has gone, those due (PULL_RENEW_S) and those silent too long; a
+        has gone, and those sent PULL_RENEW_S ago (a request lapsed or lost is replaced so); a
         consumer whose request the server ended is looked up (gone: NotFoundError, which
         `_call` raises: the shard's consumer deleted under it is not a matter of waiting)."""
         if self._cut and self.nc.is_connected:  # the remake after a reconnect failed: again
@@ -414,15 +414,8 @@ class NatsSource(TransactionSource):
             if standing.troubled and not self._cut:  # not while `_renew_all` remakes some
                 standing.troubled = False
                 await self.js.consumer_info(standing.stream, standing.consumer)
-            if not standing.held and now - standing.sent_at > PULL_RENEW_S:
-                await self._renew(standing)  # before it expires (PULL_RENEW_S)
-                continue
-            if standing.held or now - standing.at > PULL_EXPIRES_S + PULL_LOST_S:
-                if standing.held and self._held(standing):
-                    continue
-                if not standing.held:
-                    logger.info("a pull request of %s (%s) went unanswered; sending it again",
-                                self.address.stream, standing.key)
+            if (standing.held and not self._held(standing)
+                    or not standing.held and now - standing.sent_at > PULL_RENEW_S):
                 await self._renew(standing)
 
     def _keep_watch(self, m) -> None:
@@ -620,8 +613,8 @@ class NatsSource(TransactionSource):
 
 class _Standing:
     """A consumer's standing pull request: renewed when it has delivered the batch it asked for,
-    when the server ends it (408 at its expiry, 409), or, by `_tend`, when it has been silent
-    past its expiry (lost with a connection). Each request has its own reply subject (ending
+    when the server ends it (408 at its expiry, 409), or, by `_tend`, PULL_RENEW_S after it was
+    sent (one lapsed or lost is replaced so). Each request has its own reply subject (ending
     in its number), so an earlier request's end is not taken for the current one's."""
 
     def __init__(self, key, stream: str, consumer: str, batch: int, keep):
@@ -630,7 +623,7 @@ class _Standing:
         self.batch, self.keep = batch, keep
         self.sent = 0  # requests sent: the current one's reply subject ends with this number
         self.got = 0  # messages delivered since it was sent
-        self.at = self.sent_at = time.monotonic()  # when it was sent (or last delivered)
+        self.sent_at = time.monotonic()  # when the current request was sent
         self.held = False  # not renewed: a backlog holds it (`NatsSource._held`)
         self.troubled = False  # ended by the server (not 408): `_tend` checks the consumer
 
@@ -638,7 +631,7 @@ class _Standing:
         """Count a new request; the token ending its reply subject."""
         self.sent += 1
         self.got = 0
-        self.at = self.sent_at = time.monotonic()
+        self.sent_at = time.monotonic()
         return str(self.sent)
 
     def take(self, m) -> float | None:
@@ -648,7 +641,6 @@ class _Standing:
         if not status:
             self.keep(m)
             self.got += 1
-            self.at = time.monotonic()
             return 0.0 if self.got >= self.batch else None
         if m.subject.rsplit(".", 1)[-1] != str(self.sent) or status == "100":
             return None  # an earlier request's end (its number), or a heartbeat
