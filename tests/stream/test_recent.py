@@ -9,6 +9,7 @@ from wallet_monitor.episodes import (
     link_episodes,
 )
 from wallet_monitor.stream.recent import SERIES_KEEP, RecentEpisodes
+from wallet_monitor.stream.shard import scored_columns
 
 
 def _follow_row_by_row(rows, threshold):
@@ -127,3 +128,32 @@ def test_holds_names_exactly_the_transactions_of_the_kept_rows(seed):
         assert [episodes.holds(t) for t in seen] == [t in kept for t in seen]
         let_go = max(let_go, len(seen) - len(kept))
     assert let_go > 100  # rows did leave
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_shard_links_scored_rows_as_the_follower_links_its_frames(seed):
+    # A shard links the scored rows STREAM_SCORED brings (dicts, times as ISO text to the ns)
+    # through `scored_columns`, without a frame: every batch must raise what the frames raise.
+    rows = _random_rows(seed, n=300, minutes=400).sort_values(
+        ["timestamp", "transaction_id"], ignore_index=True)
+    rows["timestamp"] += pd.to_timedelta(np.arange(len(rows)) * 1_001, unit="ns")  # ns kept
+    if seed % 2:  # a row published without a counterparty or an amount (an older version)
+        rows.loc[::9, "counterparty_wallet_id"] = None
+    by_frame, by_rows = RecentEpisodes(0.975), RecentEpisodes(0.975)
+    raised = 0
+    for start in range(0, len(rows), 11):
+        batch = rows.iloc[start:start + 11].reset_index(drop=True)
+        ts = np.char.add(np.datetime_as_string(
+            batch["timestamp"].dt.tz_convert(None).to_numpy(), unit="ns"), "Z")
+        dicts = [{**r, "timestamp": t} for r, t in zip(
+            batch.astype(object).where(batch.notna(), None).to_dict("records"), ts.tolist(),
+            strict=True)]
+        if seed == 3 and start == 0:  # another time form: the slower parser, the same times
+            dicts[0]["timestamp"] = batch["timestamp"][0].isoformat()
+        want = by_frame.add(batch, batch)
+        got = by_rows.add_columns(scored_columns(dicts))
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True),
+                                      check_dtype=False)
+        raised += len(want)
+    pd.testing.assert_frame_equal(by_rows.recent, by_frame.recent, check_dtype=False)
+    assert raised > 0  # rows were raised: the links were compared, not only the rows kept

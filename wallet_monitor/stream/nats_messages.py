@@ -1,14 +1,11 @@
 """Reading a JetStream message a shard is delivered: its partition, stream sequence, pending
 count and store time (from the reply subject, without nats-py's `metadata`), and records as
-the text-valued frame the follower parses."""
+the text-valued rows the follower parses."""
 
 from __future__ import annotations
 
 import itertools
 import json
-
-import numpy as np
-import pandas as pd
 
 
 def subject_partition(subject: str) -> int | None:
@@ -45,19 +42,18 @@ def stored_at(m) -> float:
     return int(f[7]) / 1e9 if f else m.metadata.timestamp.timestamp()
 
 
-def records_frame(items, columns) -> pd.DataFrame:
-    """Records as a text-valued frame with at least `columns` (None where absent): the columns
-    in the order the records first name them, then the rest of `columns`; None for a missing,
-    null, NaN or empty value. One 2-D block of objects: what `pd.DataFrame(records)` and its
-    clean-up gave, without their cost per call (~1-1.5 ms a frame, three frames a poll)."""
+def records_rows(items, columns) -> tuple[list[str], list[list]]:
+    """Records as text-valued rows (a header and one list per record) with at least `columns`
+    (None where absent): the columns in the order the records first name them, then the rest
+    of `columns`; None for a missing, null, NaN or empty value. What `pd.DataFrame(records)` and
+    its clean-up gave, as lists: a poll's few rows are checked on them without a frame
+    (`RawRows.lists`), as a file's are."""
     names = dict.fromkeys(itertools.chain.from_iterable(r.keys() for _, r in items))
     names.update(dict.fromkeys(c for c in columns if c not in names))
-    values = np.empty((len(items), len(names)), dtype=object)
-    if items:
-        # Missing: absent, null, NaN (a JSON NaN: v != v), the empty text (JSON holds no other
-        # value equal to ""). A JSON array or object becomes its JSON text, as a CSV field
-        # would hold it: checked as any text (a list as an id had crashed every poll).
-        values[:] = [[None if (v := r.get(c)) is None or v == "" or v != v
-                      else json.dumps(v) if type(v) in (list, dict) else v
-                      for c in names] for _, r in items]
-    return pd.DataFrame(values, columns=list(names), dtype=object, copy=False)
+    # Missing: absent, null, NaN (a JSON NaN: v != v), the empty text (JSON holds no other
+    # value equal to ""). A JSON array or object becomes its JSON text, as a CSV field would
+    # hold it: checked as any text (a list as an id had crashed every poll).
+    rows = [[None if (v := r.get(c)) is None or v == "" or v != v
+             else json.dumps(v) if type(v) in (list, dict) else v
+             for c in names] for _, r in items]
+    return list(names), rows

@@ -43,7 +43,7 @@ from nats.js.errors import Error as JsError
 from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
 from wallet_monitor.stream.nats_messages import (
     pending_after,
-    records_frame,
+    records_rows,
     stored_at,
     stream_seq,
     subject_partition,
@@ -145,7 +145,7 @@ class NatsSource(TransactionSource):
     def context(self) -> Iterator[RawRows]:
         if self._context_logins is not None and len(self._context_logins):
             frame = self._context_logins.astype(object)
-            yield self._rows("logins (history)", frame, np.arange(1, len(frame) + 1))
+            yield RawRows("logins (history)", frame, np.arange(1, len(frame) + 1))
 
     def replay(self, position: dict | None) -> Iterator[Polled]:
         """What this shard handled before (each partition's acknowledged floor, or the checkpoint
@@ -598,17 +598,16 @@ class NatsSource(TransactionSource):
             elif not self._mine[sender]:
                 copies.append((seq, rec))
             # else: a copy of a transfer this shard also reads on its sender's partition
-        tx = self._rows(self.address.stream, records_frame(own, self.tx_columns), [s for s, _ in own],
-                        bad)
-        context = self._rows(self.address.stream, records_frame(copies, self.tx_columns),
-                             [s for s, _ in copies])
-        lg = self._rows(self.address.stream, records_frame(logins, self.login_columns),
-                        [s for s, _ in logins])
+        tx = self._rows(own, self.tx_columns, bad)
+        context = self._rows(copies, self.tx_columns)
+        lg = self._rows(logins, self.login_columns)
         return Polled(tx, lg, bool(msgs), context=context)
 
-    @staticmethod
-    def _rows(name, frame, where, bad=None) -> RawRows:
-        return RawRows(name, frame, np.asarray(where, dtype=np.int64), bad or [])
+    def _rows(self, items, columns, bad=None) -> RawRows:
+        """(sequence, record) pairs as RawRows: lists, parsed without a frame while few."""
+        header, rows = records_rows(items, columns)
+        return RawRows(self.address.stream, None, np.asarray([s for s, _ in items], dtype=np.int64),
+                       bad, header=header, rows=rows)
 
 
 class _Standing:

@@ -55,6 +55,16 @@ class RawRows:
             return None
         return dict(zip(self.header, map(list, zip(*self.rows, strict=True)), strict=True))
 
+    def column(self, name: str) -> list:
+        """One column's values (KeyError if there is no such column), from the lists while
+        no frame was made."""
+        if self._frame is not None:
+            return self._frame[name].tolist()
+        if name not in self.header:
+            raise KeyError(name)
+        i = self.header.index(name)
+        return [r[i] for r in self.rows]
+
     def __len__(self) -> int:
         return (len(self.rows) if self._frame is None else len(self._frame)) + len(self.bad)
 

@@ -72,14 +72,19 @@ class RecentEpisodes:
         """Take in a scored batch; returns the earlier or new rows whose linked score rose above
         what was written for them, or whose link changed at the same score (detection columns
         plus linked_to, amount, type and was_flagged)."""
-        n = len(det)
-        fresh = _arrays({
+        return self.add_columns({
             **{c: det[c].array for c in ("transaction_id", "wallet_id", "reasons")},
             "timestamp": det["timestamp"], "fraud_score": det["fraud_score"].to_numpy(),
             "type": good["type"].array, "amount": good["amount"],
             "counterparty_wallet_id": (good["counterparty_wallet_id"].array
                                        if "counterparty_wallet_id" in good
-                                       else np.full(n, None, dtype=object))})
+                                       else np.full(len(det), None, dtype=object))})
+
+    def add_columns(self, columns) -> pd.DataFrame:
+        """`add` of a scored batch given as COLUMNS (arrays or lists of one length; times as
+        datetimes): what a shard links, from the scored rows' values, without a frame."""
+        fresh = _arrays(columns)
+        n = len(fresh["fraud_score"])
         rows = {c: np.concatenate([self._rows[c], fresh[c]]) for c in self.COLUMNS}
         owner = np.concatenate([self._owner, self._codes(fresh["wallet_id"])])
         receiver = np.concatenate([self._receiver, self._codes(fresh["counterparty_wallet_id"])])
@@ -238,7 +243,7 @@ def _arrays(columns) -> dict[str, np.ndarray]:
                         pd.DatetimeIndex(columns["timestamp"]).as_unit("ns").asi8)
     out["fraud_score"] = np.asarray(columns["fraud_score"], dtype=float)
     amount = columns["amount"]
-    out["amount"] = (amount.to_numpy() if getattr(amount, "dtype", None) == np.float64 else
+    out["amount"] = (np.asarray(amount) if getattr(amount, "dtype", None) == np.float64 else
                      pd.to_numeric(pd.Series(amount), errors="coerce").to_numpy(dtype=float))
     return out
 

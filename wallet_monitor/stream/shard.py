@@ -178,7 +178,7 @@ class ShardFollower(Follower):
         polled = self.source.poll(max_rows)
         self._take_context(polled)
         raw = polled.transactions
-        seq_of = dict(zip(raw.frame["transaction_id"], raw.where, strict=True)) if len(raw.frame) else {}
+        seq_of = dict(zip(raw.column("transaction_id"), raw.where, strict=True)) if len(raw.where) else {}
         scored: list[dict] = []
         if len(raw):
             good, bad = valid_transactions(raw, self.state.tx.ids)
@@ -260,9 +260,7 @@ class ShardFollower(Follower):
                 fresh.append(r)
         if not fresh:
             return
-        frame = pd.DataFrame({c: [r.get(c) for r in fresh] for c in _LINK_FIELDS})
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-        raised = self.episodes.add(frame, frame)  # it reads the columns it links on
+        raised = self.episodes.add_columns(scored_columns(fresh))
         if quiet or not len(raised):
             return
         raised = raised.loc[self._own(raised["wallet_id"].astype(str).to_numpy())]
@@ -275,6 +273,27 @@ class ShardFollower(Follower):
             self.metrics.flagged.inc(int(fresh["is_anomaly"].sum()))
         if self.outbox is not None and fresh["is_anomaly"].any():
             self.outbox.put(alert_records(fresh, self.bundle.model_version))
+
+
+def scored_columns(rows: list[dict]) -> dict:
+    """Scored rows (as STREAM_SCORED carries them) as the columns `RecentEpisodes` links."""
+    columns = {c: [r.get(c) for r in rows] for c in _LINK_FIELDS}
+    columns["timestamp"] = _times(columns["timestamp"])
+    for c in ("fraud_score", "amount"):  # None (absent) as NaN, as a frame made them
+        columns[c] = np.array(columns[c], dtype=float)
+    return columns
+
+
+def _times(text: list):
+    """Scored rows' times, as `_score_own` writes them (ISO to the ns, "Z"), by numpy's parser
+    (pandas' cost per call was a tenth of a small poll's linking); another form (an older
+    version's) or a missing one by pandas'."""
+    if all(type(t) is str and t.endswith("Z") for t in text):
+        try:
+            return np.array([t[:-1] for t in text], dtype="M8[ns]")
+        except ValueError:
+            pass
+    return pd.to_datetime(pd.Series(text, dtype=object), utc=True, format="ISO8601")
 
 
 def follow_nats(bundle: ModelBundle, url: str, out_dir: Path, *, shard: tuple[int, int] = (0, 1),
