@@ -4,12 +4,15 @@ the text-valued rows the follower parses."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 
 
+@functools.lru_cache(maxsize=4096)
 def subject_partition(subject: str) -> int | None:
-    """The partition a subject names (its last token, a canonical number), or None."""
+    """The partition a subject names (its last token, a canonical number), or None (kept for
+    the few subjects a stream has: read for every message the NATS thread receives)."""
     tail = subject.rsplit(".", 1)[-1]
     return int(tail) if tail.isascii() and tail.isdigit() and str(int(tail)) == tail else None
 
@@ -30,10 +33,16 @@ def stream_seq(m) -> int:
     return int(f[5]) if f else m.metadata.sequence.stream
 
 
-def pending_after(m) -> int:
-    """How many messages its consumer holds after a delivered message."""
+def consumer_of(m) -> str:
+    """The name of the consumer that delivered a message."""
     f = _ack_fields(m)
-    return int(f[8]) if f else m.metadata.num_pending
+    return f[3] if f else m.metadata.consumer
+
+
+def seq_pending(m) -> tuple[int, int]:
+    """A delivered message's stream sequence and its consumer's pending count after it."""
+    f = _ack_fields(m)
+    return (int(f[5]), int(f[8])) if f else (m.metadata.sequence.stream, m.metadata.num_pending)
 
 
 def stored_at(m) -> float:

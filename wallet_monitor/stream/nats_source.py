@@ -42,8 +42,9 @@ from nats.js.errors import Error as JsError
 
 from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
 from wallet_monitor.stream.nats_messages import (
-    pending_after,
+    consumer_of,
     records_rows,
+    seq_pending,
     stored_at,
     stream_seq,
     subject_partition,
@@ -114,6 +115,8 @@ class NatsSource(TransactionSource):
         self._left: dict[int, int] = {}
         self._stuck: tuple | None = None  # the entry the bound waits on, since when, nudged
         self._standing: dict = {}  # key (a partition, "watch", "scored") -> its _Standing
+        self._consumers: dict = {}  # consumer name -> its _Standing
+        self._replies = None  # the subscription of every standing request's replies
         self._cut = False  # the connection was lost: the watch and scored consumers to remake
         self._scored_seq = 0  # the last STREAM_SCORED sequence received
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
@@ -351,19 +354,30 @@ class NatsSource(TransactionSource):
     async def _stand(self, key, stream: str, consumer: str, batch: int, keep) -> None:
         """Give `consumer` a standing pull request whose messages go to `keep` (on the NATS
         thread), renewed as `_Standing` says; replies come to `INBOX.key.n`, n the request."""
-        standing = self._standing[key] = _Standing(key, stream, consumer, batch, keep)
+        self._standing[key] = self._consumers[consumer] = _Standing(key, stream, consumer, batch,
+                                                                    keep)
+        if self._replies is None:  # one subscription for every request's replies (`_reply`)
+            self._replies = await self.nc.subscribe(f"{self._inbox}.*.*", cb=self._reply,
+                                                    pending_msgs_limit=-1, pending_bytes_limit=-1)
+        await self._renew(self._standing[key])
 
-        async def reply(m):
-            delay = standing.take(m)
-            if delay == 0.0:
-                await self._renew(standing)
-            elif delay is not None:
-                asyncio.get_running_loop().call_later(
-                    delay, lambda: asyncio.ensure_future(self._renew(standing)))
-
-        await self.nc.subscribe(f"{self._inbox}.{key}.*", cb=reply, pending_msgs_limit=-1,
-                                pending_bytes_limit=-1)
-        await self._renew(standing)
+    async def _reply(self, m) -> None:
+        """A reply to a standing request, handed to its `_Standing`; renew the request now or
+        later as it says. One subscription for all: a burst of messages for many partitions is
+        one task's work, not one task's each. A message names its consumer (in its reply
+        subject); a status (408, ...) comes on the request's own subject, INBOX.key.n."""
+        if m.reply:
+            standing = self._consumers.get(consumer_of(m))
+        else:
+            standing = self._standing.get(_key(m.subject.rsplit(".", 2)[-2]))
+        if standing is None:
+            return
+        delay = standing.take(m)
+        if delay == 0.0:
+            await self._renew(standing)
+        elif delay is not None:
+            asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self._renew(standing)))
 
     async def _renew(self, standing: _Standing) -> None:
         """Send `standing`'s next request, unless a backlog holds it (`_held`)."""
@@ -426,13 +440,17 @@ class NatsSource(TransactionSource):
         self._watched = seq
         if p is not None and p < len(self._mine) and self._mine[p]:
             self._ahead.append((seq, p))
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the follower's `wait` (a set Event is not set again: ~5 us a message)."""
+        if not self._arrived.is_set():
             self._arrived.set()
 
     def _keep(self, m) -> None:
         """Buffer a delivered message unless it was handed over (committed: acknowledge it again)."""
-        seq = stream_seq(m)
         p = subject_partition(m.subject)
-        self._left[p] = pending_after(m)
+        seq, self._left[p] = seq_pending(m)
         if seq in self._unacked:  # handed over, not committed: `commit` acknowledges it
             return
         if seq <= max(self._done.get(p, 0), self.upto):
@@ -441,7 +459,7 @@ class NatsSource(TransactionSource):
         if seq not in self._buffer:
             self._buffer[seq] = m
             heapq.heappush(self._order, seq)
-        self._arrived.set()
+        self._wake()
 
     async def _bound(self) -> int:
         """The highest B such that every message of the shard up to B is in the buffer or was
@@ -568,7 +586,7 @@ class NatsSource(TransactionSource):
             return
         self._scored_seq = seq
         self.scored.append(json.loads(m.data))
-        self._arrived.set()  # rows to link (a rise is alerted then)
+        self._wake()  # rows to link (a rise is alerted then)
 
     # ------------------------------------------------------------------------------ parsing
 
@@ -649,6 +667,11 @@ class _Standing:
             return 0.0
         self.troubled = True
         return RETRY_WAIT_S
+
+
+def _key(token: str):
+    """A standing request's key from its reply subject's token: a partition, or a name."""
+    return int(token) if token.isdigit() else token
 
 
 @functools.lru_cache(maxsize=64)
