@@ -1,8 +1,12 @@
-"""Helpers shared by the feature tests: hand-made frames."""
+"""Helpers shared by the feature tests: hand-made frames, streaming against batch."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from wallet_monitor.features import build_features
+from wallet_monitor.stream.state import StreamState
 
 HAND_WALLETS = pd.DataFrame(
     {
@@ -20,3 +24,39 @@ GOOD_TX = (
     "t2,A,2026-01-01T11:00:00+01:00,3,transfer,1.1.1.1\n"
 )
 
+
+
+def assert_streamed_equals_batch(frame: pd.DataFrame, cuts: list[int]) -> pd.DataFrame:
+    """Stream `frame` (in time order) in the chunks between `cuts`, the rows before the first
+    cut as history, evicting after each chunk; assert the features equal the batch path's and
+    return the streamed ones."""
+    tx = frame.sort_values(["timestamp", "transaction_id"], ignore_index=True)
+    want = build_features(tx.iloc[cuts[0]:], history=tx.iloc[:cuts[0]])
+    state = StreamState({}, None, with_logins=False)
+    state.add_history(tx.iloc[:cuts[0]])
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        parts.append(state.features(tx.iloc[lo:hi]))
+        state.evict(force=True)
+    got = pd.concat(parts)
+    assert got["transaction_id"].tolist() == want["transaction_id"].tolist()
+    np.testing.assert_array_equal(got.drop(columns="transaction_id").to_numpy(),
+                                  want.drop(columns="transaction_id").to_numpy())
+    return got
+
+
+_T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def hours_frame(rows, default_type: str = "redeem") -> pd.DataFrame:
+    """(id, wallet, hours after 2026-01-01[, type[, counterparty]]) -> a transactions frame of
+    50 USD rows from one IP."""
+    return pd.DataFrame({
+        "transaction_id": [r[0] for r in rows],
+        "wallet_id": [r[1] for r in rows],
+        "timestamp": [_T0 + pd.Timedelta(hours=r[2]) for r in rows],
+        "amount": [50.0] * len(rows),
+        "type": [r[3] if len(r) > 3 else default_type for r in rows],
+        "ip_address": ["1.1.1.1"] * len(rows),
+        "counterparty_wallet_id": [r[4] if len(r) > 4 else None for r in rows],
+    })

@@ -5,35 +5,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from tests.features._support import assert_streamed_equals_batch, hours_frame
 from wallet_monitor.features import build_features
-from wallet_monitor.stream.state import StreamState
-
-_T0 = pd.Timestamp("2026-01-01", tz="UTC")
-
-
-def _redemptions(rows) -> pd.DataFrame:
-    """(id, wallet, hours after _T0, type) -> a transactions frame."""
-    return pd.DataFrame({
-        "transaction_id": [r[0] for r in rows],
-        "wallet_id": [r[1] for r in rows],
-        "timestamp": [_T0 + pd.Timedelta(hours=r[2]) for r in rows],
-        "amount": [50.0] * len(rows),
-        "type": [r[3] if len(r) > 3 else "redeem" for r in rows],
-        "ip_address": ["1.1.1.1"] * len(rows),
-        "counterparty_wallet_id": [None] * len(rows),
-    })
-
 
 # Wallet W: 3 redemptions on day 0, then 2 on day 5 (no busier), then 4 on day 10 (busier),
 # a deposit on day 10 after them. Wallet V: 1 redemption on day 0, then 3 on
 # day 3 (its busiest earlier day is smaller). Wallet O: 5 redemptions on day 0 and 2 on day
 # 29.5, when day 0 ended more than 29 days before (outside the look-back: not an earlier day).
 # Wallet N: 2 redemptions 20 h apart (the first is less than 24 h back: the same day).
-HAND = _redemptions([
+HAND = hours_frame([
     ("w1", "W", 10), ("w2", "W", 11), ("w3", "W", 12),
     ("w4", "W", 5 * 24 + 10), ("w5", "W", 5 * 24 + 10.5),
     ("w6", "W", 10 * 24 + 8), ("w7", "W", 10 * 24 + 9), ("w8", "W", 10 * 24 + 10),
@@ -86,18 +69,7 @@ def test_a_day_ending_more_than_29_days_back_is_not_read():
 
 @pytest.mark.parametrize("cuts", [[4, 9, 16, 23], [1, 2, 3, 5, 8, 13, 21, 23]])
 def test_streaming_equals_batch(cuts):
-    tx = HAND.sort_values(["timestamp", "transaction_id"], ignore_index=True)
-    want = build_features(tx.iloc[cuts[0]:], history=tx.iloc[:cuts[0]])
-    state = StreamState({}, None, with_logins=False)
-    state.add_history(tx.iloc[:cuts[0]])
-    parts = []
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        parts.append(state.features(tx.iloc[lo:hi]))
-        state.evict(force=True)
-    got = pd.concat(parts)
-    assert got["transaction_id"].tolist() == want["transaction_id"].tolist()
-    np.testing.assert_array_equal(got.drop(columns="transaction_id").to_numpy(),
-                                  want.drop(columns="transaction_id").to_numpy())
+    got = assert_streamed_equals_batch(HAND, cuts)
     # The rows streamed include days busier and less busy than an earlier one.
     busiest = got.set_index("transaction_id")["redeem_count_24h_vs_busiest"]
     assert (busiest < 0).any() and (busiest > 0).any()

@@ -141,6 +141,9 @@ HAND_CASES = [
     # A's first redemption: no earlier day, its day's count against 0
     ("redeem_count_24h_vs_busiest", "t3", math.log1p(1)),
     ("redeem_count_24h_vs_busiest", "t2", 0.0),
+    # no earlier hour or day: the counts (A's 3, the received transfer not counted) against 0
+    ("tx_count_1h_vs_busiest", "t3", math.log1p(3)),
+    ("tx_count_24h_vs_busiest", "t5", math.log1p(2)),
     # flow: inflow strictly before the transaction (B: A's 50 at 10:20 + own deposit 10)
     ("inflow_1h_log", "t5", math.log1p(60)),
     ("inflow_1h_log", "t4", math.log1p(50)),

@@ -114,6 +114,14 @@ CATALOG: tuple[Feature, ...] = (
        "redemptions in 24 h vs the wallet's busiest earlier day",
        detail="log1p(the count) - log1p(the largest 24 h count at the wallet's redemptions 1-29 "
               "days back; 0 if none)"),
+    _F("tx_count_1h_vs_busiest", "velocity",
+       "transactions in the last hour vs the wallet's busiest earlier hour",
+       detail="log1p(the count) - log1p(the largest 1 h count at the wallet's transactions 1 h "
+              "to 30 days back; 0 if none)"),
+    _F("tx_count_24h_vs_busiest", "velocity",
+       "transactions in 24 h vs the wallet's busiest earlier day",
+       detail="log1p(the count) - log1p(the largest 24 h count at the wallet's transactions "
+              "1-29 days back; 0 if none)"),
 )
 
 FEATURE_NAMES: list[str] = [f.name for f in CATALOG]

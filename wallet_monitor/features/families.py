@@ -41,7 +41,7 @@ from wallet_monitor.features.params import (
     AMOUNT_PRIOR_LOG_SD,
     AMOUNT_SHRINK_K,
     AMOUNT_Z_CLIP,
-    BUSIEST_DAY_LOOKBACK,
+    BUSIEST_LOOKBACK,
     LOOKBACK,
     NEAR_THRESHOLD_FRACTION,
     NEW_ACCESS_SPAN,
@@ -176,22 +176,30 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     # large amount scores high, a brand-new wallet's first transaction does not.
     idle_ns = np.minimum(gap_ns, np.maximum(ctx.age_ns, 0)) if ctx.cols.wallets else gap_ns
     f["dormant_amount"] = np.minimum(idle_ns / LOOKBACK.value, 1.0) * tot.x
-    f["redeem_count_24h_vs_busiest"] = _busiest_day(ctx, red["c24"])
+    f["redeem_count_24h_vs_busiest"] = _vs_busiest(ctx, ctx.is_type["redeem"], red["c24"], "24h")
+    # Issue 18h: the same against the wallet's busiest earlier hour and day of any type. A wallet
+    # that has had such an hour before (a trader's busy hour, a payout run) is not bursting;
+    # one that never had is (docs/QUALITY.md, eighth round).
+    f["tx_count_1h_vs_busiest"] = _vs_busiest(ctx, ctx.own, tot.cnt1, "1h")
+    f["tx_count_24h_vs_busiest"] = _vs_busiest(ctx, ctx.own, tot.cnt24, "24h")
 
 
-def _busiest_day(ctx: Context, c24: np.ndarray) -> np.ndarray:
-    """The day's redemptions (`c24`, the target included) against the wallet's busiest earlier
-    day, log1p(c24) - log1p(busiest): the largest 24 h redemption count at any of its
-    redemptions 24 h to BUSIEST_DAY_LOOKBACK back (0 without one). A wallet that has had such a
-    day before is not bursting, however far above its average rate the day is."""
-    red = ctx.is_type["redeem"]
-    pos = np.flatnonzero(red)
+def _vs_busiest(ctx: Context, mask: np.ndarray, count: np.ndarray, window: str) -> np.ndarray:
+    """The window's events of `mask` (`count`, the target included) against the wallet's
+    busiest earlier window, log1p(count) - log1p(busiest): the largest count in the `window`
+    ending at any of its `mask` events before the target's own window, back to
+    BUSIEST_LOOKBACK (LOOKBACK - `window`, so each earlier window lies in the LOOKBACK); 0
+    without one. A wallet that has had such a day before is not bursting, however far above
+    its average rate the day is."""
+    span = WINDOWS[window]
+    pos = np.flatnonzero(mask)
     count_e = np.zeros(ctx.ev.n)
-    if len(pos):  # each redemption's own 24 h count, itself included
-        cs = csum(red.astype(np.int64))
-        count_e[pos] = cs[pos + 1] - cs[ctx.ev.start(pos, WINDOWS["24h"])]
-    busiest = ctx.wmax(count_e, red, ctx.window_start(BUSIEST_DAY_LOOKBACK), ctx.s24)
-    return np.log1p(c24) - np.log1p(np.where(np.isfinite(busiest), busiest, 0.0))
+    if len(pos):  # each event's own window count, itself included
+        cs = csum(mask.astype(np.int64))
+        count_e[pos] = cs[pos + 1] - cs[ctx.ev.start(pos, span)]
+    end = {"1h": ctx.s1, "24h": ctx.s24}[window]
+    busiest = ctx.wmax(count_e, mask, ctx.window_start(BUSIEST_LOOKBACK[window]), end)
+    return np.log1p(count) - np.log1p(np.where(np.isfinite(busiest), busiest, 0.0))
 
 
 def _redemption_share(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:

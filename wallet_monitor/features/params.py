@@ -31,4 +31,6 @@ REPORTING_THRESHOLDS: tuple[float, ...] = (3_000.0, 10_000.0, 15_000.0)
 NEAR_THRESHOLD_FRACTION = 0.10  # "just under" = within 10% below (20% measured no better)
 # The earlier days a day's redemptions are compared with: those ending 24 h to LOOKBACK - 24 h
 # back, so each earlier day lies inside the LOOKBACK (a row depends on [t - LOOKBACK, t] only).
-BUSIEST_DAY_LOOKBACK: pd.Timedelta = LOOKBACK - WINDOWS["24h"]
+# The same rule for each window: the busiest earlier hour ends 1 h to LOOKBACK - 1 h back.
+BUSIEST_LOOKBACK: dict[str, pd.Timedelta] = {name: LOOKBACK - span for name, span in WINDOWS.items()}
+BUSIEST_DAY_LOOKBACK: pd.Timedelta = BUSIEST_LOOKBACK["24h"]

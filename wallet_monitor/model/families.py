@@ -35,6 +35,9 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
                  "country_not_home", "new_ips_24h_log", "login_unseen", "ip_known_days_log",
                  "country_known_days_log", "device_known_days_log", "new_place_new_device"],
     "logins": ["failed_logins_new_device_1h_log", "time_since_success_login_log"],
+    # Issue 18h: the hour and the day against the wallet's busiest earlier ones, a detector of
+    # their own (in velocity they are diluted; docs/QUALITY.md, eighth round).
+    "bursts": ["tx_count_1h_vs_busiest", "tx_count_24h_vs_busiest"],
 }  # fmt: skip
 GLOBAL_DETECTOR = "all behaviours"
 # Population-relative detectors: how a row compares with all rows of its kind, which needs no
