@@ -105,6 +105,11 @@ def test_window_starts_sums_maxima_and_last_before_compiled_equal_numpy(seed):
             amount[pos], np.searchsorted(pos, s), np.searchsorted(pos, at)))
     np.testing.assert_array_equal(last, arrays.last_before(mask, ev.wallet, at))
     assert (compiled_starts[0] < at).any() and (last >= 0).any() and (last < 0).any()
+    # Positions out of order (a search each) and in order with repeats (a start carried on).
+    for where in (rng.permutation(at), np.sort(np.r_[at, at[::3]])):
+        for d in (1 / 24, 1, 30):
+            np.testing.assert_array_equal(_compiled(ev, True).start(where, pd.Timedelta(days=d)),
+                                          _compiled(ev, False).start(where, pd.Timedelta(days=d)))
 
 
 def _generated(data_dir):

@@ -264,10 +264,22 @@ def _pair_stats(wallet, ts, valid, values, marked, read, span):  # pragma: no co
 
 def _window_starts(wallet, ts, at, span):  # pragma: no cover - jit
     """Per i in `at`: the first event of its wallet with timestamp >= ts[i] - span (events
-    sorted by wallet, then time): Events.start by two binary searches, no ranks."""
+    sorted by wallet, then time): Events.start by two binary searches, no ranks; where `at`
+    goes on forward in the same wallet (every event of a mask, in order), from the previous
+    start on, which only moves forward: one pass over the wallet's events, not a search each."""
     out = np.empty(len(at), np.int64)
+    prev = -1
     for i in range(len(at)):
         a = at[i]
+        if prev >= 0 and prev <= a and wallet[prev] == wallet[a]:
+            lo = out[i - 1]
+            bound = ts[a] - span
+            while ts[lo] < bound:
+                lo += 1
+            out[i] = lo
+            prev = a
+            continue
+        prev = a
         lo, hi = 0, a  # the wallet's first event
         while lo < hi:
             mid = (lo + hi) // 2
