@@ -33,6 +33,12 @@ def stream_seq(m) -> int:
     return int(f[5]) if f else m.metadata.sequence.stream
 
 
+def consumer_seq(m) -> int:
+    """A delivered message's consumer sequence (1: the first its consumer delivered)."""
+    f = _ack_fields(m)
+    return int(f[6]) if f else m.metadata.sequence.consumer
+
+
 def consumer_of(m) -> str:
     """The name of the consumer that delivered a message."""
     f = _ack_fields(m)

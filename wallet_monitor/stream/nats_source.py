@@ -43,6 +43,7 @@ from nats.js.errors import Error as JsError
 from wallet_monitor.stream.nats_io import LoopThread, connect, ensure_streams
 from wallet_monitor.stream.nats_messages import (
     consumer_of,
+    consumer_seq,
     records_rows,
     seq_pending,
     stored_at,
@@ -118,6 +119,9 @@ class NatsSource(TransactionSource):
         self._consumers: dict = {}  # consumer name -> its _Standing
         self._replies = None  # the subscription of every standing request's replies
         self._cut = False  # the connection was lost: the watch and scored consumers to remake
+        # "watch" / "scored" -> the stream sequence its consumer, just (re)made, starts from,
+        # until its first delivery comes (`_stale`).
+        self._remade: dict = {}
         self._scored_seq = 0  # the last STREAM_SCORED sequence received
         self._raw: dict[int, bytes] = {}  # handed-over payloads, for dead-lettering
         self.published_at: dict[int, float] = {}  # own rows handed over: seq -> publish time
@@ -341,6 +345,7 @@ class NatsSource(TransactionSource):
             durable_name=name, filter_subject=f"{self.address.stream}.*.*",
             ack_policy=AckPolicy.NONE, headers_only=True,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
+        self._remade["watch"] = start
         return name
 
     async def _recreate(self, stream: str, config: ConsumerConfig) -> None:
@@ -432,10 +437,24 @@ class NatsSource(TransactionSource):
                     or not standing.held and now - standing.sent_at > PULL_RENEW_S):
                 await self._renew(standing)
 
+    def _stale(self, key: str, m, seq: int) -> bool:
+        """Whether `m` may come from the consumer `key` had before `_renew_all` remade it (the
+        same name): its deliveries after a gap (entries lost with the connection) can still wait
+        in the replies' queue when the remake is done; taken, they moved the watch past the gap
+        (its messages then dropped as handed over) or lost scored rows. Until the new consumer's
+        first delivery (its consumer sequence 1, at or after its start) none is taken."""
+        start = self._remade.get(key)
+        if start is None:
+            return False
+        if consumer_seq(m) != 1 or seq < start:
+            return True
+        del self._remade[key]
+        return False
+
     def _keep_watch(self, m) -> None:
         seq = stream_seq(m)
         p = subject_partition(m.subject)
-        if seq <= self._watched or self._cut:
+        if seq <= self._watched or self._cut or self._stale("watch", m, seq):
             return  # shown before; or it may follow entries lost with a connection
         self._watched = seq
         if p is not None and p < len(self._mine) and self._mine[p]:
@@ -576,13 +595,14 @@ class NatsSource(TransactionSource):
         await self._recreate(self.address.scored_stream, ConsumerConfig(
             durable_name=name, ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
+        self._remade["scored"] = start
         return name
 
     def _keep_scored(self, m) -> None:
         if self._cut:
             return  # comes again once the consumer is remade (`_renew_all`)
         seq = stream_seq(m)
-        if seq <= self._scored_seq:
+        if seq <= self._scored_seq or self._stale("scored", m, seq):
             return
         self._scored_seq = seq
         self.scored.append(json.loads(m.data))
