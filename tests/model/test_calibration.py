@@ -26,3 +26,18 @@ def test_decay_counts_each_detector_half_as_much_as_the_one_before():
     np.testing.assert_allclose(combine_scores(two, "decay", weight=0.6)[0],
                                combine_scores(two, "lead+second", weight=0.6)[0])
 
+
+
+@pytest.mark.parametrize("how", ["decay", "lead+second"])
+@pytest.mark.parametrize("n_detectors", [2, 13, 14, 17])
+def test_a_rows_combined_score_is_the_same_bits_alone_or_in_any_batch(how, n_detectors):
+    # A follower scores a row in a poll of one, the batch path in a whole period, the Dask engine
+    # in a partition: the combined score must not depend on the batch (a matrix product's order
+    # of addition did, by the last bits: the Dask engine's detections then differed).
+    rng = np.random.default_rng(n_detectors)
+    fam = rng.random((2500, n_detectors)) ** 0.2  # mostly near 1: large evidence, many bits
+    whole, _ = combine_scores(fam, how, weight=0.55)
+    for size in (1, 3, 64, 1000):
+        parts = np.concatenate([combine_scores(fam[i:i + size], how, weight=0.55)[0]
+                                for i in range(0, len(fam), size)])
+        assert parts.tobytes() == whole.tobytes(), size

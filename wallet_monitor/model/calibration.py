@@ -86,7 +86,13 @@ def combine_scores(
         # Each detector counts `weight` times the one before it: all of them, or the first two.
         weight = combine_weight(how) if weight is None else weight
         used = ranked if how == "decay" else two
-        return used @ (weight ** np.arange(used.shape[1])), None
+        # Column by column, not `used @ w`: a matrix product's order of addition depends on the
+        # batch's size (BLAS kernels), so a row's last bits did too (a 1-row poll against a
+        # whole period, a Dask partition against the pandas engine); this is one order always.
+        out = np.zeros(len(used))
+        for j, w in enumerate(weight ** np.arange(used.shape[1])):
+            out += used[:, j] * w
+        return out, None
     if how == "top2":  # both counted fully, without the single-detector branch
         return two.sum(axis=1), None
     # A sum of evidence alone ranks several moderately odd detectors above one detector far out
