@@ -3,6 +3,7 @@ sharded scoring equals batch with chains that cross shards, malformed messages, 
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import requests
 from tests.conftest import _free_port, load_bench
 from wallet_monitor.features import load_logins, load_transactions, load_wallets
 from wallet_monitor.scoring import detect
-from wallet_monitor.stream import STREAM_DETECTIONS_NAME, STREAM_EPISODES_NAME
+from wallet_monitor.stream import STREAM_DETECTIONS_NAME, STREAM_EPISODES_NAME, shard
 from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.nats_io import LoopThread, connect, delete_streams
 from wallet_monitor.stream.nats_source import NatsSource
@@ -125,7 +126,7 @@ def test_two_shards_score_like_the_batch_path_with_chains_that_cross_shards(
 
 
 def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
-        chain, bundle, tmp_path, stream_url, caplog):
+        chain, bundle, tmp_path, stream_url, caplog, monkeypatch):
     live = _folder(chain, tmp_path)
     tx, logins = replay.holdout_events(chain / "data", limit=30)
     bad_amount = tx.iloc[[5]].assign(transaction_id="bad-amount", amount="-3")
@@ -134,23 +135,36 @@ def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
 
     loop = LoopThread("nats-test")
     address = parse_nats_url(stream_url)
+    first = tx.iloc[9].dropna().astype(str).to_dict()  # a repeat of it, in the same poll
 
     async def garbage():
         nc = await connect(address, "test")
         js = nc.jetstream()
         await js.publish(address.tx_subject(3), b"{not json")
         await js.publish(address.tx_subject(4), b"[1, 2]")
+        await js.publish(address.tx_subject(partition_of(first["wallet_id"], PARTITIONS)),
+                         json.dumps(first).encode())  # no Nats-Msg-Id: stored again
         await nc.close()
     loop.run(garbage(), 30)
     publish_events(stream_url, tx.iloc[10:], None)
     metrics = DetectorMetrics(_free_port(), shard="0/1")
+    sources = []
+
+    class Kept(NatsSource):  # the shard's own source, kept to look at once the run is over
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            sources.append(self)
+    monkeypatch.setattr(shard, "NatsSource", Kept)
     try:
         stats = _run_shard(live, bundle, stream_url, (0, 1), max_idle=1.0, metrics=metrics)
         text = requests.get(f"http://127.0.0.1:{metrics.server.server_port}/metrics",
                             timeout=10).text
     finally:
         metrics.close()
-    assert stats.malformed == 3 and stats.scored == 30
+    assert stats.malformed == 4 and stats.scored == 30
+    # Every own row's publish time was read once, a refused row's dropped: none lingers (the
+    # repeat's had replaced the kept row's, whose own then stayed for good).
+    assert sources[0].published_at == {}
     assert 'wallet_monitor_rows_scored_total{shard="0/1"} 30.0' in text
     assert 'wallet_monitor_consumer_pending{shard="0/1"} 0.0' in text
     assert 'wallet_monitor_append_to_scored_seconds_count{shard="0/1"} 30.0' in text
@@ -165,7 +179,7 @@ def test_malformed_messages_are_counted_dead_lettered_acknowledged_and_skipped(
         await nc.close()
         return info.state.subjects or {}
     try:
-        assert loop.run(dead_letters(), 30).get(address.invalid_subject) == 3
+        assert loop.run(dead_letters(), 30).get(address.invalid_subject) == 4
     finally:
         loop.stop()
     # Everything was acknowledged: a second run finds nothing to do.

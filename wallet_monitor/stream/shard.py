@@ -178,12 +178,17 @@ class ShardFollower(Follower):
         polled = self.source.poll(max_rows)
         self._take_context(polled)
         raw = polled.transactions
-        seq_of = dict(zip(raw.column("transaction_id"), raw.where, strict=True)) if len(raw.where) else {}
+        seq_of: dict = {}
+        for t, seq in zip(raw.column("transaction_id") if len(raw.where) else [], raw.where,
+                          strict=True):
+            seq_of.setdefault(t, seq)  # a repeated id: the first is the row kept
         scored: list[dict] = []
         if len(raw):
             good, bad = valid_transactions(raw, self.state.tx.ids)
             self.stats.report_bad(bad)
             self.source.dead_letter(bad)
+            for _, seq, _ in bad:  # no latency is read for a refused row
+                self.source.published_at.pop(int(seq), None)
             if len(good):
                 scored = self._score_own(good, seq_of)
             self.state.evict()
