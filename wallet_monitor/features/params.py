@@ -29,8 +29,7 @@ NEW_ACCESS_SPAN = pd.Timedelta(hours=6)
 # Common cash reporting thresholds (USD); structuring keeps each deposit just under one.
 REPORTING_THRESHOLDS: tuple[float, ...] = (3_000.0, 10_000.0, 15_000.0)
 NEAR_THRESHOLD_FRACTION = 0.10  # "just under" = within 10% below (20% measured no better)
-# The earlier days a day's redemptions are compared with: those ending 24 h to LOOKBACK - 24 h
-# back, so each earlier day lies inside the LOOKBACK (a row depends on [t - LOOKBACK, t] only).
-# The same rule for each window: the busiest earlier hour ends 1 h to LOOKBACK - 1 h back.
+# The earlier windows a window's count is compared with: those ending one window to LOOKBACK -
+# the window back (a day: 24 h to LOOKBACK - 24 h), so each lies inside the LOOKBACK (a row
+# depends on [t - LOOKBACK, t] only).
 BUSIEST_LOOKBACK: dict[str, pd.Timedelta] = {name: LOOKBACK - span for name, span in WINDOWS.items()}
-BUSIEST_DAY_LOOKBACK: pd.Timedelta = BUSIEST_LOOKBACK["24h"]
