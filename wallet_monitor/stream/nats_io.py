@@ -64,7 +64,31 @@ class LoopThread:
         self._thread.join(timeout=5)
 
 
-class StatusOnlyClient(Client):
+class ReconnectingClient(Client):
+    """nats-py's client, each (re)connection attempt starting clean. nats-py 2.16 starts one
+    dirty in two ways (docs/DECISIONS.md, "A reconnect starts clean"):
+    - its parser is reset when the connection is lost (`_process_op_err`), but a read loop
+      holding a chunk read just before parses it after that reset, and the reset meant for a
+      reconnect never runs (it tests for RECONNECTING after setting CONNECTING): the new
+      connection's first bytes (its PONG, the replies) are read as the rest of an old message,
+      lost; the reconnect's flush times out;
+    - an attempt that fails after it started its read loop (that flush timing out) leaves the
+      loop and its socket to the next attempt: two read loops on one connection ("read() called
+      while another coroutine is already waiting"), each attempt failing again, for good.
+    Before each attempt: the last attempt's tasks cancelled, its socket closed, the parser
+    reset."""
+
+    async def _connect_to_server(self, s) -> None:
+        for task in (self._reading_task, self._ping_interval_task, self._flusher_task):
+            if task is not None and not task.done():
+                task.cancel()
+        if self._transport is not None:
+            self._transport.close()
+        self._ps.reset()
+        await super()._connect_to_server(s)
+
+
+class StatusOnlyClient(ReconnectingClient):
     """A client that reads a delivered message's headers only when they carry a status (a pull
     request's 404/408, a JetStream control message): a consumer that never reads the others
     (the publisher's Nats-Msg-Id on every event, a headers-only watch's) is spared their
@@ -106,7 +130,7 @@ async def connect(address: StreamAddress, name: str, *, statuses_only: bool = Fa
         logger.debug("nats: %s", exc)
 
     try:
-        nc = StatusOnlyClient() if statuses_only else Client()
+        nc = StatusOnlyClient() if statuses_only else ReconnectingClient()
         await nc.connect(
             address.server, name=name, connect_timeout=CONNECT_TIMEOUT_S,
             max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
