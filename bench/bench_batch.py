@@ -41,15 +41,20 @@ from wallet_monitor.stream.state import horizon
 OUT = Path(__file__).resolve().parent / "out" / "stream"
 WARMUP_BATCH = 15  # rows per untimed --warmup batch: a follower's poll at 1,000 rows/s
 # step -> the functions ("module:qualname") whose time is the step's.
-STEPS = {
-    "read": ["wallet_monitor.stream.source:FileSource.poll"],
+STEPS = {  # the NATS shard's names too (bench_cluster.py --trace), absent from a file run
+    "read": ["wallet_monitor.stream.source:FileSource.poll",
+             "wallet_monitor.stream.nats_source:NatsSource.poll",
+             "wallet_monitor.stream.shard:ShardFollower._take_context"],
     "parse": ["wallet_monitor.stream.parse:valid_transactions",
               "wallet_monitor.stream.parse:valid_logins"],
     "features": ["wallet_monitor.stream.state:StreamState._features"],
     "score": ["wallet_monitor.scoring:detect_features",
               "wallet_monitor.scoring:score_batch"],
     "reasons": ["wallet_monitor.model.reasons:reasons"],
-    "link": ["wallet_monitor.stream.recent:RecentEpisodes.add"],
+    "link": ["wallet_monitor.stream.recent:RecentEpisodes.add",
+             "wallet_monitor.stream.recent:RecentEpisodes.add_columns"],
+    "publish": ["wallet_monitor.stream.nats_source:NatsSource.publish_scored",
+                "wallet_monitor.stream.nats_source:NatsSource.dead_letter"],
     "write": ["wallet_monitor.stream.follower:_append_detections"],
     "alerts": ["wallet_monitor.delivery:alert_records", "wallet_monitor.delivery:alert_bodies",
                "wallet_monitor.stream.follower:Follower._hand_over"],

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import replay
 import requests
+from poll_trace import medians, summarize
 
 from wallet_monitor.features import load_logins, load_transactions, load_wallets
 from wallet_monitor.model import load_bundle
@@ -169,7 +170,7 @@ def _cluster(args, data: Path, models: Path, limit: int | None, rate: float, tag
     try:
         for i in range(args.detectors):
             dets.append(subprocess.Popen(
-                [PY, str(ROOT / "detect_anomalies.py"), "--follow", url, "--shard",
+                [*_launcher(args, f"{tag}_{i}"), str(ROOT / "detect_anomalies.py"), "--follow", url, "--shard",
                  f"{i}/{args.detectors}", "--partitions", str(args.partitions), "--max-idle", "15",
                  "--data-dir", str(live), "--models-dir", str(models), "--api-url", api.url],
                 stdout=subprocess.DEVNULL, stderr=open(OUT / f"detector_{tag}_{i}.log", "w")))
@@ -206,6 +207,19 @@ def _cluster(args, data: Path, models: Path, limit: int | None, rate: float, tag
                                        QUANTILES)}
 
 
+def _launcher(args, tag: str) -> list[str]:
+    """The detector's interpreter; with --trace, through bench/poll_trace.py (every poll timed
+    by step to OUT/polls_TAG.csv)."""
+    if not args.trace:
+        return [PY]
+    return [PY, str(ROOT / "bench" / "poll_trace.py"), str(OUT / f"polls_{tag}.csv")]
+
+
+def _traced(args, tags: list[str]) -> None:
+    for path in (OUT / f"polls_{tag}.csv" for tag in tags) if args.trace else ():
+        print(f"  polls ({path}): {medians(path)}\n    {summarize(path)}", flush=True)
+
+
 def _embedded(args, data: Path, models: Path, limit: int | None, rate: float, tag: str) -> dict:
     """The embedded path on the same data: one file follower, the API on a SQLite file."""
     live = OUT / f"embedded_{tag}"
@@ -213,7 +227,7 @@ def _embedded(args, data: Path, models: Path, limit: int | None, rate: float, ta
     api = Api(_fresh_db(str(OUT / "embedded.db"), f"embedded_{tag}"), 1, f"embedded_{tag}")
     try:
         follower = subprocess.Popen(
-            [PY, str(ROOT / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
+            [*_launcher(args, f"embedded_{tag}"), str(ROOT / "detect_anomalies.py"), "--follow", "--data-dir", str(live),
              "--models-dir", str(models), "--api-url", api.url, "--max-idle", "15"],
             stdout=subprocess.DEVNULL, stderr=open(OUT / f"embedded_{tag}.log", "w"))
         while not (live / "follow_checkpoint.json").exists():
@@ -349,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="rows/s offered for the latency, one run per rate (default 1000; "
                    "issue 20 measures 200 1000 3000)")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    p.add_argument("--trace", action="store_true",
+                   help="time every poll of the latency runs by step (bench/poll_trace.py)")
     p.add_argument("--parts", default="cluster,embedded,api",
                    help="which measurements to run (default: %(default)s)")
     args = p.parse_args(argv)
@@ -392,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label} latency at {rate:.0f} rows/s offered ({r['offered']:.0f} achieved): "
                   f"publish/append -> stored {bench_stream._fmt(r['stored_ms'])}; every row, "
                   f"-> scored {bench_stream._fmt(r['scored_ms'])}", flush=True)
+            _traced(args, [f"latency_{i}" for i in range(args.detectors)] if path == "cluster"
+                    else ["embedded_latency"])
     if "api" not in args.parts:
         return 0
     for workers in (args.api_workers, 2 * args.api_workers):

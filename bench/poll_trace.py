@@ -96,13 +96,28 @@ def summarize(path: Path) -> str:
             + "; largest excess step: " + ", ".join(f"{k} {v}" for k, v in cause.items()))
 
 
+def medians(path: Path) -> str:
+    """The median poll: its rows, its time, and each step's median time (steps over 0.05 ms)."""
+    import pandas as pd
+
+    t = pd.read_csv(path)
+    if not len(t):
+        return "no polls traced"
+    steps = [c for c in COLUMNS[3:] if c in t]
+    med = t[steps].median()
+    return (f"{len(t)} polls, median {t['rows'].median():.0f} rows in {t['ms'].median():.1f} ms; "
+            "median per step (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in med.items() if v >= 0.05))
+
+
 def main() -> None:
     trace_path, script, *args = sys.argv[1:]
     from wallet_monitor.stream.follower import Follower
+    from wallet_monitor.stream.shard import ShardFollower  # its own poll_once (NATS)
 
     trace = _Trace(Path(trace_path))
     trace.timers.install({**STEPS, **EVICT_STEPS})
     trace.wrap_poll(Follower)
+    trace.wrap_poll(ShardFollower)
     gc.callbacks.append(trace.on_gc)
     atexit.register(trace.write)
     sys.argv = [script, *args]
