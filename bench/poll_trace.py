@@ -31,7 +31,17 @@ EVICT_STEPS = {
     "recode": ["wallet_monitor.stream.state:Retained.recode",
                "wallet_monitor.features.ledger:WalletLedger.recode"],
 }
-COLUMNS = ["start", "rows", "ms", *STEPS, *EVICT_STEPS, "other", "gc0", "gc1", "gc2"]
+COLUMNS = ["start", "rows", "ms", *STEPS, *EVICT_STEPS, "other", "gc0", "gc1", "gc2", "cpu", "runq"]
+
+
+def _runq() -> int:
+    """ns this thread has waited runnable for a core (Linux schedstat; 0 elsewhere): the part of
+    a poll's time off the CPU not spent waiting for the GIL or I/O."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1])
+    except OSError:
+        return 0
 
 
 class _Trace:
@@ -53,15 +63,17 @@ class _Trace:
         def traced(follower, *args, **kwargs):
             self.timers.take()
             self.gc = [0.0, 0.0, 0.0]
-            start, t0 = time.time(), time.perf_counter()
+            start, t0, c0, q0 = time.time(), time.perf_counter(), time.thread_time(), _runq()
             n = poll_once(follower, *args, **kwargs)
-            took = time.perf_counter() - t0
+            took, cpu = time.perf_counter() - t0, time.thread_time() - c0
             if n:
                 spent = self.timers.take()
                 row = {"start": round(start, 6), "rows": n, "ms": took * 1e3}
                 row.update({k: spent.get(k, 0.0) * 1e3 for k in [*STEPS, *EVICT_STEPS]})
                 row["other"] = row["ms"] - sum(spent.values()) * 1e3
                 row.update({f"gc{g}": self.gc[g] * 1e3 for g in range(3)})
+                row["cpu"] = cpu * 1e3  # the poll's own CPU time: the rest it waited (GIL, cores)
+                row["runq"] = (_runq() - q0) / 1e6  # of that wait, for a core (runnable)
                 self.rows.append(row)
             return n
 
@@ -85,7 +97,7 @@ def summarize(path: Path) -> str:
     if not len(t):
         return "no polls traced"
     t["bin"] = np.floor(np.log2(t["rows"])).astype(int)
-    steps = [c for c in COLUMNS[3:] if c in t and t[c].any()]
+    steps = [c for c in COLUMNS[3:-2] if c in t and t[c].any()]
     med = t.groupby("bin")[["ms", *steps]].transform("median")
     slow = t[t["ms"] > 2 * med["ms"]]
     over = (slow[steps] - med.loc[slow.index, steps]).clip(lower=0).sum()
@@ -103,9 +115,11 @@ def medians(path: Path) -> str:
     t = pd.read_csv(path)
     if not len(t):
         return "no polls traced"
-    steps = [c for c in COLUMNS[3:] if c in t]
+    steps = [c for c in COLUMNS[3:-2] if c in t]
     med = t[steps].median()
-    return (f"{len(t)} polls, median {t['rows'].median():.0f} rows in {t['ms'].median():.1f} ms; "
+    cpu = (f" ({t['cpu'].median():.1f} ms of it on the CPU, {t['runq'].median():.1f} ms waiting "
+           "for a core)" if "runq" in t else "")
+    return (f"{len(t)} polls, median {t['rows'].median():.0f} rows in {t['ms'].median():.1f} ms{cpu}; "
             "median per step (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in med.items() if v >= 0.05))
 
 
