@@ -129,7 +129,7 @@ def _fraud_scores(bundle: ModelBundle, features: pd.DataFrame, refit: bool) -> n
     if bundle.calibration is None:
         return fam[:, 0]
     combined, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
-                                 bundle.combine_weight, bundle.evidence_from)
+                                 bundle.combine_weight, bundle.evidence_from, bundle.combine_groups)
     if refit:
         bundle.calibration = Calibration.fit(combined)
     return bundle.calibration.apply(combined)

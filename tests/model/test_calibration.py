@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wallet_monitor.model.calibration import combine_scores
+from wallet_monitor.model.calibration import combine_scores, evidence_groups
 
 
 def test_lead_plus_second_adds_part_of_the_second_detectors_evidence():
@@ -41,3 +41,40 @@ def test_a_rows_combined_score_is_the_same_bits_alone_or_in_any_batch(how, n_det
         parts = np.concatenate([combine_scores(fam[i:i + size], how, weight=0.55)[0]
                                 for i in range(0, len(fam), size)])
         assert parts.tobytes() == whole.tobytes(), size
+
+
+def test_detectors_that_speak_for_the_same_training_rows_share_a_group():
+    # Issue 18i: a copy of a detector (the global forest leaning on the velocity one) is not a
+    # second opinion; an independent detector, or one merely related, keeps its own group.
+    rng = np.random.default_rng(0)
+    a, c, d = rng.random((3, 20_000))
+    related = np.where(rng.random(20_000) < 0.3, a, rng.random(20_000))  # rank correlation ~0.3
+    fam = np.column_stack([a, c, a ** 2, d, related])  # a ** 2: the same ranks as a
+    assert evidence_groups(fam, evidence_from=0.5) == [0, 1, 0, 2, 3]
+    assert evidence_groups(fam, evidence_from=0.5, limit=0.2) == [0, 1, 0, 2, 0]
+
+
+def test_a_group_counts_once_so_two_behaviours_outrank_one_counted_twice():
+    # Row 0 is far out in one behaviour that two detectors read; row 1 is out in two
+    # independent behaviours. Counted detector by detector the copy looks like agreement.
+    fam = np.array([[0.999, 0.999, 0.5, 0.5], [0.5, 0.5, 0.995, 0.995]])
+    grouped, _ = combine_scores(fam, "decay", weight=0.55, evidence_from=0.5, groups=[0, 0, 1, 2])
+    plain, _ = combine_scores(fam, "decay", weight=0.55, evidence_from=0.5)
+    assert grouped[1] > grouped[0]
+    assert plain[0] > plain[1]
+    e = np.log(0.5 / 0.001)  # the group's evidence, counted once
+    assert grouped[0] == pytest.approx(e)
+    # Without shared groups it is plain decay.
+    np.testing.assert_array_equal(
+        combine_scores(fam, "decay", weight=0.55, evidence_from=0.5, groups=[0, 1, 2, 3])[0], plain)
+
+
+def test_detectors_marked_apart_keep_their_own_group():
+    # Two detectors that speak only for rows without history are both 0 on every other row:
+    # correlated through that gate alone, they stay apart when marked so.
+    rng = np.random.default_rng(1)
+    history = rng.random(20_000) < 0.8
+    a, b, c = (np.where(history, 0.0, rng.random(20_000)) for _ in range(3))
+    fam = np.column_stack([a, b, c])
+    assert evidence_groups(fam, evidence_from=0.0) == [0, 0, 0]
+    assert evidence_groups(fam, evidence_from=0.0, apart=[True, True, False]) == [0, 1, 2]

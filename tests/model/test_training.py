@@ -173,3 +173,26 @@ def test_one_sided_feature_reads_short_values_as_the_training_median(monkeypatch
     short, typical, _ = score(two_sided, rows)["fraud_score"]
     assert short > typical
 
+
+
+def test_a_detector_repeating_another_counts_once():
+    """Issue 18i: a detector whose evidence on the training rows follows another's (the global
+    forest and the velocity detector, on every generator) shares its group, and a row out in
+    that one behaviour gains nothing from the repeat."""
+    df = _normal(2000)
+    df["tx_count_1h_again"] = df["tx_count_1h"] * 2  # the same behaviour read twice
+    families = {**FAMILIES, "velocity": ["tx_count_1h"], "velocity again": ["tx_count_1h_again"],
+                "day": ["tx_count_24h"]}
+    bundle = train(df, families=families, labels=LABELS)
+    group = dict(zip(bundle.metadata.params["families"], bundle.combine_groups, strict=True))
+    assert group["velocity"] == group["velocity again"]
+    others = [g for fam, g in group.items() if fam not in ("velocity", "velocity again")]
+    assert len(set(others)) == len(others) and group["velocity"] not in others
+    rows = df.iloc[[0, 0]].copy()
+    rows[["tx_count_1h", "tx_count_1h_again"]] = [[4, 8], [np.median(df["tx_count_1h"])] * 2]
+    rows.loc[:, "tx_count_1h_again"] = rows["tx_count_1h"] * 2
+    grouped = score(bundle, rows)["fraud_score"].to_numpy()
+    bundle.combine_groups = None  # each detector its own, as a bundle saved before
+    plain = score(bundle, rows)["fraud_score"].to_numpy()
+    assert grouped[0] < plain[0]  # counted twice, the busy hour looked like agreement
+    assert grouped[1] == plain[1]  # an ordinary hour: nothing to count twice

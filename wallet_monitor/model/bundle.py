@@ -88,6 +88,9 @@ class ModelBundle:
     metadata: BundleMetadata
     input_clamps: dict[str, tuple[float, float]] = field(default_factory=dict)
     evidence_from: float = 0.0
+    # Each detector's group in "decay" (calibration.evidence_groups); None: every detector its
+    # own, as bundles saved before it.
+    combine_groups: list[int] | None = None
 
     @property
     def model_version(self) -> str:

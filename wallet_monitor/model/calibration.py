@@ -16,6 +16,7 @@ from wallet_monitor.model.params import (
     CALIBRATION_POINTS,
     COMBINE_DECAY,
     COMBINE_SECOND_WEIGHT,
+    CORRELATED_EVIDENCE,
     OCSVM_COMBINE_DECAY,
 )
 
@@ -64,18 +65,65 @@ def combine_weight(how: str, model: str = "iforest") -> float | None:
     return {"lead+second": COMBINE_SECOND_WEIGHT, "decay": decay}.get(how)
 
 
-def combine_scores(
-    fam_scores: np.ndarray, how: str, cals: list[Calibration] | None = None,
-    weight: float | None = None, evidence_from: float = 0.0,
-) -> tuple[np.ndarray, list[Calibration] | None]:
-    """Combined raw score of the detectors' calibrated scores, and the calibrations it used;
-    `weight` is what "lead+second" gives the second detector's evidence, or the ratio of
-    "decay"; a detector's evidence counts only past the calibrated score `evidence_from`."""
-    top = fam_scores.max(axis=1)
-    # Each detector's upper-tail p-value (1 - calibrated score) read as evidence -log(p).
+def detector_evidence(fam_scores: np.ndarray, evidence_from: float = 0.0) -> np.ndarray:
+    """Each detector's upper-tail p-value (1 - calibrated score) read as evidence -log(p),
+    counted only past the calibrated score `evidence_from`."""
     evidence = -np.log(np.maximum(1.0 - fam_scores, 1e-12))
     if evidence_from > 0:
         evidence = np.maximum(evidence + np.log(1.0 - evidence_from), 0.0)
+    return evidence
+
+
+def evidence_groups(fam_scores: np.ndarray, evidence_from: float = 0.0,
+                    limit: float = CORRELATED_EVIDENCE, apart=None) -> list[int]:
+    """Which detectors speak for the same rows: each detector's group number, detectors whose
+    evidence on the training rows has a rank correlation of `limit` or more (directly or
+    through another) sharing one. Learned from unlabelled rows, so each data set finds its own
+    (the global forest and the velocity detector on every generator measured). Detectors
+    marked in `apart` keep a group of their own: one that speaks only for rows without history
+    is 0 on every other row, and two such correlate through that alone."""
+    evidence = detector_evidence(fam_scores, evidence_from)
+    ranks = np.apply_along_axis(_mid_ranks, 0, evidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(np.atleast_2d(np.corrcoef(ranks, rowvar=False)), nan=0.0)
+    if apart is not None:
+        alone = np.asarray(apart, dtype=bool)
+        corr[alone, :] = corr[:, alone] = 0.0
+    group = list(range(evidence.shape[1]))
+    for i, j in zip(*np.nonzero(np.triu(corr >= limit, k=1)), strict=True):
+        old, new = group[j], group[i]
+        group = [new if g == old else g for g in group]
+    first = {}  # numbered in order of first appearance
+    return [first.setdefault(g, len(first)) for g in group]
+
+
+def _mid_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties at their mid rank (Spearman's): half the rows share evidence 0."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    start = np.r_[True, xs[1:] != xs[:-1]]
+    idx = np.cumsum(start) - 1
+    bounds = np.flatnonzero(np.r_[start, True])
+    mid = (bounds[:-1] + bounds[1:] - 1) / 2.0
+    out = np.empty(len(x))
+    out[order] = mid[idx]
+    return out
+
+
+def combine_scores(
+    fam_scores: np.ndarray, how: str, cals: list[Calibration] | None = None,
+    weight: float | None = None, evidence_from: float = 0.0, groups: list[int] | None = None,
+) -> tuple[np.ndarray, list[Calibration] | None]:
+    """Combined raw score of the detectors' calibrated scores, and the calibrations it used;
+    `weight` is what "lead+second" gives the second detector's evidence, or the ratio of
+    "decay"; a detector's evidence counts only past the calibrated score `evidence_from`;
+    with `groups` (`evidence_groups`), detectors of one group count once, as the group's
+    largest evidence, in "decay"."""
+    top = fam_scores.max(axis=1)
+    evidence = detector_evidence(fam_scores, evidence_from)
+    if groups is not None and how == "decay" and len(set(groups)) < len(groups):
+        g = np.asarray(groups)
+        evidence = np.column_stack([evidence[:, g == k].max(axis=1) for k in range(g.max() + 1)])
     if how == "max":
         return top, None
     if how == "fisher":  # Fisher's method: the evidence of every detector

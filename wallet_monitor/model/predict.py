@@ -49,7 +49,7 @@ def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.nda
         fraud = fam[:, 0]
     else:
         raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
-                                bundle.combine_weight, bundle.evidence_from)
+                                bundle.combine_weight, bundle.evidence_from, bundle.combine_groups)
         fraud = bundle.calibration.apply(raw)
     fraud = np.clip(fraud, 0.0, 1.0)
     flagged = fraud >= bundle.threshold

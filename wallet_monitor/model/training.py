@@ -33,6 +33,7 @@ from wallet_monitor.model.calibration import (
     Calibration,
     combine_scores,
     combine_weight,
+    evidence_groups,
 )
 from wallet_monitor.model.detectors import WithinGroup, make_pipeline, raw_anomaly
 from wallet_monitor.model.families import POPULATION_DETECTORS, detector_families
@@ -112,8 +113,13 @@ def train(
         groups, model, inputs, X_df, X_cal, tails, clamps, rng, seed, side)
     # The combination's weight is kept with the bundle, so it scores as it was calibrated.
     weight = combine_weight(combine, model)
-    combined, combine_cals = combine_scores(np.column_stack(fam_scores), combine, weight=weight,
-                                            evidence_from=evidence_from)
+    fam_matrix = np.column_stack(fam_scores)
+    # Detectors that speak for the same training rows count once (docs/QUALITY.md, ninth round).
+    groups = (evidence_groups(fam_matrix, evidence_from,
+                              apart=[d.without_history_only for d in detectors])
+              if combine == "decay" else None)
+    combined, combine_cals = combine_scores(fam_matrix, combine, weight=weight,
+                                            evidence_from=evidence_from, groups=groups)
     params = {
         "single": single or len(detectors) == 1,
         "families": {d.family: d.features for d in detectors},
@@ -122,6 +128,7 @@ def train(
         "calibration_points": CALIBRATION_POINTS,
         "combine": combine,
         "combine_weight": weight,
+        "combine_groups": groups,
         "forest_inputs": inputs,
         "tail_grid": TAIL_GRID,
         "one_sided": one_sided,
@@ -137,6 +144,7 @@ def train(
         threshold=1.0 - contamination,
         input_clamps=clamps,
         evidence_from=evidence_from,
+        combine_groups=groups,
         tails=tails,
         reason_stats=ReasonStats(median=np.median(X_cal, axis=0),
                                  labels=[labels.get(c, c) for c in names]),
