@@ -210,7 +210,7 @@ def _cluster(args, data: Path, models: Path, limit: int | None, rate: float, tag
 def _launcher(args, tag: str) -> list[str]:
     """The detector's interpreter; with --trace, through bench/poll_trace.py (every poll timed
     by step to OUT/polls_TAG.csv)."""
-    if not args.trace:
+    if not args.trace or "latency" not in tag:  # the throughput runs untraced
         return [PY]
     return [PY, str(ROOT / "bench" / "poll_trace.py"), str(OUT / f"polls_{tag}.csv")]
 

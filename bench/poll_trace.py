@@ -72,7 +72,7 @@ class _Trace:
                 row.update({k: spent.get(k, 0.0) * 1e3 for k in [*STEPS, *EVICT_STEPS]})
                 row["other"] = row["ms"] - sum(spent.values()) * 1e3
                 row.update({f"gc{g}": self.gc[g] * 1e3 for g in range(3)})
-                row["cpu"] = cpu * 1e3  # the poll's own CPU time: the rest it waited (GIL, cores)
+                row["cpu"] = cpu * 1e3  # the poll's own CPU time: the rest it waited (GIL, I/O, cores)
                 row["runq"] = (_runq() - q0) / 1e6  # of that wait, for a core (runnable)
                 self.rows.append(row)
             return n
