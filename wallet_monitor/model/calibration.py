@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from wallet_monitor.model.params import (
     CALIBRATION_POINTS,
@@ -83,9 +84,9 @@ def evidence_groups(fam_scores: np.ndarray, evidence_from: float = 0.0,
     marked in `apart` keep a group of their own: one that speaks only for rows without history
     is 0 on every other row, and two such correlate through that alone."""
     evidence = detector_evidence(fam_scores, evidence_from)
-    ranks = np.apply_along_axis(_mid_ranks, 0, evidence)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.nan_to_num(np.atleast_2d(np.corrcoef(ranks, rowvar=False)), nan=0.0)
+    # Spearman's: ties (half the rows share evidence 0) at their mid rank; a constant detector
+    # correlates with none (NaN -> 0).
+    corr = np.nan_to_num(pd.DataFrame(evidence).corr(method="spearman").to_numpy(), nan=0.0)
     if apart is not None:
         alone = np.asarray(apart, dtype=bool)
         corr[alone, :] = corr[:, alone] = 0.0
@@ -95,19 +96,6 @@ def evidence_groups(fam_scores: np.ndarray, evidence_from: float = 0.0,
         group = [new if g == old else g for g in group]
     first = {}  # numbered in order of first appearance
     return [first.setdefault(g, len(first)) for g in group]
-
-
-def _mid_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks with ties at their mid rank (Spearman's): half the rows share evidence 0."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    start = np.r_[True, xs[1:] != xs[:-1]]
-    idx = np.cumsum(start) - 1
-    bounds = np.flatnonzero(np.r_[start, True])
-    mid = (bounds[:-1] + bounds[1:] - 1) / 2.0
-    out = np.empty(len(x))
-    out[order] = mid[idx]
-    return out
 
 
 def combine_scores(
