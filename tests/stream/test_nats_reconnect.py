@@ -1,6 +1,7 @@
 """A reconnect starts clean (`nats_io.ReconnectingClient`, on the machine's NATS server): nats-py
 2.16 lets a lost connection's last bytes spoil the next one's first, and a failed attempt leave
-its read loop to the next. Either left the detector waiting on "nats: timeout" for good."""
+its read loop to the next. Either left the detector waiting on "nats: timeout" for good. Both on
+uvloop's event loop (the default) and on asyncio's (WALLET_MONITOR_NO_UVLOOP=1)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,32 @@ import asyncio
 import threading
 import time
 
+import pytest
+import uvloop
 from nats import errors
 
 from tests.stream.test_nats import NATS
-from wallet_monitor.stream.nats_io import LoopThread, connect
+from wallet_monitor.stream.nats_io import NO_UVLOOP_ENV, LoopThread, connect
 from wallet_monitor.stream.partition import parse_nats_url
+
+
+@pytest.fixture(autouse=True, params=["uvloop", "asyncio"])
+def event_loop_kind(request, monkeypatch):
+    """Each test on both event loops a LoopThread can run."""
+    if request.param == "asyncio":
+        monkeypatch.setenv(NO_UVLOOP_ENV, "1")
+    else:
+        monkeypatch.delenv(NO_UVLOOP_ENV, raising=False)
+    return request.param
+
+
+def test_the_loop_thread_runs_the_event_loop_asked_for(event_loop_kind):
+    loop = LoopThread("nats-loop-kind-test")
+    try:
+        assert isinstance(loop.loop, uvloop.Loop) == (event_loop_kind == "uvloop")
+        assert loop.run(asyncio.sleep(0, "ran"), 5) == "ran"
+    finally:
+        loop.stop()
 
 
 def _connected():
