@@ -144,13 +144,20 @@ def test_the_look_back_is_kept_out_of_the_cyclic_collector_while_following(chain
 def test_the_compiled_kernels_are_loaded_before_the_follower_says_it_is_ready(
         chain, bundle, tmp_path, monkeypatch):
     # Loading numba's compiled code takes ~0.5-1 s in a new process, compiling it seconds in a
-    # new checkout: the follower pays it when it is made, before `resume` writes the checkpoint
-    # that tells a watcher it is ready, not in the first batch a row waits behind. Unloaded
-    # caches stand for a new process.
+    # new checkout, stacking the bundle's forests for it ~30 ms: the follower pays them when it
+    # is made, before `resume` writes the checkpoint that tells a watcher it is ready, not in
+    # the first batch a row waits behind. Unloaded caches stand for a new process.
     from wallet_monitor.features import kernels
-    from wallet_monitor.model import compiled
+    from wallet_monitor.model import compiled, stacked
     monkeypatch.setattr(kernels, "_KERNELS", [])
     monkeypatch.setattr(compiled, "_STACKED", [])
+    monkeypatch.setattr(stacked, "_STACKS", {})
+    built, init = [], stacked.StackedForests.__init__
+
+    def counted_init(self, stacked_bundle):
+        built.append(stacked_bundle)
+        init(self, stacked_bundle)
+    monkeypatch.setattr(stacked.StackedForests, "__init__", counted_init)
     live = _live(chain, tmp_path, limit=0)
     follower = Follower(bundle, FileSource(live / "new_transactions.csv", live / "logins.csv"),
                         live, history=load_transactions(live / "transactions.csv"),
@@ -158,6 +165,7 @@ def test_the_compiled_kernels_are_loaded_before_the_follower_says_it_is_ready(
     assert not (live / CHECKPOINT_NAME).exists()  # not ready yet
     # loaded (each None where numba is missing; the stacked walk is not tried then)
     assert kernels._KERNELS and (compiled._STACKED or compiled.forest_walk() is None)
+    assert built == ([] if compiled.stacked_walk() is None else [bundle])
     follower.source.close()
 
 
