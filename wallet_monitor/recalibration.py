@@ -30,8 +30,8 @@ import pandas as pd
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
 from wallet_monitor.features.params import LOOKBACK
 from wallet_monitor.model.bundle import ModelBundle, check_features
-from wallet_monitor.model.calibration import Calibration, combine_scores
-from wallet_monitor.model.predict import family_scores
+from wallet_monitor.model.calibration import Calibration
+from wallet_monitor.model.predict import combined_raw, family_scores
 
 # The share of recent traffic flagged after episode linking: the middle of a 1-3% budget.
 DEFAULT_ALERT_RATE = 0.025
@@ -128,8 +128,7 @@ def _fraud_scores(bundle: ModelBundle, features: pd.DataFrame, refit: bool) -> n
                         if any(d.input == "tail" for d in bundle.detectors) else None)
     if bundle.calibration is None:
         return fam[:, 0]
-    combined, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
-                                 bundle.combine_weight, bundle.evidence_from, bundle.combine_groups)
+    combined, _ = combined_raw(bundle, fam)
     if refit:
         bundle.calibration = Calibration.fit(combined)
     return bundle.calibration.apply(combined)

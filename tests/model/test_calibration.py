@@ -78,3 +78,45 @@ def test_detectors_marked_apart_keep_their_own_group():
     fam = np.column_stack([a, b, c])
     assert evidence_groups(fam, evidence_from=0.0) == [0, 0, 0]
     assert evidence_groups(fam, evidence_from=0.0, apart=[True, True, False]) == [0, 1, 2]
+
+
+def test_volume_detectors_take_one_place_so_a_busy_hour_counts_less_than_what_plus_how_many():
+    # Issue 18j: row 0 is far out in three detectors that count the wallet's events (a busy
+    # wallet's busy hour); row 1 in one of them and in a detector of the row's content (an odd
+    # amount). Counted detector by detector the three counts look like three behaviours agreeing.
+    fam = np.array([[0.999, 0.999, 0.999, 0.5], [0.999, 0.5, 0.5, 0.999]])
+    volume = [True, True, True, False]
+    together, _ = combine_scores(fam, "decay", weight=0.55, evidence_from=0.5, volume=volume,
+                                 volume_weight=0.3)
+    plain, _ = combine_scores(fam, "decay", weight=0.55, evidence_from=0.5)
+    assert together[1] > together[0]
+    assert plain[0] > plain[1]
+    e = np.log(0.5 / 0.001)
+    assert together[0] == pytest.approx(e * (1 + 0.3 + 0.09))  # one place: 1, 0.3, 0.3 ** 2
+    assert together[1] == pytest.approx(e * (1 + 0.55))  # volume and content: two places
+    # No volume detector, or one alone: plain decay (a bundle saved before has none).
+    for alone in ([False] * 4, [True, False, False, False]):
+        np.testing.assert_array_equal(
+            combine_scores(fam, "decay", weight=0.55, evidence_from=0.5, volume=alone)[0], plain)
+
+
+def test_volume_detectors_join_after_their_correlation_groups():
+    # A group counts as volume only when all its detectors read volume; the group's largest
+    # evidence is what joins the volume place.
+    fam = np.array([[0.999, 0.999, 0.99, 0.5]])
+    e = np.log(0.5 / np.array([0.001, 0.01]))
+    out, _ = combine_scores(fam, "decay", weight=0.55, evidence_from=0.5, groups=[0, 0, 1, 2],
+                            volume=[True, True, True, False], volume_weight=0.3)
+    assert out[0] == pytest.approx(e[0] + 0.3 * e[1])
+    mixed, _ = combine_scores(fam, "decay", weight=0.55, evidence_from=0.5, groups=[0, 0, 1, 2],
+                              volume=[True, False, True, False], volume_weight=0.3)
+    assert mixed[0] == pytest.approx(e[0] + 0.55 * e[1])
+
+
+def test_which_detectors_read_volume_is_decided_by_their_features():
+    from wallet_monitor.model.families import DETECTOR_FAMILIES, is_volume_detector
+
+    volume = {fam for fam, cols in DETECTOR_FAMILIES.items() if is_volume_detector(cols)}
+    assert volume == {"velocity", "counterparties", "bursts", "redemptions", "redemption day",
+                      "deposits"}
+    assert not is_volume_detector(["amount_log", "tx_count_1h_log"])  # half is not most

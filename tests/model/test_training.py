@@ -1,5 +1,6 @@
 """Training: planted outliers rank first, thresholds, detector families, one-sided features."""
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,9 @@ from wallet_monitor.model import (
     train,
     training,
 )
+from wallet_monitor.model.bundle import load_bundle
 from wallet_monitor.model.params import OCSVM_PARAMS
+from wallet_monitor.model.predict import family_scores
 
 
 @pytest.mark.parametrize("model", ["iforest", "ocsvm"])
@@ -196,3 +199,36 @@ def test_a_detector_repeating_another_counts_once():
     plain = score(bundle, rows)["fraud_score"].to_numpy()
     assert grouped[0] < plain[0]  # counted twice, the busy hour looked like agreement
     assert grouped[1] == plain[1]  # an ordinary hour: nothing to count twice
+
+
+def test_detectors_reading_volume_take_one_place_and_a_bundle_saved_before_scores_as_before(
+        tmp_path):
+    """Issue 18j: three detectors counting the wallet's events (by their features) take one
+    place in the combination: a row far out in all three ranks under a row out in one of them
+    and in the amount; a bundle saved without the marking scores as plain decay."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    volume_cols = ["tx_count_1h_log", "new_counterparties_24h_log", "tx_count_1h_vs_busiest"]
+    df = pd.DataFrame({c: rng.normal(0, 1, n) for c in [*volume_cols, "amount_log", "device_new"]})
+    families = {"velocity": ["tx_count_1h_log"], "counterparties": ["new_counterparties_24h_log"],
+                "bursts": ["tx_count_1h_vs_busiest"], "amount": ["amount_log"],
+                "location": ["device_new"]}
+    bundle = train(df, families=families, labels=LABELS, directions=dict.fromkeys(df, 1))
+    assert bundle.combine_volume == [True, True, True, False, False]
+    rows = pd.DataFrame(0.0, index=range(3), columns=df.columns)
+    rows.loc[0, volume_cols] = 8.0  # busy in every count, ordinary in what
+    rows.loc[1, ["tx_count_1h_log", "amount_log"]] = 8.0  # busy in one count and an odd amount
+    together = score(bundle, rows)["fraud_score"].to_numpy()
+    assert together[1] > together[0]
+    path = tmp_path / "before.pkl"
+    del bundle.combine_volume, bundle.combine_volume_weight  # as a bundle saved before
+    joblib.dump(bundle, path)
+    before = load_bundle(path)
+    assert before.combine_volume is None
+    plain = score(before, rows)["fraud_score"].to_numpy()
+    assert plain[0] > plain[1]  # counted one by one, the three counts looked like agreement
+    fam = family_scores(before, rows[before.feature_names].to_numpy(), None)
+    raw, _ = calibration.combine_scores(fam, "decay", weight=before.combine_weight,
+                                        evidence_from=before.evidence_from,
+                                        groups=before.combine_groups)
+    np.testing.assert_array_equal(plain, np.clip(before.calibration.apply(raw), 0, 1))

@@ -3,6 +3,7 @@ sharded scoring equals batch with chains that cross shards, malformed messages, 
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import socket
@@ -94,8 +95,21 @@ def _assert_like_batch(got: pd.DataFrame, batch: pd.DataFrame) -> None:
     assert got["reasons"].fillna("").tolist() == want["reasons"].fillna("").tolist()
 
 
+# A threshold flagging more of the small data than the trained one: the chains that cross wallets
+# (money followed into a counterparty's wallet) start at transfers near the trained threshold,
+# and which of them a model flags moves with its ranking (at the trained threshold issue 18j's
+# left the data none; at 0.96 three, with the model before it as well).
+CHAIN_THRESHOLD = 0.96
+
+
 def test_two_shards_score_like_the_batch_path_with_chains_that_cross_shards(
-        chain, bundle, batch, tmp_path, stream_url):
+        chain, bundle, tmp_path, stream_url):
+    bundle = copy.deepcopy(bundle)
+    bundle.threshold = min(bundle.threshold, CHAIN_THRESHOLD)
+    d = chain / "data"
+    batch = detect(bundle, load_transactions(d / "new_transactions.csv"),
+                   load_transactions(d / "transactions.csv"), load_wallets(d / "wallets.csv"),
+                   load_logins(d / "logins.csv")).set_index("transaction_id")
     live = _folder(chain, tmp_path)
     tx, logins = replay.holdout_events(chain / "data")
     publish_events(stream_url, tx, logins, partitions=PARTITIONS)

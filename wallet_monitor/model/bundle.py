@@ -91,6 +91,10 @@ class ModelBundle:
     # Each detector's group in "decay" (calibration.evidence_groups); None: every detector its
     # own, as bundles saved before it.
     combine_groups: list[int] | None = None
+    # Which detectors read volume (families.is_volume_detector), taking one place in "decay"
+    # together, and the ratio within it; None: none, as bundles saved before it.
+    combine_volume: list[bool] | None = None
+    combine_volume_weight: float | None = None
 
     @property
     def model_version(self) -> str:

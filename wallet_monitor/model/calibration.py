@@ -19,6 +19,7 @@ from wallet_monitor.model.params import (
     COMBINE_SECOND_WEIGHT,
     CORRELATED_EVIDENCE,
     OCSVM_COMBINE_DECAY,
+    VOLUME_DECAY,
 )
 
 COMBINE_METHODS = ("fisher", "max", "fisher+max", "top2", "top2+max", "lead+second", "decay")
@@ -98,20 +99,45 @@ def evidence_groups(fam_scores: np.ndarray, evidence_from: float = 0.0,
     return [first.setdefault(g, len(first)) for g in group]
 
 
+def volume_together(evidence: np.ndarray, groups: np.ndarray, volume: list[bool],
+                    weight: float) -> np.ndarray:
+    """`evidence`, one column per group, with the groups whose detectors all read volume in
+    one column: their evidence from the largest down, each counting `weight` times the one
+    before. Several ways of counting how busy a wallet is agree on a busy hour, legitimate or
+    not; agreement counts where the detectors read different things (docs/QUALITY.md, tenth
+    round)."""
+    vol = np.asarray(volume, dtype=bool)
+    together = np.array([vol[groups == k].all() for k in range(evidence.shape[1])])
+    if together.sum() < 2:
+        return evidence
+    ranked = -np.sort(-evidence[:, together], axis=1)
+    out = np.zeros(len(ranked))
+    for j, w in enumerate(weight ** np.arange(ranked.shape[1])):  # one order of addition always
+        out += ranked[:, j] * w
+    return np.column_stack([evidence[:, ~together], out])
+
+
 def combine_scores(
     fam_scores: np.ndarray, how: str, cals: list[Calibration] | None = None,
     weight: float | None = None, evidence_from: float = 0.0, groups: list[int] | None = None,
+    volume: list[bool] | None = None, volume_weight: float = VOLUME_DECAY,
 ) -> tuple[np.ndarray, list[Calibration] | None]:
     """Combined raw score of the detectors' calibrated scores, and the calibrations it used;
     `weight` is what "lead+second" gives the second detector's evidence, or the ratio of
     "decay"; a detector's evidence counts only past the calibrated score `evidence_from`;
     with `groups` (`evidence_groups`), detectors of one group count once, as the group's
-    largest evidence, in "decay"."""
+    largest evidence, in "decay"; with `volume` (each detector's `is_volume_detector`), the
+    groups of volume detectors take one place in "decay" together, each after the largest
+    counting `volume_weight` times the one before it."""
     top = fam_scores.max(axis=1)
     evidence = detector_evidence(fam_scores, evidence_from)
-    if groups is not None and how == "decay" and len(set(groups)) < len(groups):
-        g = np.asarray(groups)
-        evidence = np.column_stack([evidence[:, g == k].max(axis=1) for k in range(g.max() + 1)])
+    if how == "decay":
+        g = np.arange(evidence.shape[1]) if groups is None else np.asarray(groups)
+        if len(set(g)) < len(g):
+            evidence = np.column_stack([evidence[:, g == k].max(axis=1)
+                                        for k in range(g.max() + 1)])
+        if volume is not None:
+            evidence = volume_together(evidence, g, volume, volume_weight)
     if how == "max":
         return top, None
     if how == "fisher":  # Fisher's method: the evidence of every detector

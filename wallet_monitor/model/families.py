@@ -52,6 +52,24 @@ POPULATION_DETECTORS: dict[str, tuple[str, tuple[str, ...]]] = {
     "wallet age within its type": ("wallet_age_days_log", _TYPES),
     "amount vs age within its type": ("amount_vs_age", _TYPES),
 }
+# Issue 18j: features that count or total the wallet's recent events (how many, how much over a
+# window, how often) rather than describe the row itself (its amount, type, place, device,
+# counterparty, the money it forwards). A detector most of whose inputs are these reads volume:
+# busy wallets' busy hours are far out in it and ordinary in the rest (docs/QUALITY.md, tenth round).
+VOLUME_FEATURES = frozenset({
+    "tx_count_1h_log", "amount_sum_1h_log", "amount_sum_24h_log", "transfer_count_1h_log",
+    "transfer_sum_1h_log", "redeem_count_1h_log", "redeem_sum_1h_log", "deposit_count_1h_log",
+    "deposit_sum_1h_log", "redeem_count_24h_log", "redeem_sum_24h_log", "deposit_count_24h_log",
+    "deposit_sum_24h_log", "near_threshold_deposits_24h_log", "near_threshold_24h_vs_rate",
+    "time_since_prev_tx_log", "tx_count_1h_vs_rate", "tx_count_24h_vs_rate",
+    "amount_sum_1h_vs_rate", "amount_sum_24h_vs_rate", "transfer_count_24h_vs_rate",
+    "redeem_count_1h_vs_rate", "redeem_count_24h_vs_rate", "deposit_count_24h_vs_rate",
+    "redeem_share_24h_vs_usual", "redeem_sum_24h_vs_typical", "redeem_sum_1h_vs_max",
+    "inflow_1h_log", "inflow_24h_log", "incoming_transfers_1h_log", "new_counterparties_24h_log",
+    "new_counterparties_1h_vs_rate", "new_ips_24h_log", "failed_logins_1h_log",
+    "failed_logins_24h_log", "failed_logins_new_ip_1h_log", "failed_logins_new_device_1h_log",
+    "redeem_count_24h_vs_busiest", "tx_count_1h_vs_busiest", "tx_count_24h_vs_busiest",
+})  # fmt: skip
 # In features.csv for analysis, in no detector; why each is left out (docs/DECISIONS.md has
 # the measurements).
 UNMODELLED_FEATURES: dict[str, str] = {
@@ -101,3 +119,11 @@ def detector_families(feature_names: list[str], families: dict | None, single: b
             if value in present:
                 out[name] = [value, *(g for g in groups if g in present)]
     return out
+
+
+def is_volume_detector(features: list[str]) -> bool:
+    """A detector most of whose features count or total the wallet's recent events
+    (`VOLUME_FEATURES`): velocity, counterparties, bursts, redemptions and deposits, and the
+    global forest (55% of its inputs) with the default families; not amount, money flow,
+    location, logins or the population detectors."""
+    return sum(c in VOLUME_FEATURES for c in features) > len(features) / 2

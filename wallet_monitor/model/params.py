@@ -24,6 +24,10 @@ OCSVM_COMBINE_DECAY = 0.45  # from 0.5 the One-Class SVM no longer ranks a plant
 # Detectors whose evidence on the training rows has a rank correlation of this or more count once
 # in "decay": the same rows counted twice are not agreement (docs/QUALITY.md, ninth round).
 CORRELATED_EVIDENCE = 0.6  # aml, sparse up at seeds 0, 1; 0.5 cost the independent data, 0.7 grouped nothing
+# The detectors reading volume (families.is_volume_detector) take one place in "decay", each after
+# the largest counting this times the one before: COMBINE_DECAY ** 2, as if two places further down
+# (docs/QUALITY.md, tenth round).
+VOLUME_DECAY = 0.3  # all four generators up at seeds 0, 1; 0.2 favoured aml alone, 0.55 the independent data
 # What the forests see: "raw" features beat tail scores on both generators.
 FOREST_INPUTS = "raw"
 # Read one-sided (under the training median reads as the median): a login seconds before a

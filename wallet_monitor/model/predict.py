@@ -48,8 +48,7 @@ def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.nda
     if bundle.calibration is None:
         fraud = fam[:, 0]
     else:
-        raw, _ = combine_scores(fam, bundle.combine, bundle.combine_calibrations,
-                                bundle.combine_weight, bundle.evidence_from, bundle.combine_groups)
+        raw, _ = combined_raw(bundle, fam)
         fraud = bundle.calibration.apply(raw)
     fraud = np.clip(fraud, 0.0, 1.0)
     flagged = fraud >= bundle.threshold
@@ -58,6 +57,15 @@ def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.nda
         T = bundle.tails.scores(X[flagged]) if T is None else T[flagged]
         why[flagged] = reasons(bundle, X[flagged], T, fam[flagged])
     return fraud, flagged, why
+
+
+def combined_raw(bundle: ModelBundle, fam: np.ndarray):
+    """The bundle's combination of its detectors' calibrated scores (`combine_scores`)."""
+    # A bundle saved before volume was read apart has neither field: the class defaults, None.
+    weight = bundle.combine_volume_weight
+    return combine_scores(fam, bundle.combine, bundle.combine_calibrations, bundle.combine_weight,
+                          bundle.evidence_from, bundle.combine_groups, volume=bundle.combine_volume,
+                          **({} if weight is None else {"volume_weight": weight}))
 
 
 def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray | None) -> np.ndarray:

@@ -36,7 +36,11 @@ from wallet_monitor.model.calibration import (
     evidence_groups,
 )
 from wallet_monitor.model.detectors import WithinGroup, make_pipeline, raw_anomaly
-from wallet_monitor.model.families import POPULATION_DETECTORS, detector_families
+from wallet_monitor.model.families import (
+    POPULATION_DETECTORS,
+    detector_families,
+    is_volume_detector,
+)
 from wallet_monitor.model.params import (
     CALIBRATION_MAX_ROWS,
     CALIBRATION_POINTS,
@@ -50,6 +54,7 @@ from wallet_monitor.model.params import (
     ONE_SIDED,
     ONE_SIDED_FEATURES,
     TAIL_GRID,
+    VOLUME_DECAY,
 )
 from wallet_monitor.model.predict import clamped, without_history
 from wallet_monitor.model.tails import Tails, suspicious_sides
@@ -118,8 +123,13 @@ def train(
     groups = (evidence_groups(fam_matrix, evidence_from,
                               apart=[d.without_history_only for d in detectors])
               if combine == "decay" else None)
+    # Detectors reading volume take one place together (docs/QUALITY.md, tenth round).
+    volume = ([is_volume_detector(d.features) for d in detectors] if combine == "decay"
+              else None)
+    volume_weight = VOLUME_DECAY if volume is not None else None
     combined, combine_cals = combine_scores(fam_matrix, combine, weight=weight,
-                                            evidence_from=evidence_from, groups=groups)
+                                            evidence_from=evidence_from, groups=groups,
+                                            volume=volume, volume_weight=VOLUME_DECAY)
     params = {
         "single": single or len(detectors) == 1,
         "families": {d.family: d.features for d in detectors},
@@ -129,6 +139,7 @@ def train(
         "combine": combine,
         "combine_weight": weight,
         "combine_groups": groups,
+        "combine_volume": volume,
         "forest_inputs": inputs,
         "tail_grid": TAIL_GRID,
         "one_sided": one_sided,
@@ -145,6 +156,8 @@ def train(
         input_clamps=clamps,
         evidence_from=evidence_from,
         combine_groups=groups,
+        combine_volume=volume,
+        combine_volume_weight=volume_weight,
         tails=tails,
         reason_stats=ReasonStats(median=np.median(X_cal, axis=0),
                                  labels=[labels.get(c, c) for c in names]),
