@@ -31,7 +31,8 @@ EVICT_STEPS = {
     "recode": ["wallet_monitor.stream.state:Retained.recode",
                "wallet_monitor.features.ledger:WalletLedger.recode"],
 }
-COLUMNS = ["start", "rows", "ms", *STEPS, *EVICT_STEPS, "other", "gc0", "gc1", "gc2", "cpu", "runq"]
+TIMED = [*STEPS, *EVICT_STEPS, "other", "gc0", "gc1", "gc2"]  # a poll's ms, by where they went
+COLUMNS = ["start", "rows", "ms", *TIMED, "cpu", "runq"]
 
 
 def _runq() -> int:
@@ -97,7 +98,7 @@ def summarize(path: Path) -> str:
     if not len(t):
         return "no polls traced"
     t["bin"] = np.floor(np.log2(t["rows"])).astype(int)
-    steps = [c for c in COLUMNS[3:-2] if c in t and t[c].any()]
+    steps = [c for c in TIMED if c in t and t[c].any()]
     med = t.groupby("bin")[["ms", *steps]].transform("median")
     slow = t[t["ms"] > 2 * med["ms"]]
     over = (slow[steps] - med.loc[slow.index, steps]).clip(lower=0).sum()
@@ -115,7 +116,7 @@ def medians(path: Path) -> str:
     t = pd.read_csv(path)
     if not len(t):
         return "no polls traced"
-    steps = [c for c in COLUMNS[3:-2] if c in t]
+    steps = [c for c in TIMED if c in t]
     med = t[steps].median()
     cpu = (f" ({t['cpu'].median():.1f} ms of it on the CPU, {t['runq'].median():.1f} ms waiting "
            "for a core)" if "runq" in t else "")

@@ -110,17 +110,25 @@ def volume_together(evidence: np.ndarray, groups: np.ndarray, volume: list[bool]
     together = np.array([vol[groups == k].all() for k in range(evidence.shape[1])])
     if together.sum() < 2:
         return evidence
-    ranked = -np.sort(-evidence[:, together], axis=1)
-    out = np.zeros(len(ranked))
-    for j, w in enumerate(weight ** np.arange(ranked.shape[1])):  # one order of addition always
-        out += ranked[:, j] * w
+    out = _decay_sum(-np.sort(-evidence[:, together], axis=1), weight)
     return np.column_stack([evidence[:, ~together], out])
+
+
+def _decay_sum(ranked: np.ndarray, weight: float) -> np.ndarray:
+    """Columns already ranked from the largest down, each counting `weight` times the one
+    before it. Column by column, not `ranked @ w`: a matrix product's order of addition depends
+    on the batch's size (BLAS kernels), so a row's last bits did too (a 1-row poll against a
+    whole period, a Dask partition against the pandas engine); this is one order always."""
+    out = np.zeros(len(ranked))
+    for j, w in enumerate(weight ** np.arange(ranked.shape[1])):
+        out += ranked[:, j] * w
+    return out
 
 
 def combine_scores(
     fam_scores: np.ndarray, how: str, cals: list[Calibration] | None = None,
     weight: float | None = None, evidence_from: float = 0.0, groups: list[int] | None = None,
-    volume: list[bool] | None = None, volume_weight: float = VOLUME_DECAY,
+    volume: list[bool] | None = None, volume_weight: float | None = None,
 ) -> tuple[np.ndarray, list[Calibration] | None]:
     """Combined raw score of the detectors' calibrated scores, and the calibrations it used;
     `weight` is what "lead+second" gives the second detector's evidence, or the ratio of
@@ -128,7 +136,7 @@ def combine_scores(
     with `groups` (`evidence_groups`), detectors of one group count once, as the group's
     largest evidence, in "decay"; with `volume` (each detector's `is_volume_detector`), the
     groups of volume detectors take one place in "decay" together, each after the largest
-    counting `volume_weight` times the one before it."""
+    counting `volume_weight` (default VOLUME_DECAY) times the one before it."""
     top = fam_scores.max(axis=1)
     evidence = detector_evidence(fam_scores, evidence_from)
     if how == "decay":
@@ -137,7 +145,8 @@ def combine_scores(
             evidence = np.column_stack([evidence[:, g == k].max(axis=1)
                                         for k in range(g.max() + 1)])
         if volume is not None:
-            evidence = volume_together(evidence, g, volume, volume_weight)
+            evidence = volume_together(evidence, g, volume,
+                                       VOLUME_DECAY if volume_weight is None else volume_weight)
     if how == "max":
         return top, None
     if how == "fisher":  # Fisher's method: the evidence of every detector
@@ -147,14 +156,7 @@ def combine_scores(
     if how in ("decay", "lead+second"):
         # Each detector counts `weight` times the one before it: all of them, or the first two.
         weight = combine_weight(how) if weight is None else weight
-        used = ranked if how == "decay" else two
-        # Column by column, not `used @ w`: a matrix product's order of addition depends on the
-        # batch's size (BLAS kernels), so a row's last bits did too (a 1-row poll against a
-        # whole period, a Dask partition against the pandas engine); this is one order always.
-        out = np.zeros(len(used))
-        for j, w in enumerate(weight ** np.arange(used.shape[1])):
-            out += used[:, j] * w
-        return out, None
+        return _decay_sum(ranked if how == "decay" else two, weight), None
     if how == "top2":  # both counted fully, without the single-detector branch
         return two.sum(axis=1), None
     # A sum of evidence alone ranks several moderately odd detectors above one detector far out

@@ -60,12 +60,11 @@ def score_matrix(bundle: ModelBundle, X: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def combined_raw(bundle: ModelBundle, fam: np.ndarray):
-    """The bundle's combination of its detectors' calibrated scores (`combine_scores`)."""
-    # A bundle saved before volume was read apart has neither field: the class defaults, None.
-    weight = bundle.combine_volume_weight
+    """The bundle's combination of its detectors' calibrated scores (`combine_scores`); a bundle
+    saved before volume was read apart has neither volume field (the class defaults, None)."""
     return combine_scores(fam, bundle.combine, bundle.combine_calibrations, bundle.combine_weight,
                           bundle.evidence_from, bundle.combine_groups, volume=bundle.combine_volume,
-                          **({} if weight is None else {"volume_weight": weight}))
+                          volume_weight=bundle.combine_volume_weight)
 
 
 def family_scores(bundle: ModelBundle, X: np.ndarray, T: np.ndarray | None) -> np.ndarray:

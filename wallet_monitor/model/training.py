@@ -129,7 +129,7 @@ def train(
     volume_weight = VOLUME_DECAY if volume is not None else None
     combined, combine_cals = combine_scores(fam_matrix, combine, weight=weight,
                                             evidence_from=evidence_from, groups=groups,
-                                            volume=volume, volume_weight=VOLUME_DECAY)
+                                            volume=volume, volume_weight=volume_weight)
     params = {
         "single": single or len(detectors) == 1,
         "families": {d.family: d.features for d in detectors},
