@@ -147,8 +147,14 @@ def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
 def features_of_context(ctx: Context, ids: pd.Series, index: pd.Index) -> pd.DataFrame:
     """`build_features`' frame from a context built elsewhere (a follower's `WalletLedger`);
     `ids`: the targets' transaction ids, in the targets' order."""
+    return _frame(matrix_of_context(ctx), ids, index)
+
+
+def matrix_of_context(ctx: Context) -> np.ndarray:
+    """`features_of_context`'s values without the frame: targets x FEATURE_NAMES, in the
+    targets' order."""
     ctx.cols.log_missing()
-    return _frame(_families(ctx), ids, index)
+    return _families(ctx)
 
 
 def _empty(index: pd.Index) -> pd.DataFrame:
