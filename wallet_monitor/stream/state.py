@@ -281,7 +281,8 @@ class StreamState:
         # (the batch path deduplicates such ids, the follower refuses them).
         self.ledger: WalletLedger | None = WalletLedger()
         self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
-                           lambda df: prepare_transactions(df, self.geo, vocab=self.vocab),
+                           lambda df: prepare_transactions(df, self.geo, vocab=self.vocab,
+                                                           arrays=True),
                            self._ledger_transactions, _EPISODE_RAW)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
                                 lambda df: prepare_logins(df, self.geo, self.vocab, arrays=True),
@@ -320,10 +321,10 @@ class StreamState:
         the wanted wallets' events as history and logins), the batch prepared, and whether the
         ledger has taken the batch in already. `matrix`: on the ledger's path, the features'
         matrix without the frame (`matrix_of_context`)."""
-        tgt = prepare_transactions(targets, self.geo, vocab=self.vocab)
-        wanted = np.unique(tgt["wallet_id"].to_numpy())
+        tgt = prepare_transactions(targets, self.geo, vocab=self.vocab, arrays=True)
+        wanted = np.unique(tgt["wallet_id"])
         ids = targets["transaction_id"].tolist()
-        if self.ledger is not None and len(tgt) and self.tx.unique and self.tx.fresh(ids):
+        if self.ledger is not None and len(ids) and self.tx.unique and self.tx.fresh(ids):
             seq = self.ledger.add_transactions(tgt)
             tx_columns = set(targets.columns).union(*(c[2] for c in self.tx.chunks))
             cols = Columns.of(tx_columns, None if self.logins is None else set(self.logins.columns),
@@ -342,8 +343,8 @@ class StreamState:
                 logins, login_columns = self.logins.prepared_empty(), set(self.logins.columns)
         cols = Columns.of(tx_columns, login_columns, self.wallets)
         unique = self.tx.unique and self.tx.fresh(ids)
-        return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index,
-                                    unique, self.vocab), tgt, False
+        return features_of_prepared(frame(tgt, pd.RangeIndex(len(ids))), history, logins,
+                                    self.wallets, cols, targets.index, unique, self.vocab), tgt, False
 
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
