@@ -49,6 +49,7 @@ STEPS = {  # the NATS shard's names too (bench_cluster.py --trace), absent from 
               "wallet_monitor.stream.parse:valid_logins"],
     "features": ["wallet_monitor.stream.state:StreamState._features"],
     "score": ["wallet_monitor.scoring:detect_features",
+              "wallet_monitor.scoring:detect_matrix",
               "wallet_monitor.scoring:score_batch"],
     "reasons": ["wallet_monitor.model.reasons:reasons"],
     "link": ["wallet_monitor.stream.recent:RecentEpisodes.add",

@@ -34,6 +34,7 @@ STAGES = [
     ("wallet_monitor.features.compute", "_families", "  families"),
     ("wallet_monitor.features.families", "pair_stats", "    pair statistics"),
     ("wallet_monitor.stream.state", "detect_features", "score"),
+    ("wallet_monitor.stream.state", "detect_matrix", "score"),  # the ledger's path
     ("wallet_monitor.stream.recent", "RecentEpisodes.add", "episodes"),
     ("wallet_monitor.stream.state", "StreamState.evict", "evict"),
 ]

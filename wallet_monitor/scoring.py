@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from wallet_monitor.episodes import EPISODE_TX_COLUMNS, link_episodes
-from wallet_monitor.features import Locator, build_features
+from wallet_monitor.features import FEATURE_NAMES, Locator, build_features
 from wallet_monitor.model.bundle import ModelBundle, check_features
 from wallet_monitor.model.predict import score_matrix
 from wallet_monitor.schema import DETECTION_COLUMNS
@@ -69,6 +69,45 @@ def detect_features(bundle: ModelBundle, targets: pd.DataFrame, features: pd.Dat
             ["fraud_score", "is_anomaly", "reasons"]
         ]
     return out
+
+
+class ScoredBatch:
+    """A scored batch's DETECTION_COLUMNS as arrays, without a frame (a follower's few rows
+    felt pandas' cost per column): `batch[column]` is a numpy array (the timestamps their
+    datetime array, UTC), `len(batch)` its rows."""
+
+    def __init__(self, columns: dict):
+        self.columns = columns
+        self.n = len(columns["fraud_score"])
+
+    @classmethod
+    def of(cls, detections: pd.DataFrame) -> ScoredBatch:
+        """The columns of `detect_features`' frame."""
+        return cls({c: detections[c].array if c == "timestamp" else detections[c].to_numpy()
+                    for c in DETECTION_COLUMNS})
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.columns[column]
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.columns
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def detect_matrix(bundle: ModelBundle, targets: pd.DataFrame, X: np.ndarray) -> ScoredBatch:
+    """`detect_features` without episode links on the targets' feature matrix (targets x
+    FEATURE_NAMES, what `build_features` gives after its transaction_id), as arrays: the same
+    values as `ScoredBatch.of` that function's frame."""
+    check_features(bundle, FEATURE_NAMES,
+                   "the model was trained on other features than feature_engineering computes now")
+    fraud, flagged, why = score_matrix(bundle, X)
+    return ScoredBatch({
+        "transaction_id": targets["transaction_id"].to_numpy(),
+        "wallet_id": targets["wallet_id"].to_numpy(),
+        "timestamp": targets["timestamp"].array,
+        "fraud_score": fraud, "is_anomaly": flagged, "reasons": why})
 
 
 def _strings(values: np.ndarray):

@@ -90,15 +90,18 @@ def build_features(targets, history=None, wallets=None, logins=None,
 
 
 def prepare_transactions(df: pd.DataFrame, geo: Locator, locate: bool | None = None,
-                         vocab: Vocabulary | None = None) -> pd.DataFrame:
+                         vocab: Vocabulary | None = None, arrays: bool = False
+                         ) -> pd.DataFrame | dict:
     """Transactions as `build_features` reads them, countries located (`locate`: look up
     addresses; default: when the frame has an ip_address column). Every step is row by row,
     so the follower prepares each row once, when it arrives, instead of with every batch
     whose look-back it is in (`features_of_prepared`). With `vocab`: `vocab.code` of that
-    frame, made from arrays in one frame, as `prepare_logins` does."""
+    frame, made from arrays in one frame, as `prepare_logins` does; `arrays` (with `vocab`):
+    that frame's columns as {column: array}, as `prepare_logins` gives them."""
     locate = "ip_address" in df.columns if locate is None else locate
     if vocab is not None:
-        return _coded_transactions(df, geo, vocab, locate)
+        columns = _coded_transactions(df, geo, vocab, locate)
+        return columns if arrays else frame(columns, pd.RangeIndex(len(df)))
     out = _prepare_transactions(df)
     out["country"] = geo.fill(out["ip_address"] if locate else None, out["country"],
                               out["transaction_id"], "transactions")
@@ -147,8 +150,14 @@ def features_of_prepared(tgt: pd.DataFrame, history: pd.DataFrame | None,
 def features_of_context(ctx: Context, ids: pd.Series, index: pd.Index) -> pd.DataFrame:
     """`build_features`' frame from a context built elsewhere (a follower's `WalletLedger`);
     `ids`: the targets' transaction ids, in the targets' order."""
+    return _frame(matrix_of_context(ctx), ids, index)
+
+
+def matrix_of_context(ctx: Context) -> np.ndarray:
+    """`features_of_context`'s values without the frame: targets x FEATURE_NAMES, in the
+    targets' order."""
     ctx.cols.log_missing()
-    return _frame(_families(ctx), ids, index)
+    return _families(ctx)
 
 
 def _empty(index: pd.Index) -> pd.DataFrame:
@@ -252,9 +261,9 @@ def _prepare_transactions(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _coded_transactions(df: pd.DataFrame, geo: Locator, vocab: Vocabulary, locate: bool
-                        ) -> pd.DataFrame:
-    """`vocab.code(prepare_transactions(df, geo, locate))` on arrays: the same frame (values,
-    dtypes)."""
+                        ) -> dict:
+    """`vocab.code(prepare_transactions(df, geo, locate))`'s columns on arrays: the same values,
+    dtypes."""
     _check_transactions(df)
     ids = pd.arrays.ArrowStringArray(arrow_str(df["transaction_id"]))
     columns = {
@@ -266,7 +275,7 @@ def _coded_transactions(df: pd.DataFrame, geo: Locator, vocab: Vocabulary, locat
         **_coded_access(df, _TX_ACCESS, locate, ids, "transaction_id", "transactions", geo,
                         vocab),
     }
-    return frame(columns, pd.RangeIndex(len(df)))
+    return columns
 
 
 def _amounts(values: pd.Series) -> np.ndarray:

@@ -69,30 +69,31 @@ class WalletLedger:
     def __len__(self) -> int:
         return sum(e.shape[1] for e in self.events.values())
 
-    def add_transactions(self, tx: pd.DataFrame) -> np.ndarray:
-        """Keep prepared, coded transactions (`Vocabulary.code(prepare_transactions(...))`): an
-        own event each, and an incoming event for the receiver of a transfer to another wallet.
-        Returns their arrival numbers, in the frame's order."""
-        n = len(tx)
-        w = tx["wallet_id"].to_numpy(dtype=np.int64)
-        cp = tx["counterparty_wallet_id"].to_numpy(dtype=np.int64)
-        tcode = tx["tcode"].to_numpy().astype(np.int64)
+    def add_transactions(self, tx: pd.DataFrame | dict) -> np.ndarray:
+        """Keep prepared, coded transactions (`Vocabulary.code(prepare_transactions(...))`, or
+        its columns as arrays: `prepare_transactions(..., arrays=True)`): an own event each, and
+        an incoming event for the receiver of a transfer to another wallet. Returns their
+        arrival numbers, in the frame's order."""
+        w = np.asarray(tx["wallet_id"], dtype=np.int64)
+        n = len(w)
+        cp = np.asarray(tx["counterparty_wallet_id"], dtype=np.int64)
+        tcode = np.asarray(tx["tcode"]).astype(np.int64)
         inc = np.flatnonzero((tcode == 1) & (cp >= 0) & (cp != w))
         rows = np.concatenate([np.arange(n), inc])
         seq = np.arange(self.seq, self.seq + n, dtype=np.int64)
         self.seq += n
         ev = np.empty((len(FIELDS), len(rows)), np.int64)
-        ev[TS] = tx["ts"].to_numpy(dtype=np.int64)[rows]
+        ev[TS] = np.asarray(tx["ts"], dtype=np.int64)[rows]
         ev[SEQ, :n], ev[SEQ, n:] = seq, -1
-        ev[AMOUNT] = tx["amount"].to_numpy(dtype=np.float64)[rows].view(np.int64)
+        ev[AMOUNT] = np.asarray(tx["amount"], dtype=np.float64)[rows].view(np.int64)
         ev[OTHER] = np.concatenate([cp, w[inc]])
         for field, col in ACCESS.items():
-            ev[FIELDS.index(field), :n] = tx[col].to_numpy(dtype=np.int64)
+            ev[FIELDS.index(field), :n] = np.asarray(tx[col], dtype=np.int64)
             ev[FIELDS.index(field), n:] = -1
         ev[KIND, :n], ev[KIND, n:] = KIND_OWN, KIND_IN
         ev[TYPE, :n], ev[TYPE, n:] = tcode, -1
         ev[TIE], ev[SUCCESS] = 1, 0
-        ids = np.asarray(tx["transaction_id"].to_numpy(dtype=object))[rows]
+        ids = np.asarray(tx["transaction_id"], dtype=object)[rows]
         self._add(np.concatenate([w, cp[inc]]), ev, ids, rank_strings(tx["transaction_id"])[rows])
         return seq
 

@@ -41,6 +41,7 @@ from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.model.compiled import stacked_walk
 from wallet_monitor.model.stacked import stacked_forests
 from wallet_monitor.schema import DETECTION_COLUMNS
+from wallet_monitor.scoring import ScoredBatch
 from wallet_monitor.stream.metrics import DetectorMetrics
 from wallet_monitor.stream.outbox import Outbox
 from wallet_monitor.stream.parse import valid_logins, valid_transactions
@@ -239,7 +240,7 @@ class Follower:
 
     def _score(self, good: pd.DataFrame) -> None:
         det = self.state.detect(good, scored=lambda det: self._hand_over(det, good))
-        flagged = det["is_anomaly"].to_numpy()
+        flagged = det["is_anomaly"]
         self.det_bytes = _append_detections(self.det_path, det)
         raised = self.episodes.add(det, good)
         if len(raised):
@@ -259,18 +260,18 @@ class Follower:
         if fresh["is_anomaly"].any():  # the outbox retries the spool by itself
             self.outbox.put(alert_records(fresh, self.bundle.model_version))
 
-    def _hand_over(self, det: pd.DataFrame, good: pd.DataFrame) -> None:
+    def _hand_over(self, det: ScoredBatch, good: pd.DataFrame) -> None:
         """Rows flagged on arrival are handed over as soon as they are scored, ahead of
         retaining the batch, linking and writing: the outbox posts them while the rest of the
         batch is done. (No such row is in the rises: a row flagged on arrival was written as
         flagged.) Their columns are taken as arrays: no frame is built for them."""
-        flagged = det["is_anomaly"].to_numpy()
+        flagged = det["is_anomaly"]
         if self.outbox is None or not flagged.any():
             return
         self.outbox.put(alert_bodies({
-            **{c: det[c].to_numpy()[flagged] for c in ("transaction_id", "wallet_id",
-                                                       "fraud_score", "reasons")},
-            "timestamp": det["timestamp"].array[flagged],
+            **{c: det[c][flagged] for c in ("transaction_id", "wallet_id", "fraud_score",
+                                            "reasons")},
+            "timestamp": det["timestamp"][flagged],
             "amount": good["amount"].to_numpy()[flagged],
             "type": good["type"].to_numpy()[flagged]}, self.bundle.model_version))
 
@@ -361,9 +362,11 @@ def _catch_signals(signalled: list) -> dict:
             for s in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _append_detections(path: Path, detections: pd.DataFrame, columns=STREAM_COLUMNS) -> int:
+def _append_detections(path: Path, detections: pd.DataFrame | ScoredBatch,
+                       columns=STREAM_COLUMNS) -> int:
     out = {c: detections[c] for c in columns if c not in ("timestamp", "scored_at")}
-    out["timestamp"] = utc_text(detections["timestamp"].array)
+    ts = detections["timestamp"]
+    out["timestamp"] = utc_text(ts.array if isinstance(ts, pd.Series) else ts)
     out["scored_at"] = np.full(len(detections), round(time.time(), 3))
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as f:

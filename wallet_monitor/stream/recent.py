@@ -68,13 +68,14 @@ class RecentEpisodes:
         """The recent rows (COLUMNS)."""
         return _frame(self._rows)
 
-    def add(self, det: pd.DataFrame, good: pd.DataFrame) -> pd.DataFrame:
-        """Take in a scored batch; returns the earlier or new rows whose linked score rose above
-        what was written for them, or whose link changed at the same score (detection columns
-        plus linked_to, amount, type and was_flagged)."""
+    def add(self, det, good: pd.DataFrame) -> pd.DataFrame:
+        """Take in a scored batch (a detections frame, or a `ScoredBatch`'s arrays); returns
+        the earlier or new rows whose linked score rose above what was written for them, or
+        whose link changed at the same score (detection columns plus linked_to, amount, type
+        and was_flagged)."""
         return self.add_columns({
-            **{c: det[c].array for c in ("transaction_id", "wallet_id", "reasons")},
-            "timestamp": det["timestamp"], "fraud_score": det["fraud_score"].to_numpy(),
+            **{c: _values(det[c]) for c in ("transaction_id", "wallet_id", "reasons")},
+            "timestamp": _values(det["timestamp"]), "fraud_score": _values(det["fraud_score"]),
             "type": good["type"].array, "amount": good["amount"],
             "counterparty_wallet_id": (good["counterparty_wallet_id"].array
                                        if "counterparty_wallet_id" in good
@@ -232,12 +233,17 @@ class RecentEpisodes:
 
 
 
+def _values(column):
+    """A frame's column as its array; an array as it is."""
+    return column.array if isinstance(column, pd.Series) else column
+
+
 def _arrays(columns) -> dict[str, np.ndarray]:
     """RecentEpisodes.COLUMNS of `columns` (a frame, or a dict of columns of one length) as
     arrays: timestamp in ns, fraud_score and amount as floats, the rest as objects."""
     out = {c: np.asarray(columns[c], dtype=object) for c in RecentEpisodes.COLUMNS
            if c not in ("timestamp", "fraud_score", "amount")}
-    ts = getattr(columns["timestamp"], "array", None)
+    ts = _values(columns["timestamp"])
     # A frame's times as their own array (~4 against ~17 us through an index).
     out["timestamp"] = (ts.as_unit("ns").asi8 if isinstance(ts, pd.arrays.DatetimeArray) else
                         pd.DatetimeIndex(columns["timestamp"]).as_unit("ns").asi8)

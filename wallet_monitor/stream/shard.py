@@ -227,7 +227,7 @@ class ShardFollower(Follower):
         flagged = int(det["is_anomaly"].sum())
         self.stats.scored += len(det)
         self.stats.flagged += flagged
-        ids = det["transaction_id"].to_numpy()
+        ids = det["transaction_id"]
         seqs = [seq_of[t] for t in ids.tolist()]
         published = [self.source.published_at.pop(int(s), None) for s in seqs]
         if self.metrics is not None:
@@ -248,7 +248,7 @@ class ShardFollower(Follower):
                  "counterparty_wallet_id": None if pd.isna(c) else str(c)}
                 for s, t, w, x, f, r, k, a, c in zip(
                     seqs, ids.tolist(), det["wallet_id"].tolist(), ts.tolist(),
-                    det["fraud_score"].astype(float).tolist(), det["reasons"].fillna("").tolist(),
+                    det["fraud_score"].astype(float).tolist(), det["reasons"].tolist(),
                     good["type"].tolist(), good["amount"].astype(float).tolist(), cp.tolist(),
                     strict=True)]
 

@@ -25,6 +25,7 @@ from wallet_monitor.features.arrays import frame
 from wallet_monitor.features.compute import (
     features_of_context,
     features_of_prepared,
+    matrix_of_context,
     prepare_logins,
     prepare_transactions,
 )
@@ -33,7 +34,7 @@ from wallet_monitor.features.ledger import WalletLedger
 from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.schema import LOGIN_REQUIRED, TX_REQUIRED
-from wallet_monitor.scoring import detect_features
+from wallet_monitor.scoring import ScoredBatch, detect_features, detect_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +281,8 @@ class StreamState:
         # (the batch path deduplicates such ids, the follower refuses them).
         self.ledger: WalletLedger | None = WalletLedger()
         self.tx = Retained("transaction_id", self.vocab, TX_REQUIRED,
-                           lambda df: prepare_transactions(df, self.geo, vocab=self.vocab),
+                           lambda df: prepare_transactions(df, self.geo, vocab=self.vocab,
+                                                           arrays=True),
                            self._ledger_transactions, _EPISODE_RAW)
         self.logins = (Retained("login_id", self.vocab, LOGIN_REQUIRED,
                                 lambda df: prepare_logins(df, self.geo, self.vocab, arrays=True),
@@ -313,20 +315,24 @@ class StreamState:
         if self.ledger is not None:
             self.ledger.add_logins(prepared)
 
-    def _features(self, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    def _features(self, targets: pd.DataFrame, matrix: bool = False
+                  ) -> tuple[pd.DataFrame | np.ndarray, pd.DataFrame, bool]:
         """The batch's features against the retained events (what `build_features` gives with
         the wanted wallets' events as history and logins), the batch prepared, and whether the
-        ledger has taken the batch in already."""
-        tgt = prepare_transactions(targets, self.geo, vocab=self.vocab)
-        wanted = np.unique(tgt["wallet_id"].to_numpy())
+        ledger has taken the batch in already. `matrix`: on the ledger's path, the features'
+        matrix without the frame (`matrix_of_context`)."""
+        tgt = prepare_transactions(targets, self.geo, vocab=self.vocab, arrays=True)
+        wanted = np.unique(tgt["wallet_id"])
         ids = targets["transaction_id"].tolist()
-        if self.ledger is not None and len(tgt) and self.tx.unique and self.tx.fresh(ids):
+        if self.ledger is not None and len(ids) and self.tx.unique and self.tx.fresh(ids):
             seq = self.ledger.add_transactions(tgt)
             tx_columns = set(targets.columns).union(*(c[2] for c in self.tx.chunks))
             cols = Columns.of(tx_columns, None if self.logins is None else set(self.logins.columns),
                               self.wallets)
             ctx = self.ledger.context(wanted, seq, self.vocab.wallet_facts(), cols,
                                       self.vocab.names("country"), self.logins is not None)
+            if matrix:
+                return matrix_of_context(ctx), tgt, True
             return features_of_context(ctx, tgt["transaction_id"], targets.index), tgt, True
         history, hist_columns = self.tx.select_prepared(wanted)
         tx_columns = set(targets.columns) | (hist_columns or set())
@@ -337,8 +343,8 @@ class StreamState:
                 logins, login_columns = self.logins.prepared_empty(), set(self.logins.columns)
         cols = Columns.of(tx_columns, login_columns, self.wallets)
         unique = self.tx.unique and self.tx.fresh(ids)
-        return features_of_prepared(tgt, history, logins, self.wallets, cols, targets.index,
-                                    unique, self.vocab), tgt, False
+        return features_of_prepared(frame(tgt, pd.RangeIndex(len(ids))), history, logins,
+                                    self.wallets, cols, targets.index, unique, self.vocab), tgt, False
 
     def features(self, targets: pd.DataFrame) -> pd.DataFrame:
         """build_features of a micro-batch against the retained events; then retains it."""
@@ -346,15 +352,16 @@ class StreamState:
         self.add_history(targets, prepared, ledgered)
         return out
 
-    def detect(self, targets: pd.DataFrame, scored=None) -> pd.DataFrame:
-        """`detect` of a micro-batch against the retained events; then retains it. `scored`, if
-        given, is called with the detections before the batch is retained (the follower hands
-        its alerts over there: retaining takes ~2 ms of a small batch)."""
+    def detect(self, targets: pd.DataFrame, scored=None) -> ScoredBatch:
+        """`detect` of a micro-batch against the retained events, as arrays; then retains it.
+        `scored`, if given, is called with the detections before the batch is retained (the
+        follower hands its alerts over there: retaining takes ~2 ms of a small batch)."""
         late = int((pd.DatetimeIndex(targets["timestamp"]).as_unit("ns").asi8 < self.watermark).sum())
         if late:
             logger.warning("%d rows are older than events already scored; batch order may differ", late)
-        features, prepared, ledgered = self._features(targets)
-        out = detect_features(self.bundle, targets, features, link=False)
+        features, prepared, ledgered = self._features(targets, matrix=True)
+        out = (detect_matrix(self.bundle, targets, features) if isinstance(features, np.ndarray)
+               else ScoredBatch.of(detect_features(self.bundle, targets, features, link=False)))
         if scored is not None:
             scored(out)
         self.add_history(targets, prepared, ledgered)
