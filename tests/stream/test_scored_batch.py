@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from wallet_monitor.features import Locator, load_logins, load_transactions, load_wallets
+from wallet_monitor.features.arrays import ColumnCache
 from wallet_monitor.features.compute import prepare_transactions
 from wallet_monitor.features.vocab import Vocabulary
 from wallet_monitor.schema import DETECTION_COLUMNS
@@ -67,3 +68,20 @@ def test_prepared_transactions_as_arrays_are_the_frames_columns(chain, rows):
     for c, values in columns.items():
         assert len(values) == rows
         np.testing.assert_array_equal(np.asarray(values), framed[c].to_numpy(), strict=True)
+
+
+def test_a_batch_read_through_the_column_cache_reads_each_column_once(chain):
+    tx = load_transactions(chain / "data" / "new_transactions.csv").iloc[:5]
+    reads = []
+
+    class Counted(pd.DataFrame):
+        def __getitem__(self, key):
+            reads.append(key)
+            return super().__getitem__(key)
+
+    cached = ColumnCache(Counted(tx))
+    first = cached["wallet_id"]
+    assert cached["wallet_id"] is first and reads == ["wallet_id"]
+    pd.testing.assert_series_equal(first, tx["wallet_id"])
+    assert len(cached) == 5 and "amount" in cached and "nope" not in cached
+    assert cached.columns.equals(tx.columns) and cached.index.equals(tx.index)

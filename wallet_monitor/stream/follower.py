@@ -35,6 +35,7 @@ from wallet_monitor.delivery import (
     utc_text,
 )
 from wallet_monitor.features import Locator
+from wallet_monitor.features.arrays import ColumnCache
 from wallet_monitor.features.kernels import kernels
 from wallet_monitor.io import write_json
 from wallet_monitor.model.bundle import ModelBundle
@@ -185,7 +186,7 @@ class Follower:
         polled = self.source.poll(max_rows)
         if polled.logins is not None:
             good, bad = valid_logins(polled.logins, self.state.logins.ids)
-            self.state.add_logins(good)
+            self.state.add_logins(ColumnCache(good))
             self.stats.logins += len(good)
             self.stats.report_bad(bad)
         n_read = len(polled.transactions)
@@ -193,7 +194,7 @@ class Follower:
             good, bad = valid_transactions(polled.transactions, self.state.tx.ids)
             self.stats.report_bad(bad)
             if len(good):
-                self._score(good)
+                self._score(ColumnCache(good))
             self.state.evict()
         if polled.moved:
             self._commit_when_delivered()

@@ -26,6 +26,7 @@ import pandas as pd
 
 from wallet_monitor.delivery import SPOOL_NAME, SpoolingSender, alert_records
 from wallet_monitor.features import Locator
+from wallet_monitor.features.arrays import ColumnCache
 from wallet_monitor.model.bundle import ModelBundle
 from wallet_monitor.stream.follower import (
     MAX_BATCH,
@@ -164,7 +165,7 @@ class ShardFollower(Follower):
     def _take_context(self, polled) -> None:
         if polled.logins is not None and len(polled.logins):
             good, _ = valid_logins(polled.logins, self.state.logins.ids)
-            self.state.add_logins(good)
+            self.state.add_logins(ColumnCache(good))
             self.stats.logins += len(good)
         if polled.context is not None and len(polled.context):
             good, _ = valid_transactions(polled.context, self.state.tx.ids)
@@ -190,7 +191,7 @@ class ShardFollower(Follower):
             for _, seq, _ in bad:  # no latency is read for a refused row
                 self.source.published_at.pop(int(seq), None)
             if len(good):
-                scored = self._score_own(good, seq_of)
+                scored = self._score_own(ColumnCache(good), seq_of)
             self.state.evict()
         if scored or self.source.upto > self._published_upto:
             self.source.publish_scored(scored, self.source.upto)
