@@ -45,6 +45,15 @@ def assert_streamed_equals_batch(frame: pd.DataFrame, cuts: list[int]) -> pd.Dat
     return got
 
 
+def assert_later_rows_change_nothing(frame: pd.DataFrame, early_ids: list[str]) -> None:
+    """The features of the rows `early_ids` alone equal theirs computed with every row of
+    `frame` (the later ones change nothing)."""
+    early = build_features(frame[frame["transaction_id"].isin(early_ids)])
+    full = build_features(frame).set_index("transaction_id")
+    early = early.set_index("transaction_id")
+    pd.testing.assert_frame_equal(early, full.loc[early.index])
+
+
 _T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
 

@@ -148,6 +148,9 @@ HAND_CASES = [
     ("inflow_1h_log", "t5", math.log1p(60)),
     ("inflow_1h_log", "t4", math.log1p(50)),
     ("inflow_24h_log", "t1", 0.0),
+    # the day's inflow, the row included, against no earlier day: B's 50 from A and its own 10
+    ("inflow_24h_vs_busiest", "t4", math.log1p(60)),
+    ("inflow_24h_vs_busiest", "t2", math.log1p(100)),  # A's deposit; its transfer out is not
     ("incoming_transfers_1h_log", "t5", math.log1p(1)),
     ("forward_share", "t5", 40 / 60),
     ("forward_share", "t3", 1.0),  # redeems 200 of 100 received: all of it

@@ -118,5 +118,5 @@ def test_which_detectors_read_volume_is_decided_by_their_features():
 
     volume = {fam for fam, cols in DETECTOR_FAMILIES.items() if is_volume_detector(cols)}
     assert volume == {"velocity", "counterparties", "bursts", "redemptions", "redemption day",
-                      "deposits"}
+                      "deposits", "inflow day"}
     assert not is_volume_detector(["amount_log", "tx_count_1h_log"])  # half is not most

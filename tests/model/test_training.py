@@ -232,3 +232,25 @@ def test_detectors_reading_volume_take_one_place_and_a_bundle_saved_before_score
                                         evidence_from=before.evidence_from,
                                         groups=before.combine_groups)
     np.testing.assert_array_equal(plain, np.clip(before.calibration.apply(raw), 0, 1))
+
+
+def test_the_days_inflow_has_a_detector_of_its_own_marked_volume_and_outside_the_global_forest():
+    """Issue 18m: inflow_24h_vs_busiest is read by "inflow day" alone (not by the global
+    forest), which takes its place among the volume detectors; a row far out in it is flagged."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    df = pd.DataFrame({
+        "transaction_id": [f"t{i}" for i in range(n)],
+        "inflow_24h_vs_busiest": rng.normal(-1, 0.5, n),
+        "amount_log": rng.normal(4, 1, n),
+        "tx_count_1h_log": np.log1p(rng.poisson(1, n)),
+    })
+    df.loc[0, "inflow_24h_vs_busiest"] = 6.0  # a day far above any earlier day, ordinary else
+    bundle = train(df)  # the default behaviour families
+    by_family = {d.family: d.features for d in bundle.detectors}
+    assert by_family["inflow day"] == ["inflow_24h_vs_busiest"]
+    assert "inflow_24h_vs_busiest" not in by_family["all behaviours"]
+    assert set(by_family["all behaviours"]) == {"amount_log", "tx_count_1h_log"}
+    volume = dict(zip([d.family for d in bundle.detectors], bundle.combine_volume, strict=True))
+    assert volume["inflow day"] and volume["velocity"] and not volume["amount"]
+    assert score(bundle, df).loc[0, "is_anomaly"]

@@ -122,6 +122,10 @@ CATALOG: tuple[Feature, ...] = (
        "transactions in 24 h vs the wallet's busiest earlier day",
        detail="log1p(the count) - log1p(the largest 24 h count at the wallet's transactions "
               "1-29 days back; 0 if none)"),
+    _F("inflow_24h_vs_busiest", "flow",
+       "funds received in 24 h vs the wallet's largest earlier day",
+       detail="log1p(deposits and transfers in over 24 h, the row included) - log1p(the "
+              "largest such 24 h total at the wallet's inflows 1-29 days back; 0 if none)"),
 )
 
 FEATURE_NAMES: list[str] = [f.name for f in CATALOG]

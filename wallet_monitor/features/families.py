@@ -184,22 +184,25 @@ def velocity_family(ctx: Context, tot: Totals, prev_max: np.ndarray, f: FeatureM
     f["tx_count_24h_vs_busiest"] = _vs_busiest(ctx, ctx.own, tot.cnt24, "24h")
 
 
-def _vs_busiest(ctx: Context, mask: np.ndarray, count: np.ndarray, window: str) -> np.ndarray:
+def _vs_busiest(ctx: Context, mask: np.ndarray, count: np.ndarray, window: str,
+                amounts: np.ndarray | None = None) -> np.ndarray:
     """The window's events of `mask` (`count`, the target included) against the wallet's
     busiest earlier window, log1p(count) - log1p(busiest): the largest count in the `window`
     ending at any of its `mask` events before the target's own window, back to
     BUSIEST_LOOKBACK (LOOKBACK - `window`, so each earlier window lies in the LOOKBACK); 0
     without one. A wallet that has had such a day before is not bursting, however far above
-    its average rate the day is."""
+    its average rate the day is. With `amounts` (per event, fixed point), totals of them
+    instead of counts: `count` is then the window's total in USD."""
     span = WINDOWS[window]
     pos = np.flatnonzero(mask)
     count_e = np.zeros(ctx.ev.n)
-    if len(pos):  # each event's own window count, itself included
-        cs = csum(mask.astype(np.int64))
+    if len(pos):  # each event's own window count (or total), itself included
+        cs = csum(mask.astype(np.int64) if amounts is None else np.where(mask, amounts, 0))
         count_e[pos] = cs[pos + 1] - cs[ctx.ev.start(pos, span)]
     end = {"1h": ctx.s1, "24h": ctx.s24}[window]
     busiest = ctx.wmax(count_e, mask, ctx.window_start(BUSIEST_LOOKBACK[window]), end)
-    return np.log1p(count) - np.log1p(np.where(np.isfinite(busiest), busiest, 0.0))
+    busiest = np.where(np.isfinite(busiest), busiest, 0.0)
+    return np.log1p(count) - np.log1p(busiest if amounts is None else busiest / AMOUNT_SCALE)
 
 
 def _redemption_share(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
@@ -220,10 +223,16 @@ def flow_family(ctx: Context, tot: Totals, f: FeatureMatrix) -> None:
     P, t, k, s1 = ctx.P, ctx.t, ctx.kind, ctx.s1
     inflow = (k == KIND_IN) | ctx.is_type["deposit"]
     amt = ctx.amt_fx
-    in1, in24 = ctx.wsums(amt, [(s1, False), (ctx.s24, False)], inflow)
+    in1, in24, in24_row = ctx.wsums(amt, [(s1, False), (ctx.s24, False), (ctx.s24, True)], inflow)
     in1 = in1 / AMOUNT_SCALE
     f["inflow_1h_log"] = np.log1p(in1)
     f["inflow_24h_log"] = np.log1p(in24 / AMOUNT_SCALE)
+    # Issue 18m: the day's inflow (the row itself included when it is a deposit) against the
+    # wallet's largest earlier day of it: smurfing and mule pass-throughs receive far more in a
+    # day than the wallet ever has; a busy wallet's busy day is at its habit (docs/QUALITY.md,
+    # thirteenth candidate).
+    f["inflow_24h_vs_busiest"] = _vs_busiest(ctx, inflow, in24_row / AMOUNT_SCALE, "24h", amt)
+    del in24_row
     incoming = k == KIND_IN
     f["incoming_transfers_1h_log"] = np.log1p(ctx.wsum(incoming, s1, False))
     outgoing = ctx.type_e[P] != 0

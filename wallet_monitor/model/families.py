@@ -38,8 +38,15 @@ DETECTOR_FAMILIES: dict[str, list[str]] = {
     # Issue 18h: the hour and the day against the wallet's busiest earlier ones, a detector of
     # their own (in velocity they are diluted; docs/QUALITY.md, eighth round).
     "bursts": ["tx_count_1h_vs_busiest", "tx_count_24h_vs_busiest"],
+    # Issue 18m: the day's inflow against the wallet's largest earlier day, a detector of its
+    # own (smurfing, mule pass-throughs; docs/QUALITY.md, thirteenth candidate).
+    "inflow day": ["inflow_24h_vs_busiest"],
 }  # fmt: skip
 GLOBAL_DETECTOR = "all behaviours"
+# Read by their own detector only, not by the global forest: among its 60-odd inputs one more
+# window total dilutes what spans behaviours (the eleventh round's outflow twin moved aml's
+# takeovers down there; docs/QUALITY.md).
+OUTSIDE_GLOBAL = frozenset({"inflow_24h_vs_busiest"})
 # Population-relative detectors: how a row compares with all rows of its kind, which needs no
 # history of the wallet (a first transaction, a data set where wallets rarely repeat). Each
 # reads its value on the feature's suspicious side (a young wallet, a large amount for its age).
@@ -69,6 +76,7 @@ VOLUME_FEATURES = frozenset({
     "new_counterparties_1h_vs_rate", "new_ips_24h_log", "failed_logins_1h_log",
     "failed_logins_24h_log", "failed_logins_new_ip_1h_log", "failed_logins_new_device_1h_log",
     "redeem_count_24h_vs_busiest", "tx_count_1h_vs_busiest", "tx_count_24h_vs_busiest",
+    "inflow_24h_vs_busiest",
 })  # fmt: skip
 # In features.csv for analysis, in no detector; why each is left out (docs/DECISIONS.md has
 # the measurements).
@@ -91,7 +99,8 @@ UNMODELLED_FEATURES: dict[str, str] = {
 def detector_families(feature_names: list[str], families: dict | None, single: bool) -> dict:
     """Detector name -> its feature columns, for the features present.
 
-    Default: DETECTOR_FAMILIES plus the global detector. With `families` given, those groups
+    Default: DETECTOR_FAMILIES plus the global detector (over every feature but
+    `OUTSIDE_GLOBAL`). With `families` given, those groups
     (and no global one); with `single`, one detector over everything. A feature listed twice
     belongs to the first family naming it; features in no family form an "other" detector.
     """
@@ -114,7 +123,7 @@ def detector_families(feature_names: list[str], families: dict | None, single: b
     if rest:
         out["other"] = rest
     if with_global:
-        out[GLOBAL_DETECTOR] = list(feature_names)
+        out[GLOBAL_DETECTOR] = [c for c in feature_names if c not in OUTSIDE_GLOBAL]
         for name, (value, groups) in POPULATION_DETECTORS.items():
             if value in present:
                 out[name] = [value, *(g for g in groups if g in present)]
@@ -123,7 +132,7 @@ def detector_families(feature_names: list[str], families: dict | None, single: b
 
 def is_volume_detector(features: list[str]) -> bool:
     """A detector most of whose features count or total the wallet's recent events
-    (`VOLUME_FEATURES`): velocity, counterparties, bursts, redemptions and deposits, and the
-    global forest (55% of its inputs) with the default families; not amount, money flow,
+    (`VOLUME_FEATURES`): velocity, counterparties, bursts, redemptions and deposits, inflow day,
+    and the global forest (55% of its inputs) with the default families; not amount, money flow,
     location, logins or the population detectors."""
     return sum(c in VOLUME_FEATURES for c in features) > len(features) / 2

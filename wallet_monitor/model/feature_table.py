@@ -12,7 +12,11 @@ import sys
 
 from wallet_monitor.features.catalog import CATALOG
 from wallet_monitor.features.params import LOOKBACK, WINDOWS
-from wallet_monitor.model.families import DETECTOR_FAMILIES, UNMODELLED_FEATURES
+from wallet_monitor.model.families import (
+    DETECTOR_FAMILIES,
+    OUTSIDE_GLOBAL,
+    UNMODELLED_FEATURES,
+)
 from wallet_monitor.paths import ROOT
 
 DOC_PATH = ROOT / "docs" / "FEATURES.md"
@@ -37,7 +41,7 @@ def feature_table() -> str:
         "`log1p`-scaled; `_vs_rate` features compare a window with what the wallet's own earlier",
         "rate predicts. *Suspicious side* is the side reasons and one-sided reading treat as",
         "unusual; *detector* is the behaviour detector that reads the feature (every modelled",
-        "feature is also read by the global detector).",
+        "feature is also read by the global detector, but those marked *its own only*).",
         "",
         "| feature | what it measures | suspicious side | family | detector |",
         "|---|---|---|---|---|",
@@ -48,6 +52,8 @@ def feature_table() -> str:
             detector = f"— (not modelled: {UNMODELLED_FEATURES[f.name]})"
         else:
             detector = detector_of.get(f.name, "other")
+            if f.name in OUTSIDE_GLOBAL:
+                detector += " (its own only)"
         lines.append(f"| `{f.name}` | {what} | {_SIDE[f.direction]} | {f.family} | {detector} |")
     return "\n".join(lines) + "\n"
 
